@@ -1,0 +1,64 @@
+"""Timing fit: decide how a synthesized line is made to fill its source slot.
+
+The order, cheapest to the ear first: change the synthesis rate, then a pitch-preserving
+time-stretch within bounds, then borrow silence around the slot; a line that still overflows asks
+for a shorter translation. Pure functions; the pipeline does the synthesis and stretching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Fit
+
+
+@dataclass
+class Plan:
+    speed: float  # synthesis rate (1 = natural)
+    stretch: float  # output length / synthesized length
+    start: float  # seconds on the output timeline
+    end: float
+    flags: list[str] = field(default_factory=list)
+    needs_shorter: bool = False
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return max(lo, min(hi, x))
+
+
+def choose_speed(natural: float, slot: float, cfg: Fit) -> float:
+    """Synthesis rate that brings `natural` seconds (at rate 1) to the `slot` length, within bounds."""
+    return round(_clamp(natural / slot, cfg.speed_min, cfg.speed_max), 3) if slot > 0 else 1.0
+
+
+def plan(slot_start: float, slot_end: float, length: float, speed: float, cfg: Fit,
+         room_before: float = 0.0, room_after: float = 0.0) -> Plan:
+    """Where `length` seconds of speech (synthesized at `speed`) go for the slot [slot_start, slot_end].
+
+    `room_before` / `room_after` are the seconds of silence that may be borrowed on each side.
+    """
+    slot = max(slot_end - slot_start, 1e-3)
+    stretch = _clamp(slot / length, cfg.stretch_min, cfg.stretch_max)
+    out = length * stretch
+    flags: list[str] = []
+    if abs(stretch - 1) > 1e-3:
+        flags.append("stretched")
+    start = slot_start
+    over = out - slot
+    if over > cfg.tolerance / 2:
+        # borrow silence, after first (speech that ends late reads better than speech that starts early)
+        after = min(over, max(room_after, 0.0))
+        before = min(over - after, max(room_before, 0.0))
+        start = slot_start - before
+        flags.append("borrowed")
+    elif over < 0:
+        # too short even at the slowest bounds: centre it, so both ends miss by half
+        start = slot_start - over / 2
+    end = start + out
+    needs = max(end - slot_end, slot_start - start) > cfg.tolerance + 1e-6
+    if needs:
+        flags.append("overflow")
+    if (slot - out) > 2 * cfg.tolerance:
+        flags.append("short")
+    return Plan(speed=speed, stretch=round(stretch, 4), start=round(start, 3), end=round(end, 3),
+                flags=flags, needs_shorter=needs)

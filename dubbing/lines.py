@@ -1,0 +1,35 @@
+"""Cut a speaker-labelled transcript into dubbing lines: one speaker, one breath group each."""
+
+from __future__ import annotations
+
+from .schema import Line, Transcript, Word
+
+SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float = 10.0,
+               max_borrow: float = 0.6) -> list[Line]:
+    """Group words into lines, breaking at a speaker change, a pause over `max_pause` seconds, or a
+    sentence end once a line is longer than `max_length` / 2 seconds. Budget = the line's slot plus up
+    to `max_borrow` seconds of the silence on each side (half of a gap shared with a neighbour)."""
+    words: list[Word] = [w for s in transcript.segments for w in (s.words or [])]
+    groups: list[list[Word]] = []
+    for w in words:
+        g = groups[-1] if groups else None
+        if (g is None or w.speaker != g[-1].speaker or w.start - g[-1].end > max_pause
+                or (g[-1].text.endswith(SENTENCE_END) and g[-1].end - g[0].start > max_length / 2)
+                or w.end - g[0].start > max_length):
+            groups.append([w])
+        else:
+            g.append(w)
+    lines = []
+    sep = "" if transcript.language in {"ja", "zh"} else " "
+    for i, g in enumerate(groups):
+        prev_end = groups[i - 1][-1].end if i else 0.0
+        next_start = groups[i + 1][0].start if i + 1 < len(groups) else g[-1].end + 2 * max_borrow
+        before = min(max_borrow, (g[0].start - prev_end) / (2 if i else 1))
+        after = min(max_borrow, (next_start - g[-1].end) / 2)
+        lines.append(Line(id=f"L{i + 1:04d}", start=g[0].start, end=g[-1].end, speaker=g[0].speaker or "SPEAKER_00",
+                          source=sep.join(w.text for w in g).strip(),
+                          budget=round(g[-1].end - g[0].start + max(before, 0) + max(after, 0), 3)))
+    return lines

@@ -1,0 +1,205 @@
+"""Media I/O at the edges: probe a file, decode its audio, write WAVs, mux the outputs.
+
+Decoding and encoding go through the static ffmpeg that imageio-ffmpeg carries (no system ffmpeg
+needed) and PyAV for probing. Frame times come from packet timestamps, never from a nominal rate,
+so variable-frame-rate sources keep their timing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DubError
+from .schema import MediaInfo
+
+VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi", ".mpg", ".mpeg"}
+AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac"}
+SUBTITLE_CODEC = {".mp4": "mov_text", ".mov": "mov_text", ".m4v": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
+
+
+@lru_cache(maxsize=1)
+def ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
+    """Run ffmpeg quietly; a failure becomes a DubError with ffmpeg's last error line."""
+    r = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+                       input=stdin, capture_output=True)
+    if r.returncode:
+        lines = [l for l in r.stderr.decode(errors="replace").splitlines() if l.strip()]
+        raise DubError(f"{what} failed: {lines[-1] if lines else 'ffmpeg exit ' + str(r.returncode)}")
+    return r.stdout
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Streams, duration and frame timing of a media file; DubError if it is missing or unreadable.
+
+    Demuxes every video packet (no decoding) to count frames and measure the real average rate.
+    """
+    import av
+
+    p = Path(path)
+    if not p.exists():
+        raise DubError(f"input not found: {p}")
+    if p.is_dir():
+        raise DubError(f"input is a folder, not a media file: {p}")
+    if p.stat().st_size == 0:
+        raise DubError(f"input is empty: {p}")
+    try:
+        with av.open(str(p)) as c:
+            v = c.streams.video[0] if c.streams.video else None
+            a = c.streams.audio[0] if c.streams.audio else None
+            # a still image "video" (png/jpg) is not a video for our purposes
+            if v is not None and (v.codec_context.name in {"png", "mjpeg", "bmp", "webp"} and (v.frames or 0) <= 1):
+                v = None
+            if v is None and a is None:
+                raise DubError(f"no audio or video stream in {p}")
+            info = dict(path=str(p), has_video=v is not None, has_audio=a is not None, duration=0.0)
+            if a is not None:
+                info.update(audio_rate=a.codec_context.sample_rate or 0, audio_channels=a.codec_context.channels or 0)
+            ends: list[float] = []
+            if v is not None:
+                pts = []
+                for pkt in c.demux(v):
+                    if pkt.pts is not None and pkt.size:
+                        pts.append(float(pkt.pts * v.time_base))
+                if not pts:
+                    raise DubError(f"video stream of {p} holds no frames (truncated?)")
+                t = np.sort(np.asarray(pts))
+                d = np.diff(t)
+                frame_dur = float(np.median(d)) if len(d) else 1 / 25
+                fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 1 / frame_dur
+                rotation = 0
+                try:
+                    rotation = int(round(v.side_data.get("DISPLAYMATRIX", 0) or 0))
+                except Exception:
+                    pass
+                info.update(width=v.codec_context.width, height=v.codec_context.height, fps=float(fps),
+                            frame_count=len(t), video_codec=v.codec_context.name, rotation=rotation,
+                            variable_frame_rate=bool(len(d) > 1 and (d.max() - d.min()) > 0.5 * frame_dur))
+                ends.append(float(t[-1] - (t[0] if t[0] > 0 else 0) + frame_dur))
+            if c.duration:
+                ends.append(c.duration / 1e6)
+            if a is not None and a.duration and a.time_base:
+                ends.append(float(a.duration * a.time_base))
+            info["duration"] = min(ends) if v is not None and len(ends) > 1 else max(ends or [0.0])
+    except DubError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, IndexError) as e:
+        raise DubError(f"not a readable media file (corrupt or truncated?): {p} ({type(e).__name__})") from None
+    if info["duration"] <= 0:
+        raise DubError(f"media has no duration (truncated?): {p}")
+    return MediaInfo(**info)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = 16000, mono: bool = True) -> np.ndarray:
+    """Decode the first audio stream to float32 at `sample_rate` Hz: shape (samples,) or (samples, channels)."""
+    ch = ["-ac", "1"] if mono else []
+    raw = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", *ch, "-ar", str(sample_rate), "-f", "f32le", "-"],
+                     f"decoding the audio of {path}")
+    audio = np.frombuffer(raw, dtype=np.float32)
+    if not mono:
+        n = probe(path).audio_channels or 1
+        audio = audio.reshape(-1, n)
+    if audio.size == 0:
+        raise DubError(f"audio track of {path} is empty")
+    return audio.copy()
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write float audio as 16-bit PCM WAV, atomically."""
+    import soundfile as sf
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=".wav")
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    return audio, sr
+
+
+def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
+        subtitles: str | os.PathLike | None = None, language: str = "", reencode_video: bool = False,
+        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k") -> Path:
+    """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
+
+    The file appears only when complete (written beside, then renamed). Video timestamps are kept
+    as they are (variable frame rate survives). With no video, writes an audio file in the format
+    `out`'s extension names.
+    """
+    out = Path(out)
+    ext = out.suffix.lower()
+    args: list[str] = []
+    maps: list[str] = []
+    if video is not None:
+        args += ["-i", str(video)]
+        maps += ["-map", "0:v:0"]
+    args += ["-i", str(audio)]
+    maps += ["-map", f"{len(maps) // 2}:a:0"]
+    if subtitles is not None and ext in SUBTITLE_CODEC:
+        args += ["-i", str(subtitles)]
+        maps += ["-map", f"{len(maps) // 2}:s:0"]
+    codec: list[str] = []
+    if video is not None:
+        if reencode_video:
+            codec += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
+        else:
+            codec += ["-c:v", "copy"]
+        codec += ["-fps_mode", "passthrough"]
+    acodec = {".webm": ["-c:a", "libopus", "-b:a", "128k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
+              ".mp3": ["-c:a", "libmp3lame", "-b:a", audio_bitrate], ".ogg": ["-c:a", "libopus", "-b:a", "128k"],
+              ".opus": ["-c:a", "libopus", "-b:a", "128k"]}.get(ext, ["-c:a", "aac", "-b:a", audio_bitrate])
+    codec += acodec
+    if subtitles is not None and ext in SUBTITLE_CODEC:
+        codec += ["-c:s", SUBTITLE_CODEC[ext]]
+        if language:
+            codec += ["-metadata:s:s:0", f"language={language}"]
+    if language:
+        codec += ["-metadata:s:a:0", f"language={language}"]
+    if ext in {".mp4", ".mov", ".m4v", ".m4a"}:
+        codec += ["-movflags", "+faststart"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=ext)
+    os.close(fd)
+    try:
+        run_ffmpeg([*args, *maps, *codec, "-f", _muxer(ext), tmp], f"writing {out.name}")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _muxer(ext: str) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
+            ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".opus": "ogg",
+            ".mpg": "mpeg", ".mpeg": "mpeg", ".aac": "adts"}[ext]
+
+
+def output_extension(info: MediaInfo) -> str:
+    """The container a dubbed output is written in: the input's, where it can hold what we write."""
+    ext = Path(info.path).suffix.lower()
+    if info.has_video:
+        return ext if ext in {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
+    return ext if ext in {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus"} else ".wav"

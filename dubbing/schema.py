@@ -1,0 +1,227 @@
+"""Typed records passed between stages and stored as JSON in the job folder.
+
+Times are seconds from the start of the source unless a field says otherwise. Records are
+pydantic models rather than plain dataclasses because people edit some of them by hand (the
+translation, the transcript, speaker labels): loading an edited file must validate it and say
+exactly what is wrong. `lipsync/` imports only this module from `dubbing/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+R = TypeVar("R", bound="Record")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write as indented JSON, atomically (a crash never leaves half a file)."""
+        return write_atomic(path, self.model_dump_json(indent=1).encode())
+
+    @classmethod
+    def load(cls: type[R], path: str | os.PathLike) -> R:
+        """Read and validate; a malformed or invalid file raises RecordError naming the file."""
+        p = Path(path)
+        try:
+            return cls.model_validate_json(p.read_bytes())
+        except FileNotFoundError:
+            raise RecordError(f"{p}: no such file") from None
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "(top)"
+            raise RecordError(f"{p}: {where}: {first['msg']}") from None
+
+
+class RecordError(ValueError):
+    """A stored or user-edited record could not be read."""
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes to a temporary file beside `path`, fsync, then rename over it."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, indent=1, ensure_ascii=False)
+
+
+# --- media -------------------------------------------------------------------------------------
+
+
+class MediaInfo(Record):
+    path: str
+    duration: float  # seconds
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0  # average rate from frame timestamps (frames / second)
+    frame_count: int = 0
+    variable_frame_rate: bool = False
+    video_codec: str = ""
+    audio_rate: int = 0  # Hz
+    audio_channels: int = 0
+    rotation: int = 0  # degrees, from the container's display matrix
+
+
+# --- speech recognition and speakers ------------------------------------------------------------
+
+
+class Word(Record):
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+    speaker: str | None = None
+
+
+class Segment(Record):
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+class Transcript(Record):
+    language: str
+    language_probability: float = 1.0
+    duration: float  # seconds of audio transcribed
+    model: str = ""
+    segments: list[Segment]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+
+class SpeakerTurn(Record):
+    start: float
+    end: float
+    speaker: str
+
+
+class Diarization(Record):
+    turns: list[SpeakerTurn]
+    speakers: list[str]
+    # mean speaker embedding (unit length) per speaker, for voice matching and checks
+    embeddings: dict[str, list[float]] = Field(default_factory=dict)
+    method: str = ""
+
+
+class SpeakerProfile(Record):
+    """What voice selection needs to know of a source speaker."""
+
+    speaker: str
+    median_f0: float  # Hz, 0 if unvoiced throughout
+    f0_low: float  # Hz, 10th percentile
+    f0_high: float  # Hz, 90th percentile
+    gender: str  # "male" | "female" (estimated from pitch)
+    speech_seconds: float
+
+
+# --- translation and speech --------------------------------------------------------------------
+
+
+class Line(Record):
+    """One dubbing unit: a stretch of one speaker's speech, with its translation."""
+
+    id: str  # stable: "L0001"; edits refer to it
+    start: float
+    end: float
+    speaker: str
+    source: str
+    text: str = ""  # target-language text
+    budget: float = 0.0  # seconds available (slot plus borrowable gap)
+    flags: list[str] = Field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+class Translation(Record):
+    source_language: str
+    language: str
+    backend: str
+    lines: list[Line]
+
+
+class Voice(Record):
+    speaker: str
+    backend: str  # "kokoro" | "espeak"
+    name: str  # backend voice id
+    speed: float = 1.0  # synthesis rate multiplier
+    pitch: float = 0.0  # semitones of pitch shift applied after synthesis
+
+
+class VoiceCast(Record):
+    language: str
+    voices: dict[str, Voice]
+
+
+class Phone(Record):
+    symbol: str  # IPA
+    start: float  # seconds from the start of the line's audio (or the track, in a track record)
+    end: float
+
+
+class SpokenLine(Record):
+    line_id: str
+    audio: str  # wav path relative to the job folder
+    sample_rate: int  # Hz
+    duration: float  # seconds
+    speed: float  # synthesis rate used
+    phones: list[Phone] = Field(default_factory=list)
+
+
+class FittedLine(Record):
+    """Where a spoken line landed on the output timeline and what it took to get there."""
+
+    line_id: str
+    speaker: str
+    slot_start: float  # source line
+    slot_end: float
+    start: float  # dubbed speech on the output timeline
+    end: float
+    speed: float  # synthesis rate
+    stretch: float  # time-stretch factor applied after synthesis (>1 = longer)
+    shortened: bool = False
+    flags: list[str] = Field(default_factory=list)
+
+    @property
+    def start_error(self) -> float:
+        return abs(self.start - self.slot_start)
+
+    @property
+    def end_error(self) -> float:
+        return abs(self.end - self.slot_end)
+
+
+class TimingReport(Record):
+    language: str
+    lines: list[FittedLine]
+    phones: list[tuple[str, float, float, str]] = Field(default_factory=list)  # (ipa, start, end, speaker) on the output timeline

@@ -1,0 +1,77 @@
+"""One data file per supported language (`<code>.yaml` beside this file) and the loader that reads it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+HERE = Path(__file__).parent
+
+
+class UnknownLanguage(ValueError):
+    pass
+
+
+class TTSSpec(BaseModel):
+    backend: str
+    fallback: str = "espeak"
+    voices: dict[str, list[str]]  # gender -> backend voice ids, in order of preference
+    espeak_voices: dict[str, list[str]]
+
+
+class TranslationSpec(BaseModel):
+    route: list[str]  # backends in order of preference
+    apertium: dict[str, str] = Field(default_factory=dict)  # source code -> mode chain "a|b"
+
+
+class RateSpec(BaseModel):
+    syllables_per_second: float
+    chars_per_second: float
+
+
+class SubtitleSpec(BaseModel):
+    max_chars_per_line: int = 42
+    max_lines: int = 2
+    cjk: bool = False
+
+
+class Language(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    name: str
+    whisper: str
+    espeak: str
+    tts: TTSSpec
+    g2p: str
+    translation: TranslationSpec
+    speech_rate: RateSpec
+    subtitles: SubtitleSpec
+    visemes: dict[str, str] = Field(default_factory=dict)  # IPA symbol -> viseme class override
+
+
+def supported() -> list[str]:
+    return sorted(p.stem for p in HERE.glob("*.yaml"))
+
+
+@lru_cache(maxsize=None)
+def get(code: str) -> Language:
+    """The language's data; UnknownLanguage (listing the supported codes) if there is none."""
+    code = code.strip().lower()
+    path = HERE / f"{code}.yaml"
+    if not code.isalpha() or not path.exists():
+        raise UnknownLanguage(f"unknown language code {code!r}; supported: {', '.join(supported())}")
+    return Language.model_validate(yaml.safe_load(path.read_text()))
+
+
+def parse_list(codes: str) -> list[Language]:
+    """Parse "es,fr,ja" into languages, in order, without repeats."""
+    out: list[Language] = []
+    for c in codes.split(","):
+        if c.strip() and all(l.code != c.strip().lower() for l in out):
+            out.append(get(c))
+    if not out:
+        raise UnknownLanguage(f"no target language given; supported: {', '.join(supported())}")
+    return out

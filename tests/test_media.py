@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from conftest import needs_media
+from dubbing import media
+from dubbing.errors import DubError
+
+
+@needs_media
+def test_probe_reads_frame_times_not_nominal_rate(media_dir):
+    info = media.probe(media_dir / "video/vr_face1.mp4")
+    assert (info.width, info.height) == (700, 700)
+    assert info.has_audio and info.has_video
+    assert info.variable_frame_rate, "vr_face1.mp4 is variable frame rate"
+    assert 5.9 < info.duration < 6.3
+    # 135 frames over 6.1 s: the nominal 30 fps of the header is not the real rate
+    assert info.frame_count == 135
+    assert abs(info.fps - (info.frame_count - 1) / (info.duration - 1 / 30)) < 1.0
+
+
+def test_probe_errors_are_one_line(made, tmp_path):
+    for path, words in [(tmp_path / "nope.mp4", "not found"), (made["junk"], "not a readable media file"),
+                        (tmp_path, "folder")]:
+        with pytest.raises(DubError, match=words) as e:
+            media.probe(path)
+        assert "\n" not in str(e.value)
+
+
+def test_truncated_file_is_refused(made, tmp_path, media_dir):
+    cut = tmp_path / "cut.mp4"
+    data = (media_dir / "video/vr_face1.mp4").read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(DubError):
+        info = media.probe(cut)
+        media.load_audio(cut)
+
+
+def test_video_without_audio_is_reported(made):
+    info = media.probe(made["noaudio"])
+    assert info.has_video and not info.has_audio
+
+
+def test_load_audio_resamples_and_mux_writes_atomically(made, tmp_path):
+    audio = media.load_audio(made["tone"], 8000)
+    assert abs(len(audio) - 8000) < 50
+    spec = np.abs(np.fft.rfft(audio))
+    assert abs(np.argmax(spec) * 8000 / len(audio) - 440) < 5
+    wav = media.write_wav(tmp_path / "a.wav", audio, 8000)
+    out = media.mux(tmp_path / "o.mp4", wav, video=made["noaudio"])
+    info = media.probe(out)
+    assert info.has_audio and info.has_video
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
