@@ -1,0 +1,77 @@
+"""Whole-run benchmark: wall time per stage and peak memory of `dub translate`, as a table.
+
+    python bench/run.py [--only NAME] [--out DIR]
+
+Inputs: vr_face1.mp4 into es,fr,ja, and pa_sample.wav (30 s, two speakers) into es,fr,ja — from
+../shared/media. Goal (issue 2): the whole run under 5x the input's duration for inputs of 30 s or
+more, peak memory under 6 GB, on 2 cores. Each run starts from an empty job folder (a cold run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+CASES = {
+    "vr_face1": (MEDIA / "video/vr_face1.mp4", "es,fr,ja"),
+    "pa_sample": (MEDIA / "audio/pa_sample.wav", "es,fr,ja"),
+}
+
+
+def run(name: str, path: Path, to: str, out: Path) -> dict:
+    job = out / path.stem
+    shutil.rmtree(job, ignore_errors=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        return {"name": name, "error": err.strip().splitlines()[-1:]}
+    peak = usage.ru_maxrss / 1024 / 1024  # kB -> GB
+    summary = json.loads((job / "job.json").read_text())
+    return {"name": name, "wall": wall, "peak_gb": peak, "summary": summary}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=list(CASES))
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    a = ap.parse_args()
+    if not MEDIA.exists():
+        sys.exit("../shared/media not present: nothing to benchmark")
+    for name, (path, to) in CASES.items():
+        if a.only and a.only != name:
+            continue
+        res = run(name, path, to, a.out)
+        if "error" in res:
+            print(f"{name}: FAILED {res['error']}")
+            continue
+        s = res["summary"]
+        dur = s["source"]["duration"]
+        print(f"\n## {name}: {dur:.1f} s of {s['source']['language']}, {len(s['source']['speakers'])} speaker(s) -> {to}")
+        print(f"{'stage':<28}{'seconds':>9}")
+        for k, v in s["stage_seconds"].items():
+            print(f"{k:<28}{v:>9.1f}")
+        for code, lang in s["languages"].items():
+            for k, v in lang["stage_seconds"].items():
+                print(f"{code + ' ' + k:<28}{v:>9.1f}")
+        print(f"{'total (wall, incl. start-up)':<28}{res['wall']:>9.1f}   = {res['wall'] / dur:.2f} x input duration")
+        print(f"{'peak memory (GB, max RSS)':<28}{res['peak_gb']:>9.2f}")
+        for code, lang in s["languages"].items():
+            q = lang["quality"]
+            print(f"{code}: CER {q['cer']:.1%}, heard as {q['detected_language']}, timing within 0.3 s {q['within_0.3s']:.0%}, "
+                  f"stretch {q['stretch_min']:.2f}-{q['stretch_max']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

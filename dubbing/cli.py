@@ -1,0 +1,256 @@
+"""The `dub` command. Heavy modules are imported inside commands so `dub --help` starts fast."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Dub videos into other languages, with lips re-synced to the new voices.")
+console = Console(stderr=True)
+
+
+def _fail(msg: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+def _log_crash(exc: BaseException) -> Path:
+    from .models import home
+
+    p = home() / "logs" / "last-error.txt"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("".join(traceback.format_exception(exc)))
+    return p
+
+
+def main() -> None:
+    """Entry point: every failure becomes one line on stderr and a non-zero exit."""
+    from .config import ConfigError
+    from .errors import DubError
+    from .schema import RecordError
+
+    try:
+        app()
+    except DubError as e:
+        _fail(str(e), e.exit_code)
+    except (ConfigError, RecordError) as e:
+        _fail(str(e), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted; finished stages are kept: run the same command again to resume", 130)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            _fail(f"disk full while writing {e.filename or 'output'}: free space and run again to resume", 5)
+        _fail(f"{e.strerror or e}: {e.filename or ''}".strip(), 5)
+    except Exception as e:  # a bug: one line for the user, the traceback in a log
+        log = _log_crash(e)
+        _fail(f"internal error ({type(e).__name__}: {e}); details in {log}", 1)
+
+
+def _languages(to: str):
+    import languages
+
+    try:
+        return languages.parse_list(to)
+    except languages.UnknownLanguage as e:
+        from .errors import DubError
+
+        raise DubError(str(e)) from None
+
+
+class _RichProgress:
+    """Maps pipeline progress callbacks (step, done, total) onto rich progress bars."""
+
+    def __init__(self, progress):
+        self.p = progress
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, step: str, done: float, total: float) -> None:
+        if step not in self.tasks:
+            self.tasks[step] = self.p.add_task(step, total=total or 1)
+        self.p.update(self.tasks[step], completed=done, total=total or 1)
+
+
+def _progress_bar():
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+@app.command()
+def translate(
+    input: Path = typer.Argument(..., help="video (mp4, mov, webm, mkv) or audio (wav, mp3, m4a, flac)"),
+    to: str = typer.Option(..., "--to", help="target languages, comma-separated, e.g. es,fr,ja"),
+    out: Path = typer.Option(Path("out"), "--out", help="output folder; the job goes in OUT/<input name>/"),
+    from_: Optional[str] = typer.Option(None, "--from", help="source language (default: detected)"),
+    speakers: Optional[int] = typer.Option(None, "--speakers", min=1, help="number of speakers, as a hint"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
+    no_lipsync: bool = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are"),
+):
+    """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
+    from . import config as config_mod
+    from . import media
+    from .errors import DubError, NoSpeech
+
+    langs = _languages(to)
+    if from_:
+        import languages as L
+
+        try:
+            L.get(from_)
+        except L.UnknownLanguage as e:
+            raise DubError(str(e)) from None
+        if any(l.code == from_.lower() for l in langs):
+            raise DubError(f"source language {from_} is also a target: nothing to translate")
+    config_mod.load(config)  # fail fast on a bad config
+    info = media.probe(input)
+    if not info.has_audio:
+        raise DubError(f"no audio track in {input}: nothing to dub")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.dub_video import dub_video, set_progress
+
+    t0 = time.perf_counter()
+    with _progress_bar() as bar:
+        set_progress(_RichProgress(bar))
+        try:
+            summary = dub_video(str(input), [l.code for l in langs], str(out), from_, speakers,
+                                str(config) if config else None, False if no_lipsync else None)
+        except NoSpeech as e:
+            console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
+            raise SystemExit(e.exit_code)
+    _summary_table(summary, time.perf_counter() - t0)
+
+
+def _summary_table(summary: dict, seconds: float) -> None:
+    t = Table(title=f"dubbed {summary['input']} ({summary['source']['duration']:.1f} s, "
+                    f"{summary['source']['language']}, {len(summary['source']['speakers'])} speaker(s)) in {seconds:.0f} s")
+    for col in ("lang", "output", "lines", "timing ok", "stretch", "CER", "heard as"):
+        t.add_column(col)
+    for code, r in summary["languages"].items():
+        q = r["quality"]
+        t.add_row(code, r["output"], str(q["lines"]), f"{q['within_0.3s']:.0%}",
+                  f"{q['stretch_min']:.2f}-{q['stretch_max']:.2f}", f"{q['cer']:.1%}", q["detected_language"])
+    Console().print(t)
+
+
+@app.command()
+def lipsync(
+    video: Path = typer.Argument(..., help="the video whose mouths are re-synced"),
+    audio: Path = typer.Option(..., "--audio", help="replacement audio track (wav, mp3, m4a, flac, or a video)"),
+    out: Path = typer.Option(Path("out"), "--out", help="output folder"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
+):
+    """Re-sync VIDEO's mouths to a replacement audio track (its text is found by ASR)."""
+    from . import config as config_mod
+    from . import resync
+    from .workspace import check_writable
+
+    cfg = config_mod.load(config)
+    check_writable(out)
+    with _progress_bar() as bar:
+        prog = _RichProgress(bar)
+        path, report, note = resync.lipsync(video, audio, out, cfg, progress=lambda d, n: prog("lips", d, n))
+    if note:
+        console.print(f"[yellow]note:[/] {note}")
+    _report_line(path, report)
+
+
+@app.command()
+def animate(
+    image: Path = typer.Argument(..., help="a still portrait (png, jpg)"),
+    audio: Path = typer.Option(..., "--audio", help="the speech it should speak"),
+    out: Path = typer.Option(Path("out"), "--out", help="output folder"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
+):
+    """Make a still portrait speak AUDIO, with blinks and slight head motion."""
+    from . import config as config_mod
+    from . import resync
+    from .workspace import check_writable
+
+    cfg = config_mod.load(config)
+    check_writable(out)
+    with _progress_bar() as bar:
+        prog = _RichProgress(bar)
+        path, report = resync.animate(image, audio, out, cfg, progress=lambda d, n: prog("animate", d, n))
+    _report_line(path, report)
+
+
+def _report_line(path: Path, report) -> None:
+    data = report.model_dump()
+    shown = {k: v for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    Console().print(f"wrote {path}")
+    if shown:
+        Console().print("  " + "  ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:8]))
+    for span in data.get("skipped", []) or []:
+        Console().print(f"  skipped {span}")
+
+
+@app.command()
+def align(
+    audio: Path = typer.Argument(..., help="speech audio"),
+    text: str = typer.Argument(..., help="what is said (or @FILE to read it from a file)"),
+    lang: str = typer.Option(..., "--lang", help="language code of the speech"),
+    json_out: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+):
+    """Print the phonemes of AUDIO with their times (forced alignment of TEXT)."""
+    import json
+
+    import languages as L
+
+    from . import align as align_mod
+    from . import media
+    from .errors import DubError
+
+    try:
+        language = L.get(lang)
+    except L.UnknownLanguage as e:
+        raise DubError(str(e)) from None
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as e:
+            raise DubError(f"cannot read {text[1:]}: {e.strerror}") from None
+    if not text.strip():
+        raise DubError("no text to align")
+    wav = media.load_audio(audio, 16000)
+    phones = align_mod.align(wav, 16000, text, language)
+    if json_out:
+        print(json.dumps([p.model_dump() for p in phones], ensure_ascii=False, indent=1))
+        return
+    t = Table(title=f"{audio} ({language.name})")
+    for col in ("phone", "start (s)", "end (s)"):
+        t.add_column(col)
+    for p in phones:
+        t.add_row(p.symbol, f"{p.start:.3f}", f"{p.end:.3f}")
+    Console().print(t)
+
+
+@app.command()
+def doctor():
+    """List every model and backend, available or not, and why."""
+    from .doctor import checks
+
+    t = Table(title="dub doctor")
+    for col in ("stage", "backend", "status", "detail"):
+        t.add_column(col)
+    bad = 0
+    for c in checks():
+        t.add_row(c.stage, c.name, "[green]ok[/]" if c.ok else ("[yellow]optional[/]" if c.optional else "[red]missing[/]"),
+                  c.detail)
+        bad += not c.ok and not c.optional
+    Console().print(t)
+    raise SystemExit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""The dub of one input as a few plain functions: prepare the source once, then one branch per language.
+
+    prepare(input)            probe, audio, transcript, speakers, profiles, speech/background, lines
+    translate_lines(lang)     the translation (the user's edits to it are kept)
+    dub_language(lang)        voices, speech per line, timing fit, mix, subtitles, lips, mux, checks
+
+Each step reads and writes records in the job folder (workspace.Job) keyed by its inputs and settings,
+so re-running redoes only what changed. Nothing here knows Prefect; flows/ composes these.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import languages
+from languages import Language
+
+from . import media
+from .config import Config
+from .errors import DubError, NoSpeech
+from .lines import make_lines
+from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, SpeakerProfile, SpeakerTurn, SpokenLine,
+                     TimingReport, Transcript, Translation, VoiceCast, write_atomic)
+from .workspace import Job, digest, file_digest
+
+ASR_RATE = 16000  # Hz
+MIX_RATE = 48000  # Hz, the rate of the separated background and the final mix
+
+Progress = Callable[[str, float, float], None]  # (step name, done, total)
+
+
+def _quiet(step: str, done: float, total: float) -> None:
+    pass
+
+
+class Profiles(Record):
+    speakers: list[SpeakerProfile]
+
+
+class Lines(Record):
+    language: str
+    lines: list[Line]
+
+
+@dataclass
+class Source:
+    """What the language branches need of the prepared source."""
+
+    job: Job
+    info: MediaInfo
+    name: str
+    transcript: Transcript
+    diarization: Diarization
+    profiles: list[SpeakerProfile]
+    lines: list[Line]
+    key: str  # digest of everything above
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
+    t = time.perf_counter()
+    out = fn(*a, **kw)
+    timings[step] = timings.get(step, 0.0) + time.perf_counter() - t
+    return out
+
+
+def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
+            speakers: int | None = None, progress: Progress = _quiet) -> Source:
+    """Run the shared stages once per input; NoSpeech if the audio holds none."""
+    from . import diarize, profiles, rttm, separate, transcribe
+
+    t: dict[str, float] = {}
+    info = _timed(t, "probe", media.probe, input_path)
+    if not info.has_audio:
+        raise DubError(f"no audio track in {input_path}: nothing to dub")
+    name = Path(input_path).stem
+    src_key = digest(file_digest(input_path), info)
+    job.path("source").mkdir(exist_ok=True)
+    info.save(job.path("source/media.json"))
+
+    progress("audio", 0, 1)
+    audio_path = job.file("source/audio16k.wav", src_key,
+                          lambda p: media.write_wav(p, media.load_audio(input_path, ASR_RATE), ASR_RATE))
+    audio, _ = media.read_wav(audio_path)
+    progress("audio", 1, 1)
+
+    progress("transcribe", 0, info.duration)
+    asr_key = digest(src_key, cfg.asr, from_lang)
+    raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
+        t, "transcribe", transcribe.transcribe, audio, cfg.asr, from_lang,
+        lambda s: progress("transcribe", s, info.duration)))
+    progress("transcribe", info.duration, info.duration)
+    if not any(s.words for s in raw.segments):
+        raise NoSpeech(f"no speech found in {input_path}")
+
+    progress("diarize", 0, 1)
+    dia_key = digest(asr_key, cfg.diarization, speakers)
+    dia = job.record("source/diarization.json", Diarization, dia_key,
+                     lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, ASR_RATE))
+    if not dia.turns:  # VAD found nothing where ASR found words: one speaker over the words
+        dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
+                          speakers=["SPEAKER_00"], method="fallback: one speaker")
+    rttm.write_rttm(job.path("source/diarization.rttm"), dia.turns, uri=name)
+    transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
+                            lambda: diarize.assign_speakers(raw, dia))
+    prof = job.record("source/profiles.json", Profiles, digest(dia_key, dia), lambda: Profiles(
+        speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, ASR_RATE)))
+    progress("diarize", 1, 1)
+
+    progress("separate", 0, 1)
+    sep_key = digest(src_key, cfg.separation)
+
+    def _split(p: Path) -> None:
+        full = media.load_audio(input_path, MIX_RATE, mono=False)
+        speech, background = _timed(t, "separate", separate.split, full, MIX_RATE, cfg.separation.backend)
+        media.write_wav(p, background, MIX_RATE)
+
+    job.file("source/background.wav", sep_key, _split)
+    progress("separate", 1, 1)
+
+    lines = job.record("source/lines.json", Lines, digest(transcript, cfg.fit.max_borrow), lambda: Lines(
+        language=transcript.language, lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow))).lines
+    key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
+    return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
+                  lines=lines, key=key, timings=t)
+
+
+def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = _quiet) -> Translation:
+    """The translation of every line; a translation.json the user edited is kept as it is."""
+    from . import translate
+
+    if lang.code == src.transcript.language:
+        raise DubError(f"source language is already {lang.code}: choose another target")
+    progress(f"translate {lang.code}", 0, len(src.lines))
+    key = digest(src.lines, src.transcript.language, lang.code, cfg.translation)
+    t0 = time.perf_counter()
+    tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
+                        lambda: translate.translate(src.lines, src.transcript.language, lang, cfg.translation))
+    src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
+    progress(f"translate {lang.code}", len(src.lines), len(src.lines))
+    return tr
+
+
+@dataclass
+class Result:
+    language: str
+    output: Path
+    subtitles: list[Path]
+    timing: TimingReport
+    quality: dict
+    timings: dict[str, float]
+
+
+def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: float, synth, tag: str) -> tuple[np.ndarray, int, SpokenLine]:
+    """Synthesize (or reuse) one line at one speed; returns audio, rate and its record."""
+    rel = f"{lang.code}/speech/{line_id}{tag}"
+    key = digest(text, voice, speed, lang.code)
+    rec_path = job.path(rel + ".json")
+    if job.fresh(rec_path, key):
+        rec = SpokenLine.load(rec_path)
+        audio, sr = media.read_wav(job.root / rec.audio)
+        return audio, sr, rec
+    sp = synth.synthesize(text, voice, lang, speed=speed)
+    media.write_wav(job.path(rel + ".wav"), sp.audio, sp.sample_rate)
+    rec = SpokenLine(line_id=line_id, audio=rel + ".wav", sample_rate=sp.sample_rate,
+                     duration=len(sp.audio) / sp.sample_rate, speed=speed, phones=sp.phones)
+    rec.save(rec_path)
+    job.mark(rec_path, key)
+    audio, sr = media.read_wav(job.root / rec.audio)
+    return audio, sr, rec
+
+
+def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth, room: tuple[float, float],
+             source_language: str) -> tuple[np.ndarray, FittedLine, list, str]:
+    """Synthesize one line and fit it to its slot: rate, stretch, borrowed silence, then a shorter text.
+
+    Returns the audio at MIX_RATE, the fitted record, the phones on the output timeline and the text spoken.
+    """
+    from . import fit, stretch, translate
+
+    job = src.job
+    text, shortened = line.text, False
+    for attempt in range(2):
+        natural, sr, rec = _speak(job, lang, line.id, text, voice, voice.speed, synth, ".natural")
+        speed = fit.choose_speed(rec.duration * voice.speed, line.duration, cfg.fit)
+        if abs(speed - voice.speed) > 0.02:
+            audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
+        else:
+            audio, speed = natural, voice.speed
+        p = fit.plan(line.start, line.end, rec.duration, speed, cfg.fit, *room)
+        if not p.needs_shorter or attempt or "long-ok" in line.flags:
+            break
+        shorter = translate.shorten(line, source_language, lang, cfg.translation, max_seconds=line.duration)
+        if not shorter or len(shorter) >= len(text):
+            break
+        text, shortened = shorter, True
+    if shortened:
+        p.flags.append("shortened")
+    out = stretch.time_stretch(audio, sr, p.stretch) if abs(p.stretch - 1) > 1e-3 else audio
+    import soxr
+
+    out = soxr.resample(out, sr, MIX_RATE).astype(np.float32)
+    k = p.stretch
+    phones = [(ph.symbol, round(p.start + ph.start * k, 3), round(p.start + ph.end * k, 3), line.speaker)
+              for ph in rec.phones]
+    fl = FittedLine(line_id=line.id, speaker=line.speaker, slot_start=line.start, slot_end=line.end, start=p.start,
+                    end=p.end, speed=speed, stretch=p.stretch, shortened=shortened, flags=p.flags)
+    return out, fl, phones, text
+
+
+def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = _quiet,
+                 lipsync: bool | None = None) -> Result:
+    """Everything after translation for one language; writes the dubbed output into `out_dir`."""
+    from . import mix, subtitles, voices
+    from .speak import Synthesizer
+
+    lang = languages.get(tr.language)
+    job, info = src.job, src.info
+    t: dict[str, float] = {}
+    step = f"dub {lang.code}"
+    cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, cfg.tts),
+                      lambda: voices.cast_voices(src.profiles, lang, cfg.tts.backend))
+    synth = Synthesizer()
+    lines = [ln for ln in tr.lines if ln.text.strip()]
+    total = len(lines) + 4
+    progress(step, 0, total)
+    clips, fitted, phones, final_text = [], [], [], {}
+    t0 = time.perf_counter()
+    for i, ln in enumerate(lines):
+        prev_end = lines[i - 1].end if i else 0.0
+        next_start = lines[i + 1].start if i + 1 < len(lines) else info.duration
+        room = (min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
+                min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2)))
+        audio, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
+                                       tr.source_language)
+        clips.append((fl.start, audio))
+        fitted.append(fl)
+        phones.extend(ph)
+        final_text[ln.id] = text
+        progress(step, i + 1, total)
+    t["speak+fit"] = time.perf_counter() - t0
+    timing = TimingReport(language=lang.code, lines=fitted, phones=phones)
+    timing.save(job.path(f"{lang.code}/timing.json"))
+
+    # mix the voices over the source background, to the source's exact length
+    t0 = time.perf_counter()
+    background, _ = media.read_wav(job.path("source/background.wav"))
+    n = int(round(info.duration * MIX_RATE))
+    background = _fit_length(background, n)
+    voice_track = mix.place(clips, n, MIX_RATE)
+    media.write_wav(job.path(f"{lang.code}/voices.wav"), voice_track, MIX_RATE)
+    dub = mix.mix(voice_track, background, MIX_RATE, cfg.mix)
+    dub_wav = media.write_wav(job.path(f"{lang.code}/dub.wav"), dub, MIX_RATE)
+    t["mix"] = time.perf_counter() - t0
+    progress(step, len(lines) + 1, total)
+
+    # subtitles, source and target, at the dubbed times
+    times = {f.line_id: (f.start, f.end) for f in fitted}
+    shown = [ln.model_copy(update={"text": final_text.get(ln.id, ln.text)}) for ln in tr.lines]
+    sub_paths = list(subtitles.write(subtitles.cues(shown, lang.subtitles, times=times),
+                                     out_dir / f"{src.name}.{lang.code}"))
+    src_lang = _lang_or_none(tr.source_language)
+    if src_lang:
+        sub_paths += subtitles.write(subtitles.cues(tr.lines, src_lang.subtitles, source=True),
+                                     out_dir / f"{src.name}.{tr.source_language}.source")
+
+    # lips, then mux
+    video = None
+    if info.has_video:
+        video = Path(info.path)
+        if (cfg.lipsync.enabled if lipsync is None else lipsync) and phones:
+            t0 = time.perf_counter()
+            video = _lipsync(src, lang, dub_wav, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total))
+            t["lipsync"] = time.perf_counter() - t0
+    progress(step, len(lines) + 2, total)
+    t0 = time.perf_counter()
+    ext = media.output_extension(info)
+    out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
+                    subtitles=sub_paths[0] if video is not None else None, language=_iso639_2(lang.code),
+                    reencode_video=False, audio_bitrate=cfg.output.audio_bitrate)
+    t["mux"] = time.perf_counter() - t0
+    progress(step, len(lines) + 3, total)
+
+    t0 = time.perf_counter()
+    quality = check_quality(dub_wav, shown, fitted, final_text, lang, cfg)
+    write_atomic(job.path(f"{lang.code}/quality.json"), __import__("json").dumps(quality, indent=1).encode())
+    t["quality"] = time.perf_counter() - t0
+    progress(step, total, total)
+    return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
+
+
+def _lipsync(src: Source, lang: Language, dub_wav: Path, phones: list, cfg: Config, progress) -> Path:
+    from lipsync import api
+
+    out = src.job.path(f"{lang.code}/lips.mp4")
+    key = digest(src.key, phones, cfg.lipsync, file_digest(dub_wav))
+    if not src.job.fresh(out, key):
+        report = api.sync_video(Path(src.info.path), dub_wav, phones, src.diarization.turns, out,
+                                src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress)
+        report.save(src.job.path(f"{lang.code}/sync.json"))
+        src.job.mark(out, key)
+    return out
+
+
+def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
+                  lang: Language, cfg: Config) -> dict:
+    """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show."""
+    import jiwer
+
+    from . import transcribe
+
+    audio = media.load_audio(dub_wav, ASR_RATE)
+    detected, prob = transcribe.detect_language(audio, cfg.asr)
+    back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper)
+    script = " ".join(final_text[f.line_id] for f in fitted)
+    norm = _normalizer()
+    cer = float(jiwer.cer(norm(script), norm(back.text))) if script.strip() else 0.0
+    errs = [max(f.start_error, f.end_error) for f in fitted]
+    return {
+        "language": lang.code,
+        "detected_language": detected,
+        "detected_probability": round(float(prob), 3),
+        "cer": round(cer, 4),
+        "back_transcript": back.text,
+        "lines": len(fitted),
+        "within_0.3s": round(sum(e <= 0.3 for e in errs) / max(len(errs), 1), 4),
+        "max_timing_error": round(max(errs, default=0.0), 3),
+        "stretch_min": round(min((f.stretch for f in fitted), default=1.0), 4),
+        "stretch_max": round(max((f.stretch for f in fitted), default=1.0), 4),
+        "shortened": sum(f.shortened for f in fitted),
+    }
+
+
+def _normalizer():
+    import re
+    import unicodedata
+
+    def norm(s: str) -> str:
+        s = unicodedata.normalize("NFKC", s).lower()
+        s = re.sub(r"[^\w\s]", "", s)
+        return re.sub(r"\s+", " ", s).strip()
+
+    return norm
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    if len(audio) >= n:
+        return audio[:n]
+    pad = [(0, n - len(audio))] + [(0, 0)] * (audio.ndim - 1)
+    return np.pad(audio, pad)
+
+
+def _lang_or_none(code: str) -> Language | None:
+    try:
+        return languages.get(code)
+    except languages.UnknownLanguage:
+        return None
+
+
+def _iso639_2(code: str) -> str:
+    return {"es": "spa", "fr": "fra", "ja": "jpn", "de": "deu", "it": "ita", "pt": "por", "en": "eng"}.get(code, code)
+
+
+def copy_untouched(input_path: str | os.PathLike, out_dir: Path) -> Path:
+    """For input with no speech: an untouched copy in the output folder, written atomically."""
+    src = Path(input_path)
+    dst = out_dir / src.name
+    tmp = out_dir / f".{src.name}.part"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst

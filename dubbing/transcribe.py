@@ -1,0 +1,74 @@
+"""Speech recognition with word times and language identification (faster-whisper)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import models
+from .config import ASR
+from .errors import MissingModel
+from .schema import Segment, Transcript, Word
+
+SAMPLE_RATE = 16000  # Hz, what Whisper expects
+
+
+def resolve_model(name: str) -> str:
+    """A model spec -> a local folder: "embedded:whisper-base", a folder, or a hub id already cached."""
+    if name == "embedded:whisper-base":
+        return str(models.whisper_base())
+    if Path(name).is_dir():
+        if not (Path(name) / "model.bin").exists():
+            raise MissingModel("speech recognition", name, "The folder holds no CTranslate2 model.bin.")
+        return name
+    from faster_whisper.utils import download_model
+
+    try:
+        return download_model(name, local_files_only=True)
+    except Exception:
+        raise MissingModel(
+            "speech recognition", name,
+            "Put a CTranslate2 Whisper in a local folder and set asr.model to it, or fetch it once on a "
+            f"machine with network (huggingface-cli download {name if '/' in name else 'Systran/faster-whisper-' + name}).",
+        ) from None
+
+
+@lru_cache(maxsize=2)
+def load(name: str, compute_type: str = "int8"):
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(resolve_model(name), device="cpu", compute_type=compute_type,
+                        cpu_threads=os.cpu_count() or 2)
+
+
+def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
+               progress: Callable[[float], None] | None = None) -> Transcript:
+    """Transcribe 16 kHz mono audio; `language` None means detect it. `progress` gets seconds done."""
+    model = load(cfg.model, cfg.compute_type)
+    segments, info = model.transcribe(
+        audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter, word_timestamps=True,
+        condition_on_previous_text=False, temperature=0.0,
+    )
+    out: list[Segment] = []
+    for s in segments:
+        words = [Word(start=round(w.start, 3), end=round(w.end, 3), text=w.word.strip(), probability=round(w.probability, 4))
+                 for w in (s.words or []) if w.word.strip()]
+        if not words and not s.text.strip():
+            continue
+        out.append(Segment(id=len(out), start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip(), words=words,
+                           avg_logprob=round(s.avg_logprob, 4), no_speech_prob=round(s.no_speech_prob, 4)))
+        if progress:
+            progress(s.end)
+    return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
+                      duration=round(len(audio) / SAMPLE_RATE, 3), model=cfg.model, segments=out)
+
+
+def detect_language(audio: np.ndarray, cfg: ASR) -> tuple[str, float]:
+    """(language code, probability) from the first 30 s of 16 kHz audio."""
+    model = load(cfg.model, cfg.compute_type)
+    lang, prob, _ = model.detect_language(audio[: 30 * SAMPLE_RATE])
+    return lang, prob

@@ -1,0 +1,8 @@
+"""Prefect flows that compose the dubbing/ and lipsync/ libraries (which know nothing of Prefect)."""
+
+import os
+
+# Prefect on a cold machine can take a while to bring up its local ephemeral server (MODELS.md).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# llama.cpp threads spin while other stages run; passive waiting keeps it ~4x faster under load.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -1,0 +1,87 @@
+"""The flow for one input: shared stages once, translation per language (one LLM, in turn), then
+one branch per language in parallel (speech, fit, mix, lips, mux, checks).
+
+Caching lives in the job folder (dubbing.workspace), keyed by a hash of each stage's inputs and
+settings, not in Prefect's result store: the job folder is what users see and edit, it survives
+`kill -9` (records are written atomically), and it works the same when the library is used without
+Prefect. Prefect tasks here are therefore NO_CACHE and only give states, retries and parallelism.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+import languages
+from dubbing import config, pipeline
+from dubbing.errors import NoSpeech
+from dubbing.schema import write_atomic
+from dubbing.workspace import Job, check_writable
+
+_progress: pipeline.Progress = pipeline._quiet  # set by the CLI; tasks run in this process's threads
+
+
+def set_progress(fn: pipeline.Progress) -> None:
+    global _progress
+    _progress = fn
+
+
+@task(name="prepare source", cache_policy=NO_CACHE)
+def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None, speakers: int | None):
+    return pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress)
+
+
+@task(name="translate", cache_policy=NO_CACHE, task_run_name="translate {code}")
+def translate(src: pipeline.Source, code: str, cfg: config.Config):
+    return pipeline.translate_lines(src, languages.get(code), cfg, _progress)
+
+
+@task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
+def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_dir: Path, lipsync: bool | None):
+    return pipeline.dub_language(src, tr, cfg, out_dir, _progress, lipsync=lipsync)
+
+
+@flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False, log_prints=False)
+def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
+              speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
+    """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json)."""
+    t0 = time.perf_counter()
+    cfg = config.load(config_path)
+    langs = [languages.get(c) for c in targets]
+    out_dir = check_writable(Path(out) / Path(input_path).stem)
+    job = Job(out_dir)
+    try:
+        src = prepare(input_path, job, cfg, from_lang, speakers)
+    except NoSpeech as e:
+        copy = pipeline.copy_untouched(input_path, out_dir)
+        summary = {"input": input_path, "status": "no speech", "message": str(e), "outputs": {"copy": str(copy)}}
+        write_atomic(out_dir / "job.json", json.dumps(summary, indent=1).encode())
+        raise
+    translations = {lang.code: translate(src, lang.code, cfg) for lang in langs}
+    futures = {code: dub_language.submit(src, tr, code, cfg, out_dir, lipsync) for code, tr in translations.items()}
+    results = {code: f.result() for code, f in futures.items()}
+    summary = summarize(input_path, src, results, time.perf_counter() - t0)
+    write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    return summary
+
+
+def summarize(input_path: str, src: pipeline.Source, results: dict, seconds: float) -> dict:
+    return {
+        "input": str(input_path),
+        "status": "ok",
+        "job": str(src.job.root),
+        "source": {"language": src.transcript.language, "duration": src.info.duration,
+                   "speakers": src.diarization.speakers, "lines": len(src.lines)},
+        "seconds": round(seconds, 2),
+        "stage_seconds": {k: round(v, 2) for k, v in src.timings.items()},
+        "languages": {
+            code: {"output": str(r.output), "subtitles": [str(p) for p in r.subtitles], "quality": r.quality,
+                   "stage_seconds": {k: round(v, 2) for k, v in r.timings.items()}}
+            for code, r in results.items()
+        },
+    }

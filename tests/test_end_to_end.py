@@ -1,0 +1,107 @@
+"""The whole dub on real media (../shared/media), through the CLI, checked as issue 2 states."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, needs_media
+
+pytestmark = [pytest.mark.slow, needs_media]
+
+
+def run_dub(*args):
+    r = subprocess.run([sys.executable, "-m", "dubbing.cli", "translate", *map(str, args)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=1800)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def face1(tmp_path_factory, media_dir):
+    out = tmp_path_factory.mktemp("e2e")
+    run_dub(media_dir / "video/vr_face1.mp4", "--to", "es,fr,ja", "--out", out)
+    job = out / "vr_face1"
+    return job, json.loads((job / "job.json").read_text())
+
+
+def test_one_video_per_language_with_the_source_geometry(face1, media_dir):
+    from dubbing import media
+
+    job, summary = face1
+    src = media.probe(media_dir / "video/vr_face1.mp4")
+    for code in ("es", "fr", "ja"):
+        out = job / f"vr_face1.{code}.mp4"
+        info = media.probe(out)
+        assert (info.width, info.height) == (src.width, src.height)
+        assert info.frame_count == src.frame_count
+        assert abs(info.fps - src.fps) < 0.05
+        assert abs(info.duration - src.duration) <= 0.1
+        assert info.has_audio
+        assert (job / f"vr_face1.{code}.srt").exists() and (job / f"vr_face1.{code}.vtt").exists()
+
+
+def test_dubbed_speech_is_heard_as_the_target_language(face1):
+    _, summary = face1
+    limits = {"es": 0.20, "fr": 0.20, "ja": 0.30}
+    for code, limit in limits.items():
+        q = summary["languages"][code]["quality"]
+        assert q["detected_language"] == code, q
+        assert q["cer"] <= limit, q
+
+
+def test_timing_inside_slots(face1):
+    job, summary = face1
+    for code in ("es", "fr", "ja"):
+        timing = json.loads((job / code / "timing.json").read_text())
+        errs = [max(abs(l["start"] - l["slot_start"]), abs(l["end"] - l["slot_end"])) for l in timing["lines"]]
+        assert np.mean(np.array(errs) <= 0.3) >= 0.9, errs
+        assert all(0.8 - 1e-6 <= l["stretch"] <= 1.25 + 1e-6 for l in timing["lines"])
+
+
+def test_job_folder_keeps_every_record(face1):
+    job, _ = face1
+    for rel in ("source/transcript.json", "source/diarization.json", "source/diarization.rttm", "es/translation.json",
+                "es/timing.json", "job.json"):
+        assert (job / rel).exists(), rel
+
+
+def test_second_run_reuses_everything(face1, media_dir):
+    job, summary = face1
+    before = (job / "es" / "translation.json").stat().st_mtime_ns
+    run_dub(media_dir / "video/vr_face1.mp4", "--to", "es", "--out", job.parent)
+    assert (job / "es" / "translation.json").stat().st_mtime_ns == before
+    again = json.loads((job / "job.json").read_text())
+    assert again["seconds"] < summary["seconds"] / 2
+
+
+def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
+    from resemblyzer import VoiceEncoder
+
+    from dubbing import media, rttm
+
+    run_dub(media_dir / "audio/pa_sample.wav", "--to", "es", "--out", tmp_path)
+    job = tmp_path / "pa_sample"
+    assert (job / "pa_sample.es.wav").exists()
+    hyp = rttm.read_rttm(job / "source/diarization.rttm")
+    ref = rttm.read_rttm(media_dir / "refs/pa_sample.rttm")
+    assert len({t.speaker for t in hyp}) == 2
+    assert rttm.der(ref, hyp, collar=0.25) <= 0.20
+    # voices: embed each speaker's dubbed lines, compare across and within speakers
+    timing = json.loads((job / "es/timing.json").read_text())
+    voices, sr = media.read_wav(job / "es/voices.wav")
+    enc = VoiceEncoder("cpu", verbose=False)
+    import soxr
+
+    per = {}
+    for l in timing["lines"]:
+        seg = voices[int(l["start"] * sr):int(l["end"] * sr)]
+        if len(seg) > sr:
+            per.setdefault(l["speaker"], []).append(enc.embed_utterance(soxr.resample(seg, sr, 16000)))
+    assert len(per) == 2
+    a, b = (np.array(v) for v in per.values())
+    within = min(float(np.mean(a @ a.T)), float(np.mean(b @ b.T)))
+    across = float(np.mean(a @ b.T))
+    assert across < within
