@@ -39,6 +39,10 @@ def main() -> None:
     from .errors import DubError
     from .schema import RecordError
 
+    if not os.environ.get("DUB_DEBUG"):  # library warnings are for developers, not users
+        import warnings
+
+        warnings.simplefilter("ignore")
     try:
         app()
     except DubError as e:
@@ -65,6 +69,13 @@ def _languages(to: str):
         from .errors import DubError
 
         raise DubError(str(e)) from None
+
+
+def _quiet_prefect() -> None:
+    """Prefect's console logs would bury the progress bars and print tracebacks for errors we already
+    report in one line; task states still go to its API (and UI), and the job folder keeps records."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 class _RichProgress:
@@ -101,6 +112,7 @@ def translate(
     from . import config as config_mod
     from . import media
     from .errors import DubError, NoSpeech
+    from .workspace import check_writable
 
     langs = _languages(to)
     if from_:
@@ -116,7 +128,8 @@ def translate(
     info = media.probe(input)
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    check_writable(out)
+    _quiet_prefect()
     from flows.dub_video import dub_video, set_progress
 
     t0 = time.perf_counter()

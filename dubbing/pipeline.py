@@ -125,8 +125,9 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     job.file("source/background.wav", sep_key, _split)
     progress("separate", 1, 1)
 
-    lines = job.record("source/lines.json", Lines, digest(transcript, cfg.fit.max_borrow), lambda: Lines(
-        language=transcript.language, lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow))).lines
+    lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
+        language=transcript.language,
+        lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
                   lines=lines, key=key, timings=t)

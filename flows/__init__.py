@@ -4,5 +4,7 @@ import os
 
 # Prefect on a cold machine can take a while to bring up its local ephemeral server (MODELS.md).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# No telemetry on a machine with no network (it only logs failures to reach its host).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # llama.cpp threads spin while other stages run; passive waiting keeps it ~4x faster under load.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

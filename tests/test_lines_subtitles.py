@@ -41,3 +41,16 @@ def test_cjk_subtitles_cut_by_characters():
     wrapped = subtitles.wrap(text, rules)
     assert wrapped.replace("\n", "") == text
     assert len(wrapped.splitlines()) <= 2
+
+
+def test_unsupported_trailing_word_is_dropped_and_times_clipped_to_speech():
+    from dubbing.lines import clean_words
+    from dubbing.schema import SpeakerTurn
+
+    turns = [SpeakerTurn(start=0.0, end=2.48, speaker="A"), SpeakerTurn(start=3.47, end=4.63, speaker="A")]
+    words = [Word(start=0.0, end=0.4, text="my", probability=0.23),        # weak but in speech: kept
+             Word(start=3.28, end=3.64, text="I'd", probability=0.95),     # starts in silence: clipped
+             Word(start=4.48, end=6.08, text="I", probability=0.10)]       # mostly silence: dropped
+    out = clean_words(words, turns)
+    assert [w.text for w in out] == ["my", "I'd"]
+    assert out[1].start == 3.32 and out[1].end == 3.64
