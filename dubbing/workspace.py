@@ -52,6 +52,15 @@ class Job:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
+    def clean_partial(self) -> int:
+        """Remove temporary files a killed run left behind (hidden, written before a rename)."""
+        n = 0
+        for p in self.root.rglob(".*"):
+            if p.is_file() and not p.name.endswith(".key") and not p.name.startswith(".write-test"):
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
     def path(self, *parts: str) -> Path:
         p = self.root.joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     langs = [languages.get(c) for c in targets]
     out_dir = check_writable(Path(out) / Path(input_path).stem)
     job = Job(out_dir)
+    job.clean_partial()
     try:
         src = prepare(input_path, job, cfg, from_lang, speakers)
     except NoSpeech as e:
