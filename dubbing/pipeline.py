@@ -304,7 +304,8 @@ def _lipsync(src: Source, lang: Language, dub_wav: Path, phones: list, cfg: Conf
     key = digest(src.key, phones, cfg.lipsync, file_digest(dub_wav))
     if not src.job.fresh(out, key):
         report = api.sync_video(Path(src.info.path), dub_wav, phones, src.diarization.turns, out,
-                                src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress)
+                                src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
+                                language=lang.code)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out

@@ -1,0 +1,111 @@
+"""Per-track analysis between the tracking and render passes: canonical transforms and their
+smoothing, the person's measures and models, and the per-frame target shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import coarticulation as C
+from . import geometry as G
+from . import landmarks as L
+from . import smooth as S
+from . import visemes as V
+from . import warp as W
+from .mouth_model import MOVE, Bank, Range, ShapeModel, blend_measures, keep_lips_apart, ring
+
+MAX_YAW = 0.55  # beyond this head turn the face is passed through
+MIN_IOD_PX = 18.0  # eyes closer than this (px) = face too small to re-render
+RAMP_FRAMES = 4  # frames to fade the effect in and out at skipped spans
+
+
+@dataclass
+class TrackPlan:
+    """Everything the renderer needs for one speaking track, indexed by the track's frames."""
+
+    tid: int
+    frames: np.ndarray  # (n,) frame indices
+    src: np.ndarray  # (n, P, 2) image px, smoothed MOVING points now
+    dst: np.ndarray  # (n, P, 2) image px, wanted
+    ring: np.ndarray  # (n, R, 2) image px
+    tris: np.ndarray
+    weight: np.ndarray  # (n,) effect strength 0..1 (ramps at skipped spans)
+    q_src: np.ndarray  # (n, 2) source (open, width)
+    q_dst: np.ndarray  # (n, 2) target (open, width)
+    teeth: np.ndarray  # (n,) target teeth 0..1
+    bank_choice: np.ndarray  # (n,) bank item index, -1 = none
+
+
+def canonical(lm: np.ndarray, template: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame similarity (n, 2, 3) image->canonical, smoothed by a One Euro filter on the four
+    parameters of its inverse (in px), and the canonical landmarks (n, S, 2) under it."""
+    inv = np.array([G.invert(G.to_canonical(x, template)) for x in lm])
+    p = np.stack([inv[:, 0, 0], inv[:, 1, 0], inv[:, 0, 2], inv[:, 1, 2]], -1)
+    p = S.one_euro(p, times, 1.0, 0.05)
+    inv[:, 0, 0], inv[:, 1, 0], inv[:, 0, 2], inv[:, 1, 2] = p.T
+    inv[:, 0, 1], inv[:, 1, 1] = -p[:, 1], p[:, 0]
+    m = np.array([G.invert(x) for x in inv])
+    canon = np.einsum("nij,nkj->nki", m[:, :, :2], lm) + m[:, None, :, 2]
+    return m, canon
+
+
+def skip_reasons(lm: np.ndarray, canon_yaw: np.ndarray) -> list[str]:
+    """Per-frame reason a face cannot be re-rendered ("" = fine)."""
+    iod = np.linalg.norm(lm[:, L.at(L.RIGHT_EYE_OUTER)] - lm[:, L.at(L.LEFT_EYE_OUTER)], axis=-1)
+    out = []
+    for y, d in zip(canon_yaw, iod):
+        out.append("profile or extreme head angle" if y > MAX_YAW else "face too small" if d < MIN_IOD_PX else "")
+    return out
+
+
+def ramp(ok: np.ndarray, frames: int = RAMP_FRAMES) -> np.ndarray:
+    """0/1 flags -> weights that fade in and out over `frames` frames (never above the flags' span)."""
+    w = ok.astype(float)
+    for _ in range(frames):
+        w = np.minimum(w, np.minimum(np.r_[w[:1], w[:-1]], np.r_[w[1:], w[-1:]]) + 1.0 / frames)
+    return np.clip(w, 0, 1)
+
+
+def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarray, times: np.ndarray,
+               phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
+               overrides: dict[str, str] | None = None, still: bool = False) -> tuple[TrackPlan, list[str]]:
+    """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames]."""
+    t = times[frames]
+    m, canon = canonical(lm, template, t)
+    mov = canon[:, MOVE]
+    mov = S.one_euro(mov, t, 2.0, 4.0)
+    q = G.mouth_measures_moving(mov)
+    model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
+    rng = Range.still(q[0]) if still else Range.of(q)
+    art = C.frame_curves(t, phones, overrides)
+    closed = art[:, V.CLOSURE] > 0.5
+    art = S.smooth_keep_minima(art, closed, 0.7)
+    q_t = blend_measures(q, rng.measures(art), art[:, V.CLOSURE], strength)
+    target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))
+    inv = np.array([G.invert(x) for x in m])
+    to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
+    reasons = skip_reasons(lm, G.yaw_ratio(lm))
+    weight = ramp(np.array([r == "" for r in reasons]))
+    src_img, dst_img = to_img(mov), to_img(target)
+    dst_img = src_img + weight[:, None, None] * (dst_img - src_img)
+    rg = ring(mov.mean(0), canon[:, L.at(L.NOSE_BASE)].mean(0))
+    tris = W.triangulate(np.vstack([mov.mean(0), rg]))
+    ring_img = to_img(np.broadcast_to(rg, (len(t),) + rg.shape))
+    items = bank.items
+    choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
+    return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice), reasons
+
+
+def spans(times: np.ndarray, reasons: Sequence[str], frame_dt: float) -> list[tuple[float, float, str]]:
+    """Runs of equal non-empty reasons -> (start s, end s, reason)."""
+    out: list[tuple[float, float, str]] = []
+    for i, r in enumerate(reasons):
+        if not r:
+            continue
+        if out and out[-1][2] == r and abs(out[-1][1] - times[i]) < 2.5 * frame_dt:
+            out[-1] = (out[-1][0], float(times[i] + frame_dt), r)
+        else:
+            out.append((float(times[i]), float(times[i] + frame_dt), r))
+    return out

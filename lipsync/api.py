@@ -1,0 +1,209 @@
+"""Entry points: re-sync a video's mouths to a new voice, or make a still portrait speak."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dubbing.errors import DubError
+from dubbing.schema import SpeakerTurn
+
+from . import analysis as A
+from . import geometry as G
+from . import landmarks as L
+from . import metrics as M
+from . import render as R
+from . import smooth as S
+from . import speakers as SP
+from . import track as T
+from . import video_io as vio
+from .mouth_model import Bank
+from .report import SyncReport
+
+Phones = Sequence[tuple[str, float, float, str]]
+Progress = Callable[[int, int], None] | None
+BANK_STRIDE = 2  # offer every 2nd frame to the mouth bank
+
+
+def _overrides(language: str | None) -> dict[str, str] | None:
+    if not language:
+        return None
+    import languages
+    return languages.get(language).visemes or None
+
+
+def _bank_weights(plan: A.TrackPlan, bank: Bank) -> list[dict[int, float]]:
+    return S.crossfade_weights(plan.bank_choice, 3) if len(bank.items) else [{} for _ in plan.frames]
+
+
+def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
+               workdir: Path, strength: float = 0.8, progress: Progress = None,
+               language: str | None = None) -> SyncReport:
+    """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
+    speaker) and write a video-only H.264 file with the source's frame timestamps.
+
+    Faces that do not speak, and frames that cannot be synced, pass through untouched; the
+    report lists skipped spans and the sync metrics of the output against `audio`.
+    """
+    video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    overrides = _overrides(language)
+    info = vio.probe(video)
+    times, _ = vio.frame_times(video)
+    n = len(times)
+    total = 3 * n
+    tick = (lambda k: progress(k, total)) if progress else (lambda k: None)
+
+    templates: dict[int, np.ndarray] = {}
+    banks: dict[int, Bank] = {}
+
+    def on_frame(fr: vio.Frame, faces) -> None:
+        for tid, lm in faces:
+            if tid not in templates:
+                templates[tid], banks[tid] = G.canonical_template(lm), Bank()
+            if fr.index % BANK_STRIDE == 0:
+                banks[tid].offer(fr.rgb, lm, templates[tid])
+        tick(fr.index + 1)
+
+    tracks = T.track_video(vio.frames(video), n, info.width, info.height, workdir / "track", on_frame)
+    times = tracks.times
+    n = len(times)
+    dt = float(np.median(np.diff(times))) if n > 1 else 1 / float(info.rate)
+    report = SyncReport(frames=n, tracks=len(tracks.ids), strength=strength)
+    skipped: list[tuple[float, float, str]] = []
+    if times.size and phones and max(p[2] for p in phones) > times[-1] + dt:
+        skipped.append((float(times[-1] + dt), float(max(p[2] for p in phones)), "audio longer than video"))
+
+    # who speaks
+    faces = M.curves(tracks)
+    try:
+        src_env = M.envelope(video, times)
+    except Exception:  # a video without an audio stream
+        src_env = None
+    turns = [(t.start, t.end, t.speaker) for t in source_turns]
+    assigned, _ = SP.assign({k: c.frames for k, c in faces.items()}, {k: c.q[:, 0] for k, c in faces.items()},
+                            times, turns, src_env)
+    report.speakers = {s: t for t, s in assigned.items()}
+    for spk in sorted({p[3] for p in phones}):
+        if spk not in report.speakers:
+            ph = [p for p in phones if p[3] == spk]
+            skipped.append((min(p[1] for p in ph), max(p[2] for p in ph), f"no face found for speaker {spk}"))
+
+    plans: list[A.TrackPlan] = []
+    target_open = np.full(n, np.nan)
+    for tid, spk in assigned.items():
+        f, lm = tracks.landmarks(tid)
+        ph = [(s, a, b) for s, a, b, who in phones if who == spk]
+        plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides)
+        plans.append(plan)
+        target_open[f] = plan.q_dst[:, 0]
+        skipped += A.spans(times[f], reasons, dt)
+        # speaker's phones where their face is not on screen
+        present = np.zeros(n, bool)
+        present[f] = True
+        active = np.zeros(n, bool)
+        for _, a, b in ph:
+            active[(times >= a) & (times < b)] = True
+        skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
+
+    # render pass
+    by_frame: dict[int, list[tuple[A.TrackPlan, int, dict[int, float]]]] = {}
+    for plan in plans:
+        weights = _bank_weights(plan, banks[plan.tid])
+        for j, fi in enumerate(plan.frames):
+            by_frame.setdefault(int(fi), []).append((plan, j, weights[j]))
+    render_s = 0.0
+    synced = set()
+    with vio.VideoWriter(out_video, info.width, info.height, info.time_base, info.rate) as w:
+        for fr in vio.frames(video):
+            img = fr.rgb
+            jobs = by_frame.get(fr.index, [])
+            if jobs:
+                img = img.copy()
+                t0 = time.perf_counter()
+                for plan, j, wts in jobs:
+                    if plan.weight[j] <= 0:
+                        continue
+                    items = banks[plan.tid].items
+                    R.render_face(img, plan.src[j], plan.dst[j], plan.ring[j], plan.tris,
+                                  [(items[k], v) for k, v in wts.items()])
+                    synced.add(fr.index)
+                render_s += time.perf_counter() - t0
+            w.write(img, fr.pts)
+            tick(n + fr.index + 1)
+    report.synced_frames = len(synced)
+    report.render_fps = round(len(synced) / render_s, 1) if render_s > 0 else None
+    if not plans:
+        skipped.append((0.0, float(times[-1] + dt) if n else 0.0, "no speaking face found; video passed through"))
+
+    # metrics on the written file
+    if plans and n > 2:
+        main = max(plans, key=lambda p: len(p.frames))
+        spk = assigned[main.tid]
+        box = faces[main.tid].box
+        m = M.evaluate(out_video, audio, workdir / "metrics", phones, spk, target_open, video, tracks, box, overrides)
+        for k in ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio",
+                  "flicker_ratio", "psnr_outside", "ssim_outside"):
+            setattr(report, k, getattr(m, k))
+    tick(total)
+    report.skipped = sorted(skipped)
+    shutil.rmtree(workdir / "track", ignore_errors=True)
+    return report
+
+
+def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: Path, fps: float = 25.0,
+            progress: Progress = None, language: str | None = None) -> SyncReport:
+    """Make the face in a still `image` speak `phones` (IPA, start s, end s, speaker) for the length of
+    `audio`, with blinks and slight head motion; writes a video-only H.264 file at `fps`."""
+    import cv2
+    from fractions import Fraction
+
+    from . import still as ST
+
+    image, out_video, workdir = Path(image), Path(out_video), Path(workdir)
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DubError(f"cannot read image {image}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = rgb[: rgb.shape[0] - rgb.shape[0] % 2, : rgb.shape[1] - rgb.shape[1] % 2]
+    faces = T.Landmarker.get().detect_crop(rgb, (0, 0, rgb.shape[1], rgb.shape[0]), size=max(rgb.shape[:2]))
+    if not faces:
+        raise DubError(f"no face found in {image}")
+    lm478 = max(faces, key=lambda f: np.ptp(f[0][:, 0]))[0].astype(np.float64)
+    lm = lm478[L.SUBSET]
+    dur = len(vio.audio(audio)) / 16000
+    if phones:
+        dur = max(dur, max(p[2] for p in phones))
+    n = max(1, int(np.ceil(dur * fps)))
+    times = np.arange(n) / fps
+    template = G.canonical_template(lm)
+    bank = Bank()
+    bank.entries[(0, 0)] = ST.synth_interior(rgb, lm, template)
+    ph = [(s, a, b) for s, a, b, _ in phones]
+    plan, reasons = A.plan_track(0, np.arange(n), np.broadcast_to(lm, (n,) + lm.shape).copy(), template, times,
+                                 ph, bank, 1.0, _overrides(language), still=True)
+    pose = ST.head_motion(times)
+    blinks = ST.blink_curve(times)
+    iod = float(np.linalg.norm(lm[L.at(L.RIGHT_EYE_OUTER)] - lm[L.at(L.LEFT_EYE_OUTER)]))
+    centre = lm[L.at(L.NOSE_TIP)]
+    entry = bank.items
+    tb = Fraction(1, 1000)
+    render_s = 0.0
+    with vio.VideoWriter(out_video, rgb.shape[1], rgb.shape[0], tb, Fraction(fps).limit_denominator(1001)) as w:
+        for i in range(n):
+            t0 = time.perf_counter()
+            img = rgb.copy()
+            R.render_face(img, plan.src[i], plan.dst[i], plan.ring[i], plan.tris, [(entry[0], 1.0)])
+            ST.blink(img, lm478, blinks[i])
+            img = ST.move_head(img, pose[i], centre, iod)
+            render_s += time.perf_counter() - t0
+            w.write(img, int(round(times[i] * 1000)))
+            if progress:
+                progress(i + 1, n)
+    return SyncReport(frames=n, synced_frames=n, tracks=1, speakers={"still": 0}, strength=1.0,
+                      render_fps=round(n / render_s, 1) if render_s else None,
+                      target_r=None, skipped=[])

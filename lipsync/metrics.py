@@ -1,0 +1,230 @@
+"""Sync and look metrics of a video against a voice track (and optionally the source video).
+
+Usable on its own: `evaluate(video, audio, workdir)` measures any video with any audio (the
+source with its own audio gives the ceiling, with a new voice the unsynced floor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.signal import savgol_filter
+
+from . import geometry as G
+from . import landmarks as L
+from . import track as T
+from . import video_io as vio
+from . import visemes as V
+from .mouth_model import MOVE
+from .report import SyncReport
+
+MAX_LAG_S = 0.4  # seconds searched either side for the audio-visual offset
+
+
+@dataclass
+class FaceCurve:
+    """One face track measured: frames, landmarks (subset layout px), canonical MOVING points, (open, width)."""
+
+    frames: np.ndarray
+    lm: np.ndarray
+    moving: np.ndarray
+    q: np.ndarray
+
+    @property
+    def box(self) -> np.ndarray:
+        return G.bbox(self.lm.reshape(-1, 2))
+
+
+def curves(tracks: T.Tracks) -> dict[int, FaceCurve]:
+    """Every track of a tracked video as a FaceCurve (canonical frame from its first frame)."""
+    out = {}
+    for tid in tracks.ids:
+        f, lm = tracks.landmarks(tid)
+        tpl = G.canonical_template(lm[0])
+        canon = np.array([G.apply(G.to_canonical(x, tpl), x) for x in lm])
+        out[tid] = FaceCurve(f, lm, canon[:, MOVE], G.mouth_measures(canon)[:, :2])
+    return out
+
+
+def pick(faces: dict[int, FaceCurve], box: np.ndarray | None = None) -> FaceCurve | None:
+    """The face overlapping `box` most, else the one seen in most frames."""
+    if not faces:
+        return None
+    if box is not None:
+        return max(faces.values(), key=lambda c: (G.iou(c.box, box), len(c.frames)))
+    return max(faces.values(), key=lambda c: len(c.frames))
+
+
+def envelope(audio: str | Path, times: np.ndarray) -> np.ndarray:
+    """Voice loudness (RMS, linear) over each frame's interval centred on `times` (s); 0 past the audio's end."""
+    sr = 16000
+    y = vio.audio(audio, sr)
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
+    half = max(1, int(sr * dt / 2))
+    c = np.cumsum(np.r_[0.0, y.astype(np.float64) ** 2])
+    out = np.zeros(len(times))
+    for i, t in enumerate(times):
+        a, b = int(t * sr) - half, int(t * sr) + half
+        a, b = max(a, 0), min(b, len(y))
+        if b > a:
+            out[i] = np.sqrt((c[b] - c[a]) / (b - a))
+    return out
+
+
+def _r(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def av_sync(opening: np.ndarray, env: np.ndarray, max_lag: int) -> tuple[int, float, float]:
+    """(best lag in frames, confidence, r at that lag): Pearson r of opening[t] with env[t - lag]
+    over lags in [-max_lag, max_lag]; confidence = peak r minus the median r over lags
+    (SyncNet-style). A positive lag means the mouth moves after the voice."""
+    rs = []
+    n = len(opening)
+    for lag in range(-max_lag, max_lag + 1):
+        a = opening[max(lag, 0): n + min(lag, 0)]
+        b = env[max(-lag, 0): n - max(lag, 0)]
+        rs.append(_r(a, b))
+    rs = np.array(rs)
+    k = int(np.argmax(rs))
+    return k - max_lag, float(rs[k] - np.median(rs)), float(rs[k])
+
+
+def closure_rate(opening: np.ndarray, times: np.ndarray, intervals: Sequence[tuple[float, float]],
+                 threshold: float) -> float | None:
+    """Fraction of bilabial intervals (s) during which the measured opening drops to `threshold`
+    or below in some frame (the frame nearest the middle if none overlaps)."""
+    if not len(intervals) or not len(times):
+        return None
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
+    hits = 0
+    for a, b in intervals:
+        sel = (times + dt / 2 > a) & (times - dt / 2 < b)
+        idx = np.flatnonzero(sel) if sel.any() else [int(np.argmin(np.abs(times - (a + b) / 2)))]
+        hits += bool(np.min(opening[idx]) <= threshold)
+    return hits / len(intervals)
+
+
+def closed_threshold(q_open: np.ndarray) -> float:
+    """Opening (iod) below which lips count as closed for this face: 20 % of its way from the
+    5th to the 95th percentile."""
+    lo, hi = np.percentile(q_open, [5, 95])
+    return float(lo + 0.2 * (hi - lo))
+
+
+def jitter(moving: np.ndarray) -> float:
+    """High-frequency landmark noise: RMS of canonical lip points minus their 5-frame quadratic
+    Savitzky-Golay fit (iod units)."""
+    if len(moving) < 7:
+        return 0.0
+    sm = savgol_filter(moving, 5, 2, axis=0)
+    return float(np.sqrt(np.mean((moving - sm) ** 2)))
+
+
+def mouth_mask(shape: tuple[int, int], lms: Sequence[np.ndarray], grow: float = 1.45, pad: int = 6) -> np.ndarray:
+    """bool mask of the mouth regions (hull of the moving points grown about its centre) of faces
+    given as subset-layout landmarks (px)."""
+    m = np.zeros(shape[:2], np.uint8)
+    for lm in lms:
+        mv = lm[MOVE]
+        c = mv.mean(0)
+        hull = cv2.convexHull((c + grow * (mv - c)).astype(np.float32)).astype(np.int32)
+        cv2.fillConvexPoly(m, hull, 255)
+    if pad:
+        m = cv2.dilate(m, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
+    return m > 0
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM of two grey images (Gaussian window, sigma 1.5)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)
+    ma, mb = blur(a), blur(b)
+    va, vb, cov = blur(a * a) - ma ** 2, blur(b * b) - mb ** 2, blur(a * b) - ma * mb
+    return ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
+
+
+def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Tracks,
+                   focus: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(PSNR dB, SSIM) outside the mouth regions of the source's faces, and the flicker ratio
+    (mean absolute frame-to-frame change inside the mouth box of frames `focus`, output over source)."""
+    se, n, ssum, fl_o, fl_s = 0.0, 0, 0.0, 0.0, 0.0
+    prev = None
+    for fo, fs in zip(vio.frames(video), vio.frames(source)):
+        i = fs.index
+        a, b = fo.rgb, fs.rgb[: fo.rgb.shape[0], : fo.rgb.shape[1]]
+        lms = [source_tracks.lm[i, k][L.SUBSET] for k in np.flatnonzero(source_tracks.track[i] >= 0)] \
+            if i < len(source_tracks.track) else []
+        keep = ~mouth_mask(a.shape, lms)
+        d = (a.astype(np.float32) - b.astype(np.float32)) ** 2
+        se += float(d[keep].sum())
+        n += int(keep.sum()) * 3
+        ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+        ssum += float(ssim_map(ga, gb)[keep].mean()) if keep.any() else 1.0
+        if lms:
+            x0, y0, x1, y1 = G.bbox(np.vstack([lm[MOVE] for lm in lms])).astype(int)
+            ro, rs = ga[y0:y1, x0:x1].astype(np.float32), gb[y0:y1, x0:x1].astype(np.float32)
+            if prev is not None and prev[0].shape == ro.shape:
+                fl_o += float(np.abs(ro - prev[0]).mean())
+                fl_s += float(np.abs(rs - prev[1]).mean())
+            prev = (ro, rs)
+        else:
+            prev = None
+    if not n:
+        return float("nan"), float("nan"), float("nan")
+    mse = se / n
+    psnr = 10 * np.log10(255.0 ** 2 / mse) if mse > 0 else 99.0
+    nframes = fs.index + 1
+    return float(psnr), ssum / nframes, (fl_o / fl_s if fl_s > 0 else 1.0)
+
+
+def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
+             phones: Sequence[tuple[str, float, float, str]] | None = None, speaker: str | None = None,
+             target_open: np.ndarray | None = None, source: str | Path | None = None,
+             source_tracks: T.Tracks | None = None, face_box: np.ndarray | None = None,
+             overrides: dict[str, str] | None = None) -> SyncReport:
+    """Measure `video` against `audio` (and `source`, if given). target_open: the wanted opening
+    per frame of the whole video (NaN where none); phones restricted to `speaker` when given."""
+    workdir = Path(workdir)
+    times, _ = vio.frame_times(video)
+    info = vio.probe(video)
+    tr = T.track_video(vio.frames(video), len(times), info.width, info.height, workdir / "measure_out")
+    times = tr.times
+    face = pick(curves(tr), face_box)
+    rep = SyncReport(frames=len(times), tracks=len(tr.ids))
+    if face is None:
+        return rep
+    f, o = face.frames, face.q[:, 0]
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
+    env = envelope(audio, times)[f]
+    lag, conf, _ = av_sync(o, env, max(1, int(round(MAX_LAG_S / dt))))
+    rep.av_offset_frames, rep.av_confidence = lag, round(conf, 4)
+    if target_open is not None:
+        tgt = np.asarray(target_open)[f]
+        ok = np.isfinite(tgt)
+        rep.target_r = round(_r(o[ok], tgt[ok]), 4)
+    ph = [p for p in (phones or []) if speaker is None or p[3] == speaker]
+    bil = [(a, b) for s, a, b, _ in ph if V.is_bilabial(s, overrides) and a < times[-1]]
+    src_face = None
+    if source is not None:
+        if source_tracks is None:
+            si = vio.probe(source)
+            source_tracks = T.track_video(vio.frames(source), len(vio.frame_times(source)[0]),
+                                          si.width, si.height, workdir / "measure_src")
+        src_face = pick(curves(source_tracks), face.box)
+    thr = closed_threshold(src_face.q[:, 0] if src_face is not None else o)
+    cr = closure_rate(o, times[f], bil, thr)
+    rep.closure_rate = None if cr is None else round(cr, 4)
+    if src_face is not None:
+        js = jitter(src_face.moving)
+        rep.jitter_ratio = round(jitter(face.moving) / js, 4) if js > 0 else None
+        psnr, ssim, flick = compare_frames(video, source, source_tracks)
+        rep.psnr_outside, rep.ssim_outside, rep.flicker_ratio = round(psnr, 2), round(ssim, 4), round(flick, 4)
+    return rep

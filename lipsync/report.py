@@ -1,0 +1,29 @@
+"""The sync report written beside every lip-synced output."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from dubbing.schema import Record
+
+
+class SyncReport(Record):
+    """Sync and look metrics of one output (None = could not be measured). Times in seconds."""
+
+    frames: int = 0
+    synced_frames: int = 0
+    tracks: int = 0
+    speakers: dict[str, int] = Field(default_factory=dict)  # speaker label -> face track id
+    strength: float = 0.8
+    # sync: output mouth opening against the new voice and the target aperture curve
+    av_offset_frames: int | None = None  # best lag of mouth opening vs voice loudness (+ = mouth late)
+    av_confidence: float | None = None  # peak minus median correlation over lags
+    target_r: float | None = None  # Pearson r of output opening vs target aperture curve
+    closure_rate: float | None = None  # bilabial phones whose lips close on screen (0..1)
+    # look, as ratios to the source (1 = as steady as the source)
+    jitter_ratio: float | None = None
+    flicker_ratio: float | None = None
+    psnr_outside: float | None = None  # dB, outside the mouth region, against the source
+    ssim_outside: float | None = None
+    render_fps: float | None = None  # frames/s of the renderer alone
+    skipped: list[tuple[float, float, str]] = Field(default_factory=list)  # (start s, end s, reason)

@@ -1,0 +1,77 @@
+"""Which face is which speaker: each track's mouth opening against each diarized speaker's voice
+activity; tracks that share screen time are assigned one-to-one (Hungarian)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+MIN_CORR = 0.1  # below this a face is not taken to be the speaker
+
+
+def activity(times: np.ndarray, turns: Sequence[tuple[float, float, str]], speaker: str) -> np.ndarray:
+    """1.0 at the times (s) where `speaker` talks, else 0.0."""
+    act = np.zeros(len(times))
+    for a, b, s in turns:
+        if s == speaker:
+            act[(times >= a) & (times < b)] = 1.0
+    return act
+
+
+def correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of two curves, 0 when either is flat."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def motion(opening: np.ndarray, win: int = 5) -> np.ndarray:
+    """Mouth motion energy per frame: local standard deviation of the opening over `win` frames."""
+    o = np.asarray(opening, float)
+    if len(o) < 2:
+        return np.zeros_like(o)
+    pad = np.pad(o, win // 2, mode="edge")
+    w = np.lib.stride_tricks.sliding_window_view(pad, win)
+    return w.std(-1)[: len(o)]
+
+
+def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndarray], times: np.ndarray,
+           turns: Sequence[tuple[float, float, str]], envelope: np.ndarray | None = None
+           ) -> tuple[dict[int, str], dict[tuple[int, str], float]]:
+    """Track id -> speaker label for the tracks that speak, and every (track, speaker) correlation.
+
+    track_frames: frame indices of each track; track_opening: its mouth opening at those frames;
+    times: frame times (s) of the whole video; envelope: the source audio's loudness at those
+    times, if known (a speaker's curve is then their activity times the loudness, which still
+    varies when one person talks throughout).
+    """
+    speakers = sorted({s for _, _, s in turns})
+    corr = {}
+    for tid, f in track_frames.items():
+        m = motion(track_opening[tid])
+        for s in speakers:
+            act = activity(times[f], turns, s)
+            if envelope is not None:
+                act = act * motion(envelope[f])
+            corr[(tid, s)] = correlation(m, act)
+    # groups of tracks that overlap in time compete for speakers; disjoint tracks (cuts) do not
+    ids = list(track_frames)
+    span = {t: (track_frames[t].min(), track_frames[t].max()) for t in ids if len(track_frames[t])}
+    groups: list[set[int]] = []
+    for t in span:
+        hit = [g for g in groups if any(span[t][0] <= span[u][1] and span[u][0] <= span[t][1] for u in g)]
+        merged = {t}.union(*hit) if hit else {t}
+        groups = [g for g in groups if g not in hit] + [merged]
+    out: dict[int, str] = {}
+    for g in groups:
+        gl = sorted(g)
+        if not speakers:
+            continue
+        c = np.array([[corr[(t, s)] for s in speakers] for t in gl])
+        for r, k in zip(*linear_sum_assignment(-c)):
+            if c[r, k] >= MIN_CORR or (len(gl) == 1 and len(speakers) == 1 and c[r, k] > 0):
+                out[gl[r]] = speakers[k]
+    return out, corr

@@ -1,0 +1,128 @@
+"""Streaming video I/O with PyAV: decode frames with their timestamps, encode H.264 keeping the
+source's presentation timestamps (variable frame rate survives), write atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction  # average frames per second
+    duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    time: float  # seconds from the first frame's timestamp origin
+    pts: int  # in VideoInfo.time_base
+    rgb: np.ndarray  # (h, w, 3) uint8
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Size, time base, average rate and duration (s) of the first video stream."""
+    with av.open(str(path)) as c:
+        if not c.streams.video:
+            raise ValueError(f"{path}: no video stream")
+        s = c.streams.video[0]
+        rate = s.average_rate or s.guessed_rate or Fraction(25)
+        dur = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
+        return VideoInfo(s.codec_context.width, s.codec_context.height, s.time_base, Fraction(rate), dur)
+
+
+def frames(path: str | os.PathLike) -> Iterator[Frame]:
+    """Decode frames one at a time as RGB with their pts and time (s); memory stays flat."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        tb = s.time_base
+        last = None
+        for i, f in enumerate(c.decode(s)):
+            pts = f.pts if f.pts is not None else (0 if last is None else last + 1)
+            last = pts
+            yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24"))
+
+
+def frame_times(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(times s, pts) of every frame, from the demuxed packets without decoding pictures."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        pts = sorted(p.pts for p in c.demux(s) if p.pts is not None)
+        return np.array(pts, np.float64) * float(s.time_base), np.array(pts, np.int64)
+
+
+class VideoWriter:
+    """H.264 (yuv420p) writer with explicit pts in the given time base; renames into place on close.
+
+    Use as a context manager; on an exception the partial file is removed.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, time_base: Fraction,
+                 rate: Fraction, crf: int = 12, preset: str = "veryfast"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".mp4")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.c = av.open(str(self.tmp), "w", format="mp4")
+        self.s = self.c.add_stream("libx264", rate=rate)
+        self.s.width, self.s.height = width - width % 2, height - height % 2
+        self.s.pix_fmt = "yuv420p"
+        self.s.time_base = time_base
+        self.s.codec_context.time_base = time_base
+        self.s.options = {"crf": str(crf), "preset": preset}
+        self.tb = time_base
+        self._last_pts = None
+
+    def write(self, rgb: np.ndarray, pts: int) -> None:
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # encoders need strictly increasing pts
+        self._last_pts = pts
+        h, w = self.s.height, self.s.width
+        f = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+        f.pts, f.time_base = pts, self.tb
+        for p in self.s.encode(f):
+            self.c.mux(p)
+
+    def close(self, ok: bool = True) -> None:
+        try:
+            if ok:
+                for p in self.s.encode():
+                    self.c.mux(p)
+        finally:
+            self.c.close()
+        if ok:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        self.close(ok=et is None)
+
+
+def audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
+    """First audio stream (or a plain audio file) as mono float32 at `sample_rate` Hz; empty if none."""
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return np.zeros(0, np.float32)
+        rs = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        out = []
+        for f in c.decode(c.streams.audio[0]):
+            out += [r.to_ndarray().reshape(-1) for r in rs.resample(f)]
+        out += [r.to_ndarray().reshape(-1) for r in rs.resample(None)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)

@@ -1,0 +1,121 @@
+"""Unit tests of the lip-sync math: visemes, coarticulation, closures, smoothing, warping, geometry."""
+
+import numpy as np
+import pytest
+
+from lipsync import coarticulation as C
+from lipsync import geometry as G
+from lipsync import smooth as S
+from lipsync import visemes as V
+from lipsync import warp as W
+from lipsync.analysis import ramp
+from lipsync.metrics import av_sync, closure_rate
+from lipsync.mouth_model import Range, blend_measures
+
+
+def test_visemes_cover_ipa_with_diacritics_and_overrides():
+    assert V.viseme("p") == V.viseme("bʲ") == V.viseme("mː") == "PP"
+    assert V.viseme("ˈa") == "aa" and V.viseme("u") == "U" and V.viseme("tʃ") == "CH"
+    assert V.viseme("") == "sil"
+    assert V.viseme("ɯ", {"ɯ": "U"}) == "U" and V.viseme("ɯ") == "I"
+
+
+def test_bilabial_closes_even_when_shorter_than_a_frame():
+    frames = np.arange(0, 1, 1 / 25)
+    phones = [("a", 0.1, 0.4), ("p", 0.41, 0.425), ("a", 0.425, 0.7)]
+    art = C.frame_curves(frames, phones)
+    closed = art[:, V.CLOSURE] > 0.99
+    assert closed.any()
+    hit = np.flatnonzero(closed)
+    assert np.all(np.abs(frames[hit] - 0.417) < 0.06)
+    assert art[np.argmin(np.abs(frames - 0.25)), V.JAW] > 0.7  # the vowel opens the jaw
+
+
+def test_silence_relaxes_to_rest_and_coarticulation_is_smooth():
+    frames = np.arange(0, 3, 1 / 30)
+    art = C.frame_curves(frames, [("a", 0.5, 0.8), ("a", 2.2, 2.5)])
+    assert art[np.argmin(np.abs(frames - 1.5)), V.JAW] < 0.05
+    assert art[0, V.JAW] < 0.05
+    assert np.abs(np.diff(art[:, V.JAW])).max() < 0.6
+
+
+def test_one_euro_removes_jitter_but_follows_motion():
+    t = np.arange(300) / 30
+    rng = np.random.default_rng(0)
+    still = 5 + rng.normal(0, 0.5, 300)
+    out = S.one_euro(still, t, 1.0, 0.05)
+    assert out[30:].std() < 0.5 * still[30:].std()
+    step = np.r_[np.zeros(150), np.full(150, 50.0)]
+    out = S.one_euro(step, t, 1.0, 0.5)
+    assert out[160] > 40
+
+
+def test_smoothing_keeps_closures():
+    x = np.r_[np.ones(10), 0.0, np.ones(10)]
+    y = S.smooth_keep_minima(x, x < 0.5, 1.5)
+    assert y[10] == 0.0 and y[9] < 1.0
+
+
+def test_crossfade_weights_sum_to_one_and_fade():
+    w = S.crossfade_weights(np.array([0, 0, 1, 1, 1, 1]), 3)
+    assert all(abs(sum(d.values()) - 1) < 1e-9 for d in w)
+    assert 0 < w[2][1] < 1 and w[-1] == {1: 1.0}
+
+
+def test_similarity_fit_recovers_transform():
+    rng = np.random.default_rng(1)
+    src = rng.normal(size=(12, 2))
+    ang, sc, t = 0.3, 2.5, np.array([4.0, -1.0])
+    r = sc * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    m = G.fit_similarity(src, src @ r.T + t)
+    assert np.allclose(m[:, :2], r, atol=1e-9) and np.allclose(m[:, 2], t, atol=1e-9)
+    assert np.allclose(G.apply(G.invert(m), G.apply(m, src)), src)
+
+
+def test_piecewise_affine_moves_vertices_and_keeps_ring_fixed():
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[:, :, 0] = np.arange(100)[None, :]  # x ramp
+    img[:, :, 1] = np.arange(100)[:, None]  # y ramp
+    ring = np.array([[10, 10], [90, 10], [90, 90], [10, 90]], float)
+    src = np.vstack([[[50, 50]], ring])
+    dst = np.vstack([[[60, 55]], ring])
+    tris = W.triangulate(dst)
+    out, mask = W.warp_roi(img, src, dst, tris, (0, 0, 100, 100))
+    assert mask[55, 60] and abs(int(out[55, 60, 0]) - 50) <= 1 and abs(int(out[55, 60, 1]) - 50) <= 1
+    assert np.array_equal(out[12, 12], img[12, 12])  # near the ring: unchanged
+    aff = W.triangle_affines(src, dst, tris)
+    assert aff.shape == (len(tris), 2, 3)
+
+
+def test_strength_blends_and_closure_wins():
+    src = np.array([[0.1, 0.6], [0.1, 0.6]])
+    tgt = np.array([[0.2, 0.7], [0.2, 0.7]])
+    out = blend_measures(src, tgt, np.array([0.0, 1.0]), 0.8)
+    assert np.allclose(out[0], [0.18, 0.68]) and out[1, 0] == 0.0
+    assert np.allclose(blend_measures(src, tgt, np.array([0.0, 1.0]), 0.0), src)
+
+
+def test_range_maps_articulation_to_person_measures():
+    q = np.c_[np.linspace(0.0, 0.15, 100), np.linspace(0.55, 0.65, 100)]
+    r = Range.of(q)
+    art = np.zeros((3, len(V.PARAMS)))
+    art[1, V.JAW] = 1.0
+    art[2, V.JAW], art[2, V.CLOSURE] = 1.0, 1.0
+    m = r.measures(art)
+    assert m[1, 0] > m[0, 0] > m[2, 0] == 0.0
+
+
+def test_av_sync_finds_known_lag_and_closure_rate_counts():
+    rng = np.random.default_rng(2)
+    env = np.convolve(rng.random(200), np.ones(3) / 3, "same")
+    opening = np.r_[np.zeros(2), env[:-2]]  # mouth 2 frames late
+    lag, conf, r = av_sync(opening, env, 8)
+    assert lag == 2 and r > 0.9 and conf > 0.3
+    t = np.arange(10) / 10
+    o = np.array([0.1, 0.1, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert closure_rate(o, t, [(0.18, 0.22), (0.58, 0.62)], 0.02) == pytest.approx(0.5)
+
+
+def test_ramp_fades_at_skips():
+    w = ramp(np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1], bool), 3)
+    assert w[5] == 0 and 0 < w[4] < 1 and w[0] == 1

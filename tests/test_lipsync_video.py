@@ -1,0 +1,120 @@
+"""Lip-sync on real footage (slow): identity re-sync, a two-face video, and a video without faces."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+needs_media = pytest.mark.skipif(not MEDIA.exists(), reason="../shared/media not present")
+FACE1 = MEDIA / "video" / "vr_face1.mp4"
+FACE2 = MEDIA / "video" / "vr_face2.mp4"
+TEXT1 = "My biggest weaknesses is asking for help when I need it."
+
+
+def ffmpeg(*args: str) -> None:
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], check=True)
+
+
+def opening(video: Path, work: Path) -> tuple[np.ndarray, dict]:
+    from lipsync import metrics as M
+    from lipsync import track as T
+    from lipsync import video_io as vio
+
+    t, _ = vio.frame_times(video)
+    i = vio.probe(video)
+    faces = M.curves(T.track_video(vio.frames(video), len(t), i.width, i.height, work))
+    return t, faces
+
+
+def voice_turns(wav: np.ndarray, sr: int, speaker: str):
+    """Speaker turns from loudness (a stand-in for diarization of a one-speaker clip)."""
+    from dubbing.schema import SpeakerTurn
+
+    hop = sr // 50
+    rms = np.sqrt(np.convolve(wav ** 2, np.ones(hop) / hop, "same"))[::hop]
+    db = 20 * np.log10(rms + 1e-6)
+    on = db > db.max() - 30
+    turns, start = [], None
+    for k, v in enumerate(np.r_[on, False]):
+        if v and start is None:
+            start = k
+        if not v and start is not None:
+            turns.append(SpeakerTurn(start=start / 50, end=k / 50, speaker=speaker))
+            start = None
+    return turns
+
+
+@pytest.mark.slow
+@needs_media
+def test_identity_resync_keeps_mouth_motion_and_the_rest_of_the_picture(tmp_path):
+    import languages
+    from dubbing.align import align
+    from dubbing.schema import SpeakerTurn
+    from lipsync import api
+    from lipsync import video_io as vio
+
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-i", str(FACE1), "-t", "3.0", "-c:v", "libx264", "-crf", "14", "-c:a", "aac", str(clip))
+    y = vio.audio(clip, 16000)
+    phones = [(p.symbol, p.start, p.end, "S0") for p in align(y, 16000, TEXT1, languages.get("en"))]
+    out = tmp_path / "out.mp4"
+    rep = api.sync_video(clip, clip, phones, [SpeakerTurn(start=0, end=3, speaker="S0")], out, tmp_path / "w")
+    assert rep.synced_frames > 0.9 * rep.frames
+    t_src, src = opening(clip, tmp_path / "t1")
+    t_out, dst = opening(out, tmp_path / "t2")
+    assert np.allclose(t_src, t_out, atol=1e-3)  # every frame, same timestamps
+    a, b = max(src.values(), key=lambda c: len(c.frames)), max(dst.values(), key=lambda c: len(c.frames))
+    n = min(len(a.q), len(b.q))
+    assert np.corrcoef(a.q[:n, 0], b.q[:n, 0])[0, 1] >= 0.8
+    assert rep.psnr_outside >= 40
+    assert rep.closure_rate is None or rep.closure_rate >= 0.9
+
+
+@pytest.mark.slow
+@needs_media
+def test_two_faces_only_the_speaker_is_rerendered(tmp_path):
+    from dubbing import espeak
+    from lipsync import api
+    from lipsync import video_io as vio
+
+    sbs = tmp_path / "sbs.mp4"
+    ffmpeg("-t", "3", "-i", str(FACE1), "-t", "3", "-i", str(FACE2), "-filter_complex",
+           "[0:v]scale=-2:360,fps=25[a];[1:v]scale=-2:360,fps=25[b];[a][b]hstack=inputs=2[v]",
+           "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-crf", "14", "-c:a", "aac", str(sbs))
+    y = vio.audio(sbs, 16000)
+    turns = voice_turns(y, 16000, "S0")
+    _, sr, ph = espeak.synthesize("Buenos días, me parece muy bien.", "es")
+    phones = [(p.symbol, p.start + 0.3, p.end + 0.3, "S0") for p in ph]
+    out = tmp_path / "out.mp4"
+    rep = api.sync_video(sbs, sbs, phones, turns, out, tmp_path / "w")
+    assert list(rep.speakers) == ["S0"]
+    w = vio.probe(sbs).width
+    half = w // 2 - 4
+    diff_left, diff_right = 0.0, 0.0
+    for fo, fs in zip(vio.frames(out), vio.frames(sbs)):
+        d = np.abs(fo.rgb.astype(float) - fs.rgb.astype(float))
+        diff_left = max(diff_left, float(d[:, :half].max()))
+        diff_right = max(diff_right, float(np.percentile(d[:, -half:], 99.9)))
+    assert diff_left > 30  # the speaker's mouth changed
+    assert diff_right < 12  # the other face: only codec noise
+
+
+@pytest.mark.slow
+def test_video_without_faces_passes_through(tmp_path):
+    from dubbing.schema import SpeakerTurn
+    from lipsync import api
+    from lipsync import video_io as vio
+
+    src = tmp_path / "noface.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=1", "-c:v", "libx264", "-pix_fmt",
+           "yuv420p", str(src))
+    out = tmp_path / "out.mp4"
+    rep = api.sync_video(src, src, [("a", 0.1, 0.3, "S0")], [SpeakerTurn(start=0, end=1, speaker="S0")], out,
+                         tmp_path / "w")
+    assert rep.synced_frames == 0 and rep.skipped
+    frames = list(vio.frames(out))
+    assert len(frames) == 25 and all(f.rgb.mean() > 20 for f in frames)
