@@ -1,0 +1,209 @@
+"""The dubbed soundtrack: voice clips placed on the timeline, the background ducked under them, the whole
+normalised to a target integrated loudness (BS.1770, pyloudnorm) with a peak limiter at -1 dBFS.
+
+Audio arrays are float32, shape (samples,) or (samples, channels).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pyloudnorm
+import soxr
+from scipy.ndimage import binary_closing, minimum_filter1d, uniform_filter1d
+
+from .config import Mix
+
+FADE = 0.005  # seconds of raised-cosine fade at each clip edge
+CONTROL_RATE = 200  # Hz of the ducking gain envelope before it is interpolated to samples
+ACTIVE_DB = -45.0  # dB below the voices' loudest block that still counts as voice
+SILENCE_DBFS = -70.0  # voice blocks quieter than this never count
+ATTACK = 0.05  # seconds for the background to go down under a voice (finished as the voice starts)
+RELEASE = 0.3  # seconds for it to come back up after the voice
+GAP = 0.4  # seconds: pauses between voice blocks shorter than this stay ducked (no pumping)
+PEAK_DBFS = -1.0  # ceiling for (4x oversampled) peaks
+LIMIT_LOOKAHEAD = 0.002  # seconds: the limiter's gain ramps down over this before a peak
+LIMIT_HOLD = 0.05  # seconds the limiter's gain stays down after a peak before ramping back
+OVERSAMPLE = 4
+PASSES = 5  # gain corrections at most when limiting lowers the loudness
+BLOCK = 1 << 18  # samples per block when oversampling long signals
+
+
+def _fade(clip: np.ndarray, sample_rate: int) -> np.ndarray:
+    n = min(int(FADE * sample_rate), len(clip) // 2)
+    if n == 0:
+        return clip
+    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+    out = clip.copy()
+    out[:n] *= ramp
+    out[len(out) - n:] *= ramp[::-1]
+    return out
+
+
+def place(clips: list[tuple[float, np.ndarray]], length: int, sample_rate: int) -> np.ndarray:
+    """Mono track of `length` samples with each (start seconds, mono clip) added at its start.
+
+    Clips that overlap add; each clip gets a 5 ms fade in and out; parts outside [0, length) are cut.
+    """
+    out = np.zeros(length, np.float32)
+    for start, clip in clips:
+        clip = np.asarray(clip, dtype=np.float32)
+        if clip.ndim != 1:
+            raise ValueError(f"clips must be mono (samples,), got shape {clip.shape}")
+        clip = _fade(clip, sample_rate)
+        at = int(round(start * sample_rate))
+        lo, hi = max(0, -at), min(len(clip), length - at)
+        if hi > lo:
+            out[at + lo:at + hi] += clip[lo:hi]
+    return out
+
+
+def duck_envelope(voices: np.ndarray, sample_rate: int, duck_db: float) -> np.ndarray:
+    """Per-sample background gain in dB: `duck_db` where the mono `voices` track is active, else 0.
+
+    Voice activity is measured in 1/CONTROL_RATE s blocks; pauses shorter than GAP count as voice.
+    The gain reaches `duck_db` over ATTACK seconds ending at each voice onset (the mix is offline, so
+    it can look ahead) and returns to 0 dB over RELEASE seconds after the voice ends, linearly in dB.
+    """
+    n = len(voices)
+    hop = max(1, sample_rate // CONTROL_RATE)
+    blocks = -(-n // hop)
+    padded = np.zeros(blocks * hop, np.float32)
+    padded[:n] = voices
+    level = 10 * np.log10(np.square(padded.reshape(blocks, hop)).mean(axis=1, dtype=np.float64) + 1e-20)
+    active = level > max(SILENCE_DBFS, level.max(initial=-200.0) + ACTIVE_DB)
+    gap = int(round(GAP * sample_rate / hop))
+    if gap and blocks:
+        active = binary_closing(np.pad(active, gap, mode="edge"), np.ones(gap, bool))[gap:-gap]
+    ahead = int(round(ATTACK * sample_rate / hop))
+    if ahead:  # each active block also activates the `ahead` blocks before it
+        active = np.flip(np.convolve(np.flip(active), np.ones(ahead + 1), mode="full")[:blocks] > 0)
+    target = np.where(active, float(duck_db), 0.0)
+    down = abs(duck_db) * hop / (ATTACK * sample_rate)
+    up = abs(duck_db) * hop / (RELEASE * sample_rate)
+    knots = np.empty(blocks + 1)  # gain at each block's start (and the end of the last)
+    cur = 0.0
+    for i, t in enumerate(target):
+        cur = max(cur - down, t) if t < cur else min(cur + up, t)
+        knots[i + 1] = cur
+    knots[0] = knots[1]
+    ramp = np.arange(hop, dtype=np.float32) / hop
+    curve = knots[:-1, None].astype(np.float32) + np.diff(knots)[:, None].astype(np.float32) * ramp
+    return curve.ravel()[:n]
+
+
+@lru_cache(maxsize=8)
+def _meter(sample_rate: int, block_size: float) -> pyloudnorm.Meter:
+    return pyloudnorm.Meter(sample_rate, block_size=block_size)
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4 gating); -inf for silence.
+
+    Audio shorter than the standard 400 ms block is measured as one block.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if len(audio) == 0 or not np.any(audio):
+        return float("-inf")
+    block = min(0.4, len(audio) / sample_rate)
+    with np.errstate(divide="ignore"):
+        return float(_meter(sample_rate, block).integrated_loudness(audio))
+
+
+def _abs_max(x: np.ndarray, step: int = 1) -> np.ndarray:
+    """max |x| over the channels of (samples, channels) `x` and over each run of `step` samples."""
+    out = np.abs(x[0::step, 0])
+    for c in range(x.shape[1]):
+        for k in range(step):
+            np.maximum(out, np.abs(x[k::step, c]), out=out)
+    return out
+
+
+def _peak_envelope(audio: np.ndarray) -> np.ndarray:
+    """Per-sample estimate of the true peak: max over channels of the 4x oversampled |signal|."""
+    x = np.ascontiguousarray(audio if audio.ndim == 2 else audio[:, None], dtype=np.float32)
+    n = len(x)
+    env = _abs_max(x)
+    margin = 64  # samples of context each side of a block for the interpolation filter
+    for start in range(0, n, BLOCK):
+        lo, hi = max(0, start - margin), min(n, start + BLOCK + margin)
+        up = soxr.resample(x[lo:hi], 1, OVERSAMPLE)
+        up = np.pad(up, [(0, max(0, (hi - lo) * OVERSAMPLE - len(up))), (0, 0)])[:(hi - lo) * OVERSAMPLE]
+        stop = min(n, start + BLOCK)
+        np.maximum(env[start:stop], _abs_max(up, OVERSAMPLE)[start - lo:stop - lo], out=env[start:stop])
+    return env
+
+
+def _limiter_gain(peaks: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray | None:
+    """Per-sample gain bringing `peaks` (linear) to at most `ceiling`; None if none is needed.
+
+    The gain ramps down over LIMIT_LOOKAHEAD before a peak, holds LIMIT_HOLD after it, then ramps back
+    up; a ramp of width w is the moving average of a running minimum at least w wide, so the gain never
+    exceeds what any sample needs.
+    """
+    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(peaks, np.float32(1e-12)))
+    if need.min() >= 1.0:
+        return None
+    ramp = max(1, int(LIMIT_LOOKAHEAD * sample_rate)) | 1  # odd
+    hold = int(LIMIT_HOLD * sample_rate)
+    # running minimum over [n - ramp//2 - hold, n + ramp//2]: covers the moving average's window
+    low = minimum_filter1d(need, size=ramp + hold, origin=(hold + 1) // 2, mode="nearest")
+    return np.minimum(uniform_filter1d(low, size=ramp, mode="nearest"), need)
+
+
+def _scaled(audio: np.ndarray, gain: np.ndarray | float) -> np.ndarray:
+    gain = np.asarray(gain, dtype=np.float32)
+    return audio * (gain[:, None] if audio.ndim == 2 and gain.ndim == 1 else gain)
+
+
+def limit(audio: np.ndarray, sample_rate: int, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
+    """`audio` with its (4x oversampled) peaks brought down to `peak_dbfs`, channels linked."""
+    gain = _limiter_gain(_peak_envelope(audio), sample_rate, 10 ** (peak_dbfs / 20))
+    return audio if gain is None else _scaled(audio, gain)
+
+
+def normalize(audio: np.ndarray, sample_rate: int, lufs: float, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
+    """`audio` at `lufs` integrated loudness with peaks at most `peak_dbfs`; silence stays silence.
+
+    Limiting lowers the loudness a little, so where the limiter acts the gain is corrected and the
+    limiter re-run (PASSES at most, stopping within 0.1 LU). The ceiling wins: a target too loud for
+    the material's crest factor is missed (speech at -9 LUFS landed at -9.3, at -6 LUFS at -8.1).
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    measured = loudness(audio, sample_rate)
+    if not np.isfinite(measured):
+        return audio.copy()
+    peaks = _peak_envelope(audio)
+    gain_db = lufs - measured
+    for _ in range(PASSES):
+        gain = 10 ** (gain_db / 20)
+        limiter = _limiter_gain(peaks * np.float32(gain), sample_rate, 10 ** (peak_dbfs / 20))
+        if limiter is None:  # a plain gain moves the loudness by exactly gain_db
+            return _scaled(audio, gain)
+        out = _scaled(audio, limiter * np.float32(gain))
+        err = lufs - loudness(out, sample_rate)
+        if abs(err) <= 0.1:
+            break
+        gain_db += err
+    return out
+
+
+def mix(voices: np.ndarray, background: np.ndarray, sample_rate: int, cfg: Mix) -> np.ndarray:
+    """Voices over the ducked background, normalised to `cfg.loudness_lufs` with peaks <= -1 dBFS.
+
+    voices: mono (samples,); background: (samples,) or (samples, channels), both at `sample_rate` Hz.
+    The background is scaled by `cfg.background_db` and lowered by `cfg.duck_db` under the voices;
+    the voices go to every channel equally (centred). The output has the background's channels and
+    the longer of the two lengths.
+    """
+    voices = np.asarray(voices, dtype=np.float32)
+    background = np.asarray(background, dtype=np.float32)
+    if voices.ndim != 1:
+        raise ValueError(f"voices must be mono (samples,), got shape {voices.shape}")
+    n = max(len(voices), len(background))
+    voices = np.pad(voices, (0, n - len(voices)))
+    background = np.pad(background, [(0, n - len(background))] + [(0, 0)] * (background.ndim - 1))
+    gain = 10 ** ((cfg.background_db + duck_envelope(voices, sample_rate, cfg.duck_db)) / 20)
+    out = _scaled(background, gain) + (voices[:, None] if background.ndim == 2 else voices)
+    return normalize(out, sample_rate, cfg.loudness_lufs)

@@ -1,0 +1,116 @@
+"""Placement, fades, ducking, loudness target and peak ceiling of the dubbed mix."""
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from dubbing.config import Mix
+from dubbing.mix import RELEASE, duck_envelope, limit, loudness, mix, normalize, place
+
+SR = 16000
+CFG = Mix(loudness_lufs=-16.0, background_db=0.0, duck_db=-6.0)
+
+
+def tone(seconds: float, freq: float = 440.0, amp: float = 0.3, sr: int = SR) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * freq * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
+
+
+def test_place_puts_clips_at_their_start_and_overlaps_add():
+    clip = np.ones(1600, np.float32)
+    out = place([(0.5, clip), (0.55, clip)], SR, SR)
+    assert out.shape == (SR,)
+    assert not out[:8000].any()
+    assert out[8000 + 1200] == pytest.approx(2.0)  # both clips there, away from the fades
+    assert out[8000 + 400] == pytest.approx(1.0)
+    assert not out[8800 + 1600:].any()
+
+
+def test_place_fades_clip_edges_and_cuts_outside_the_track():
+    clip = np.ones(1600, np.float32)
+    out = place([(0.0, clip)], 2000, SR)
+    assert out[0] < 0.05 and out[1599] < 0.05  # no step at either edge
+    assert np.all(np.diff(out[:80]) > 0)  # a ramp, not a jump
+    cut = place([(-0.05, clip), (0.1, clip)], 2000, SR)
+    assert cut[:800].max() == pytest.approx(1.0)  # the first clip's start is cut away, its body kept
+    assert np.abs(cut[1600:]).max() == pytest.approx(1.0)  # the second runs off the end
+    with pytest.raises(ValueError):
+        place([(0.0, np.ones((10, 2)))], 100, SR)
+
+
+def test_duck_envelope_is_down_under_voice_and_ramps_back():
+    voices = np.zeros(3 * SR, np.float32)
+    voices[SR:2 * SR] = tone(1.0)
+    g = duck_envelope(voices, SR, -6.0)
+    assert g[int(0.5 * SR)] == 0.0
+    assert np.all(g[SR:2 * SR - SR // 50] <= -5.9)  # fully ducked from the first voice sample
+    assert g[int(0.9 * SR)] == 0.0  # the attack starts only shortly before the voice
+    after = g[2 * SR:]
+    back = np.argmax(after >= -0.01) / SR
+    assert 0.6 * RELEASE < back < 1.5 * RELEASE
+    assert np.all(np.diff(after[: int(back * SR)]) >= 0)  # smooth, monotone release
+    assert np.abs(np.diff(g)).max() < 0.01  # dB per sample: no gain steps (clicks)
+
+
+def test_short_pauses_stay_ducked_long_ones_release():
+    voices = np.zeros(5 * SR, np.float32)
+    voices[SR:int(1.8 * SR)] = tone(0.8)
+    voices[2 * SR:3 * SR] = tone(1.0)  # 0.2 s pause: one phrase
+    voices[4 * SR:] = tone(1.0)  # 1 s pause: the background comes back between
+    g = duck_envelope(voices, SR, -6.0)
+    assert np.all(g[SR + SR // 50:3 * SR - SR // 50] <= -5.9)
+    assert g[int(3.7 * SR)] == 0.0
+
+
+def test_duck_envelope_of_silent_voices_is_flat():
+    assert not duck_envelope(np.zeros(SR, np.float32), SR, -6.0).any()
+
+
+def test_loudness_follows_bs1770_for_a_sine():
+    # BS.1770: a 997 Hz sine of peak amplitude A reads 20 log10(A) - 3.01 LUFS
+    assert loudness(tone(3.0, 997.0, 0.1, 48000), 48000) == pytest.approx(-23.01, abs=0.1)
+    assert loudness(np.zeros(SR), SR) == float("-inf")
+
+
+def test_limit_keeps_intersample_peaks_under_the_ceiling():
+    n = np.arange(SR)
+    x = np.sin(2 * np.pi * n / 4 + np.pi / 4).astype(np.float32)  # samples at 0.707, true peak 1.0
+    y = limit(x, SR, -1.0)
+    true_peak = np.abs(resample_poly(y, 8, 1)).max()
+    assert 20 * np.log10(true_peak) <= -0.9
+    quiet = 0.1 * x
+    assert np.array_equal(limit(quiet, SR, -1.0), quiet)  # nothing to limit: untouched
+
+
+def test_normalize_reaches_target_with_peaks_below_ceiling():
+    rng = np.random.default_rng(0)
+    x = (0.01 * rng.standard_normal(4 * SR)).astype(np.float32)
+    x[:: SR // 3] = 0.95  # sparse clicks far above the noise: the limiter has to work
+    y = normalize(x, SR, -16.0)
+    assert abs(loudness(y, SR) + 16.0) <= 0.5
+    assert np.abs(y).max() <= 10 ** (-1 / 20)
+    assert not normalize(np.zeros(SR, np.float32), SR, -16.0).any()
+
+
+def test_mix_hits_loudness_and_ceiling_and_keeps_background_channels():
+    rng = np.random.default_rng(1)
+    background = (0.05 * rng.standard_normal((4 * SR, 2))).astype(np.float32)
+    voices = place([(1.0, tone(2.0, 220.0, 0.5))], 4 * SR, SR)
+    out = mix(voices, background, SR, CFG)
+    assert out.shape == background.shape
+    assert abs(loudness(out, SR) - CFG.loudness_lufs) <= 0.5
+    assert np.abs(out).max() <= 10 ** (-1 / 20)
+    # voices are centred, so L - R is the background alone: its level shows the ducking
+    side = out[:, 0] - out[:, 1]
+    bg_side = background[:, 0] - background[:, 1]
+    k = np.dot(side[: SR // 2], bg_side[: SR // 2]) / np.dot(bg_side[: SR // 2], bg_side[: SR // 2])
+    under = slice(int(1.5 * SR), int(2.5 * SR))
+    ducked = np.dot(side[under], bg_side[under]) / np.dot(bg_side[under], bg_side[under])
+    assert 20 * np.log10(ducked / k) == pytest.approx(CFG.duck_db, abs=0.3)
+
+
+def test_mix_mono_background_and_unequal_lengths():
+    background = tone(2.0, 100.0, 0.1)
+    voices = place([(0.2, tone(0.5))], SR, SR)
+    out = mix(voices, background, SR, CFG.model_copy(update={"background_db": -10.0}))
+    assert out.shape == (2 * SR,)
+    assert np.isfinite(out).all()

