@@ -249,6 +249,19 @@ def align(
 
 
 @app.command()
+def review(
+    job_dir: Path = typer.Argument(..., help="a job folder dub translate wrote (OUT/<input name>)"),
+    approve: Optional[str] = typer.Option(None, "--approve", help="mark languages reviewed, e.g. es,fr (then exit)"),
+    port: int = typer.Option(8765, "--port", help="port on 127.0.0.1 (0 = any free one)"),
+    no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser"),
+):
+    """Build JOB_DIR's review page and serve it on localhost until Ctrl-C; --approve marks languages reviewed."""
+    from .review_server import review_command
+
+    review_command(job_dir, approve.split(",") if approve else None, port, not no_browser)
+
+
+@app.command()
 def doctor():
     """List every model and backend, available or not, and why."""
     from .doctor import checks

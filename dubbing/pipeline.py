@@ -26,6 +26,7 @@ from . import media
 from .config import Config
 from .errors import DubError, NoSpeech
 from .lines import make_lines
+from .textnorm import normalize
 from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, SpeakerProfile, SpeakerTurn, SpokenLine,
                      TimingReport, Transcript, Translation, VoiceCast, write_atomic)
 from .workspace import Job, digest, file_digest
@@ -47,6 +48,13 @@ class Profiles(Record):
 class Lines(Record):
     language: str
     lines: list[Line]
+
+
+class Levels(Record):
+    """Integrated loudness (LUFS) of the separated source speech and background."""
+
+    speech_lufs: float
+    background_lufs: float
 
 
 @dataclass
@@ -77,6 +85,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     from . import diarize, profiles, rttm, separate, transcribe
 
     t: dict[str, float] = {}
+    input_path = Path(input_path).resolve()
     info = _timed(t, "probe", media.probe, input_path)
     if not info.has_audio:
         raise DubError(f"no audio track in {input_path}: nothing to dub")
@@ -118,8 +127,12 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     sep_key = digest(src_key, cfg.separation)
 
     def _split(p: Path) -> None:
+        from .mix import loudness
+
         full = media.load_audio(input_path, MIX_RATE, mono=False)
         speech, background = _timed(t, "separate", separate.split, full, MIX_RATE, cfg.separation.backend)
+        Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
+               background_lufs=_finite(loudness(background, MIX_RATE), -70.0)).save(job.path("source/levels.json"))
         media.write_wav(p, background, MIX_RATE)
 
     job.file("source/background.wav", sep_key, _split)
@@ -141,6 +154,13 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
         raise DubError(f"source language is already {lang.code}: choose another target")
     progress(f"translate {lang.code}", 0, len(src.lines))
     key = digest(src.lines, src.transcript.language, lang.code, cfg.translation)
+    if src.job.fresh(src.job.path(f"{lang.code}/translation.json"), key):
+        from .review import check_edit
+
+        problems = check_edit(src.job.root, lang.code)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DubError(f"edited translation has a problem: {problems[0]}{more}")
     t0 = time.perf_counter()
     tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
                         lambda: translate.translate(src.lines, src.transcript.language, lang, cfg.translation))
@@ -255,7 +275,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     background, _ = media.read_wav(job.path("source/background.wav"))
     n = int(round(info.duration * MIX_RATE))
     background = _fit_length(background, n)
-    voice_track = mix.place(clips, n, MIX_RATE)
+    # the new voices at the loudness of the source speech keep the source's speech/background balance
+    levels = Levels.load(job.path("source/levels.json"))
+    voice_track = mix.normalize(mix.place(clips, n, MIX_RATE), MIX_RATE, levels.speech_lufs)
     media.write_wav(job.path(f"{lang.code}/voices.wav"), voice_track, MIX_RATE)
     dub = mix.mix(voice_track, background, MIX_RATE, cfg.mix)
     dub_wav = media.write_wav(job.path(f"{lang.code}/dub.wav"), dub, MIX_RATE)
@@ -322,8 +344,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     detected, prob = transcribe.detect_language(audio, cfg.asr)
     back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper)
     script = " ".join(final_text[f.line_id] for f in fitted)
-    norm = _normalizer()
-    cer = float(jiwer.cer(norm(script), norm(back.text))) if script.strip() else 0.0
+    cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     errs = [max(f.start_error, f.end_error) for f in fitted]
     return {
         "language": lang.code,
@@ -340,16 +361,8 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     }
 
 
-def _normalizer():
-    import re
-    import unicodedata
-
-    def norm(s: str) -> str:
-        s = unicodedata.normalize("NFKC", s).lower()
-        s = re.sub(r"[^\w\s]", "", s)
-        return re.sub(r"\s+", " ", s).strip()
-
-    return norm
+def _finite(x: float, default: float) -> float:
+    return x if np.isfinite(x) else default
 
 
 def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:

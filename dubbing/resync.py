@@ -77,7 +77,7 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     out_dir = Path(out_dir)
     work = out_dir / f"{Path(video).stem}.lipsync.work"
     new, note = _replacement_audio(audio, info.duration)
-    _, phones = phones_of(new, cfg)
+    tr, phones = phones_of(new, cfg)
     if info.has_audio:
         own = media.load_audio(video, ASR_RATE)
         turns = diarize.diarize(own, cfg.diarization).turns
@@ -87,7 +87,7 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
     frames = work / "lips.mp4"
     report = api.sync_video(Path(video), wav, _label(phones, turns), turns, frames, work,
-                            strength=cfg.lipsync.strength, progress=progress)
+                            strength=cfg.lipsync.strength, progress=progress, language=tr.language)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{Path(video).stem}.lipsync{media.output_extension(info)}", audio=wav, video=frames,
                     audio_bitrate=cfg.output.audio_bitrate)
@@ -108,11 +108,11 @@ def animate(image: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     out_dir = Path(out_dir)
     work = out_dir / f"{p.stem}.animate.work"
     new = media.load_audio(audio, ASR_RATE)
-    _, phones = phones_of(new, cfg)
+    tr, phones = phones_of(new, cfg)
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
     frames = work / "frames.mp4"
     report = api.animate(p, wav, [(x.symbol, x.start, x.end, "SPEAKER_00") for x in phones], frames, work,
-                         progress=progress)
+                         progress=progress, language=tr.language)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{p.stem}.animate.mp4", audio=wav, video=frames, audio_bitrate=cfg.output.audio_bitrate)
     return out, report

@@ -66,21 +66,40 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     translations = {lang.code: translate(src, lang.code, cfg) for lang in langs}
     futures = {code: dub_language.submit(src, tr, code, cfg, out_dir, lipsync) for code, tr in translations.items()}
     results = {code: f.result() for code, f in futures.items()}
-    summary = summarize(input_path, src, results, time.perf_counter() - t0)
+    summary = summarize(input_path, src, results, time.perf_counter() - t0, previous=_previous(out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    review_page(out_dir)
     return summary
 
 
-def summarize(input_path: str, src: pipeline.Source, results: dict, seconds: float) -> dict:
+@task(name="review page", cache_policy=NO_CACHE)
+def review_page(out_dir: Path) -> Path:
+    from dubbing import review
+
+    return review.build(out_dir)
+
+
+def _previous(out_dir: Path) -> dict:
+    try:
+        return json.loads((out_dir / "job.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def summarize(input_path: str, src: pipeline.Source, results: dict, seconds: float, previous: dict | None = None) -> dict:
+    """The run's summary; languages dubbed by earlier runs of the same job (same source) are kept."""
+    kept = {}
+    if previous and previous.get("source", {}).get("key") == src.key:
+        kept = {k: v for k, v in previous.get("languages", {}).items() if k not in results}
     return {
-        "input": str(input_path),
+        "input": str(Path(input_path).resolve()),
         "status": "ok",
         "job": str(src.job.root),
         "source": {"language": src.transcript.language, "duration": src.info.duration,
-                   "speakers": src.diarization.speakers, "lines": len(src.lines)},
+                   "speakers": src.diarization.speakers, "lines": len(src.lines), "key": src.key},
         "seconds": round(seconds, 2),
         "stage_seconds": {k: round(v, 2) for k, v in src.timings.items()},
-        "languages": {
+        "languages": kept | {
             code: {"output": str(r.output), "subtitles": [str(p) for p in r.subtitles], "quality": r.quality,
                    "stage_seconds": {k: round(v, 2) for k, v in r.timings.items()}}
             for code, r in results.items()
