@@ -261,6 +261,44 @@ def review(
     review_command(job_dir, approve.split(",") if approve else None, port, not no_browser)
 
 
+library_app = typer.Typer(no_args_is_help=True, help="Keep a content library dubbed: now, or on a cron schedule.")
+app.add_typer(library_app, name="library")
+
+_ROOT = typer.Option(None, "--root", help="library folder, scanned recursively for video and audio files")
+_MANIFEST = typer.Option(None, "--manifest", help="file listing the media instead: one path a line, or a YAML list")
+_TO = typer.Option(..., "--to", help="target languages, comma-separated, e.g. es,fr")
+_OUT = typer.Option(Path("out"), "--out", help="output folder; each video goes in OUT/<subfolder>/<name>/")
+_CONFIG = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml")
+_NO_LIPSYNC = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are")
+_DASK = typer.Option(None, "--dask", help="run videos on Dask: a scheduler address, or local[:N] for a LocalCluster")
+
+
+@library_app.command("deploy")
+def library_deploy(root: Optional[Path] = _ROOT, manifest: Optional[Path] = _MANIFEST, to: str = _TO,
+                   cron: str = typer.Option(..., "--cron", help='five-field cron line, local time, e.g. "0 2 * * *"'),
+                   pool: str = typer.Option("dub", "--pool", help="Prefect work pool (type process, created if missing)"),
+                   name: str = typer.Option("library", "--name", help="deployment name: dub-library/NAME"),
+                   out: Path = _OUT, config: Optional[Path] = _CONFIG, no_lipsync: bool = _NO_LIPSYNC,
+                   dask: Optional[str] = _DASK):
+    """Create a Prefect deployment that dubs the library on a schedule (needs `prefect server start`)."""
+    from flows.deploy import deploy_command
+
+    deploy_command(root, manifest, [l.code for l in _languages(to)], cron, pool, name, out, config,
+                   False if no_lipsync else None, dask)
+
+
+@library_app.command("run")
+def library_run(root: Optional[Path] = _ROOT, manifest: Optional[Path] = _MANIFEST, to: str = _TO,
+                out: Path = _OUT, config: Optional[Path] = _CONFIG, no_lipsync: bool = _NO_LIPSYNC,
+                dask: Optional[str] = _DASK):
+    """Dub, once and now, every video in the library whose dub is missing or stale."""
+    from flows.deploy import run_command
+
+    summary = run_command(root, manifest, [l.code for l in _languages(to)], out, config,
+                          False if no_lipsync else None, dask)
+    raise SystemExit(1 if summary["counts"]["failed"] else 0)
+
+
 @app.command()
 def doctor():
     """List every model and backend, available or not, and why."""

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DubError
-from .schema import MediaInfo
+from .schema import MediaInfo, temp_beside
 
 VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi", ".mpg", ".mpeg"}
 AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac"}
@@ -120,8 +119,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     import soundfile as sf
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=".wav")
+    fd, tmp = temp_beside(p, ".wav")
     os.close(fd)
     try:
         sf.write(tmp, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
@@ -179,8 +177,7 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         codec += ["-metadata:s:a:0", f"language={language}"]
     if ext in {".mp4", ".mov", ".m4v", ".m4a"}:
         codec += ["-movflags", "+faststart"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=ext)
+    fd, tmp = temp_beside(out, ext)
     os.close(fd)
     try:
         run_ffmpeg([*args, *maps, *codec, "-f", _muxer(ext), tmp], f"writing {out.name}")

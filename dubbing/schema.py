@@ -48,7 +48,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write bytes to a temporary file beside `path`, fsync, then rename over it."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    fd, tmp = temp_beside(p, ".part")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -59,6 +59,24 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: changing it later would race with other threads
+
+
+def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A hidden temporary file next to `path` (same file system, so a rename is atomic), with the
+    permissions a normally created file gets (mkstemp alone makes 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    return fd, tmp
 
 
 def dump_json(obj) -> str:

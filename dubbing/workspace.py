@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -101,9 +102,9 @@ def check_writable(folder: str | os.PathLike) -> Path:
     p = Path(folder)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"x")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=p, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise DubError(f"output folder not writable: {p} ({e.strerror})") from None
     return p
