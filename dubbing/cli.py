@@ -39,6 +39,8 @@ def main() -> None:
     from .errors import DubError
     from .schema import RecordError
 
+    # idle OpenMP threads spin: with torch, onnxruntime and llama.cpp in one process that costs 4x
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not os.environ.get("DUB_DEBUG"):  # library warnings are for developers, not users
         import warnings
 

@@ -1,0 +1,210 @@
+"""eSpeak NG through its C library (ctypes): text to IPA, and a formant synthesizer with phone timings.
+
+libespeak-ng keeps one global state and is not thread-safe, so every call holds one lock.
+Voices are espeak voice names with an optional variant: "es", "fr-fr", "es+m3", "de+f4".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import DubError
+from .schema import Phone
+
+# espeak_AUDIO_OUTPUT, espeak_EVENT_TYPE, option bits and flags from speak_lib.h (espeak-ng 1.51)
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+INITIALIZE_PHONEME_EVENTS = 0x0001
+INITIALIZE_PHONEME_IPA = 0x0002
+EVENT_SENTENCE, EVENT_END, EVENT_MSG_TERMINATED, EVENT_PHONEME = 2, 5, 6, 7
+CHARS_UTF8 = 1
+POS_CHARACTER = 1
+PARAM_RATE = 1
+PHONEMES_IPA = 0x02
+PHONEMES_TIE = 0x80  # with a character in bits 8-23: a tie inside multi-letter phonemes
+
+# Punctuation kept in the IPA string (espeak drops it); Kokoro reads it as prosody.
+OPENING = "¡¿«“("
+PUNCTUATION = OPENING + ".,;:!?—…»”)\""
+_PIECES = re.compile("([" + re.escape(PUNCTUATION) + "])")
+
+_FLAGS = re.compile(r"\([a-z]{2,3}(-[a-z0-9]+)?\)|-")  # language-switch flags "(en)", syllable hyphens
+
+_LOCK = threading.RLock()
+
+
+class _Id(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _VoiceSpec(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
+                ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
+                ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # milliseconds from the start of the message
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _Id),
+    ]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+
+
+class _Engine:
+    """The loaded library, initialised once for synchronous synthesis with IPA phoneme events."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            raise DubError("espeak-ng library not found: install the Debian package libespeak-ng1") from None
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(_VoiceSpec)]
+        lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_VoiceSpec)
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, None,
+                                     INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA)
+        if rate <= 0:
+            raise DubError("espeak-ng failed to initialise (is espeak-ng-data installed?)")
+        self.lib, self.sample_rate = lib, rate
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, str]] = []  # (type, audio_position ms, IPA name)
+        self._callback = _CALLBACK(self._collect)  # keep a reference: the library holds a raw pointer
+        lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n, events) -> int:
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != 0:  # espeakEVENT_LIST_TERMINATED
+            e = events[i]
+            name = e.id.string.decode("utf-8", "replace") if e.type == EVENT_PHONEME else ""
+            self._events.append((e.type, e.audio_position, name))
+            i += 1
+        return 0
+
+    def set_voice(self, voice: str) -> None:
+        """By voice name ("es+m3"), else by language code ("fr-fr+f3"), then the variant after "+".
+
+        A language code is resolved to its voice file first: espeak-ng (and its CLI) ignores a
+        variant given with a code that is not a voice name.
+        """
+        base, _, variant = voice.partition("+")
+        ident = base.encode()
+        if self.lib.espeak_SetVoiceByName(ident) != 0:
+            spec = _VoiceSpec(languages=ident)
+            if self.lib.espeak_SetVoiceByProperties(ctypes.byref(spec)) != 0:
+                raise DubError(f"espeak-ng has no voice {voice!r} (see `espeak-ng --voices`)")
+            ident = self.lib.espeak_GetCurrentVoice().contents.identifier
+        if variant and self.lib.espeak_SetVoiceByName(ident + b"+" + variant.encode()) != 0:
+            raise DubError(f"espeak-ng has no voice variant {variant!r} (see `espeak-ng --voices=variant`)")
+
+    def phonemize(self, clause: str, mode: int) -> str:
+        buf = ctypes.create_string_buffer(clause.encode())  # espeak advances `ptr` through it
+        ptr = ctypes.cast(buf, ctypes.c_char_p)
+        out = []
+        while ptr.value:
+            res = self.lib.espeak_TextToPhonemes(ctypes.byref(ptr), CHARS_UTF8, mode)
+            if res:
+                out.append(_FLAGS.sub("", res.decode("utf-8", "replace")).strip())
+        return " ".join(x for x in out if x)
+
+    def synth(self, text: str) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+        self._chunks, self._events = [], []
+        data = text.encode() + b"\0"
+        err = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+        if err != 0:
+            raise DubError(f"espeak-ng synthesis failed (error {err})")
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        return audio.astype(np.float32) / 32768.0, self._events
+
+
+@lru_cache(maxsize=1)
+def _engine() -> _Engine:
+    return _Engine()
+
+
+def sample_rate() -> int:
+    """Output sample rate of espeak-ng in Hz (22050 for the Debian build)."""
+    return _engine().sample_rate
+
+
+def phonemes(text: str, voice: str, tie: str = "") -> str:
+    """IPA for `text`, words separated by spaces, clause punctuation kept (for Kokoro).
+
+    With `tie` (one character) multi-letter phonemes are joined by it ("t^ʃ"), so callers can
+    tell the affricate /tʃ/ from /t/ + /ʃ/.
+    """
+    mode = PHONEMES_IPA | ((PHONEMES_TIE | (ord(tie) << 8)) if tie else 0)
+    out = ""
+    with _LOCK:
+        eng = _engine()
+        eng.set_voice(voice)
+        for piece in _PIECES.split(text):
+            if not piece:
+                continue
+            if piece in OPENING:
+                out += " " + piece
+            elif piece in PUNCTUATION:
+                out = out.rstrip() + piece + " "
+            elif piece.strip():
+                out += eng.phonemize(piece, mode) + " "
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def ipa(text: str, voice: str) -> str:
+    """IPA for `text` as `espeak-ng -q --ipa -v VOICE` writes it, with clause punctuation kept and
+    language-switch flags ("(en)") and hyphens removed."""
+    return phonemes(text, voice)
+
+
+def synthesize(text: str, voice: str, rate_wpm: int = 175) -> tuple[np.ndarray, int, list[Phone]]:
+    """Speak `text`: (float32 mono audio, sample rate in Hz, IPA phones with start/end in seconds).
+
+    A phone ends where the next phoneme event (pauses included) begins; pauses are not returned.
+    """
+    if not text.strip():
+        raise DubError("nothing to say: empty text")
+    with _LOCK:
+        eng = _engine()
+        eng.set_voice(voice)
+        eng.lib.espeak_SetParameter(PARAM_RATE, int(rate_wpm), 0)
+        audio, events = eng.synth(text)
+        sr = eng.sample_rate
+    return audio, sr, phones_from_events(events, len(audio) / sr)
+
+
+def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> list[Phone]:
+    """Phones from espeak events (type, audio position in ms, IPA name): each ends at the next boundary."""
+    marks = sorted((pos / 1000.0, i, typ, name) for i, (typ, pos, name) in enumerate(events)
+                   if typ in (EVENT_PHONEME, EVENT_END, EVENT_SENTENCE, EVENT_MSG_TERMINATED))
+    phones: list[Phone] = []
+    for k, (t, _, typ, name) in enumerate(marks):
+        symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
+        if typ != EVENT_PHONEME or not symbol or symbol.startswith("_"):
+            continue
+        end = next((m[0] for m in marks[k + 1:] if m[0] > t), duration)
+        phones.append(Phone(symbol=symbol, start=t, end=min(end, duration)))
+    return phones

