@@ -32,3 +32,11 @@ def test_user_config_merges_and_bad_keys_are_named(tmp_path):
     with pytest.raises(config.ConfigError, match="not valid YAML"):
         config.load(p)
     assert config.load().digest("fit") != config.load(tmp_path / "c.yaml" if False else None).digest("mix")
+
+
+def test_viseme_overrides_name_known_classes():
+    from lipsync.visemes import CLASSES
+
+    for c in languages.supported():
+        for ipa, cls in languages.get(c).visemes.items():
+            assert cls in CLASSES, f"{c}.yaml: {ipa} -> unknown viseme class {cls!r}"
