@@ -105,9 +105,14 @@ def require(name: str) -> Path:
 MODEL_LOCK = threading.RLock()  # the loaded model is shared by every thread of the process
 
 
-@lru_cache(maxsize=1)
 def load(path: str, n_ctx: int = N_CTX) -> "Llama":
     """Load a GGUF model once per process (2 threads, passive OpenMP waiting: 4x faster under load)."""
+    with MODEL_LOCK:  # two language branches asking at once must not load it twice
+        return _load(path, n_ctx)
+
+
+@lru_cache(maxsize=1)
+def _load(path: str, n_ctx: int) -> "Llama":
     model = _llama_class()(model_path=path, n_threads=2, n_ctx=n_ctx, seed=SEED, verbose=False)
     atexit.register(model.close)  # freed before interpreter teardown, which would make __del__ fail
     return model

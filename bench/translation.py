@@ -1,0 +1,123 @@
+"""Translation quality and speed on the Tatoeba sample (chrF with sacrebleu, seconds per sentence).
+
+    .venv/bin/python bench/translation.py                      # default prompt + apertium, 30 per pair (~5 min)
+    .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
+    .venv/bin/python bench/translation.py --demo               # vr_face1 transcript into es/fr/ja
+
+Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
+so "long" counts translations the pipeline would flag as likely too long for their slot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import sacrebleu
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import languages  # noqa: E402
+from dubbing import config, llm, translate  # noqa: E402
+from dubbing.schema import Line  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media"
+TSV = MEDIA / "text" / "tatoeba_test_v2021-08-07_sample.tsv"
+PAIRS = {"eng-spa": "es", "eng-fra": "fr", "eng-jpn": "ja"}
+VARIANTS = {
+    "default": llm.DEFAULT,  # length hint, one line per request
+    "plain": replace(llm.DEFAULT, hint=False),
+    "shots": replace(llm.DEFAULT, examples=True),
+    "context": replace(llm.DEFAULT, context=True),
+    "batch8": replace(llm.DEFAULT, batch=8),
+}
+
+
+def load_pairs(n: int) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    with open(TSV, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            out.setdefault(row["pair"], []).append((row["eng"], row["tgt"]))
+    return {p: rows[:n] for p, rows in out.items()}
+
+
+def run_llm(style: llm.Style, texts: list[str], budgets: list[float], target) -> tuple[list[str], int]:
+    model = llm.load(str(llm.model_path(llm.EMBEDDED)))
+    items = [llm.Item(t, hint=translate.length_hint(b, target)) for t, b in zip(texts, budgets)]
+    tr = llm.Translator(model, style)
+    got = tr.lines(items, "en", target)
+    return [g.text for g in got], tr.failures
+
+
+def run_apertium(texts: list[str], target) -> tuple[list[str], int]:
+    return translate.apertium(texts, target.translation.apertium["en"].split("|")), 0
+
+
+def bench(n: int, variants: list[str], apertium: bool) -> None:
+    en = languages.get("en")
+    print(f"{'pair':8} {'system':16} {'chrF':>6} {'s/sent':>7} {'long%':>6} {'failed':>6}")
+    for pair, rows in load_pairs(n).items():
+        target = languages.get(PAIRS[pair])
+        texts, refs = [r[0] for r in rows], [r[1] for r in rows]
+        budgets = [translate.spoken_seconds(t, en) for t in texts]
+        systems = [(f"llm:{v}", lambda v=v: run_llm(VARIANTS[v], texts, budgets, target)) for v in variants]
+        if apertium and "en" in target.translation.apertium:
+            systems.append(("apertium", lambda: run_apertium(texts, target)))
+        for name, fn in systems:
+            t0 = time.perf_counter()
+            hyps, failed = fn()
+            per = (time.perf_counter() - t0) / len(texts)
+            chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
+            long_ = 100 * sum(translate.too_long(h, b, target) for h, b in zip(hyps, budgets)) / len(hyps)
+            print(f"{pair:8} {name:16} {chrf:6.1f} {per:7.2f} {long_:6.0f} {failed:6d}", flush=True)
+
+
+def demo() -> None:
+    """Transcribe vr_face1 with Whisper base and translate it into es, fr and ja with the default route."""
+    from faster_whisper import WhisperModel
+
+    from dubbing import models
+
+    asr = WhisperModel(str(models.whisper_base()), device="cpu", compute_type="int8", cpu_threads=2)
+    segs, _ = asr.transcribe(str(MEDIA / "video" / "vr_face1.mp4"), language="en", beam_size=5)
+    src = [Line(id=f"L{i + 1:04d}", start=s.start, end=s.end, speaker="S0", source=s.text.strip())
+           for i, s in enumerate(segs)]
+    for l in src:
+        print(f"en {l.id} {l.start:5.2f}-{l.end:5.2f}  {l.source}")
+    cfg = config.load().translation
+    for code in ("es", "fr", "ja"):
+        target = languages.get(code)
+        t0 = time.perf_counter()
+        tr = translate.translate(src, "en", target, cfg)
+        print(f"-- {code} ({tr.backend}, {time.perf_counter() - t0:.1f} s)")
+        for l in tr.lines:
+            est = translate.spoken_seconds(l.text, target)
+            print(f"{code} {l.id} budget {translate.budget(l):4.2f} s est {est:4.2f} s {l.flags}  {l.text}")
+            goal = translate.budget(l) if "long" in l.flags else 0.6 * est  # show shortening either way
+            print(f"   shortened to {goal:4.2f} s: {translate.shorten(l, 'en', target, cfg, goal)}")
+        if "en" in target.translation.apertium:
+            print(f"   apertium: {' | '.join(run_apertium([l.source for l in src], target)[0])}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=30, help="sentences per language pair (max 150)")
+    ap.add_argument("--variants", default="default", help=f"comma list of {', '.join(VARIANTS)}, or 'all'")
+    ap.add_argument("--no-apertium", action="store_true")
+    ap.add_argument("--demo", action="store_true", help="translate the vr_face1 transcript instead")
+    a = ap.parse_args()
+    if not MEDIA.exists():
+        sys.exit(f"{MEDIA} not present")
+    if a.demo:
+        return demo()
+    variants = list(VARIANTS) if a.variants == "all" else [v for v in a.variants.split(",") if v]
+    bench(a.n, variants, not a.no_apertium)
+
+
+if __name__ == "__main__":
+    main()

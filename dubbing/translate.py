@@ -1,0 +1,401 @@
+"""Translate transcript lines into a target language, aiming each line at its time budget.
+
+Backends: "llm" (local GGUF through llama-cpp-python, see dubbing/llm.py), "apertium" (Debian's
+rule-based pairs, chained through Spanish where needed), "seq2seq" (a Marian/NLLB/M2M100 model from a
+local folder or the Hugging Face cache) and "file" (the user's own translations, JSON or SRT).
+`translation.backend: auto` walks the target language's route and uses the first available backend;
+a line the first backend fails on goes to the next one and is flagged "fallback:<name>".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from languages import Language
+
+from . import llm as llm_mod
+from .config import Translation as TranslationConfig
+from .errors import DubError, MissingModel
+from .llm import Result
+from .schema import Line, Translation
+
+# --- length budget (pure) -----------------------------------------------------------------------------
+
+# Flag "long" when the estimated speech exceeds the budget by more than this factor: beyond the default
+# fit.speed_max, the line cannot fit by faster synthesis alone.
+LONG_RATIO = 1.3
+_VOWEL_GROUPS = re.compile(r"[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ]+", re.IGNORECASE)
+# Written but silent word endings that would count as a syllable (make, asked; homme, tables).
+_SILENT_ENDING = {
+    "en": re.compile(r"(?<=[^aeiouy])e$|(?<=[^aeiouyl])es$|(?<=[^aeiouydt])ed$", re.IGNORECASE),
+    "fr": re.compile(r"(?<=[^aeiouyéèêàâô])es?$", re.IGNORECASE),
+}
+
+
+def syllables(text: str, lang_code: str) -> int:
+    """Approximate syllable count: vowel groups per word, less silent endings; a digit counts as one."""
+    silent = _SILENT_ENDING.get(lang_code)
+    n = sum(c.isdigit() for c in text)
+    for word in re.findall(r"[^\W\d_]+", text):
+        k = len(_VOWEL_GROUPS.findall(word))
+        n += k - 1 if k > 1 and silent and silent.search(word) else k
+    return n
+
+
+
+def spoken_seconds(text: str, lang: Language) -> float:
+    """Estimated seconds to say `text` at the language's normal rate (syllables, or characters for CJK)."""
+    if lang.subtitles.cjk:
+        units = sum(1 for c in text if c.isalnum())
+        return units / lang.speech_rate.chars_per_second
+    return syllables(text, lang.code) / lang.speech_rate.syllables_per_second
+
+
+def budget(line: Line) -> float:
+    """Seconds available to the line: its budget, or its own duration if no budget was set."""
+    return line.budget if line.budget > 0 else max(line.duration, 0.0)
+
+
+@lru_cache(maxsize=None)
+def syllables_per_word(code: str) -> float:
+    """Mean syllables per word, measured on the language's few-shot example lines (1.5 if it has none)."""
+    lines = llm_mod.EXAMPLES.get(code)
+    if not lines:
+        return 1.5
+    return sum(syllables(t, code) for t in lines) / sum(len(re.findall(r"[^\W\d_]+", t)) for t in lines)
+
+
+def length_hint(seconds: float, lang: Language) -> str:
+    """How much text fits in `seconds`, said the way a model can follow: "at most 7 words"."""
+    rate = lang.speech_rate
+    if lang.subtitles.cjk:
+        return f"at most {max(2, round(seconds * rate.chars_per_second))} characters"
+    return f"at most {max(1, round(seconds * rate.syllables_per_second / syllables_per_word(lang.code)))} words"
+
+
+def too_long(text: str, seconds: float, lang: Language) -> bool:
+    return seconds > 0 and spoken_seconds(text, lang) > LONG_RATIO * seconds
+
+
+def _add_flag(line: Line, flag: str) -> None:
+    if flag not in line.flags:
+        line.flags.append(flag)
+
+
+# --- backends ----------------------------------------------------------------------------------------
+
+
+class Backend:
+    """A way to translate: `check` raises DubError (or MissingModel) saying why it cannot serve a pair,
+    `run` translates the lines at indices `todo` and returns a Result (text, passed checks) for each."""
+
+    name = ""
+
+    def check(self, source: str, target: Language, cfg: TranslationConfig) -> None:
+        raise NotImplementedError
+
+    def run(self, lines: list[Line], todo: list[int], source: str, target: Language, cfg: TranslationConfig,
+            glossary: dict[str, str] | None) -> dict[int, Result]:
+        raise NotImplementedError
+
+
+class LLMBackend(Backend):
+    name = "llm"
+
+    def check(self, source, target, cfg):
+        llm_mod.require(cfg.llm_model)
+
+    def run(self, lines, todo, source, target, cfg, glossary):
+        translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
+        items = [llm_mod.Item(l.source, l.speaker, length_hint(budget(l), target)) for l in lines]
+        out = translator.lines(items, source, target, glossary, wanted=set(todo))
+        return {i: out[i] for i in todo}
+
+
+@lru_cache(maxsize=1)
+def apertium_modes() -> frozenset[str]:
+    """Installed apertium modes (e.g. {"eng-spa", "es-fr"}); empty if apertium is not installed."""
+    if not shutil.which("apertium"):
+        return frozenset()
+    r = subprocess.run(["apertium", "-l"], capture_output=True, text=True)
+    return frozenset(r.stdout.split()) if r.returncode == 0 else frozenset()
+
+
+class ApertiumBackend(Backend):
+    name = "apertium"
+
+    def check(self, source, target, cfg):
+        chain = target.translation.apertium.get(source)
+        if not chain:
+            raise DubError(f"apertium: no {source}->{target.code} pair in languages/{target.code}.yaml")
+        missing = [m for m in chain.split("|") if m not in apertium_modes()]
+        if missing:
+            raise DubError(f"apertium: mode(s) {', '.join(missing)} not installed (Debian apertium-* packages)")
+
+    def run(self, lines, todo, source, target, cfg, glossary):
+        texts = [" ".join(lines[i].source.split()) for i in todo]
+        out = apertium(texts, target.translation.apertium[source].split("|"))
+        return {i: Result(t, bool(t)) for i, t in zip(todo, out)}
+
+
+def apertium(texts: list[str], chain: list[str]) -> list[str]:
+    """Translate texts through a chain of apertium modes, one process per mode (texts are paragraphs)."""
+    data = "\n\n".join(t.replace("\n", " ") for t in texts) + "\n"
+    for mode in chain:
+        r = subprocess.run(["apertium", "-u", mode], input=data, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise DubError(f"apertium {mode} failed: {r.stderr.strip().splitlines()[-1:] or r.returncode}")
+        data = r.stdout
+    paras = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", data.strip())]
+    paras = [re.sub(r"(?<!\w)[#@*~](?=\w)", "", p) for p in paras]  # generation/unknown-word marks
+    if len(paras) != len(texts):
+        raise DubError(f"apertium returned {len(paras)} paragraphs for {len(texts)} lines")
+    return paras
+
+
+# NLLB (FLORES-200) codes; M2M100 uses the ISO 639-1 code, multilingual Marian models ">>iso639-3<<".
+FLORES = {"en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "ja": "jpn_Jpan", "de": "deu_Latn",
+          "it": "ita_Latn", "pt": "por_Latn"}
+
+
+def seq2seq_codes(kind: str, source: str, target: str) -> tuple[str, str]:
+    """Language codes a seq2seq model family expects: ("eng_Latn", "spa_Latn") for "nllb", ("en", "es")
+    for "m2m", ("", ">>spa<<") for a multilingual "marian" model."""
+    if kind == "nllb":
+        try:
+            return FLORES[source], FLORES[target]
+        except KeyError as e:
+            raise DubError(f"seq2seq: no NLLB code known for {e.args[0]!r}") from None
+    if kind == "m2m":
+        return source, target
+    return "", f">>{FLORES[target][:3]}<<" if target in FLORES else ""
+
+
+@lru_cache(maxsize=2)
+def load_seq2seq(name: str):
+    """(tokenizer, model, family) for a local folder or a hub id already in the cache; MissingModel if absent."""
+    how = (f"download it once with `huggingface-cli download {name}` on a machine with network, "
+           f"or set translation.seq2seq_model to a local folder")
+    if not name:
+        raise MissingModel("translation", "(none)", "Set translation.seq2seq_model to a local folder, or to a hub "
+                                                    "id downloaded once with `huggingface-cli download NAME`.")
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        model = AutoModelForSeq2SeqLM.from_pretrained(name, local_files_only=True)
+    except OSError:
+        raise MissingModel("translation", name, how) from None
+    cls = type(tok).__name__.lower()
+    family = "nllb" if "nllb" in cls else "m2m" if "m2m" in cls else "marian"
+    return tok, model.eval(), family
+
+
+class Seq2SeqBackend(Backend):
+    name = "seq2seq"
+    batch_size = 16
+
+    def check(self, source, target, cfg):
+        load_seq2seq(cfg.seq2seq_model)
+
+    def run(self, lines, todo, source, target, cfg, glossary):
+        texts = [lines[i].source.strip() for i in todo]
+        out = seq2seq(texts, source, target.code, cfg.seq2seq_model, self.batch_size)
+        return {i: Result(t, bool(t)) for i, t in zip(todo, out)}
+
+
+def seq2seq(texts: list[str], source: str, target: str, name: str, batch_size: int = 16) -> list[str]:
+    """Translate texts with a cached seq2seq model, `batch_size` at a time, greedy decoding."""
+    import torch
+
+    tok, model, family = load_seq2seq(name)
+    src_code, tgt_code = seq2seq_codes(family, source, target)
+    extra: dict = {}
+    if family in ("nllb", "m2m"):
+        tok.src_lang = src_code
+        extra["forced_bos_token_id"] = (tok.convert_tokens_to_ids(tgt_code) if family == "nllb"
+                                        else tok.get_lang_id(tgt_code))
+    prefix = f"{tgt_code} " if family == "marian" and tgt_code in tok.get_vocab() else ""
+    limit = min(256, getattr(model.config, "max_position_embeddings", 256))  # tokens in and out
+    out: list[str] = []
+    for k in range(0, len(texts), batch_size):
+        enc = tok([prefix + t for t in texts[k:k + batch_size]], return_tensors="pt", padding=True,
+                  truncation=True, max_length=limit)
+        with torch.inference_mode():
+            gen = model.generate(**enc, num_beams=1, do_sample=False, max_new_tokens=limit - 1, **extra)
+        out += [t.strip() for t in tok.batch_decode(gen, skip_special_tokens=True)]
+    return out
+
+
+class FileBackend(Backend):
+    name = "file"
+
+    def check(self, source, target, cfg):
+        if not cfg.file:
+            raise DubError("translation.backend is 'file' but translation.file is not set")
+
+    def run(self, lines, todo, source, target, cfg, glossary):
+        texts = read_translations(Path(cfg.file.replace("{lang}", target.code)), lines)
+        return {i: Result(texts[lines[i].id], True) for i in todo}
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (LLMBackend(), ApertiumBackend(), Seq2SeqBackend(),
+                                                     FileBackend())}
+
+
+# --- the user's own translations ---------------------------------------------------------------------
+
+
+def read_translations(path: Path, lines: list[Line]) -> dict[str, str]:
+    """{line id: text} from a JSON object or an SRT file; DubError naming the file and place of a problem."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DubError(f"{path}: translation file not found") from None
+    texts = _read_srt(path, raw, lines) if path.suffix.lower() == ".srt" else _read_json(path, raw)
+    ids = [l.id for l in lines]
+    unknown = [k for k in texts if k not in set(ids)]
+    if unknown:
+        where = raw.find(f'"{unknown[0]}"')
+        at = f" (line {raw.count(chr(10), 0, where) + 1})" if where >= 0 else ""
+        raise DubError(f"{path}{at}: unknown line id {unknown[0]!r}; the transcript has {ids[0]}..{ids[-1]}")
+    missing = [i for i in ids if i not in texts]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise DubError(f"{path}: no translation for line {missing[0]}{more}")
+    return texts
+
+
+def _read_json(path: Path, raw: str) -> dict[str, str]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise DubError(f"{path}: line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise DubError(f"{path}: expected a JSON object {{line_id: text}}")
+    bad = next((k for k, v in data.items() if not isinstance(v, str)), None)
+    if bad is not None:
+        raise DubError(f"{path}: the translation of {bad!r} is not a string")
+    return data
+
+
+def _read_srt(path: Path, raw: str, lines: list[Line]) -> dict[str, str]:
+    """Match SRT cues to lines: by time overlap, or by order when the counts agree and times do not."""
+    import srt
+
+    try:
+        cues = list(srt.parse(raw))
+    except srt.SRTParseError as e:
+        raise DubError(f"{path}: line {raw.count(chr(10), 0, e.expected_start) + 1}: not valid SRT") from None
+    spans = [(c.start.total_seconds(), c.end.total_seconds()) for c in cues]
+    texts = [" ".join(c.content.split()) for c in cues]
+    owner = [max(range(len(lines)), key=lambda j: _overlap(s, lines[j]), default=None) for s in spans]
+    by_time = all(o is not None and _overlap(s, lines[o]) > 0 for s, o in zip(spans, owner)) and \
+        len(set(owner)) == len(lines)
+    if by_time:
+        joined: dict[str, list[str]] = {}
+        for o, t in zip(owner, texts):
+            joined.setdefault(lines[o].id, []).append(t)
+        return {k: " ".join(v) for k, v in joined.items()}
+    if len(cues) == len(lines):
+        return {l.id: t for l, t in zip(lines, texts)}
+    orphan = next((c for c, s, o in zip(cues, spans, owner) if o is None or _overlap(s, lines[o]) <= 0), None)
+    if orphan is not None:
+        raise DubError(f"{path}: cue {orphan.index} ({orphan.start}) overlaps no transcript line")
+    first = next(l for l in lines if l.id not in {lines[o].id for o in owner})
+    raise DubError(f"{path}: no cue covers line {first.id} ({first.start:.2f}-{first.end:.2f} s); "
+                   f"{len(cues)} cues for {len(lines)} lines")
+
+
+def _overlap(span: tuple[float, float], line: Line) -> float:
+    return min(span[1], line.end) - max(span[0], line.start)
+
+
+# --- the stage ---------------------------------------------------------------------------------------
+
+
+def _route(target: Language, cfg: TranslationConfig) -> list[str]:
+    """Backend names in order of use: the language's route, or the configured backend then the route."""
+    if cfg.backend != "auto" and cfg.backend not in BACKENDS:
+        raise DubError(f"translation.backend {cfg.backend!r} is not one of auto, {', '.join(BACKENDS)}")
+    route = [n for n in target.translation.route if n in BACKENDS]
+    return route if cfg.backend == "auto" else [cfg.backend] + [n for n in route if n != cfg.backend]
+
+
+def _ours(flag: str) -> bool:
+    return flag in ("long", "suspect", "untranslated") or flag.startswith("fallback:")
+
+
+def translate(lines: list[Line], source: str, target: Language, cfg: TranslationConfig,
+              glossary: dict[str, str] | None = None) -> Translation:
+    """Fill `text` of every line (ids, times, speakers kept). Flags: "long" (likely too long for its budget),
+    "fallback:<backend>" (an earlier backend failed on it), "suspect" (every backend's output failed the
+    checks; the first one is kept), "untranslated" (no output at all). A configured backend that cannot
+    serve raises DubError (MissingModel for absent weights); fallbacks are checked only when needed."""
+    if source == target.code:
+        raise DubError(f"the source is already in {target.name} ({source}); choose another target language")
+    out = [l.model_copy(deep=True) for l in lines]
+    for l in out:
+        l.flags = [f for f in l.flags if not _ours(f)]
+        l.text = l.text if l.source.strip() else ""
+    todo = [i for i, l in enumerate(out) if l.source.strip()]
+    used: list[str] = []
+    ran, why = False, []
+    best: dict[int, str] = {}  # first failed-but-non-empty output per line
+    for name in _route(target, cfg):
+        if not todo:
+            break
+        backend = BACKENDS[name]
+        try:
+            backend.check(source, target, cfg)
+        except DubError as e:
+            if name == cfg.backend:
+                raise
+            why.append(str(e))
+            continue
+        got = backend.run(out, todo, source, target, cfg, glossary)
+        for i in todo:
+            if got[i].ok:
+                out[i].text = got[i].text
+                if ran:
+                    _add_flag(out[i], f"fallback:{name}")
+            elif got[i].text:
+                best.setdefault(i, got[i].text)
+        if any(got[i].ok for i in todo):
+            used.append(name)
+        ran, todo = True, [i for i in todo if not got[i].ok]
+    if todo and not ran:
+        raise DubError(f"no translation backend for {source}->{target.code}: " + "; ".join(why))
+    for i in todo:
+        out[i].text = best.get(i, "")
+        _add_flag(out[i], "suspect" if out[i].text else "untranslated")
+    for l in out:
+        if l.text and too_long(l.text, budget(l), target):
+            _add_flag(l, "long")
+    return Translation(source_language=source, language=target.code, backend="+".join(used) or "none", lines=out)
+
+
+def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, max_seconds: float) -> str:
+    """A shorter rendering of `line.text` that should be spoken within `max_seconds` (the caller flags the line
+    "shortened"). Uses the LLM; returns the original text if no shorter valid rendering was found."""
+    if not line.text.strip():
+        return line.text
+    try:
+        translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
+    except MissingModel:
+        return line.text
+    best, now = line.text, spoken_seconds(line.text, target)
+    # the caller measured real speech; our estimate may disagree, so always ask for less than we have now
+    goal = min(max_seconds, 0.85 * now)
+    for seconds in (goal, 0.7 * goal):
+        got = translator.shorten(line.source, line.text, source, target, length_hint(seconds, target))
+        if got and spoken_seconds(got, target) < spoken_seconds(best, target):
+            best = got
+        if spoken_seconds(best, target) <= goal:
+            break
+    return best
