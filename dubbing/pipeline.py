@@ -32,6 +32,7 @@ from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, SpeakerPr
 from .workspace import Job, digest, file_digest
 
 ASR_RATE = 16000  # Hz
+SHORTEN_ATTEMPTS = 2  # shorter translations asked for a line that overflows its slot
 MIX_RATE = 48000  # Hz, the rate of the separated background and the final mix
 
 Progress = Callable[[str, float, float], None]  # (step name, done, total)
@@ -199,26 +200,32 @@ def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: floa
 
 
 def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth, room: tuple[float, float],
-             source_language: str) -> tuple[np.ndarray, FittedLine, list, str]:
+             source_language: str) -> tuple[np.ndarray, float, FittedLine, list, str]:
     """Synthesize one line and fit it to its slot: rate, stretch, borrowed silence, then a shorter text.
 
-    Returns the audio at MIX_RATE, the fitted record, the phones on the output timeline and the text spoken.
+    Returns the audio at MIX_RATE, where it starts (seconds), the fitted record (times of the speech
+    itself, first phone to last), the phones on the output timeline and the text spoken.
     """
     from . import fit, stretch, translate
 
     job = src.job
+    fit_cfg = cfg.fit.model_copy(update={"speed_max": min(cfg.fit.speed_max, lang.tts.speed_max)})
     text, shortened = line.text, False
-    for attempt in range(2):
+    for attempt in range(SHORTEN_ATTEMPTS + 1):
         natural, sr, rec = _speak(job, lang, line.id, text, voice, voice.speed, synth, ".natural")
-        speed = fit.choose_speed(rec.duration * voice.speed, line.duration, cfg.fit)
+        speed = fit.choose_speed(_voiced(rec)[1] * voice.speed, line.duration, fit_cfg)
         if abs(speed - voice.speed) > 0.02:
             audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
         else:
             audio, speed = natural, voice.speed
-        p = fit.plan(line.start, line.end, rec.duration, speed, cfg.fit, *room)
-        if not p.needs_shorter or attempt or "long-ok" in line.flags:
+        lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
+        p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
+        if not p.needs_shorter or attempt == SHORTEN_ATTEMPTS or "long-ok" in line.flags:
             break
-        shorter = translate.shorten(line, source_language, lang, cfg.translation, max_seconds=line.duration)
+        # ask for a rendering that fits, tighter on each try
+        target = line.duration * (line.duration / max(p.end - p.start, 1e-3)) ** (attempt + 1)
+        shorter = translate.shorten(line.model_copy(update={"text": text}), source_language, lang, cfg.translation,
+                                    max_seconds=max(target, 0.3))
         if not shorter or len(shorter) >= len(text):
             break
         text, shortened = shorter, True
@@ -229,11 +236,19 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
 
     out = soxr.resample(out, sr, MIX_RATE).astype(np.float32)
     k = p.stretch
-    phones = [(ph.symbol, round(p.start + ph.start * k, 3), round(p.start + ph.end * k, 3), line.speaker)
+    clip_start = p.start - lead * k
+    phones = [(ph.symbol, round(clip_start + ph.start * k, 3), round(clip_start + ph.end * k, 3), line.speaker)
               for ph in rec.phones]
     fl = FittedLine(line_id=line.id, speaker=line.speaker, slot_start=line.start, slot_end=line.end, start=p.start,
                     end=p.end, speed=speed, stretch=p.stretch, shortened=shortened, flags=p.flags)
-    return out, fl, phones, text
+    return out, clip_start, fl, phones, text
+
+
+def _voiced(rec: SpokenLine) -> tuple[float, float]:
+    """(seconds of silence before the first phone, seconds from first phone start to last phone end)."""
+    if not rec.phones:
+        return 0.0, rec.duration
+    return rec.phones[0].start, max(rec.phones[-1].end - rec.phones[0].start, 1e-3)
 
 
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = _quiet,
@@ -259,9 +274,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         next_start = lines[i + 1].start if i + 1 < len(lines) else info.duration
         room = (min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
                 min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2)))
-        audio, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
-                                       tr.source_language)
-        clips.append((fl.start, audio))
+        audio, clip_start, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
+                                                   tr.source_language)
+        clips.append((clip_start, audio))
         fitted.append(fl)
         phones.extend(ph)
         final_text[ln.id] = text

@@ -20,6 +20,7 @@ class TTSSpec(BaseModel):
     fallback: str = "espeak"
     voices: dict[str, list[str]]  # gender -> backend voice ids, in order of preference
     espeak_voices: dict[str, list[str]]
+    speed_max: float = 1.3  # fastest synthesis rate still intelligible (back-transcription CER)
 
 
 class TranslationSpec(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +42,19 @@ def _bank_weights(plan: A.TrackPlan, bank: Bank) -> list[dict[int, float]]:
     return S.crossfade_weights(plan.bank_choice, 3) if len(bank.items) else [{} for _ in plan.frames]
 
 
+def _releasing_landmarker(fn):
+    """Close the thread's face landmarker when `fn` returns (see track.Landmarker.release)."""
+    @functools.wraps(fn)
+    def run(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        finally:
+            T.Landmarker.release()
+
+    return run
+
+
+@_releasing_landmarker
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
                language: str | None = None) -> SyncReport:
@@ -155,6 +170,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     return report
 
 
+@_releasing_landmarker
 def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: Path, fps: float = 25.0,
             progress: Progress = None, language: str | None = None) -> SyncReport:
     """Make the face in a still `image` speak `phones` (IPA, start s, end s, speaker) for the length of

@@ -30,10 +30,10 @@ MIN_IOU = 0.25
 
 class Landmarker:
     """One loaded FaceLandmarker in VIDEO mode, reused across videos (timestamps keep increasing),
-    plus an IMAGE-mode twin for crops of small faces."""
+    plus an IMAGE-mode twin for crops of small faces. One per thread: VIDEO mode carries tracking
+    state from frame to frame, so two videos tracked at once (language branches) need two."""
 
-    _lock = threading.Lock()
-    _cached: "Landmarker | None" = None
+    _local = threading.local()
 
     def __init__(self, model: Path, num_faces: int = MAX_FACES):
         import mediapipe as mp
@@ -54,12 +54,22 @@ class Landmarker:
 
     @classmethod
     def get(cls) -> "Landmarker":
-        """The process-wide landmarker (loaded on first use)."""
-        with cls._lock:
-            if cls._cached is None:
-                from dubbing.models import face_landmarker
-                cls._cached = Landmarker(face_landmarker())
-            return cls._cached
+        """This thread's landmarker (loaded on first use in the thread)."""
+        if getattr(cls._local, "it", None) is None:
+            from dubbing.models import face_landmarker
+
+            cls._local.it = Landmarker(face_landmarker())
+        return cls._local.it
+
+    @classmethod
+    def release(cls) -> None:
+        """Close this thread's landmarker. Call when a thread's work is done: left to mediapipe's
+        own finalizers at interpreter exit, closing fails with a traceback on stderr."""
+        lm = getattr(cls._local, "it", None)
+        if lm is not None:
+            cls._local.it = None
+            lm.video.close()
+            lm.image.close()
 
     def start_stream(self) -> None:
         """Begin a new video: its timestamps are offset past everything seen so far."""
