@@ -19,6 +19,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console(stderr=True)
 
 
+INTERRUPTED = "interrupted; finished stages are kept: run the same command again to resume"
+
+
 def _fail(msg: str, code: int) -> None:
     console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
@@ -52,7 +55,11 @@ def main() -> None:
     except (ConfigError, RecordError) as e:
         _fail(str(e), 2)
     except KeyboardInterrupt:
-        _fail("interrupted; finished stages are kept: run the same command again to resume", 130)
+        _fail(INTERRUPTED, 130)
+    except SystemExit as e:  # Prefect turns Ctrl-C inside a flow into a silent exit 130
+        if e.code == 130:
+            _fail(INTERRUPTED, 130)
+        raise
     except OSError as e:
         if e.errno == errno.ENOSPC:
             _fail(f"disk full while writing {e.filename or 'output'}: free space and run again to resume", 5)

@@ -180,7 +180,8 @@ def test_synthesizer_espeak_speed_and_pitch():
     high = syn.synthesize("Buenos días a todos.", Voice(speaker="S1", backend="espeak", name="es+m3", pitch=4), es)
     assert fast.duration < 0.8 * base.duration
     assert fast.phones[-1].end <= fast.duration + 1e-6
-    assert len(high.audio) == len(base.audio)
+    # same length up to the silence trim, which may move by a few samples once the pitch moves
+    assert abs(len(high.audio) - len(base.audio)) <= 0.002 * base.sample_rate
     assert f0_median(high.audio, high.sample_rate) > 1.15 * f0_median(base.audio, base.sample_rate)
 
 
