@@ -44,6 +44,9 @@ def main() -> None:
 
     # idle OpenMP threads spin: with torch, onnxruntime and llama.cpp in one process that costs 4x
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # MediaPipe's native (glog/absl) logging writes INFO/WARNING lines straight to stderr
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not os.environ.get("DUB_DEBUG"):  # library warnings are for developers, not users
         import warnings
 
@@ -165,23 +168,34 @@ def _summary_table(summary: dict, seconds: float) -> None:
     Console().print(t)
 
 
-@app.command()
-def lipsync(
-    video: Path = typer.Argument(..., help="the video whose mouths are re-synced"),
-    audio: Path = typer.Option(..., "--audio", help="replacement audio track (wav, mp3, m4a, flac, or a video)"),
-    out: Path = typer.Option(Path("out"), "--out", help="output folder"),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
-):
-    """Re-sync VIDEO's mouths to a replacement audio track (its text is found by ASR)."""
+_OUT_DIR = typer.Option(Path("out"), "--out", help="output folder")
+_CONFIG_FILE = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml")
+
+
+def _lips_command(step: str, out: Path, config: Optional[Path], run):
+    """Load the settings, check the output folder, and run `run(cfg, progress)` under a progress bar."""
     from . import config as config_mod
-    from . import resync
     from .workspace import check_writable
 
     cfg = config_mod.load(config)
     check_writable(out)
     with _progress_bar() as bar:
         prog = _RichProgress(bar)
-        path, report, note = resync.lipsync(video, audio, out, cfg, progress=lambda d, n: prog("lips", d, n))
+        return run(cfg, lambda done, total: prog(step, done, total))
+
+
+@app.command()
+def lipsync(
+    video: Path = typer.Argument(..., help="the video whose mouths are re-synced"),
+    audio: Path = typer.Option(..., "--audio", help="replacement audio track (wav, mp3, m4a, flac, or a video)"),
+    out: Path = _OUT_DIR,
+    config: Optional[Path] = _CONFIG_FILE,
+):
+    """Re-sync VIDEO's mouths to a replacement audio track (its text is found by ASR)."""
+    from . import resync
+
+    path, report, note = _lips_command("lips", out, config,
+                                       lambda cfg, p: resync.lipsync(video, audio, out, cfg, progress=p))
     if note:
         console.print(f"[yellow]note:[/] {note}")
     _report_line(path, report)
@@ -191,19 +205,14 @@ def lipsync(
 def animate(
     image: Path = typer.Argument(..., help="a still portrait (png, jpg)"),
     audio: Path = typer.Option(..., "--audio", help="the speech it should speak"),
-    out: Path = typer.Option(Path("out"), "--out", help="output folder"),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
+    out: Path = _OUT_DIR,
+    config: Optional[Path] = _CONFIG_FILE,
 ):
     """Make a still portrait speak AUDIO, with blinks and slight head motion."""
-    from . import config as config_mod
     from . import resync
-    from .workspace import check_writable
 
-    cfg = config_mod.load(config)
-    check_writable(out)
-    with _progress_bar() as bar:
-        prog = _RichProgress(bar)
-        path, report = resync.animate(image, audio, out, cfg, progress=lambda d, n: prog("animate", d, n))
+    path, report = _lips_command("animate", out, config,
+                                 lambda cfg, p: resync.animate(image, audio, out, cfg, progress=p))
     _report_line(path, report)
 
 

@@ -6,7 +6,10 @@ Landmarks go to a disk-backed array in the work folder, so memory stays flat in 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,23 @@ MAX_GAP = 0.5  # seconds a track may go unseen and still continue
 MIN_IOU = 0.25
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the duration (native libraries write there directly)."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(null)
+        os.close(saved)
+
+
 class Landmarker:
     """One loaded FaceLandmarker in VIDEO mode, reused across videos (timestamps keep increasing),
     plus an IMAGE-mode twin for crops of small faces. One per thread: VIDEO mode carries tracking
@@ -47,8 +67,12 @@ class Landmarker:
                 num_faces=num_faces, output_face_blendshapes=True, min_face_detection_confidence=0.5,
                 min_face_presence_confidence=0.5, min_tracking_confidence=0.5))
 
-        self.video = make(vision.RunningMode.VIDEO)
-        self.image = make(vision.RunningMode.IMAGE)
+        with _native_stderr_silenced():  # MediaPipe's C++ logs its graph set-up on stderr
+            self.video = make(vision.RunningMode.VIDEO)
+            self.image = make(vision.RunningMode.IMAGE)
+            blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+            self.image.detect(blank)  # the first inference logs too
+            time.sleep(0.05)  # graph threads log asynchronously
         self._clock_ms = 0
         self._base_ms = 0
 

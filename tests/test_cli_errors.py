@@ -74,3 +74,15 @@ def test_no_speech_gives_message_and_untouched_copy(made, tmp_path):
     assert "no speech" in r.stderr
     copy = tmp_path / "silence" / "silence.mp4"
     assert copy.read_bytes() == made["silence"].read_bytes()
+
+
+@pytest.mark.slow
+def test_animate_refuses_an_image_without_a_face(tmp_path, media_dir):
+    import numpy as np
+    from PIL import Image
+
+    img = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 180, np.uint8)).save(img)
+    r = dub("animate", img, "--audio", media_dir / "audio/fw_jfk.flac", "--out", tmp_path / "out")
+    assert_one_line_error(r, "no face")
+    assert no_outputs(tmp_path / "out")
