@@ -24,6 +24,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/lipsync.py
 
 doctor: setup
 	.venv/bin/dub doctor
