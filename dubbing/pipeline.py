@@ -10,6 +10,7 @@ so re-running redoes only what changed. Nothing here knows Prefect; flows/ compo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 import languages
 from languages import Language
@@ -232,8 +234,6 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     if shortened:
         p.flags.append("shortened")
     out = stretch.time_stretch(audio, sr, p.stretch) if abs(p.stretch - 1) > 1e-3 else audio
-    import soxr
-
     out = soxr.resample(out, sr, MIX_RATE).astype(np.float32)
     k = p.stretch
     clip_start = p.start - lead * k
@@ -328,7 +328,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
 
     t0 = time.perf_counter()
     quality = check_quality(dub_wav, shown, fitted, final_text, lang, cfg)
-    write_atomic(job.path(f"{lang.code}/quality.json"), __import__("json").dumps(quality, indent=1).encode())
+    write_atomic(job.path(f"{lang.code}/quality.json"), json.dumps(quality, indent=1, ensure_ascii=False).encode())
     t["quality"] = time.perf_counter() - t0
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
