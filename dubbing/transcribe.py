@@ -51,7 +51,10 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     model = load(cfg.model, cfg.compute_type)
     segments, info = model.transcribe(
         audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter, word_timestamps=True,
-        condition_on_previous_text=False, temperature=0.0,
+        condition_on_previous_text=False,
+        # greedy first; re-decode hotter only when a window's output looks degenerate (compression
+        # ratio, log-probability): dubbed audio otherwise drew "hola, hola, hola, ..." loops
+        temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
     )
     out: list[Segment] = []
     for s in segments:
