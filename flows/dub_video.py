@@ -68,7 +68,11 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     results = {code: f.result() for code, f in futures.items()}
     summary = summarize(input_path, src, results, time.perf_counter() - t0, previous=_previous(out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
-    review_page(out_dir)
+    try:  # the dubs are done; a page that cannot be built must not turn the run into a failure
+        summary["review"] = str(review_page(out_dir))
+    except Exception as e:
+        summary["review"] = f"not built: {type(e).__name__}: {e}"
+    write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
     return summary
 
 
