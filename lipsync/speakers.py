@@ -9,6 +9,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 MIN_CORR = 0.1  # below this a face is not taken to be the speaker
+STILL_STD = 0.002  # mouth-opening spread of a face that never moves (a photo shown as video: 0.0003;
+                   # a talking face: tens of times more); correlation says nothing about such a face
 
 
 def activity(times: np.ndarray, turns: Sequence[tuple[float, float, str]], speaker: str) -> np.ndarray:
@@ -50,6 +52,7 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
     """
     speakers = sorted({s for _, _, s in turns})
     corr = {}
+    still = {tid for tid, o in track_opening.items() if len(o) and float(np.std(o)) < STILL_STD}
     for tid, f in track_frames.items():
         m = motion(track_opening[tid])
         for s in speakers:
@@ -72,6 +75,7 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
             continue
         c = np.array([[corr[(t, s)] for s in speakers] for t in gl])
         for r, k in zip(*linear_sum_assignment(-c)):
-            if c[r, k] >= MIN_CORR or (len(gl) == 1 and len(speakers) == 1 and c[r, k] > 0):
+            alone = len(gl) == 1 and len(speakers) == 1  # one face on screen, one voice
+            if c[r, k] >= MIN_CORR or (alone and (c[r, k] > 0 or gl[r] in still)):
                 out[gl[r]] = speakers[k]
     return out, corr
