@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Source:
     profiles: list[SpeakerProfile]
     lines: list[Line]
     key: str  # digest of everything above
+    media_key: str  # digest of the input file and its probe
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -146,7 +148,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
-                  lines=lines, key=key, timings=t)
+                  lines=lines, key=key, media_key=src_key, timings=t)
 
 
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = _quiet) -> Translation:
@@ -340,12 +342,27 @@ def _lipsync(src: Source, lang: Language, dub_wav: Path, phones: list, cfg: Conf
     out = src.job.path(f"{lang.code}/lips.mp4")
     key = digest(src.key, phones, cfg.lipsync, file_digest(dub_wav))
     if not src.job.fresh(out, key):
+        faces = source_faces(src, progress)
         report = api.sync_video(Path(src.info.path), dub_wav, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
-                                language=lang.code)
+                                language=lang.code, faces=faces)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out
+
+
+_FACES_LOCK = threading.Lock()  # language branches run in threads: the first one in tracks, the others wait
+
+
+def source_faces(src: Source, progress):
+    """The source's face tracks and mouth banks, made once per source and kept in source/faces."""
+    from lipsync import faces
+
+    with _FACES_LOCK:
+        folder = src.job.file("source/faces", digest(src.media_key, faces.FORMAT), lambda p: faces.analyse(
+            src.info.path, src.job.path("source/.faces-work"), lambda d, n: progress(d, 3 * n)).save(p))
+        shutil.rmtree(src.job.path("source/.faces-work"), ignore_errors=True)
+        return faces.SourceFaces.load(folder)
 
 
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],

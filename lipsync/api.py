@@ -15,6 +15,8 @@ from dubbing.errors import DubError
 from dubbing.schema import SpeakerTurn
 
 from . import analysis as A
+from . import chunks as CH
+from . import faces as F
 from . import geometry as G
 from . import landmarks as L
 from . import metrics as M
@@ -28,7 +30,7 @@ from .report import SyncReport
 
 Phones = Sequence[tuple[str, float, float, str]]
 Progress = Callable[[int, int], None] | None
-BANK_STRIDE = 2  # offer every 2nd frame to the mouth bank
+CRF = 12  # x264 quality of the re-rendered video (near-lossless; the mux copies it as it is)
 
 
 def _overrides(language: str | None) -> dict[str, str] | None:
@@ -57,34 +59,26 @@ def _releasing_landmarker(fn):
 @_releasing_landmarker
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
-               language: str | None = None) -> SyncReport:
+               language: str | None = None, faces: F.SourceFaces | None = None) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
     Faces that do not speak, and frames that cannot be synced, pass through untouched; the
-    report lists skipped spans and the sync metrics of the output against `audio`.
+    report lists skipped spans and the sync metrics of the output against `audio`. `faces`: the
+    source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
+    Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
+    the chunks whose mouths changed.
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     overrides = _overrides(language)
     info = vio.probe(video)
-    times, _ = vio.frame_times(video)
-    n = len(times)
+    n = len(vio.frame_times(video)[0])
     total = 3 * n
     tick = (lambda k: progress(k, total)) if progress else (lambda k: None)
-
-    templates: dict[int, np.ndarray] = {}
-    banks: dict[int, Bank] = {}
-
-    def on_frame(fr: vio.Frame, faces) -> None:
-        for tid, lm in faces:
-            if tid not in templates:
-                templates[tid], banks[tid] = G.canonical_template(lm), Bank()
-            if fr.index % BANK_STRIDE == 0:
-                banks[tid].offer(fr.rgb, lm, templates[tid])
-        tick(fr.index + 1)
-
-    tracks = T.track_video(vio.frames(video), n, info.width, info.height, workdir / "track", on_frame)
+    if faces is None:
+        faces = F.analyse(video, workdir / "track", lambda k, _: tick(k))
+    tracks, templates, banks = faces.tracks, faces.templates, faces.banks
     times = tracks.times
     n = len(times)
     dt = float(np.median(np.diff(times))) if n > 1 else 1 / float(info.rate)
@@ -125,33 +119,22 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             active[(times >= a) & (times < b)] = True
         skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
 
-    # render pass
+    # render pass, in cached chunks
     by_frame: dict[int, list[tuple[A.TrackPlan, int, dict[int, float]]]] = {}
     for plan in plans:
         weights = _bank_weights(plan, banks[plan.tid])
         for j, fi in enumerate(plan.frames):
-            by_frame.setdefault(int(fi), []).append((plan, j, weights[j]))
-    render_s = 0.0
-    synced = set()
-    with vio.VideoWriter(out_video, info.width, info.height, info.time_base, info.rate) as w:
-        for fr in vio.frames(video):
-            img = fr.rgb
-            jobs = by_frame.get(fr.index, [])
-            if jobs:
-                img = img.copy()
-                t0 = time.perf_counter()
-                for plan, j, wts in jobs:
-                    if plan.weight[j] <= 0:
-                        continue
-                    items = banks[plan.tid].items
-                    R.render_face(img, plan.src[j], plan.dst[j], plan.ring[j], plan.tris,
-                                  [(items[k], v) for k, v in wts.items()])
-                    synced.add(fr.index)
-                render_s += time.perf_counter() - t0
-            w.write(img, fr.pts)
-            tick(n + fr.index + 1)
-    report.synced_frames = len(synced)
-    report.render_fps = round(len(synced) / render_s, 1) if render_s > 0 else None
+            if plan.weight[j] > 0:
+                by_frame.setdefault(int(fi), []).append((plan, j, weights[j]))
+    st = video.stat()
+    salt = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{info.width}x{info.height}|crf{CRF}"
+    chunks = CH.plan(times, tracks.pts, *_frame_draws(n, by_frame, banks), salt)
+    report.synced_frames = len(by_frame)
+    report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, workdir / "chunks",
+                                                      lambda i: tick(n + i + 1))
+    report.render_fps = round(report.rendered_frames / render_s, 1) if render_s > 0 else None
+    vio.concat([workdir / "chunks" / f"{c.key}.mp4" for c in chunks], out_video)
+    CH.prune(workdir / "chunks", chunks)
     if not plans:
         skipped.append((0.0, float(times[-1] + dt) if n else 0.0, "no speaking face found; video passed through"))
 
@@ -168,6 +151,64 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     report.skipped = sorted(skipped)
     shutil.rmtree(workdir / "track", ignore_errors=True)
     return report
+
+
+def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[bytes], list[np.ndarray]]:
+    """What each frame draws, for the chunk cache: (digest of which faces, meshes and bank entries
+    (b"" = passed through), the points in px and blend weights it draws with)."""
+    bank_keys = {tid: CH.digest_arrays(*[x for e in b.items for x in (e.crop, e.pts)]) for tid, b in banks.items()}
+    tris: dict[int, bytes] = {}
+    keys, values = [], []
+    for i in range(n):
+        k, v = [], []
+        for plan, j, wts in by_frame.get(i, []):
+            if plan.tid not in tris:
+                tris[plan.tid] = CH.digest_arrays(plan.tris)
+            k += [tris[plan.tid], bank_keys[plan.tid], repr(sorted(wts)).encode()]
+            v += [plan.src[j].ravel(), plan.dst[j].ravel(), plan.ring[j].ravel(), [wts[x] for x in sorted(wts)]]
+        keys.append(b"".join(k))
+        values.append(np.concatenate(v) if v else np.zeros(0))
+    return keys, values
+
+
+def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,
+                   banks: dict[int, Bank], folder: Path, tick: Callable[[int], None]) -> tuple[int, float]:
+    """Render and encode the chunks not already in `folder`, in one decode pass.
+
+    Returns (frames rendered, seconds spent rendering them, decode and encode not counted)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = {c.first: c for c in chunks if not CH.reusable(folder, c)}
+    chunk, writer, rendered, render_s = None, None, 0, 0.0
+    try:
+        for fr in vio.frames(video):
+            tick(fr.index)
+            if writer is None:
+                chunk = todo.get(fr.index)
+                if chunk is None:
+                    continue
+                CH.forget(folder, chunk)
+                writer = vio.VideoWriter(folder / f"{chunk.key}.mp4", info.width, info.height, info.time_base,
+                                         info.rate, crf=CRF, b_frames=False)
+            img = fr.rgb
+            jobs = by_frame.get(fr.index, [])
+            if jobs:
+                img = img.copy()
+                t0 = time.perf_counter()
+                for plan, j, wts in jobs:
+                    items = banks[plan.tid].items
+                    R.render_face(img, plan.src[j], plan.dst[j], plan.ring[j], plan.tris,
+                                  [(items[k], v) for k, v in wts.items()])
+                render_s += time.perf_counter() - t0
+                rendered += 1
+            writer.write(img, fr.pts)
+            if fr.index == chunk.stop - 1:
+                writer.close()
+                writer = None
+                CH.remember(folder, chunk)
+    finally:
+        if writer is not None:
+            writer.close(ok=False)
+    return rendered, render_s
 
 
 @_releasing_landmarker
