@@ -11,7 +11,8 @@ class SyncReport(Record):
     """Sync and look metrics of one output (None = could not be measured). Times in seconds."""
 
     frames: int = 0
-    synced_frames: int = 0
+    synced_frames: int = 0  # frames with a re-rendered mouth
+    rendered_frames: int = 0  # of all frames, those drawn by this run (the rest reused from its chunk cache)
     tracks: int = 0
     speakers: dict[str, int] = Field(default_factory=dict)  # speaker label -> face track id
     strength: float = 0.8

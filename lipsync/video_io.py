@@ -66,11 +66,12 @@ def frame_times(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 class VideoWriter:
     """H.264 (yuv420p) writer with explicit pts in the given time base; renames into place on close.
 
-    Use as a context manager; on an exception the partial file is removed.
+    Use as a context manager; on an exception the partial file is removed. `b_frames=False` makes
+    files that `concat` can join (decode order = presentation order).
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, time_base: Fraction,
-                 rate: Fraction, crf: int = 12, preset: str = "veryfast"):
+                 rate: Fraction, crf: int = 12, preset: str = "veryfast", b_frames: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".mp4")
@@ -82,7 +83,7 @@ class VideoWriter:
         self.s.pix_fmt = "yuv420p"
         self.s.time_base = time_base
         self.s.codec_context.time_base = time_base
-        self.s.options = {"crf": str(crf), "preset": preset}
+        self.s.options = {"crf": str(crf), "preset": preset} | ({} if b_frames else {"bf": "0"})
         self.tb = time_base
         self._last_pts = None
 
@@ -113,6 +114,36 @@ class VideoWriter:
 
     def __exit__(self, et, ev, tb) -> None:
         self.close(ok=et is None)
+
+
+def concat(parts: list[Path], out: str | os.PathLike) -> Path:
+    """Join video-only files made by VideoWriter(b_frames=False) with one encoder's settings into `out`
+    by copying packets (their timestamps are already absolute); written atomically."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
+    os.close(fd)
+    try:
+        with av.open(str(tmp), "w", format="mp4") as dst:
+            ost = None
+            last = None
+            for part in parts:
+                with av.open(str(part)) as c:
+                    s = c.streams.video[0]
+                    if ost is None:
+                        ost = dst.add_stream_from_template(s)
+                    for pkt in c.demux(s):
+                        if pkt.dts is None:  # the demuxer's end-of-stream flush packet
+                            continue
+                        if last is not None and pkt.dts <= last:  # duplicate source pts across a join
+                            pkt.pts = pkt.dts = last + 1
+                        last = pkt.dts
+                        pkt.stream = ost
+                        dst.mux(pkt)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
 
 
 def audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""Chunked rendering: stable chunk grid and keys, lossless joins, and an edit re-rendering only its chunks."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipsync import chunks as CH
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+FACE1 = MEDIA / "video" / "vr_face1.mp4"
+
+
+def test_chunk_grid_is_fixed_in_time_and_keys_change_only_where_frames_do():
+    times = np.arange(0, 5.0, 1 / 30) + 0.017  # 150 frames, first not at 0
+    pts = np.arange(150) * 512
+    assert CH.bounds(times) == [(0, 60), (60, 120), (120, 150)]
+    keys, values = [b""] * 150, [np.zeros(0)] * 150
+    a = CH.plan(times, pts, keys, values, "v")
+    keys[70], values[70] = b"face 0", np.array([100.0, 200.0])
+    b = CH.plan(times, pts, keys, values, "v")
+    assert [x.key == y.key for x, y in zip(a, b)] == [True, False, True]
+    assert CH.plan(times, pts, keys, values, "other video")[0].key != b[0].key
+
+
+def test_a_chunk_is_reused_when_its_points_moved_by_float_noise_only(tmp_path):
+    times, pts = np.arange(60) / 30, np.arange(60)
+    keys, values = [b"f"] * 60, [np.array([100.0, 200.0, 0.5])] * 60
+    (c,) = CH.plan(times, pts, keys, values, "v")
+    assert not CH.reusable(tmp_path, c)
+    (tmp_path / f"{c.key}.mp4").write_bytes(b"rendered")
+    CH.remember(tmp_path, c)
+    noise = CH.plan(times, pts, keys, [v + 1e-5 for v in values], "v")[0]
+    moved = CH.plan(times, pts, keys, values[:59] + [values[0] + [0, 0.5, 0]], "v")[0]
+    assert CH.reusable(tmp_path, noise) and not CH.reusable(tmp_path, moved)
+    CH.prune(tmp_path, [])
+    assert not list(tmp_path.iterdir())
+
+
+def test_concat_joins_chunks_losslessly_with_their_timestamps(tmp_path):
+    from lipsync import video_io as vio
+
+    rng = np.random.default_rng(0)
+    frames = [(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8), 1000 + 40 * i + (i % 3)) for i in range(30)]
+    parts = []
+    for k, (a, b) in enumerate([(0, 10), (10, 11), (11, 30)]):
+        parts.append(tmp_path / f"c{k}.mp4")
+        with vio.VideoWriter(parts[-1], 96, 64, Fraction(1, 1000), Fraction(25), b_frames=False) as w:
+            for img, pts in frames[a:b]:
+                w.write(img, pts)
+    out = vio.concat(parts, tmp_path / "all.mp4")
+    got = list(vio.frames(out))
+    assert np.allclose([f.time for f in got], [p / 1000 for _, p in frames], atol=1e-4)
+    singles = [f for part in parts for f in vio.frames(part)]
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, singles))  # packets copied, not re-encoded
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
+    """Phones changed after 2.6 s: the first 2-s chunk is reused as it was, the result is the same as a
+    fresh render of the edited phones, and the report says how many frames were drawn."""
+    from dubbing import espeak
+    from dubbing.schema import SpeakerTurn
+    from lipsync import api, faces
+    from lipsync import video_io as vio
+
+    _, _, ph = espeak.synthesize("Hola, me llamo Ana y hoy vamos a hablar de la ayuda.", "es")
+    before = [(p.symbol, p.start + 0.2, p.end + 0.2, "S0") for p in ph]
+    after = [p if p[1] < 2.6 else ("m" if p[0] != "m" else "a", *p[1:]) for p in before]
+    turns = [SpeakerTurn(start=0.0, end=4.5, speaker="S0")]
+    fa = faces.analyse(FACE1, tmp_path / "track")
+    run = lambda phones, out, work: api.sync_video(FACE1, FACE1, phones, turns, tmp_path / out, tmp_path / work,
+                                                   faces=fa)
+    first = run(before, "a.mp4", "w")
+    edited = run(after, "b.mp4", "w")
+    fresh = run(after, "c.mp4", "w2")
+    n = first.frames
+    assert first.rendered_frames == first.synced_frames > 0.8 * n
+    a, b, c = ([f.rgb for f in vio.frames(tmp_path / x)] for x in ("a.mp4", "b.mp4", "c.mp4"))
+    times = vio.frame_times(tmp_path / "a.mp4")[0]
+    early = int(np.searchsorted(times, times[0] + 2.0))  # the first chunk, 2 s from the first frame
+    assert 0 < edited.rendered_frames <= n - early  # the first chunk was reused
+    assert all(np.array_equal(x, y) for x, y in zip(a[:early], b[:early]))
+    # as rendering the edit from scratch, up to far-away points moved by float noise
+    assert max(np.abs(x.astype(int) - y).max() for x, y in zip(b, c)) <= 3
+    assert any(not np.array_equal(x, y) for x, y in zip(a[early:], b[early:]))
