@@ -83,6 +83,30 @@ def test_second_run_reuses_everything(face1, media_dir):
     assert again["seconds"] < summary["seconds"] / 2
 
 
+def test_an_edited_line_redoes_only_that_line_and_the_frames_it_covers(face1, media_dir):
+    """Issue 4: a reviewer edits one es line; the re-run re-speaks only it and re-renders only the
+    2-s chunks its mouth moves in; the face tracks are not redone."""
+    job, _ = face1
+    tr_path = job / "es/translation.json"
+    tr = json.loads(tr_path.read_text())
+    last = tr["lines"][-1]
+    last["text"] = "Quisiera mejorar en eso." if last["text"] != "Quisiera mejorar en eso." else "Lo haré mejor."
+    tr_path.write_text(json.dumps(tr, ensure_ascii=False, indent=1))
+    kept = {p: p.stat().st_mtime_ns for p in [*(job / "es/speech").glob(f"{tr['lines'][0]['id']}*.wav"),
+                                              job / "source/faces/faces.npz"]}
+    out = job / "vr_face1.es.mp4"
+    before = out.stat().st_mtime_ns
+    run_dub(media_dir / "video/vr_face1.mp4", "--to", "es", "--out", job.parent)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert out.stat().st_mtime_ns != before
+    assert json.loads((job / "es/timing.json").read_text())["lines"][-1]["line_id"] == last["id"]
+    sync = json.loads((job / "es/sync.json").read_text())
+    times = np.load(job / "source/faces/faces.npz")["times"]
+    start = json.loads((job / "es/timing.json").read_text())["lines"][-1]["start"]
+    untouched = int(np.searchsorted(times, times[0] + 2.0 * int((start - 0.5 - times[0]) // 2.0)))
+    assert 0 < sync["rendered_frames"] <= sync["frames"] - untouched < sync["frames"]
+
+
 def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     from resemblyzer import VoiceEncoder
 
