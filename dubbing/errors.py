@@ -21,3 +21,26 @@ class MissingModel(DubError):
     def __init__(self, what: str, name: str, how: str):
         super().__init__(f"{what}: model {name!r} is not available offline. {how}")
         self.name = name
+
+
+def disk_full_error(exc: BaseException, path) -> BaseException:
+    """`exc` as an OSError(ENOSPC) naming `path` if the disk holding `path` is (nearly) full now, else `exc`.
+
+    For writers that report a full disk without errno (numpy's tofile, libsndfile); call it before
+    removing the partial file, while the space is still taken."""
+    import errno
+    import os
+    from pathlib import Path
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return exc
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        st = os.statvfs(p)
+    except OSError:
+        return exc
+    if st.f_bavail * st.f_frsize < (1 << 20):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return exc

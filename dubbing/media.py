@@ -7,6 +7,8 @@ so variable-frame-rate sources keep their timing.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 from functools import lru_cache
@@ -35,6 +37,8 @@ def run_ffmpeg(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
                        input=stdin, capture_output=True)
     if r.returncode:
         lines = [l for l in r.stderr.decode(errors="replace").splitlines() if l.strip()]
+        if any("No space left on device" in l for l in lines):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
         raise DubError(f"{what} failed: {lines[-1] if lines else 'ffmpeg exit ' + str(r.returncode)}")
     return r.stdout
 
@@ -119,11 +123,16 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     import soundfile as sf
 
     p = Path(path)
+    buf = io.BytesIO()  # encoded in memory: libsndfile reports a full disk only as "System error."
+    sf.write(buf, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
     fd, tmp = temp_beside(p, ".wav")
-    os.close(fd)
     try:
-        sf.write(tmp, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getbuffer())
         os.replace(tmp, p)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(p)) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -54,10 +55,13 @@ class Job:
         self.root = Path(root)
 
     def clean_partial(self) -> int:
-        """Remove temporary files a killed run left behind (hidden, written before a rename)."""
+        """Remove temporary files and folders a killed run left behind (hidden, written before a rename)."""
         n = 0
-        for p in self.root.rglob(".*"):
-            if p.is_file() and not p.name.endswith(".key") and not p.name.startswith(".write-test"):
+        for p in sorted(self.root.rglob(".*")):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+                n += 1
+            elif p.is_file() and not p.name.endswith(".key") and not p.name.startswith(".write-test"):
                 p.unlink(missing_ok=True)
                 n += 1
         return n

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dubbing.errors import disk_full_error
+
 from . import geometry as G
 from . import track as T
 from . import video_io as vio
@@ -37,20 +39,27 @@ class SourceFaces:
         tmp = folder.with_name(f".{folder.name}.part")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        tr = self.tracks
-        np.save(tmp / "landmarks.npy", np.asarray(tr.lm))
-        arrays = {"times": tr.times, "pts": tr.pts, "blend": tr.blend, "track": tr.track, "filled": tr.filled}
-        meta = {"format": FORMAT, "width": tr.width, "height": tr.height, "extra": tr.extra, "banks": {}}
-        for tid, tpl in self.templates.items():
-            arrays[f"template_{tid}"] = tpl
-        for tid, bank in self.banks.items():
-            meta["banks"][str(tid)] = {"width0": bank.width0, "entries": []}
-            for i, (key, e) in enumerate(sorted(bank.entries.items())):
-                arrays[f"bank_{tid}_{i}_crop"], arrays[f"bank_{tid}_{i}_pts"] = e.crop, e.pts
-                arrays[f"bank_{tid}_{i}_q"] = e.q
-                meta["banks"][str(tid)]["entries"].append({"key": list(key), "teeth": e.teeth, "sharp": e.sharp})
-        np.savez(tmp / "faces.npz", **arrays)
-        (tmp / "faces.json").write_text(json.dumps(meta, default=float))
+        try:
+            tr = self.tracks
+            np.save(tmp / "landmarks.npy", np.asarray(tr.lm))
+            arrays = {"times": tr.times, "pts": tr.pts, "blend": tr.blend, "track": tr.track, "filled": tr.filled}
+            meta = {"format": FORMAT, "width": tr.width, "height": tr.height, "extra": tr.extra, "banks": {}}
+            for tid, tpl in self.templates.items():
+                arrays[f"template_{tid}"] = tpl
+            for tid, bank in self.banks.items():
+                meta["banks"][str(tid)] = {"width0": bank.width0, "entries": []}
+                for i, (key, e) in enumerate(sorted(bank.entries.items())):
+                    arrays[f"bank_{tid}_{i}_crop"], arrays[f"bank_{tid}_{i}_pts"] = e.crop, e.pts
+                    arrays[f"bank_{tid}_{i}_q"] = e.q
+                    meta["banks"][str(tid)]["entries"].append({"key": list(key), "teeth": e.teeth, "sharp": e.sharp})
+            np.savez(tmp / "faces.npz", **arrays)
+            (tmp / "faces.json").write_text(json.dumps(meta, default=float))
+        except BaseException as e:
+            err = disk_full_error(e, folder) if isinstance(e, Exception) else e
+            shutil.rmtree(tmp, ignore_errors=True)
+            if err is e:
+                raise
+            raise err from e
         old = folder.with_name(f".{folder.name}.old")
         if folder.exists():
             shutil.rmtree(old, ignore_errors=True)

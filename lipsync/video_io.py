@@ -3,6 +3,7 @@ source's presentation timestamps (variable frame rate survives), write atomicall
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -98,16 +99,25 @@ class VideoWriter:
             self.c.mux(p)
 
     def close(self, ok: bool = True) -> None:
+        """Finish and rename into place; with ok=False, or if finishing fails (a full disk), remove it."""
         try:
-            if ok:
-                for p in self.s.encode():
-                    self.c.mux(p)
-        finally:
+            if not ok:
+                with contextlib.suppress(Exception):  # the error that brought us here is the one to report
+                    self.c.close()
+                return
+            for p in self.s.encode():
+                self.c.mux(p)
             self.c.close()
-        if ok:
             os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            ok = True
+        except BaseException:
+            ok = False
+            with contextlib.suppress(Exception):
+                self.c.close()
+            raise
+        finally:
+            if not ok:
+                self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self
