@@ -358,10 +358,13 @@ def source_faces(src: Source, progress):
     """The source's face tracks and mouth banks, made once per source and kept in source/faces."""
     from lipsync import faces
 
+    work = src.job.path("source/.faces-work")
     with _FACES_LOCK:
-        folder = src.job.file("source/faces", digest(src.media_key, faces.FORMAT), lambda p: faces.analyse(
-            src.info.path, src.job.path("source/.faces-work"), lambda d, n: progress(d, 3 * n)).save(p))
-        shutil.rmtree(src.job.path("source/.faces-work"), ignore_errors=True)
+        try:
+            folder = src.job.file("source/faces", digest(src.media_key, faces.FORMAT), lambda p: faces.analyse(
+                src.info.path, work, lambda d, n: progress(d, 3 * n)).save(p))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return faces.SourceFaces.load(folder)
 
 
