@@ -340,7 +340,7 @@ def _lipsync(src: Source, lang: Language, dub_wav: Path, phones: list, cfg: Conf
     out = src.job.path(f"{lang.code}/lips.mp4")
     key = digest(src.key, phones, cfg.lipsync, file_digest(dub_wav))
     if not src.job.fresh(out, key):
-        report = api.sync_video(Path(src.info.path), dub_wav, phones, src.diarization.turns, out,
+        report = api.sync_video(Path(src.info.path), src.job.path(f"{lang.code}/voices.wav"), phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code)
         report.save(src.job.path(f"{lang.code}/sync.json"))
