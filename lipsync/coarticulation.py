@@ -16,10 +16,13 @@ SUBSAMPLES = 5  # samples per frame interval
 
 
 def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
-             rest_gap: float = 0.12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             rest_gap: float = 0.12, edge: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Phones (symbol, start s, end s) -> (centres s, half-durations s, targets (N,P), alphas (N,)).
 
-    Gaps longer than `rest_gap` seconds become silence segments so the mouth relaxes to rest.
+    Gaps longer than `rest_gap` seconds become silence segments so the mouth relaxes to rest, and
+    so do the `edge` seconds before the first phone and after the last (without them the first and
+    last phones held the mouth open long before and after the voice: the weak background rest
+    only wins once their dominance has decayed by a factor of a thousand, ~0.3 s).
     """
     rows: list[tuple[float, float, str]] = []
     ph = sorted((float(a), float(b), s) for s, a, b in phones if b > a)
@@ -31,6 +34,8 @@ def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, st
         prev_end = b if prev_end is None else max(prev_end, b)
     if not rows:
         return np.zeros(0), np.zeros(0), np.zeros((0, len(V.PARAMS))), np.zeros(0)
+    if edge > 0:
+        rows = [(rows[0][0] - edge, rows[0][0], "sil")] + rows + [(prev_end, prev_end + edge, "sil")]
     starts = np.array([r[0] for r in rows])
     ends = np.array([r[1] for r in rows])
     targets = np.array([V.parameters(r[2]) for r in rows])

@@ -39,6 +39,41 @@ def test_silence_relaxes_to_rest_and_coarticulation_is_smooth():
     assert np.abs(np.diff(art[:, V.JAW])).max() < 0.6
 
 
+def test_mouth_rests_before_the_first_and_after_the_last_phone():
+    frames = np.arange(0, 2, 1 / 25)
+    art = C.frame_curves(frames, [("a", 0.8, 1.1)])
+    jaw = art[:, V.JAW]
+    assert jaw[np.argmin(np.abs(frames - 0.95))] > 0.9
+    # 0.2 s from the voice the mouth is nearly at rest (it held the vowel ~0.3 s before)
+    assert jaw[np.argmin(np.abs(frames - 1.3))] < 0.15 and jaw[np.argmin(np.abs(frames - 0.6))] < 0.15
+
+
+def _voice(tmp_path, spans, sr=16000, dur=2.0):
+    import soundfile as sf
+
+    t = np.arange(int(dur * sr)) / sr
+    y = 1e-5 * np.random.default_rng(0).standard_normal(len(t))
+    for a, b in spans:
+        on = (t >= a) & (t < b)
+        y[on] += 0.3 * np.sin(2 * np.pi * 220 * t[on]) * np.sin(2 * np.pi * 900 * t[on])
+    sf.write(tmp_path / "v.wav", y.astype(np.float32), sr)
+    return tmp_path / "v.wav"
+
+
+def test_phones_are_cut_back_to_where_the_voice_sounds(tmp_path):
+    from lipsync import analysis as A
+
+    voice = _voice(tmp_path, [(0.2, 0.8), (1.3, 1.8)])
+    gaps = A.pauses(voice)
+    assert [(round(a, 1), round(b, 1)) for a, b in gaps] == [(0.0, 0.2), (0.8, 1.3), (1.8, 2.0)]
+    # a synthesizer put the pause at the comma into the vowel before it
+    ph = [("o", 0.5, 1.2, "S"), ("m", 0.9, 1.0, "S"), ("s", 0.95, 1.05, "S"), ("a", 1.25, 1.6, "S")]
+    out = A.outside_pauses(ph, gaps)
+    assert out[0] == ("o", 0.5, 0.8, "S")  # cut at the pause
+    assert out[1] == ("m", 0.9, 1.0, "S")  # a bilabial's closure is silent anyway
+    assert out[2] == ("a", 1.3, 1.6, "S")  # the /s/ wholly inside the pause is gone
+
+
 def test_one_euro_removes_jitter_but_follows_motion():
     t = np.arange(300) / 30
     rng = np.random.default_rng(0)
