@@ -23,6 +23,7 @@ from .mouth_model import MOVE
 from .report import SyncReport
 
 MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
+AUDIO_RATE = 16000  # Hz the loudness is measured at
 SPEECH_BAND = (300.0, 3400.0)  # Hz: the telephone band, where the articulation-driven loudness is
 
 
@@ -64,13 +65,17 @@ def envelope(audio: str | Path, times: np.ndarray, band: tuple[float, float] | N
     """Voice loudness (RMS, linear) in `band` (Hz; None = full band) over each frame's interval
     centred on `times` (s); 0 past the audio's end. The speech band leaves out the low hum, breath
     noise and music bass that move independently of the lips."""
-    sr = 16000
-    y = vio.audio(audio, sr)
+    return loudness(vio.audio(audio, AUDIO_RATE), times, band)
+
+
+def loudness(y: np.ndarray, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
+    """`envelope` of samples `y` at AUDIO_RATE."""
+    sr = AUDIO_RATE
     if band is not None and len(y) > 27:
         y = sosfiltfilt(butter(4, band, "bandpass", fs=sr, output="sos"), y.astype(np.float64))
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
     half = max(1, int(sr * dt / 2))
-    c = np.cumsum(np.r_[0.0, y.astype(np.float64) ** 2])
+    c = np.cumsum(np.r_[0.0, np.asarray(y, np.float64) ** 2])
     out = np.zeros(len(times))
     for i, t in enumerate(times):
         a, b = int(t * sr) - half, int(t * sr) + half
