@@ -13,6 +13,9 @@ from . import visemes as V
 
 THETA = 25.0  # 1/s: dominance decay rate (a phone's influence halves in ~28 ms beyond its edges)
 SUBSAMPLES = 5  # samples per frame interval
+MIN_CLOSED_FRAMES = 2  # a bilabial closes the lips in at least the frames this many nearest its centre
+# (fast synthesized speech has /m/ of 20 ms: one closed frame, which viewers and face trackers
+# barely see; real bilabial closures last 60-100 ms, two to three frames)
 
 
 def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
@@ -68,7 +71,7 @@ def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, flo
 
     Each frame averages SUBSAMPLES samples over its display interval; closure takes the max
     over the interval so a bilabial shorter than a frame still closes the lips, and every
-    bilabial phone closes at least the frame nearest its centre.
+    bilabial phone closes at least the MIN_CLOSED_FRAMES frames nearest its centre.
     """
     ft = np.asarray(frame_times, np.float64)
     n = len(ft)
@@ -85,6 +88,6 @@ def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, flo
     for s, a, b in phones:
         if V.viseme(s, overrides) == "PP":
             hit = (ft + dt / 2 > a) & (ft - dt / 2 < b)
-            idx = np.flatnonzero(hit) if hit.any() else [int(np.argmin(np.abs(ft - (a + b) / 2)))]
-            out[idx, V.CLOSURE] = 1.0
+            hit[np.argsort(np.abs(ft - (a + b) / 2))[:MIN_CLOSED_FRAMES]] = True
+            out[hit, V.CLOSURE] = 1.0
     return out

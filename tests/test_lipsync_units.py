@@ -39,6 +39,13 @@ def test_silence_relaxes_to_rest_and_coarticulation_is_smooth():
     assert np.abs(np.diff(art[:, V.JAW])).max() < 0.6
 
 
+def test_a_very_short_bilabial_still_closes_for_more_than_one_frame():
+    frames = np.arange(0, 1, 1 / 30)
+    art = C.frame_curves(frames, [("a", 0.1, 0.4), ("m", 0.41, 0.43), ("a", 0.43, 0.7)])
+    closed = np.flatnonzero(art[:, V.CLOSURE] >= 1.0)
+    assert len(closed) >= 2 and np.all(np.abs(frames[closed] - 0.42) <= 0.05)
+
+
 def test_mouth_rests_before_the_first_and_after_the_last_phone():
     frames = np.arange(0, 2, 1 / 25)
     art = C.frame_curves(frames, [("a", 0.8, 1.1)])
