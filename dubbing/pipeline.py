@@ -317,7 +317,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         video = Path(info.path)
         if (cfg.lipsync.enabled if lipsync is None else lipsync) and phones:
             t0 = time.perf_counter()
-            video = _lipsync(src, lang, dub_wav, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total))
+            video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total))
             t["lipsync"] = time.perf_counter() - t0
     progress(step, len(lines) + 2, total)
     t0 = time.perf_counter()
@@ -336,14 +336,15 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
 
 
-def _lipsync(src: Source, lang: Language, dub_wav: Path, phones: list, cfg: Config, progress) -> Path:
+def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -> Path:
     from lipsync import api
 
     out = src.job.path(f"{lang.code}/lips.mp4")
-    key = digest(src.key, phones, cfg.lipsync, file_digest(dub_wav))
+    voices = src.job.path(f"{lang.code}/voices.wav")  # the mouths follow, and are measured against, the voice alone
+    key = digest(src.key, phones, cfg.lipsync, file_digest(voices))
     if not src.job.fresh(out, key):
         faces = source_faces(src, progress)
-        report = api.sync_video(Path(src.info.path), dub_wav, phones, src.diarization.turns, out,
+        report = api.sync_video(Path(src.info.path), voices, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code, faces=faces)
         report.save(src.job.path(f"{lang.code}/sync.json"))

@@ -11,11 +11,15 @@ import numpy as np
 from . import coarticulation as C
 from . import geometry as G
 from . import landmarks as L
+from . import metrics as M
 from . import smooth as S
+from . import video_io as vio
 from . import visemes as V
 from . import warp as W
 from .mouth_model import MOVE, Bank, Range, ShapeModel, blend_measures, keep_lips_apart, ring
 
+MIN_PAUSE = 0.15  # s: a silence this long in the voice is a pause the mouth rests through (stop closures are shorter)
+PAUSE_DB = 35.0  # dB under the voice's loud level (its 95th percentile) that counts as silence
 MAX_YAW = 0.55  # beyond this head turn the face is passed through
 MIN_IOD_PX = 18.0  # eyes closer than this (px) = face too small to re-render
 RAMP_FRAMES = 4  # frames to fade the effect in and out at skipped spans
@@ -70,8 +74,9 @@ def ramp(ok: np.ndarray, frames: int = RAMP_FRAMES) -> np.ndarray:
 
 def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarray, times: np.ndarray,
                phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
-               overrides: dict[str, str] | None = None, still: bool = False) -> tuple[TrackPlan, list[str]]:
-    """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames]."""
+               overrides: dict[str, str] | None = None, still: bool = False, voice=None) -> tuple[TrackPlan, list[str]]:
+    """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
+    voice: the audio the phones were spoken in, to rest the mouth in its pauses (see fit_to_voice)."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = canon[:, MOVE]
@@ -79,6 +84,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     q = G.mouth_measures_moving(mov)
     model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
     rng = Range.still(q[0]) if still else Range.of(q)
+    if voice is not None:
+        phones = fit_to_voice(phones, voice, overrides)
     art = C.frame_curves(t, phones, overrides)
     closed = art[:, V.CLOSURE] > 0.5
     art = S.smooth_keep_minima(art, closed, 0.7)
@@ -96,6 +103,53 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     items = bank.items
     choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
     return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice), reasons
+
+
+def pauses(audio, min_len: float = MIN_PAUSE, step: float = 0.01) -> list[tuple[float, float]]:
+    """(start s, end s) of the silences of at least `min_len` in a voice track (loudness PAUSE_DB
+    under its loud level, over the whole band: a long /s/ has little energy below 3.4 kHz), the
+    leading and trailing silence included."""
+    y = vio.audio(audio, M.AUDIO_RATE)
+    t = np.arange(0.0, len(y) / M.AUDIO_RATE, step) + step / 2
+    db = 20 * np.log10(M.loudness(y, t, band=None) + 1e-9)
+    loud = db > -150
+    if not loud.any():
+        return []
+    quiet = db < np.percentile(db[loud], 95) - PAUSE_DB
+    out = []
+    edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(int), 0]))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if (b - a) * step >= min_len:
+            out.append((round(float(a * step), 3), round(float(b * step), 3)))
+    return out
+
+
+def fit_to_voice(phones: Sequence[tuple], audio, overrides: dict[str, str] | None = None) -> list[tuple]:
+    """Phones cut back to where `audio` (the voice they were spoken in) sounds (see outside_pauses)."""
+    return outside_pauses(phones, pauses(audio), overrides=overrides)
+
+
+def outside_pauses(phones: Sequence[tuple], gaps: Sequence[tuple[float, float]], min_len: float = 0.02,
+                   overrides: dict[str, str] | None = None) -> list[tuple]:
+    """Phones (symbol, start s, end s, ...) cut back to where the voice sounds: the part of a phone
+    inside a pause is removed (the longest piece left is kept; a phone with less than `min_len` s
+    left is dropped), except bilabials, whose closure is silent anyway. Synthesizers' durations put
+    the pause at a comma into the vowel before it; left there, the mouth holds that vowel open
+    through the silence."""
+    out = []
+    for p in phones:
+        s, a, b = p[0], float(p[1]), float(p[2])
+        if V.viseme(s, overrides) == "PP":
+            out.append(tuple(p))
+            continue
+        pieces = [(a, b)]
+        for ga, gb in gaps:
+            pieces = [q for x, y in pieces for q in ((x, min(y, ga)), (max(x, gb), y)) if q[1] > q[0]]
+        if pieces:
+            x, y = max(pieces, key=lambda q: q[1] - q[0])
+            if y - x >= min(min_len, b - a):
+                out.append((s, x, y, *p[3:]))
+    return out
 
 
 def spans(times: np.ndarray, reasons: Sequence[str], frame_dt: float) -> list[tuple[float, float, str]]:

@@ -107,7 +107,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
-        plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides)
+        plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides, voice=audio)
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

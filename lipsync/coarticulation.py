@@ -13,13 +13,19 @@ from . import visemes as V
 
 THETA = 25.0  # 1/s: dominance decay rate (a phone's influence halves in ~28 ms beyond its edges)
 SUBSAMPLES = 5  # samples per frame interval
+MIN_CLOSED_FRAMES = 2  # a bilabial closes the lips in at least the frames this many nearest its centre
+# (fast synthesized speech has /m/ of 20 ms: one closed frame, which viewers and face trackers
+# barely see; real bilabial closures last 60-100 ms, two to three frames)
 
 
 def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
-             rest_gap: float = 0.12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             rest_gap: float = 0.12, edge: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Phones (symbol, start s, end s) -> (centres s, half-durations s, targets (N,P), alphas (N,)).
 
-    Gaps longer than `rest_gap` seconds become silence segments so the mouth relaxes to rest.
+    Gaps longer than `rest_gap` seconds become silence segments so the mouth relaxes to rest, and
+    so do the `edge` seconds before the first phone and after the last (without them the first and
+    last phones held the mouth open long before and after the voice: the weak background rest
+    only wins once their dominance has decayed by a factor of a thousand, ~0.3 s).
     """
     rows: list[tuple[float, float, str]] = []
     ph = sorted((float(a), float(b), s) for s, a, b in phones if b > a)
@@ -31,6 +37,8 @@ def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, st
         prev_end = b if prev_end is None else max(prev_end, b)
     if not rows:
         return np.zeros(0), np.zeros(0), np.zeros((0, len(V.PARAMS))), np.zeros(0)
+    if edge > 0:
+        rows = [(rows[0][0] - edge, rows[0][0], "sil")] + rows + [(prev_end, prev_end + edge, "sil")]
     starts = np.array([r[0] for r in rows])
     ends = np.array([r[1] for r in rows])
     targets = np.array([V.parameters(r[2]) for r in rows])
@@ -63,7 +71,7 @@ def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, flo
 
     Each frame averages SUBSAMPLES samples over its display interval; closure takes the max
     over the interval so a bilabial shorter than a frame still closes the lips, and every
-    bilabial phone closes at least the frame nearest its centre.
+    bilabial phone closes at least the MIN_CLOSED_FRAMES frames nearest its centre.
     """
     ft = np.asarray(frame_times, np.float64)
     n = len(ft)
@@ -80,6 +88,6 @@ def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, flo
     for s, a, b in phones:
         if V.viseme(s, overrides) == "PP":
             hit = (ft + dt / 2 > a) & (ft - dt / 2 < b)
-            idx = np.flatnonzero(hit) if hit.any() else [int(np.argmin(np.abs(ft - (a + b) / 2)))]
-            out[idx, V.CLOSURE] = 1.0
+            hit[np.argsort(np.abs(ft - (a + b) / 2))[:MIN_CLOSED_FRAMES]] = True
+            out[hit, V.CLOSURE] = 1.0
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.signal import savgol_filter
+from scipy.signal import butter, savgol_filter, sosfiltfilt
 
 from . import geometry as G
 from . import landmarks as L
@@ -22,7 +22,9 @@ from . import visemes as V
 from .mouth_model import MOVE
 from .report import SyncReport
 
-MAX_LAG_S = 0.4  # seconds searched either side for the audio-visual offset
+MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
+AUDIO_RATE = 16000  # Hz the loudness is measured at
+SPEECH_BAND = (300.0, 3400.0)  # Hz: the telephone band, where the articulation-driven loudness is
 
 
 @dataclass
@@ -59,13 +61,21 @@ def pick(faces: dict[int, FaceCurve], box: np.ndarray | None = None) -> FaceCurv
     return max(faces.values(), key=lambda c: len(c.frames))
 
 
-def envelope(audio: str | Path, times: np.ndarray) -> np.ndarray:
-    """Voice loudness (RMS, linear) over each frame's interval centred on `times` (s); 0 past the audio's end."""
-    sr = 16000
-    y = vio.audio(audio, sr)
+def envelope(audio: str | Path, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
+    """Voice loudness (RMS, linear) in `band` (Hz; None = full band) over each frame's interval
+    centred on `times` (s); 0 past the audio's end. The speech band leaves out the low hum, breath
+    noise and music bass that move independently of the lips."""
+    return loudness(vio.audio(audio, AUDIO_RATE), times, band)
+
+
+def loudness(y: np.ndarray, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
+    """`envelope` of samples `y` at AUDIO_RATE."""
+    sr = AUDIO_RATE
+    if band is not None and len(y) > 27:
+        y = sosfiltfilt(butter(4, band, "bandpass", fs=sr, output="sos"), y.astype(np.float64))
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
     half = max(1, int(sr * dt / 2))
-    c = np.cumsum(np.r_[0.0, y.astype(np.float64) ** 2])
+    c = np.cumsum(np.r_[0.0, np.asarray(y, np.float64) ** 2])
     out = np.zeros(len(times))
     for i, t in enumerate(times):
         a, b = int(t * sr) - half, int(t * sr) + half
@@ -82,9 +92,19 @@ def _r(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def av_sync(opening: np.ndarray, env: np.ndarray, max_lag: int) -> tuple[int, float, float]:
-    """(best lag in frames, confidence, r at that lag): Pearson r of opening[t] with env[t - lag]
-    over lags in [-max_lag, max_lag]; confidence = peak r minus the median r over lags
-    (SyncNet-style). A positive lag means the mouth moves after the voice."""
+    """(best lag in frames, confidence, r at that lag): Pearson r of the frame-to-frame change of
+    the opening at t with that of the loudness at t - lag, over lags in [-max_lag, max_lag];
+    confidence = peak r minus the median r over lags (SyncNet-style). A positive lag means the
+    mouth moves after the voice.
+
+    Changes, not levels: opening and loudness both swing at the syllable rate (~4 Hz), so the
+    correlation of the levels has side peaks one syllable (~0.25 s) either side of the true lag,
+    and on a clip of a few seconds a side peak can win (vr_face2 with its own audio peaked at
+    -9 frames). Differencing whitens both curves (the usual pre-whitening of time-delay
+    estimation), which leaves one peak about a frame wide."""
+    if len(opening) < 3:
+        return 0, 0.0, 0.0
+    opening, env = np.gradient(np.asarray(opening, float)), np.gradient(np.asarray(env, float))
     rs = []
     n = len(opening)
     for lag in range(-max_lag, max_lag + 1):
@@ -185,17 +205,25 @@ def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Track
     return float(psnr), ssum / nframes, (fl_o / fl_s if fl_s > 0 else 1.0)
 
 
+def track(video: str | Path, workdir: str | Path) -> T.Tracks:
+    """Face tracks of a whole video (landmarks kept in `workdir`)."""
+    info = vio.probe(video)
+    return T.track_video(vio.frames(video), len(vio.frame_times(video)[0]), info.width, info.height, Path(workdir))
+
+
 def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
              phones: Sequence[tuple[str, float, float, str]] | None = None, speaker: str | None = None,
              target_open: np.ndarray | None = None, source: str | Path | None = None,
              source_tracks: T.Tracks | None = None, face_box: np.ndarray | None = None,
-             overrides: dict[str, str] | None = None) -> SyncReport:
+             overrides: dict[str, str] | None = None, tracks: T.Tracks | None = None) -> SyncReport:
     """Measure `video` against `audio` (and `source`, if given). target_open: the wanted opening
-    per frame of the whole video (NaN where none); phones restricted to `speaker` when given."""
+    per frame of the whole video (NaN where none); phones restricted to `speaker` when given;
+    tracks: `video`'s face tracks if already made (else it is tracked here).
+
+    `audio` should be the voice alone (a dub's voices, a source's separated speech): music and
+    effects under the voice add loudness the lips do not make."""
     workdir = Path(workdir)
-    times, _ = vio.frame_times(video)
-    info = vio.probe(video)
-    tr = T.track_video(vio.frames(video), len(times), info.width, info.height, workdir / "measure_out")
+    tr = tracks if tracks is not None else track(video, workdir / "measure_out")
     times = tr.times
     face = pick(curves(tr), face_box)
     rep = SyncReport(frames=len(times), tracks=len(tr.ids))
@@ -215,9 +243,7 @@ def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
     src_face = None
     if source is not None:
         if source_tracks is None:
-            si = vio.probe(source)
-            source_tracks = T.track_video(vio.frames(source), len(vio.frame_times(source)[0]),
-                                          si.width, si.height, workdir / "measure_src")
+            source_tracks = track(source, workdir / "measure_src")
         src_face = pick(curves(source_tracks), face.box)
     thr = closed_threshold(src_face.q[:, 0] if src_face is not None else o)
     cr = closure_rate(o, times[f], bil, thr)

@@ -9,7 +9,7 @@ from lipsync import smooth as S
 from lipsync import visemes as V
 from lipsync import warp as W
 from lipsync.analysis import ramp
-from lipsync.metrics import av_sync, closure_rate
+from lipsync.metrics import av_sync, closure_rate, envelope
 from lipsync.mouth_model import Range, blend_measures
 
 
@@ -37,6 +37,48 @@ def test_silence_relaxes_to_rest_and_coarticulation_is_smooth():
     assert art[np.argmin(np.abs(frames - 1.5)), V.JAW] < 0.05
     assert art[0, V.JAW] < 0.05
     assert np.abs(np.diff(art[:, V.JAW])).max() < 0.6
+
+
+def test_a_very_short_bilabial_still_closes_for_more_than_one_frame():
+    frames = np.arange(0, 1, 1 / 30)
+    art = C.frame_curves(frames, [("a", 0.1, 0.4), ("m", 0.41, 0.43), ("a", 0.43, 0.7)])
+    closed = np.flatnonzero(art[:, V.CLOSURE] >= 1.0)
+    assert len(closed) >= 2 and np.all(np.abs(frames[closed] - 0.42) <= 0.05)
+
+
+def test_mouth_rests_before_the_first_and_after_the_last_phone():
+    frames = np.arange(0, 2, 1 / 25)
+    art = C.frame_curves(frames, [("a", 0.8, 1.1)])
+    jaw = art[:, V.JAW]
+    assert jaw[np.argmin(np.abs(frames - 0.95))] > 0.9
+    # 0.2 s from the voice the mouth is nearly at rest (it held the vowel ~0.3 s before)
+    assert jaw[np.argmin(np.abs(frames - 1.3))] < 0.15 and jaw[np.argmin(np.abs(frames - 0.6))] < 0.15
+
+
+def _voice(tmp_path, spans, sr=16000, dur=2.0):
+    import soundfile as sf
+
+    t = np.arange(int(dur * sr)) / sr
+    y = 1e-5 * np.random.default_rng(0).standard_normal(len(t))
+    for a, b in spans:
+        on = (t >= a) & (t < b)
+        y[on] += 0.3 * np.sin(2 * np.pi * 220 * t[on]) * np.sin(2 * np.pi * 900 * t[on])
+    sf.write(tmp_path / "v.wav", y.astype(np.float32), sr)
+    return tmp_path / "v.wav"
+
+
+def test_phones_are_cut_back_to_where_the_voice_sounds(tmp_path):
+    from lipsync import analysis as A
+
+    voice = _voice(tmp_path, [(0.2, 0.8), (1.3, 1.8)])
+    gaps = A.pauses(voice)
+    assert [(round(a, 1), round(b, 1)) for a, b in gaps] == [(0.0, 0.2), (0.8, 1.3), (1.8, 2.0)]
+    # a synthesizer put the pause at the comma into the vowel before it
+    ph = [("o", 0.5, 1.2, "S"), ("m", 0.9, 1.0, "S"), ("s", 0.95, 1.05, "S"), ("a", 1.25, 1.6, "S")]
+    out = A.outside_pauses(ph, gaps)
+    assert out[0] == ("o", 0.5, 0.8, "S")  # cut at the pause
+    assert out[1] == ("m", 0.9, 1.0, "S")  # a bilabial's closure is silent anyway
+    assert out[2] == ("a", 1.3, 1.6, "S")  # the /s/ wholly inside the pause is gone
 
 
 def test_one_euro_removes_jitter_but_follows_motion():
@@ -114,6 +156,53 @@ def test_av_sync_finds_known_lag_and_closure_rate_counts():
     t = np.arange(10) / 10
     o = np.array([0.1, 0.1, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert closure_rate(o, t, [(0.18, 0.22), (0.58, 0.62)], 0.02) == pytest.approx(0.5)
+
+
+def _smooth_noise(seed: int, n: int) -> np.ndarray:
+    return np.convolve(np.random.default_rng(seed).random(n + 4), np.ones(3) / 3, "valid")[:n]
+
+
+@pytest.mark.parametrize("k", [-4, -1, 0, 1, 3])
+def test_av_sync_finds_lags_either_side_through_tracking_noise(k):
+    env = _smooth_noise(5, 150)
+    opening = np.roll(env, k) + 0.05 * np.random.default_rng(6).standard_normal(150)
+    lag, conf, _ = av_sync(opening, env, 8)
+    assert lag == k and conf > 0.4
+
+
+def test_av_sync_of_unrelated_curves_has_low_confidence():
+    # 5 s at 25 fps: by chance the best of 17 lags still reaches ~0.24 (the bench's floor)
+    confs = [av_sync(_smooth_noise(s, 125), _smooth_noise(100 + s, 125), 8)[1] for s in range(30)]
+    noisy = _smooth_noise(7, 125) + 0.15 * np.random.default_rng(1).standard_normal(125)
+    synced = av_sync(noisy, _smooth_noise(7, 125), 8)[1]
+    assert np.median(confs) < 0.3 and max(confs) < 0.45 and synced > 0.6
+
+
+def test_av_sync_ignores_a_slow_drift_shared_by_chance():
+    # lips open and close at the syllable rate in time with the voice, while the voice also gets
+    # louder over the clip: differencing keeps the drift from flattening the peak
+    t = np.arange(150) / 25
+    env = _smooth_noise(8, 150) + 3 * t / t[-1]
+    opening = _smooth_noise(8, 150)
+    lag, conf, _ = av_sync(opening, env, 8)
+    assert lag == 0 and conf > 0.5
+
+
+def test_envelope_follows_the_speech_band_not_a_loud_hum(tmp_path):
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    bursts = (np.sin(2 * np.pi * 2 * t) > 0.5).astype(float)  # 2 "syllables" a second
+    y = 0.5 * np.sin(2 * np.pi * 60 * t) * (1 + 0.8 * np.sin(2 * np.pi * 0.7 * t))  # hum, itself varying
+    y += 0.1 * bursts * np.sin(2 * np.pi * 1000 * t)
+    sf.write(tmp_path / "a.wav", y.astype(np.float32), sr)
+    times = np.arange(0.02, 1.98, 0.04)
+    env = envelope(tmp_path / "a.wav", times)
+    want = (np.sin(2 * np.pi * 2 * times) > 0.5).astype(float)
+    assert np.corrcoef(env, want)[0, 1] > 0.9
+    full = envelope(tmp_path / "a.wav", times, band=None)
+    assert np.corrcoef(full, want)[0, 1] < 0.5
 
 
 def test_ramp_fades_at_skips():
