@@ -1,5 +1,6 @@
 """Face tracking: MediaPipe FaceLandmarker (VIDEO mode) on streamed frames, detections linked
-into tracks by box overlap, small faces found on upscaled tiles, short gaps filled.
+into tracks by box overlap, small faces found on tiles at the start and every few seconds, short
+gaps filled.
 
 Landmarks go to a disk-backed array in the work folder, so memory stays flat in video length.
 """
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -26,9 +28,17 @@ MAX_FACES = 4
 N_LM = 478
 BLENDSHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
 SMALL_FACE = 0.12  # faces narrower than this fraction of the frame width are searched on tiles
-TILE_EVERY = 1.0  # seconds between tile searches while fewer than MAX_FACES faces are seen
+TILE_EVERY = 3.0  # seconds between tile searches (one runs on the first frame)
 MAX_GAP = 0.5  # seconds a track may go unseen and still continue
 MIN_IOU = 0.25
+
+
+class Face(NamedTuple):
+    """One detected face: landmarks (478, 2) frame px, blendshape scores, depth (478,) in px like x."""
+
+    lm: np.ndarray
+    blend: np.ndarray
+    z: np.ndarray
 
 
 @contextlib.contextmanager
@@ -99,33 +109,46 @@ class Landmarker:
         """Begin a new video: its timestamps are offset past everything seen so far."""
         self._base_ms = self._clock_ms + 10_000
 
-    def _parse(self, res, w: int, h: int, ox: float = 0, oy: float = 0, sx: float = 1, sy: float = 1):
+    def _parse(self, res, w: float, h: float, ox: float = 0, oy: float = 0) -> list[Face]:
+        """Faces of a result whose normalized landmarks span w x h frame px starting at (ox, oy)."""
         out = []
         for i, face in enumerate(res.face_landmarks):
-            lm = np.array([(p.x * w, p.y * h) for p in face], np.float32)
-            lm = lm / [sx, sy] + [ox, oy]
+            a = np.array([(p.x, p.y, p.z) for p in face], np.float32)
+            lm = a[:, :2] * np.float32((w, h)) + np.float32((ox, oy))
             bs = {c.category_name: c.score for c in res.face_blendshapes[i]} if res.face_blendshapes else {}
-            out.append((lm, np.array([bs.get(n, 0.0) for n in BLENDSHAPES], np.float32)))
+            out.append(Face(lm, np.array([bs.get(n, 0.0) for n in BLENDSHAPES], np.float32), a[:, 2] * np.float32(w)))
         return out
 
-    def detect_video(self, rgb: np.ndarray, t: float) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Faces in one frame at time t (s): [(landmarks (478,2) px, blendshapes)]."""
+    def detect_video(self, rgb: np.ndarray, t: float) -> list[Face]:
+        """Faces in one frame at time t (s), landmarks in frame px. (At full size: the model sees a
+        256 px crop around each face either way, and downscaling 720p or 1080p frames first was
+        measured to save nothing.)"""
         ms = max(self._base_ms + int(round(t * 1000)), self._clock_ms + 1)
         self._clock_ms = ms
         img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         return self._parse(self.video.detect_for_video(img, ms), rgb.shape[1], rgb.shape[0])
 
-    def detect_crop(self, rgb: np.ndarray, box: tuple[int, int, int, int], size: int = 384
-                    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Faces in the box (x0, y0, x1, y1) of a frame, upscaled to `size` px; landmarks in frame px."""
+    def detect_crop(self, rgb: np.ndarray, box: tuple[int, int, int, int], size: int = 384,
+                    hide: Iterable[np.ndarray] = ()) -> list[Face]:
+        """Faces in the box (x0, y0, x1, y1) of a frame, resized to `size` px; landmarks in frame px.
+        Boxes in `hide` (frame px, faces already known) are painted over first, so only new faces
+        cost a landmark pass: a crop without faces costs just the detector."""
         x0, y0, x1, y1 = box
         crop = rgb[y0:y1, x0:x1]
         if crop.size == 0:
             return []
         s = size / max(crop.shape[:2])
-        big = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
-        img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(big))
-        return self._parse(self.image.detect(img), big.shape[1], big.shape[0], x0, y0, s, s)
+        if s != 1:
+            crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_LINEAR)
+        hide = [np.asarray(b, float) for b in hide]
+        if hide:
+            crop = crop.copy()
+            fill = crop.reshape(-1, 3).mean(0)
+            for b in hide:
+                bx0, by0, bx1, by1 = ((b - [x0, y0, x0, y0]) * s).round().astype(int)
+                crop[max(by0, 0):max(by1, 0), max(bx0, 0):max(bx1, 0)] = fill
+        img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
+        return self._parse(self.image.detect(img), crop.shape[1] / s, crop.shape[0] / s, x0, y0)
 
 
 def tiles(w: int, h: int, n: int = 3, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
@@ -193,10 +216,10 @@ class Linker:
         return ids
 
 
-def _dedupe(faces: list, boxes: list[np.ndarray]) -> list:
+def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
     out, kept = [], list(boxes)
     for f in faces:
-        b = G.bbox(f[0])
+        b = G.bbox(f.lm)
         if all(G.iou(b, k) < 0.3 for k in kept):
             out.append(f)
             kept.append(b)
@@ -234,24 +257,30 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
             linker.max_gap = max(1, int(MAX_GAP * fps))
         times[fr.index], pts[fr.index] = fr.time, fr.pts
         faces = lmk.detect_video(fr.rgb, fr.time)
-        boxes = [G.bbox(f[0]) for f in faces]
-        # small faces: follow known ones on upscaled crops, look for new ones on tiles now and then
-        crops = [_grow(b, width, height) for tid, b in small_boxes.items()]
-        if len(faces) < MAX_FACES and fr.time - last_tile >= TILE_EVERY:
-            last_tile = fr.time
-            crops += tiles(width, height)
+        boxes = [G.bbox(f.lm) for f in faces]
+        # small faces the VIDEO pass missed: follow known ones on upscaled crops...
+        crops = [_grow(b, width, height) for b in small_boxes.values() if all(G.iou(b, k) < 0.3 for k in boxes)]
         for box in crops:
             if len(faces) >= MAX_FACES:
                 break
             new = _dedupe(lmk.detect_crop(fr.rgb, box), boxes)
             faces += new
-            boxes += [G.bbox(f[0]) for f in new]
+            boxes += [G.bbox(f.lm) for f in new]
+        # ...and look for new ones on tiles with the known faces painted over, now and then
+        if len(faces) < MAX_FACES and fr.time - last_tile >= TILE_EVERY:
+            last_tile = fr.time
+            for box in tiles(width, height):
+                if len(faces) >= MAX_FACES:
+                    break
+                new = _dedupe(lmk.detect_crop(fr.rgb, box, hide=[_grow(b, width, height, 0.1) for b in boxes]), boxes)
+                faces += new
+                boxes += [G.bbox(f.lm) for f in new]
         faces, boxes = faces[:MAX_FACES], boxes[:MAX_FACES]
         ids = linker.link(fr.index, boxes)
         small_boxes = {t: b for t, b in zip(ids, boxes) if (b[2] - b[0]) < SMALL_FACE * width}
         for k, (f, tid) in enumerate(zip(faces, ids)):
-            lm[fr.index, k] = f[0]
-            blend[fr.index, k] = f[1]
+            lm[fr.index, k] = f.lm
+            blend[fr.index, k] = f.blend
             track[fr.index, k] = tid
         if on_frame:
             on_frame(fr, [(tid, lm[fr.index, k][L.SUBSET]) for k, tid in enumerate(ids)])
