@@ -10,6 +10,7 @@ Landmarks go to a disk-backed array in the work folder, so memory stays flat in 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -60,6 +61,22 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+_LM_SIZE = 40  # bytes of one MpNormalizedLandmarkC in mediapipe 1.2 (x, y, z float32 first)
+
+
+def _c_layout_known() -> bool:
+    """Whether this mediapipe has the ctypes result layout `Landmarker._raw` reads directly (1.2.x);
+    otherwise its public API is used."""
+    try:
+        from mediapipe.tasks.python.components.containers.landmark_c import MpNormalizedLandmarkC as C
+        from mediapipe.tasks.python.vision import face_landmarker as fl
+
+        return (hasattr(fl, "MpFaceLandmarkerResultC") and ctypes.sizeof(C) == _LM_SIZE
+                and (C.x.offset, C.y.offset, C.z.offset, C.x.size) == (0, 4, 8, 4))
+    except (ImportError, AttributeError):
+        return False
+
+
 class Landmarker:
     """One loaded FaceLandmarker in VIDEO mode, reused across videos (timestamps keep increasing),
     plus an IMAGE-mode twin for crops of small faces. One per thread: VIDEO mode carries tracking
@@ -87,6 +104,47 @@ class Landmarker:
             time.sleep(0.05)  # graph threads log asynchronously
         self._clock_ms = 0
         self._base_ms = 0
+        self.fast = _c_layout_known() and hasattr(blank, "_image_ptr") and all(
+            hasattr(t, a) for t in (self.video, self.image) for a in ("_lib", "_handle"))
+
+    def _raw(self, task, img, ms: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(normalized x, y, z (478, 3), BLENDSHAPES scores)] of one IMAGE (ms None) or VIDEO call."""
+        if not self.fast:
+            res = task.detect(img) if ms is None else task.detect_for_video(img, ms)
+            out = []
+            for i, face in enumerate(res.face_landmarks):
+                bs = {c.category_name: c.score for c in res.face_blendshapes[i]} if res.face_blendshapes else {}
+                out.append((np.array([(p.x, p.y, p.z) for p in face], np.float32),
+                            np.array([bs.get(n, 0.0) for n in BLENDSHAPES], np.float32)))
+            return out
+        # mediapipe 1.2's own result conversion builds a Python object per landmark (~1.5 ms a
+        # frame, a tenth of the tracking); read the C result with numpy instead
+        from mediapipe.tasks.python.vision import face_landmarker as fl
+
+        res = fl.MpFaceLandmarkerResultC()
+        if ms is None:
+            task._lib.MpFaceLandmarkerDetectImage(task._handle, img._image_ptr, None, ctypes.byref(res))
+        else:
+            task._lib.MpFaceLandmarkerDetectForVideo(task._handle, img._image_ptr, None, ms, ctypes.byref(res))
+        try:
+            out = []
+            for i in range(res.face_landmarks_count):
+                lc = res.face_landmarks[i]
+                n = lc.landmarks_count
+                buf = (ctypes.c_char * (n * _LM_SIZE)).from_address(ctypes.addressof(lc.landmarks.contents))
+                xyz = np.frombuffer(buf, np.float32).reshape(n, _LM_SIZE // 4)[:, :3].copy()
+                bs = np.zeros(len(BLENDSHAPES), np.float32)
+                if i < res.face_blendshapes_count:
+                    cats = res.face_blendshapes[i]
+                    for j in range(cats.categories_count):
+                        c = cats.categories[j]
+                        name = c.category_name.decode() if c.category_name else ""
+                        if name in BLENDSHAPES:
+                            bs[BLENDSHAPES.index(name)] = c.score
+                out.append((xyz, bs))
+            return out
+        finally:
+            task._lib.MpFaceLandmarkerCloseResult(ctypes.byref(res))
 
     @classmethod
     def get(cls) -> "Landmarker":
@@ -111,15 +169,11 @@ class Landmarker:
         """Begin a new video: its timestamps are offset past everything seen so far."""
         self._base_ms = self._clock_ms + 10_000
 
-    def _parse(self, res, w: float, h: float, ox: float = 0, oy: float = 0) -> list[Face]:
-        """Faces of a result whose normalized landmarks span w x h frame px starting at (ox, oy)."""
-        out = []
-        for i, face in enumerate(res.face_landmarks):
-            a = np.array([(p.x, p.y, p.z) for p in face], np.float32)
-            lm = a[:, :2] * np.float32((w, h)) + np.float32((ox, oy))
-            bs = {c.category_name: c.score for c in res.face_blendshapes[i]} if res.face_blendshapes else {}
-            out.append(Face(lm, np.array([bs.get(n, 0.0) for n in BLENDSHAPES], np.float32), a[:, 2] * np.float32(w)))
-        return out
+    @staticmethod
+    def _faces(raw, w: float, h: float, ox: float = 0, oy: float = 0) -> list[Face]:
+        """Faces of a raw result whose normalized landmarks span w x h frame px starting at (ox, oy)."""
+        return [Face(a[:, :2] * np.float32((w, h)) + np.float32((ox, oy)), bs, a[:, 2] * np.float32(w))
+                for a, bs in raw]
 
     def detect_video(self, rgb: np.ndarray, t: float) -> list[Face]:
         """Faces in one frame at time t (s), landmarks in frame px. (At full size: the model sees a
@@ -128,7 +182,7 @@ class Landmarker:
         ms = max(self._base_ms + int(round(t * 1000)), self._clock_ms + 1)
         self._clock_ms = ms
         img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        return self._parse(self.video.detect_for_video(img, ms), rgb.shape[1], rgb.shape[0])
+        return self._faces(self._raw(self.video, img, ms), rgb.shape[1], rgb.shape[0])
 
     def detect_crop(self, rgb: np.ndarray, box: tuple[int, int, int, int], size: int = 384,
                     hide: Iterable[np.ndarray] = ()) -> list[Face]:
@@ -150,7 +204,7 @@ class Landmarker:
                 bx0, by0, bx1, by1 = ((b - [x0, y0, x0, y0]) * s).round().astype(int)
                 crop[max(by0, 0):max(by1, 0), max(bx0, 0):max(bx1, 0)] = fill
         img = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
-        return self._parse(self.image.detect(img), crop.shape[1] / s, crop.shape[0] / s, x0, y0)
+        return self._faces(self._raw(self.image, img, None), crop.shape[1] / s, crop.shape[0] / s, x0, y0)
 
 
 def tiles(w: int, h: int, n: int = 3, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:

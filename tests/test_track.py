@@ -156,3 +156,25 @@ def test_small_faces_are_all_found_and_tracked(tmp_path):
     for tid in tr.ids:
         f, _ = tr.frames_of(tid)
         assert len(f) >= 0.9 * len(tr.times)
+
+
+@pytest.mark.slow
+@needs_media
+def test_direct_result_reading_matches_mediapipe_public_api():
+    """Landmarker reads MediaPipe's C result with numpy; it must give what the public API gives."""
+    from lipsync import video_io as vio
+
+    rgb = next(iter(vio.frames(FACE2))).rgb
+    lmk = T.Landmarker.get()
+    assert lmk.fast  # the pinned mediapipe has the layout it reads
+    box = (0, 0, rgb.shape[1], rgb.shape[0])
+    fast = lmk.detect_crop(rgb, box, size=max(rgb.shape[:2]))
+    lmk.fast = False
+    try:
+        public = lmk.detect_crop(rgb, box, size=max(rgb.shape[:2]))
+    finally:
+        lmk.fast = True
+    assert len(fast) == len(public) == 1
+    for a, b in zip(fast[0], public[0]):
+        assert np.array_equal(a, b)
+    assert fast[0].blend[0] > 0  # jawOpen read by name
