@@ -142,6 +142,21 @@ def test_one_person_keeps_one_track_across_cuts_and_another_gets_their_own(tmp_p
 
 @pytest.mark.slow
 @needs_media
+def test_a_face_hidden_for_a_while_comes_back_under_its_id(tmp_path):
+    """The face covered for 1.2 s (longer than the IoU linker waits; not a cut) keeps one id."""
+    clip = tmp_path / "hidden.mp4"
+    ffmpeg("-i", str(FACE1), "-vf", "fps=25,scale=480:480,"
+           "drawbox=x=100:y=40:w=260:h=300:color=gray:t=fill:enable='between(t,2,3.2)'",
+           "-an", "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", str(clip))
+    tr = _track(clip, tmp_path / "work")
+    assert tr.extra["cuts"] == [] and len(tr.extra["relinked"]) == 1
+    assert len(tr.ids) == 1
+    f, _ = tr.frames_of(tr.ids[0])
+    assert f.min() < 5 and f.max() > len(tr.times) - 5
+
+
+@pytest.mark.slow
+@needs_media
 def test_small_faces_are_all_found_and_tracked(tmp_path):
     """Four faces 50-105 px wide on a 1280x720 frame (too small for the full-frame detector)."""
     clip = tmp_path / "small.mp4"
