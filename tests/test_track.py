@@ -33,6 +33,13 @@ def test_cut_detector_finds_hard_cuts_not_motion():
     assert cuts == [30, 50]
 
 
+def test_cut_detector_finds_a_cut_to_the_same_tones_in_another_layout():
+    a = _scene(4)
+    frames = [a] * 10 + [np.ascontiguousarray(a[:, ::-1])] * 10  # mirrored: the same grey histogram
+    det = T.CutDetector()
+    assert [i for i, f in enumerate(frames) if det.step(f)] == [10]
+
+
 def test_cut_detector_ignores_a_fade_in_brightness():
     a = _scene(3).astype(float)
     det = T.CutDetector()
