@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/lipsync.py [--video ../shared/media/video/vr_face1.mp4]
     .venv/bin/python bench/lipsync.py --accuracy [--ref 0e844db]
+    .venv/bin/python bench/lipsync.py --identity
 
 Builds 720p clips (the source scaled and padded to 1280x720, repeated 1x and 3x), then prints a table.
 Renderer speed excludes decode and encode. Tracking speed is the whole of `track.track_video` (VIDEO
 pass, small-face crops, tile searches, cut detection, identity, linking, gap filling) minus the time
 spent decoding frames; the load average is printed with it, as other work on the machine slows it.
+
+--identity prints the appearance distances (track.Identity) between clips of 4 people (vr_face1,
+vr_face2, GRID, skimage's astronaut photo) and variants of them (other part of the clip, smaller,
+zoomed, regraded), against the re-link thresholds.
 
 --accuracy tracks vr_face1 and vr_face2 at 720p and native size with this tree's track.py and with the
 one at git revision --ref, and prints the lip-landmark differences (px and inter-ocular fraction,
@@ -190,12 +195,70 @@ def accuracy(rev: str) -> None:
               f"{e['open_r']:>7.4f}")
 
 
+IDENTITY_CLIPS = {  # name: (person, source, ffmpeg video filter)
+    "face1_a": ("face1", "vr_face1.mp4", "trim=0:3"),
+    "face1_b": ("face1", "vr_face1.mp4", "trim=3:6"),
+    "face1_b_regraded": ("face1", "vr_face1.mp4", "trim=3:6,eq=brightness=-0.08:contrast=0.85:saturation=1.2,"
+                                                   "colorbalance=rm=0.08:bm=-0.05"),
+    "face1_b_small": ("face1", "vr_face1.mp4", "trim=3:6,scale=300:300"),
+    "face2_a": ("face2", "vr_face2.mp4", "trim=0:2.5"),
+    "face2_b": ("face2", "vr_face2.mp4", "trim=2.5:5"),
+    "face2_b_regraded": ("face2", "vr_face2.mp4", "trim=2.5:5,eq=brightness=0.06:saturation=0.85,colorbalance=bm=0.06"),
+    "face2_b_zoom": ("face2", "vr_face2.mp4", "trim=2.5:5,crop=500:500:172:60,scale=844:844"),
+    "grid_a": ("grid", "grid_bbaf2n.mpg", "trim=0:1.5"),
+    "grid_b": ("grid", "grid_bbaf2n.mpg", "trim=1.5:3"),
+    "astronaut": ("astronaut", None, None),
+}
+
+
+def identity() -> None:
+    """Print appearance distances between people and variants of one person (see the module doc)."""
+    import itertools
+
+    import imageio_ffmpeg
+    import numpy as np
+    import skimage
+
+    from lipsync import track as T
+    from lipsync import video_io
+
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    desc = {}
+    with tempfile.TemporaryDirectory(prefix="lsid.") as d:
+        for name, (_, src, vf) in IDENTITY_CLIPS.items():
+            out = Path(d) / f"{name}.mp4"
+            inp = (["-loop", "1", "-i", str(Path(skimage.__file__).parent / "data" / "astronaut.png"), "-t", "1", "-r", "25"] if src is None
+                   else ["-i", str(MEDIA / "video" / src), "-vf", f"{vf},setpts=PTS-STARTPTS"])
+            subprocess.run([ff, "-y", "-loglevel", "error", *inp, "-an", "-c:v", "libx264", "-crf", "16",
+                            "-pix_fmt", "yuv420p", str(out)], check=True)
+            info = video_io.probe(out)
+            tr = T.track_video(video_io.frames(out), len(video_io.frame_times(out)[0]), info.width, info.height,
+                               Path(d) / "w")
+            main_id = max(tr.ids, key=lambda i: len(tr.frames_of(i)[0]))
+            e = next(x for x in tr.extra["identity"] if x["id"] == main_id)
+            desc[name] = (np.array(e["shape"]), np.array(e["colour"]))
+    same, diff = [], []
+    for a, b in itertools.combinations(IDENTITY_CLIPS, 2):
+        ds, dc = T.Identity.distance(desc[a], desc[b])
+        (same if IDENTITY_CLIPS[a][0] == IDENTITY_CLIPS[b][0] else diff).append((ds, dc, a, b))
+    print(f"thresholds: shape < {T.ID_SHAPE}, colour < {T.ID_COLOUR} (both needed)")
+    print("one person:")
+    for ds, dc, a, b in sorted(same, reverse=True):
+        print(f"  {a:>17} {b:>17}  shape {ds:.4f}  colour {dc:.3f}  {'linked' if ds < T.ID_SHAPE and dc < T.ID_COLOUR else 'NOT linked'}")
+    print("different people (closest 8 by shape):")
+    for ds, dc, a, b in sorted(diff)[:8]:
+        print(f"  {a:>17} {b:>17}  shape {ds:.4f}  colour {dc:.3f}  {'MERGED' if ds < T.ID_SHAPE and dc < T.ID_COLOUR else 'kept apart'}")
+    print(f"one person: shape <= {max(x[0] for x in same):.4f}; different people: shape >= {min(x[0] for x in diff):.4f}, "
+          f"{sum(x[0] < T.ID_SHAPE and x[1] < T.ID_COLOUR for x in diff)} of {len(diff)} pairs would merge")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--video", type=Path, default=MEDIA / "video" / "vr_face1.mp4")
     ap.add_argument("--accuracy", action="store_true", help="compare tracking with track.py at --ref")
     ap.add_argument("--ref", default="0e844db", help="git revision of the reference track.py (default: before the "
                                                      "speed-up)")
+    ap.add_argument("--identity", action="store_true", help="appearance distances between people and variants")
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
@@ -203,6 +266,9 @@ def main() -> None:
         return
     if a.accuracy:
         accuracy(a.ref)
+        return
+    if a.identity:
+        identity()
         return
     if not a.video.exists():
         sys.exit(f"{a.video} not found")
