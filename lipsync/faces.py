@@ -115,4 +115,9 @@ def analyse(video: str | os.PathLike, workdir: str | os.PathLike,
         tracks = T.track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
     finally:
         T.Landmarker.release()  # see Landmarker.release: never leave one to the interpreter's exit
+    for later, person in tracks.extra.get("relinked", []):  # one person seen again after a cut: one bank
+        if later in banks and person in banks:
+            for key, e in banks.pop(later).entries.items():
+                banks[person].entries.setdefault(key, e)
+            templates.pop(later, None)
     return SourceFaces(tracks, templates, banks)

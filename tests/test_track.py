@@ -132,9 +132,16 @@ def test_one_person_keeps_one_track_across_cuts_and_another_gets_their_own(tmp_p
     lengths = [len(vio.frame_times(p)[0]) for p in parts]
     truth = [lengths[0], lengths[0] + lengths[1]]  # first frame of each new shot
 
-    tr = _track(clip, tmp_path / "work")
+    from lipsync import faces
+
+    fa = faces.analyse(clip, tmp_path / "work")
+    fa.save(tmp_path / "faces")  # the pipeline's cache: what comes back is what was found
+    fa = faces.SourceFaces.load(tmp_path / "faces")
+    tr = fa.tracks
     times = tr.times
     assert len(times) == sum(lengths)
+    assert set(fa.banks) == set(fa.templates) == set(tr.ids)  # a re-linked shot feeds its person's bank
+    assert all(len(b.entries) for b in fa.banks.values())
     found = tr.extra["cut_frames"]
     assert len(found) == 2 and all(abs(f - t) <= 1 for f, t in zip(found, truth)), (found, truth)
     assert tr.extra["cuts"] == pytest.approx([times[f] for f in found])
