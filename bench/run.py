@@ -39,7 +39,8 @@ def run(name: str, path: Path, to: str, out: Path) -> dict:
         return {"name": name, "error": err.strip().splitlines()[-1:]}
     peak = usage.ru_maxrss / 1024 / 1024  # kB -> GB
     summary = json.loads((job / "job.json").read_text())
-    return {"name": name, "wall": wall, "peak_gb": peak, "summary": summary}
+    # CPU seconds as well: on a shared machine the wall time says as much about the neighbours as about us
+    return {"name": name, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": peak, "summary": summary}
 
 
 def main() -> None:
@@ -66,6 +67,8 @@ def main() -> None:
             for k, v in lang["stage_seconds"].items():
                 print(f"{code + ' ' + k:<28}{v:>9.1f}")
         print(f"{'total (wall, incl. start-up)':<28}{res['wall']:>9.1f}   = {res['wall'] / dur:.2f} x input duration")
+        print(f"{'CPU (user+sys, both cores)':<28}{res['cpu']:>9.1f}   = {res['cpu'] / 2 / dur:.2f} x input duration "
+              f"if spread over 2 cores")
         print(f"{'peak memory (GB, max RSS)':<28}{res['peak_gb']:>9.2f}")
         for code, lang in s["languages"].items():
             q = lang["quality"]
