@@ -411,6 +411,26 @@ def drop_fillers(text: str, lang: Language) -> str:
     return re.sub(r"\s+", " ", out).strip()
 
 
+def drop_last_clause(text: str) -> str:
+    """`text` without the clause after the last comma of its last sentence ("..., donc je peux être sûr." ->
+    "...."): where a line trails off, the tail says least. `text` itself if there is no such comma, or if
+    the clause is half the line or more."""
+    body = text.rstrip()
+    end = re.search(r"[.!?。！？…]+$", body)
+    mark = end.group(0) if end else ""
+    body = body[:len(body) - len(mark)]
+    last_sentence = re.split(r"(?<=[.!?。！？…])\s*", body)[-1]
+    cut = max(last_sentence.rfind(","), last_sentence.rfind("、"), last_sentence.rfind("，"))
+    if cut <= 0 or not re.search(r"\w", last_sentence[cut:]):
+        return text
+    head = body[:len(body) - len(last_sentence) + cut].rstrip()
+    if len(head) < len(body) / 2:
+        return text
+    if not mark or re.search(r"[¿¡]", last_sentence[cut:]):
+        mark = "。" if last_sentence[cut] == "、" else "."
+    return head + mark
+
+
 def _norm(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
@@ -444,9 +464,10 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
     """A shorter rendering of `line.text` that should be spoken within `max_seconds` (the caller flags the line
     "shortened"); the original text if no shorter valid rendering was found.
 
-    Candidates, cheapest first, until one fits: `line.text` without fillers; the LLM's translation of the
-    source under a stated length limit; the source line made shorter in its own language (greedy and
-    sampled; a version keeping under 60 % of the source's content words is dropped), then translated. Of
+    Candidates, cheapest first, until one fits: `line.text` without fillers, and without its trailing
+    clause; the LLM's translation of the source under a stated length limit; the source line made shorter
+    in its own language (a version keeping under 60 % of the source's content words is dropped), then
+    translated. (A sampled second shorter source line found a fit no more often, for 2 more calls.) Of
     those that keep the content (keeps_content) and are shorter, the longest that fits the goal wins (the
     most meaning that fits), else the shortest."""
     if not line.text.strip():
@@ -463,7 +484,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
     def fits() -> bool:
         return any(spoken_seconds(c, target) <= goal for c in usable())
 
-    candidates.append(drop_fillers(line.text, target))
+    candidates += [drop_fillers(line.text, target), drop_last_clause(drop_fillers(line.text, target))]
     translator = None
     if line.source.strip() and not fits():
         try:
@@ -477,7 +498,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
         if not fits():
             src_lang = languages.get(source) if source in languages.supported() else target
             content = _stems(line.source)
-            for short in translator.condense(line.source, source, length_hint(goal, src_lang)):
+            for short in translator.condense(line.source, source, length_hint(goal, src_lang), samples=0):
                 if content and len(_stems(short) & content) < 0.6 * len(content):
                     continue
                 res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)

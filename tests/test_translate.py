@@ -176,13 +176,13 @@ def test_shorten_keeps_only_a_shorter_valid_rendering(monkeypatch):
     short = translate.shorten(line, "en", ES, cfg(), max_seconds=3.0)
     assert short == "Gracias a todos por venir esta noche." and line.text != short
     assert "at most" in fake.prompts[0][-1]["content"] and line.source in fake.prompts[0][-1]["content"]
-    # longer; then the source made shorter: in English (dropped: it lost the content), and kept and translated
-    fake = ScriptedLLM([line.text + " De verdad.", "Thanks.", "Thanks all for coming tonight.",
+    # longer; then the source made shorter in English, and translated
+    fake = ScriptedLLM([line.text + " De verdad.", "Thanks all for coming tonight.",
                         "Muchas gracias a todos por venir."])
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == "Muchas gracias a todos por venir."
     assert fake.prompts[-1][-1]["content"].endswith("Thanks all for coming tonight.")
-    fake = ScriptedLLM([line.text, "Thanks.", "Thanks!"])  # nothing usable: the line stays
+    fake = ScriptedLLM([line.text, "Thanks."])  # an echo, a short source that lost the content: the line stays
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == line.text
 
@@ -191,6 +191,11 @@ def test_shorten_drops_fillers_first_and_rejects_fragments():
     fr = languages.get("fr")
     assert translate.drop_fillers("Oh, bonjour. Bon, on y va (enfin).", fr) == "Bonjour. On y va."
     assert translate.drop_fillers("Oui.", fr) == "Oui."  # all there is: kept
+    assert translate.drop_last_clause("Il n'y a pas de différence. Au moins, ils m'appellent Yankee ici, "
+                                      "donc je peux le dire.") == \
+        "Il n'y a pas de différence. Au moins, ils m'appellent Yankee ici."
+    assert translate.drop_last_clause("Sí, claro, bueno, vale, ¿qué tal estás hoy?") == "Sí, claro, bueno, vale."
+    assert translate.drop_last_clause("Hola, ¿qué tal?") == "Hola, ¿qué tal?"  # the tail is half the line
     src, text = "I am Diane from New Jersey.", "Je suis Diane de New Jersey."
     assert not translate.keeps_content("Je suis Diane", text, src, fr, 1.0)  # a cut-off start
     assert not translate.keeps_content("Je suis Diane.", text, src, fr, 1.0)  # a name lost
