@@ -466,8 +466,8 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
 
     Candidates, cheapest first, until one fits: `line.text` without fillers, and without its trailing
     clause; the LLM's translation of the source under a stated length limit; the source line made shorter
-    in its own language (a version keeping under 60 % of the source's content words is dropped), then
-    translated. (A sampled second shorter source line found a fit no more often, for 2 more calls.) Of
+    in its own language, greedy and one seeded sample (a version keeping under 60 % of the source's
+    content words is dropped), then translated. (Without the sample, pa_sample es lost a line.) Of
     those that keep the content (keeps_content) and are shorter, the longest that fits the goal wins (the
     most meaning that fits), else the shortest."""
     if not line.text.strip():
@@ -498,7 +498,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
         if not fits():
             src_lang = languages.get(source) if source in languages.supported() else target
             content = _stems(line.source)
-            for short in translator.condense(line.source, source, length_hint(goal, src_lang), samples=0):
+            for short in translator.condense(line.source, source, length_hint(goal, src_lang)):
                 if content and len(_stems(short) & content) < 0.6 * len(content):
                     continue
                 res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)

@@ -141,7 +141,8 @@ def test_translator_retries_once_with_a_stricter_prompt():
     fake = ScriptedLLM(["I am asking for help.", "Estoy pidiendo ayuda."])
     out = llm.Translator(fake).one(llm.Item("I am asking for help.", hint="at most 5 words"), "en", ES)
     assert out == ("Estoy pidiendo ayuda.", True)
-    assert len(fake.prompts) == 2 and fake.prompts[0][0]["content"] != fake.prompts[1][0]["content"]
+    assert len(fake.prompts) == 2 and fake.prompts[0][-1]["content"] != fake.prompts[1][-1]["content"]
+    assert fake.prompts[0][0] == fake.prompts[1][0]  # the same system prompt: the cached prefix is kept
     assert "at most 5 words" in fake.prompts[0][-1]["content"]
 
 
@@ -177,12 +178,12 @@ def test_shorten_keeps_only_a_shorter_valid_rendering(monkeypatch):
     assert short == "Gracias a todos por venir esta noche." and line.text != short
     assert "at most" in fake.prompts[0][-1]["content"] and line.source in fake.prompts[0][-1]["content"]
     # longer; then the source made shorter in English, and translated
-    fake = ScriptedLLM([line.text + " De verdad.", "Thanks all for coming tonight.",
-                        "Muchas gracias a todos por venir."])
+    fake = ScriptedLLM([line.text + " De verdad.", "Thanks.", "Thanks all for coming tonight.",
+                        "Muchas gracias a todos por venir."])  # "Thanks." lost the content: dropped
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == "Muchas gracias a todos por venir."
     assert fake.prompts[-1][-1]["content"].endswith("Thanks all for coming tonight.")
-    fake = ScriptedLLM([line.text, "Thanks."])  # an echo, a short source that lost the content: the line stays
+    fake = ScriptedLLM([line.text, "Thanks.", "Thanks!"])  # an echo, short sources that lost the content
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == line.text
 
