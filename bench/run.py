@@ -1,6 +1,6 @@
 """Whole-run benchmark: wall time per stage and peak memory of `dub translate`, as a table.
 
-    python bench/run.py [--only NAME] [--out DIR]
+    python bench/run.py [--only NAME] [--out DIR] [--no-lipsync]
 
 Inputs: vr_face1.mp4 into es,fr,ja, and pa_sample.wav (30 s, two speakers) into es,fr,ja — from
 ../shared/media. Goal (issue 2): the whole run under 5x the input's duration for inputs of 30 s or
@@ -26,11 +26,12 @@ CASES = {
 }
 
 
-def run(name: str, path: Path, to: str, out: Path) -> dict:
+def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) -> dict:
     job = out / path.stem
     shutil.rmtree(job, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out),
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
@@ -47,13 +48,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=list(CASES))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--no-lipsync", action="store_true", help="time the dub without lip-sync (bench/lipsync.py times that)")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit("../shared/media not present: nothing to benchmark")
     for name, (path, to) in CASES.items():
         if a.only and a.only != name:
             continue
-        res = run(name, path, to, a.out)
+        res = run(name, path, to, a.out, ("--no-lipsync",) if a.no_lipsync else ())
         if "error" in res:
             print(f"{name}: FAILED {res['error']}")
             continue
