@@ -1,6 +1,6 @@
 """Whole-run benchmark: wall time per stage and peak memory of `dub translate`, as a table.
 
-    python bench/run.py [--only NAME] [--out DIR]
+    python bench/run.py [--only NAME] [--out DIR] [--no-lipsync]
 
 Inputs: vr_face1.mp4 into es,fr,ja, and pa_sample.wav (30 s, two speakers) into es,fr,ja — from
 ../shared/media. Goal (issue 2): the whole run under 5x the input's duration for inputs of 30 s or
@@ -26,11 +26,12 @@ CASES = {
 }
 
 
-def run(name: str, path: Path, to: str, out: Path) -> dict:
+def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) -> dict:
     job = out / path.stem
     shutil.rmtree(job, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out),
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
@@ -39,20 +40,22 @@ def run(name: str, path: Path, to: str, out: Path) -> dict:
         return {"name": name, "error": err.strip().splitlines()[-1:]}
     peak = usage.ru_maxrss / 1024 / 1024  # kB -> GB
     summary = json.loads((job / "job.json").read_text())
-    return {"name": name, "wall": wall, "peak_gb": peak, "summary": summary}
+    # CPU seconds as well: on a shared machine the wall time says as much about the neighbours as about us
+    return {"name": name, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": peak, "summary": summary}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=list(CASES))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--no-lipsync", action="store_true", help="time the dub without lip-sync (bench/lipsync.py times that)")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit("../shared/media not present: nothing to benchmark")
     for name, (path, to) in CASES.items():
         if a.only and a.only != name:
             continue
-        res = run(name, path, to, a.out)
+        res = run(name, path, to, a.out, ("--no-lipsync",) if a.no_lipsync else ())
         if "error" in res:
             print(f"{name}: FAILED {res['error']}")
             continue
@@ -66,6 +69,8 @@ def main() -> None:
             for k, v in lang["stage_seconds"].items():
                 print(f"{code + ' ' + k:<28}{v:>9.1f}")
         print(f"{'total (wall, incl. start-up)':<28}{res['wall']:>9.1f}   = {res['wall'] / dur:.2f} x input duration")
+        print(f"{'CPU (user+sys, both cores)':<28}{res['cpu']:>9.1f}   = {res['cpu'] / 2 / dur:.2f} x input duration "
+              f"if spread over 2 cores")
         print(f"{'peak memory (GB, max RSS)':<28}{res['peak_gb']:>9.2f}")
         for code, lang in s["languages"].items():
             q = lang["quality"]

@@ -49,6 +49,19 @@ EXAMPLES: dict[str, list[str]] = {
 }
 
 
+# Shortening examples: a source line of EXAMPLES (by index) and a short dubbing version of it per language.
+SHORT_EXAMPLES: dict[int, dict[str, str]] = {
+    0: {"en": "You came all this way!", "es": "¡Viniste hasta aquí!", "fr": "Tu es venu jusqu'ici !",
+        "ja": "来てくれたんだ！", "de": "Du bist extra gekommen!", "it": "Sei venuto fin qui!",
+        "pt": "Você veio até aqui!"},
+    2: {"en": "Meeting at nine, don't be late.", "es": "Reunión a las nueve, puntual.",
+        "fr": "Réunion à neuf heures, sois là.", "ja": "会議は九時、遅れないで。",
+        "de": "Meeting um neun, sei pünktlich.", "it": "Riunione alle nove, puntuale.",
+        "pt": "Reunião às nove, não se atrase."},
+}
+SHORTEN_TEMPERATURE = 0.7  # for the sampled shorter versions of a source line
+
+
 @dataclass(frozen=True)
 class Style:
     """Prompt choices. The defaults won on 30 Tatoeba pairs per language (bench/translation.py): few-shot
@@ -321,10 +334,11 @@ class Translator:
         self.llm, self.style = llm, style
         self.retries = self.failures = 0
 
-    def _reply(self, messages: list[dict], max_tokens: int) -> str:
+    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED) -> str:
+        sampling = {"temperature": 0.0, "top_k": 1} if temperature <= 0 else \
+            {"temperature": temperature, "top_k": 40, "top_p": 0.95}
         with MODEL_LOCK:  # one llama.cpp context: concurrent calls from language branches crash it
-            out = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, seed=SEED,
-                                                  max_tokens=max_tokens)
+            out = self.llm.create_chat_completion(messages=messages, seed=seed, max_tokens=max_tokens, **sampling)
         return out["choices"][0]["message"]["content"] or ""
 
     def _max_tokens(self, text: str) -> int:
@@ -374,15 +388,56 @@ class Translator:
         return [g if g is not None and problem(it.text, g, target) is None else None for g, it in zip(got, items)]
 
     def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str) -> str | None:
-        """A shorter rendering of `text` (a translation of `source_text`) within `hint`; None if it fails."""
-        src = language_name(source)
-        msgs = [
-            {"role": "system", "content": f"You shorten {target.name} dubbing lines so they can be spoken "
-                                          f"faster. Keep the meaning of the {src} original, drop only "
-                                          f"what is least needed. Reply with the shortened {target.name} "
-                                          f"line only." + _script_note(target)},
-            {"role": "user", "content": f"{src} original: {source_text}\n{target.name} line: {text}\n"
-                                        f"Shorten the {target.name} line ({hint}):"},
-        ]
-        out = clean(self._reply(msgs, self._max_tokens(text)), target, text)
+        """A shorter rendering of `source_text` (now translated as `text`) within `hint`, translated afresh from
+        the source with the limit stated after short examples; None if the reply fails the checks. (Asked to
+        rewrite its own line shorter, the model echoes it.)"""
+        msgs = shorten_messages(source_text, source, target, hint)
+        out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
         return None if problem(source_text, out, target) else out
+
+    def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> list[str]:
+        """Shorter versions of a source line in its own language ("My weakness: asking for help."), greedy
+        and `samples` times sampled with fixed seeds. The model shortens its strongest language far more
+        readily than it shortens a translation; the caller translates them."""
+        src = language_name(source)
+        msgs = [{"role": "system", "content": f"You make {src} film dialogue lines shorter for dubbing. Keep the "
+                                              f"main point and who does what, and keep names; drop fillers, "
+                                              f"repetitions and details. Reply with the shorter {src} line only."}]
+        for i, short in SHORT_EXAMPLES.items():
+            if source in EXAMPLES and source in short:
+                msgs += [{"role": "user", "content": f"Shorten to at most {len(short[source].split())} words:\n"
+                                                     f"{EXAMPLES[source][i]}"},
+                         {"role": "assistant", "content": short[source]}]
+        msgs.append({"role": "user", "content": f"Shorten to {hint}:\n{source_text}"})
+        out: list[str] = []
+        for k in range(samples + 1):
+            got = clean(self._reply(msgs, self._max_tokens(source_text), SHORTEN_TEMPERATURE if k else 0.0,
+                                    SEED + k), languages.get(source if _known(source) else "en"), source_text)
+            if got and got not in out:
+                out.append(got)
+        return out
+
+
+def _known(code: str) -> bool:
+    try:
+        languages.get(code)
+        return True
+    except languages.UnknownLanguage:
+        return False
+
+
+def shorten_messages(source_text: str, source: str, target: Language, hint: str) -> list[dict]:
+    """Chat messages asking for a short dubbing translation of `source_text` within `hint`."""
+    src = language_name(source)
+    msgs = [{"role": "system", "content": (
+        f"You translate film dialogue from {src} into {target.name} for dubbing. The {target.name} line must be "
+        f"short enough to say in the time the actor speaks: keep the core meaning and any names, drop fillers, "
+        f"repetitions and details. Reply with the {target.name} line only." + _script_note(target))}]
+    for i, short in SHORT_EXAMPLES.items():
+        if source in EXAMPLES and target.code in short:
+            n = (f"at most {sum(map(str.isalnum, short[target.code]))} characters" if target.subtitles.cjk
+                 else f"at most {len(short[target.code].split())} words")
+            msgs += [{"role": "user", "content": _ask(EXAMPLES[source][i], target, n)},
+                     {"role": "assistant", "content": short[target.code]}]
+    msgs.append({"role": "user", "content": _ask(source_text, target, hint)})
+    return msgs

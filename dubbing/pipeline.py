@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import soxr
+from pydantic import Field
 
 import languages
 from languages import Language
@@ -30,8 +31,8 @@ from .config import Config
 from .errors import DubError, NoSpeech
 from .lines import make_lines
 from .textnorm import normalize
-from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, SpeakerProfile, SpeakerTurn, SpokenLine,
-                     TimingReport, Transcript, Translation, VoiceCast, write_atomic)
+from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, RecordError, SpeakerProfile, SpeakerTurn,
+                     SpokenLine, TimingReport, Transcript, Translation, VoiceCast, write_atomic)
 from .workspace import Job, digest, file_digest
 
 ASR_RATE = 16000  # Hz
@@ -184,8 +185,16 @@ class Result:
     timings: dict[str, float]
 
 
+class FitMemo(Record):
+    """Per line: the rates chosen and the shorter texts got, under digests of their inputs, so a rerun
+    finds its speech without running the duration predictor or the LLM again."""
+
+    speeds: dict[str, float] = Field(default_factory=dict)
+    shorter: dict[str, str] = Field(default_factory=dict)
+
+
 def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: float, synth, tag: str) -> tuple[np.ndarray, int, SpokenLine]:
-    """Synthesize (or reuse) one line at one speed; returns audio, rate and its record."""
+    """Synthesize (or reuse) one line at one speed (x the voice's own rate); returns audio, rate and its record."""
     rel = f"{lang.code}/speech/{line_id}{tag}"
     key = digest(text, voice, speed, lang.code)
     rec_path = job.path(rel + ".json")
@@ -203,6 +212,40 @@ def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: floa
     return audio, sr, rec
 
 
+def _fits(voiced: float, slot: float, fit_cfg) -> bool:
+    """True if the time-stretch alone brings `voiced` seconds to within the tolerance of `slot`."""
+    lo, hi = voiced * fit_cfg.stretch_min, voiced * fit_cfg.stretch_max
+    return lo <= slot + fit_cfg.tolerance and hi >= slot - fit_cfg.tolerance
+
+
+def _say(job: Job, lang: Language, line: Line, text: str, voice, synth, fit_cfg,
+         memo: FitMemo) -> tuple[np.ndarray, int, SpokenLine, float]:
+    """Speak `text` for the slot of `line`, once in the common case: Kokoro's duration predictor tells the
+    natural length beforehand, so the rate is chosen before synthesis. The result is measured; only if the
+    stretch cannot absorb the miss (a trim, or a backend without prediction) is it spoken again at the rate
+    the measurement asks for. The rate is kept in `memo` per text and slot, so a rerun loads the speech.
+
+    Returns audio, sample rate, record and the rate used (x the voice's own rate)."""
+    from . import fit
+
+    key = digest(text, voice, lang.code, line.duration, fit_cfg)
+    speed = memo.speeds.get(key)
+    if speed is None:
+        natural = synth.predict(text, voice, lang)
+        if natural is None:  # no predictor: measure a synthesis at the natural rate
+            _, _, rec = _speak(job, lang, line.id, text, voice, 1.0, synth, ".natural")
+            natural = _voiced(rec)[1]
+        speed = fit.choose_speed(natural, line.duration, fit_cfg)
+    audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
+    voiced = _voiced(rec)[1]
+    again = fit.choose_speed(voiced * speed, line.duration, fit_cfg)
+    if abs(again - speed) > 0.02 and not _fits(voiced, line.duration, fit_cfg):
+        speed = again
+        audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
+    memo.speeds[key] = speed
+    return audio, sr, rec, speed
+
+
 def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth, room: tuple[float, float],
              source_language: str) -> tuple[np.ndarray, float, FittedLine, list, str]:
     """Synthesize one line and fit it to its slot: rate, stretch, borrowed silence, then a shorter text.
@@ -214,25 +257,33 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
 
     job = src.job
     fit_cfg = cfg.fit.model_copy(update={"speed_max": min(cfg.fit.speed_max, lang.tts.speed_max)})
+    memo_path = job.path(f"{lang.code}/speech/{line.id}.fit.json")
+    try:
+        memo = FitMemo.load(memo_path)
+    except RecordError:  # none yet (or unreadable): start afresh
+        memo = FitMemo()
+    before = memo.model_dump()
     text, shortened = line.text, False
     for attempt in range(SHORTEN_ATTEMPTS + 1):
-        natural, sr, rec = _speak(job, lang, line.id, text, voice, voice.speed, synth, ".natural")
-        speed = fit.choose_speed(_voiced(rec)[1] * voice.speed, line.duration, fit_cfg)
-        if abs(speed - voice.speed) > 0.02:
-            audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
-        else:
-            audio, speed = natural, voice.speed
+        audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo)
         lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
         p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
         if not p.needs_shorter or attempt == SHORTEN_ATTEMPTS or "long-ok" in line.flags:
             break
         # ask for a rendering that fits, tighter on each try
         target = line.duration * (line.duration / max(p.end - p.start, 1e-3)) ** (attempt + 1)
-        shorter = translate.shorten(line.model_copy(update={"text": text}), source_language, lang, cfg.translation,
-                                    max_seconds=max(target, 0.3))
+        max_seconds = round(max(target, 0.3), 3)
+        short_key = digest(text, line.source, source_language, lang.code, cfg.translation, max_seconds)
+        shorter = memo.shorter.get(short_key)
+        if shorter is None:
+            shorter = translate.shorten(line.model_copy(update={"text": text}), source_language, lang,
+                                        cfg.translation, max_seconds=max_seconds)
+            memo.shorter[short_key] = shorter
         if not shorter or len(shorter) >= len(text):
             break
         text, shortened = shorter, True
+    if memo.model_dump() != before:
+        memo.save(memo_path)
     if shortened:
         p.flags.append("shortened")
     out = stretch.time_stretch(audio, sr, p.stretch) if abs(p.stretch - 1) > 1e-3 else audio

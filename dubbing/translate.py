@@ -16,6 +16,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+import languages
 from languages import Language
 
 from . import llm as llm_mod
@@ -380,22 +381,131 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     return Translation(source_language=source, language=target.code, backend="+".join(used) or "none", lines=out)
 
 
+# Words a dub line can lose first: interjections and discourse fillers at the start of a sentence.
+_FILLERS = {
+    "en": "oh|ah|well|so|okay|ok|um|uh|you know|i mean",
+    "es": "oh|ah|bueno|pues|vale|bien|eh|claro|o sea|mira",
+    "fr": "oh|ah|eh bien|bien|bon|alors|donc|euh|enfin|tu sais|oui",
+    "de": "oh|ah|also|na ja|naja|gut|ja|ähm|weißt du",
+    "it": "oh|ah|beh|allora|bene|ecco|cioè|dai",
+    "pt": "oh|ah|bem|bom|então|pois|olha|tipo",
+    "ja": "ああ|あ|えっと|ええと|まあ|ね|うん|はい|おお",
+}
+
+
+def drop_fillers(text: str, lang: Language) -> str:
+    """`text` without parentheticals and without fillers opening a sentence ("Oh, bonjour." -> "Bonjour.");
+    a sentence that is nothing but a filler goes too, unless it is all there is."""
+    out = re.sub(r"\s*[(（][^)）]*[)）]", "", text)
+    words = _FILLERS.get(lang.code)
+    if words:
+        lead = re.compile(rf"^(?:(?:{words})(?:\s*[,、，]\s*|\s+))+", re.IGNORECASE)
+        sentences = [x for x in re.split(r"(?<=[.!?。！？…])\s*", out) if x.strip()]
+        kept = []
+        for sent in sentences:
+            rest = lead.sub("", sent.strip())
+            if not re.search(r"\w", rest) or re.fullmatch(rf"(?:{words})\W*", rest, re.IGNORECASE):
+                continue
+            kept.append(rest[:1].upper() + rest[1:])
+        out = (" " if not lang.subtitles.cjk else "").join(kept) if kept else out
+    return re.sub(r"\s+", " ", out).strip()
+
+
+def drop_last_clause(text: str) -> str:
+    """`text` without the clause after the last comma of its last sentence ("..., donc je peux être sûr." ->
+    "...."): where a line trails off, the tail says least. `text` itself if there is no such comma, or if
+    the clause is half the line or more."""
+    body = text.rstrip()
+    end = re.search(r"[.!?。！？…]+$", body)
+    mark = end.group(0) if end else ""
+    body = body[:len(body) - len(mark)]
+    last_sentence = re.split(r"(?<=[.!?。！？…])\s*", body)[-1]
+    cut = max(last_sentence.rfind(","), last_sentence.rfind("、"), last_sentence.rfind("，"))
+    if cut <= 0 or not re.search(r"\w", last_sentence[cut:]):
+        return text
+    head = body[:len(body) - len(last_sentence) + cut].rstrip()
+    if len(head) < len(body) / 2:
+        return text
+    if not mark or re.search(r"[¿¡]", last_sentence[cut:]):
+        mark = "。" if last_sentence[cut] == "、" else "."
+    return head + mark
+
+
+def _norm(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def keeps_content(candidate: str, text: str, source_text: str, lang: Language, goal: float) -> bool:
+    """Whether a shorter `candidate` can replace `text` (a translation of `source_text`): not a cut-off start
+    of `text`, every name of the source that `text` kept is still there, and not so short (under 40 % of the
+    time `goal`) that it can only have dropped most of the line."""
+    cw, tw = _norm(candidate), _norm(text)
+    if not cw or cw == tw:
+        return False
+    if len(cw) < len(tw) and tw[:len(cw)] == cw and not re.search(r"[.!?。！？…]\s*$", candidate):
+        return False  # a prefix fragment
+    names = {w for w in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'-]+", source_text) if w.lower() in tw}
+    if any(n.lower() not in cw for n in names):
+        return False
+    return spoken_seconds(candidate, lang) >= 0.4 * goal
+
+
+# Long function words that say little of what a line is about (English: the usual source language).
+_FUNCTION_WORDS = set("there their they them then than that this these those were what when where which with "
+                      "would could should have been from into your just like will about some very also".split())
+
+
+def _stems(text: str) -> set[str]:
+    """Content words of a line, cut to four letters so that "weakness" matches "weaknesses"."""
+    return {w[:4] for w in _norm(text) if len(w) > 3 and w not in _FUNCTION_WORDS}
+
+
 def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, max_seconds: float) -> str:
     """A shorter rendering of `line.text` that should be spoken within `max_seconds` (the caller flags the line
-    "shortened"). Uses the LLM; returns the original text if no shorter valid rendering was found."""
+    "shortened"); the original text if no shorter valid rendering was found.
+
+    Candidates, cheapest first, until one fits: `line.text` without fillers, and without its trailing
+    clause; the LLM's translation of the source under a stated length limit; the source line made shorter
+    in its own language, greedy and one seeded sample (a version keeping under 60 % of the source's
+    content words is dropped), then translated. (Without the sample, pa_sample es lost a line.) Of
+    those that keep the content (keeps_content) and are shorter, the longest that fits the goal wins (the
+    most meaning that fits), else the shortest."""
     if not line.text.strip():
         return line.text
-    try:
-        translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
-    except MissingModel:
-        return line.text
-    best, now = line.text, spoken_seconds(line.text, target)
+    now = spoken_seconds(line.text, target)
     # the caller measured real speech; our estimate may disagree, so always ask for less than we have now
     goal = min(max_seconds, 0.85 * now)
-    for seconds in (goal, 0.7 * goal):
-        got = translator.shorten(line.source, line.text, source, target, length_hint(seconds, target))
-        if got and spoken_seconds(got, target) < spoken_seconds(best, target):
-            best = got
-        if spoken_seconds(best, target) <= goal:
-            break
-    return best
+    candidates: list[str] = []
+
+    def usable() -> list[str]:
+        return [c for c in dict.fromkeys(candidates) if spoken_seconds(c, target) < 0.97 * now
+                and keeps_content(c, line.text, line.source, target, goal)]
+
+    def fits() -> bool:
+        return any(spoken_seconds(c, target) <= goal for c in usable())
+
+    candidates += [drop_fillers(line.text, target), drop_last_clause(drop_fillers(line.text, target))]
+    translator = None
+    if line.source.strip() and not fits():
+        try:
+            translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
+        except MissingModel:
+            pass
+    if translator is not None:
+        hint = length_hint(goal, target)
+        got = translator.shorten(line.source, line.text, source, target, hint)
+        candidates += [got] if got else []
+        if not fits():
+            src_lang = languages.get(source) if source in languages.supported() else target
+            content = _stems(line.source)
+            for short in translator.condense(line.source, source, length_hint(goal, src_lang)):
+                if content and len(_stems(short) & content) < 0.6 * len(content):
+                    continue
+                res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)
+                candidates += [res.text] if res.ok else []
+    ok = usable()
+    if not ok:
+        return line.text
+    fitting = [c for c in ok if spoken_seconds(c, target) <= goal]
+    return max(fitting, key=lambda c: spoken_seconds(c, target)) if fitting else \
+        min(ok, key=lambda c: spoken_seconds(c, target))

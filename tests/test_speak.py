@@ -216,6 +216,25 @@ def test_kokoro_speed_shortens_and_phones_follow():
         assert 0 <= sp.phones[0].start and sp.phones[-1].end <= sp.duration + 1e-6
 
 
+@needs_kokoro
+@pytest.mark.parametrize("code, text", [("es", "Buenos días a todos, ¿cómo estáis?"),
+                                        ("fr", "Je ne savais pas que tu étais là."),
+                                        ("ja", "ここまで来てくれたなんて信じられない。")])
+def test_kokoro_predicts_its_durations_without_synthesizing(code, text):
+    syn, lang = speak.Synthesizer(), languages.get(code)
+    voice = Voice(speaker="S1", backend="kokoro", name="jf_alpha")
+    k = syn.kokoro()
+    ps = syn._kokoro_phonemes(text, lang)
+    for speed in (1.0, 1.3):
+        phones, length = k.predict(ps, voice.name, speed)
+        real = k.speak(ps, voice.name, speed)
+        assert phones == real.phones and length == pytest.approx(real.duration)  # the same frames, exactly
+        said = syn.synthesize(text, voice, lang, speed=speed)  # after the trim: well within the stretch bounds
+        voiced = said.phones[-1].end - said.phones[0].start
+        assert syn.predict(text, voice, lang, speed) == pytest.approx(voiced, rel=0.12)
+    assert syn.predict(text, Voice(speaker="S1", backend="espeak", name="es"), lang) is None
+
+
 # --- back-transcription (slow) -------------------------------------------------------------------
 
 

@@ -129,7 +129,7 @@ class ScriptedLLM:
         self.replies, self.prompts = list(replies), []
 
     def create_chat_completion(self, messages, **kw):
-        assert kw["temperature"] == 0.0  # greedy: reruns give the same text
+        assert kw["temperature"] == 0.0 or kw["seed"] != llm.SEED  # greedy, or sampled with its own fixed seed
         self.prompts.append(messages)
         return {"choices": [{"message": {"content": self.replies.pop(0)}}]}
 
@@ -171,14 +171,35 @@ def test_shorten_keeps_only_a_shorter_valid_rendering(monkeypatch):
     monkeypatch.setattr(llm, "require", lambda name: Path(name))
     line = lines("I would really like to thank all of you for coming here tonight.")[0]
     line.text = "Me gustaría mucho darles las gracias a todos ustedes por venir aquí esta noche."
-    fake = ScriptedLLM(["Gracias a todos por venir esta noche."])
+    fake = ScriptedLLM(["Gracias a todos por venir esta noche."])  # the budgeted translation fits: done
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     short = translate.shorten(line, "en", ES, cfg(), max_seconds=3.0)
     assert short == "Gracias a todos por venir esta noche." and line.text != short
-    assert "at most" in fake.prompts[0][-1]["content"]
-    fake = ScriptedLLM([line.text + " De verdad.", "I would like to thank you."])  # longer, then English
+    assert "at most" in fake.prompts[0][-1]["content"] and line.source in fake.prompts[0][-1]["content"]
+    # longer; then the source made shorter in English, and translated
+    fake = ScriptedLLM([line.text + " De verdad.", "Thanks.", "Thanks all for coming tonight.",
+                        "Muchas gracias a todos por venir."])  # "Thanks." lost the content: dropped
+    monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
+    assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == "Muchas gracias a todos por venir."
+    assert fake.prompts[-1][-1]["content"].endswith("Thanks all for coming tonight.")
+    fake = ScriptedLLM([line.text, "Thanks.", "Thanks!"])  # an echo, short sources that lost the content
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == line.text
+
+
+def test_shorten_drops_fillers_first_and_rejects_fragments():
+    fr = languages.get("fr")
+    assert translate.drop_fillers("Oh, bonjour. Bon, on y va (enfin).", fr) == "Bonjour. On y va."
+    assert translate.drop_fillers("Oui.", fr) == "Oui."  # all there is: kept
+    assert translate.drop_last_clause("Il n'y a pas de différence. Au moins, ils m'appellent Yankee ici, "
+                                      "donc je peux le dire.") == \
+        "Il n'y a pas de différence. Au moins, ils m'appellent Yankee ici."
+    assert translate.drop_last_clause("Sí, claro, bueno, vale, ¿qué tal estás hoy?") == "Sí, claro, bueno, vale."
+    assert translate.drop_last_clause("Hola, ¿qué tal?") == "Hola, ¿qué tal?"  # the tail is half the line
+    src, text = "I am Diane from New Jersey.", "Je suis Diane de New Jersey."
+    assert not translate.keeps_content("Je suis Diane", text, src, fr, 1.0)  # a cut-off start
+    assert not translate.keeps_content("Je suis Diane.", text, src, fr, 1.0)  # a name lost
+    assert translate.keeps_content("Diane, de New Jersey.", text, src, fr, 1.0)
 
 
 def test_no_available_backend_lists_the_reasons(monkeypatch):
