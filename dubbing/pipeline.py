@@ -403,7 +403,8 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
     return out
 
 
-_FACES_LOCK = threading.Lock()  # language branches run in threads: the first one in tracks, the others wait
+_FACES_LOCKS: dict[Path, threading.Lock] = {}  # per job: its language branches (threads) wait for one tracking
+_FACES_LOCKS_GUARD = threading.Lock()
 
 
 def source_faces(src: Source, progress):
@@ -411,7 +412,9 @@ def source_faces(src: Source, progress):
     from lipsync import faces
 
     work = src.job.path("source/.faces-work")
-    with _FACES_LOCK:
+    with _FACES_LOCKS_GUARD:
+        lock = _FACES_LOCKS.setdefault(src.job.root.resolve(), threading.Lock())
+    with lock:
         try:
             folder = src.job.file("source/faces", digest(src.media_key, faces.FORMAT), lambda p: faces.analyse(
                 src.info.path, work, lambda d, n: progress(d, 3 * n)).save(p))
