@@ -31,6 +31,11 @@ def choose_speed(natural: float, slot: float, cfg: Fit) -> float:
     return round(_clamp(natural / slot, cfg.speed_min, cfg.speed_max), 3) if slot > 0 else 1.0
 
 
+def stretch_absorbs(length: float, slot: float, cfg: Fit) -> bool:
+    """True if the time-stretch alone brings `length` seconds to within the tolerance of `slot` seconds."""
+    return length * cfg.stretch_min <= slot + cfg.tolerance and length * cfg.stretch_max >= slot - cfg.tolerance
+
+
 def plan(slot_start: float, slot_end: float, length: float, speed: float, cfg: Fit,
          room_before: float = 0.0, room_after: float = 0.0) -> Plan:
     """Where `length` seconds of speech (synthesized at `speed`) go for the slot [slot_start, slot_end].

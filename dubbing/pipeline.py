@@ -212,12 +212,6 @@ def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: floa
     return audio, sr, rec
 
 
-def _fits(voiced: float, slot: float, fit_cfg) -> bool:
-    """True if the time-stretch alone brings `voiced` seconds to within the tolerance of `slot`."""
-    lo, hi = voiced * fit_cfg.stretch_min, voiced * fit_cfg.stretch_max
-    return lo <= slot + fit_cfg.tolerance and hi >= slot - fit_cfg.tolerance
-
-
 def _say(job: Job, lang: Language, line: Line, text: str, voice, synth, fit_cfg,
          memo: FitMemo) -> tuple[np.ndarray, int, SpokenLine, float]:
     """Speak `text` for the slot of `line`, once in the common case: Kokoro's duration predictor tells the
@@ -239,7 +233,7 @@ def _say(job: Job, lang: Language, line: Line, text: str, voice, synth, fit_cfg,
     audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
     voiced = _voiced(rec)[1]
     again = fit.choose_speed(voiced * speed, line.duration, fit_cfg)
-    if abs(again - speed) > 0.02 and not _fits(voiced, line.duration, fit_cfg):
+    if abs(again - speed) > 0.02 and not fit.stretch_absorbs(voiced, line.duration, fit_cfg):
         speed = again
         audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
     memo.speeds[key] = speed
