@@ -66,8 +66,9 @@ def source_speech(video: Path, job: Path, dest: Path) -> Path:
 def measure(video: Path, job: Path, langs: list[str], work: Path) -> list[dict]:
     import languages
     from lipsync import metrics as M
+    from lipsync import track as T
 
-    src_tracks = M.track(video, work / "src")
+    src_tracks = T.track_file(video, work / "src")
     ceiling = M.evaluate(video, source_speech(video, job, work / "speech.wav"), work, tracks=src_tracks)
     faces = M.curves(src_tracks)
     rows = []

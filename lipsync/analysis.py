@@ -74,9 +74,11 @@ def ramp(ok: np.ndarray, frames: int = RAMP_FRAMES) -> np.ndarray:
 
 def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarray, times: np.ndarray,
                phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
-               overrides: dict[str, str] | None = None, still: bool = False, voice=None) -> tuple[TrackPlan, list[str]]:
+               overrides: dict[str, str] | None = None, still: bool = False,
+               voice_pauses: Sequence[tuple[float, float]] | None = None) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
-    voice: the audio the phones were spoken in, to rest the mouth in its pauses (see fit_to_voice)."""
+    voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
+    mouth rests (see outside_pauses)."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = canon[:, MOVE]
@@ -84,8 +86,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     q = G.mouth_measures_moving(mov)
     model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
     rng = Range.still(q[0]) if still else Range.of(q)
-    if voice is not None:
-        phones = fit_to_voice(phones, voice, overrides)
+    if voice_pauses is not None:
+        phones = outside_pauses(phones, voice_pauses, overrides=overrides)
     art = C.frame_curves(t, phones, overrides)
     closed = art[:, V.CLOSURE] > 0.5
     art = S.smooth_keep_minima(art, closed, 0.7)
@@ -122,11 +124,6 @@ def pauses(audio, min_len: float = MIN_PAUSE, step: float = 0.01) -> list[tuple[
         if (b - a) * step >= min_len:
             out.append((round(float(a * step), 3), round(float(b * step), 3)))
     return out
-
-
-def fit_to_voice(phones: Sequence[tuple], audio, overrides: dict[str, str] | None = None) -> list[tuple]:
-    """Phones cut back to where `audio` (the voice they were spoken in) sounds (see outside_pauses)."""
-    return outside_pauses(phones, pauses(audio), overrides=overrides)
 
 
 def outside_pauses(phones: Sequence[tuple], gaps: Sequence[tuple[float, float]], min_len: float = 0.02,

@@ -103,11 +103,13 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             skipped.append((min(p[1] for p in ph), max(p[2] for p in ph), f"no face found for speaker {spk}"))
 
     plans: list[A.TrackPlan] = []
+    voice_pauses = A.pauses(audio) if assigned else None  # decoded once for every speaking face
     target_open = np.full(n, np.nan)
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
-        plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides, voice=audio)
+        plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides,
+                                     voice_pauses=voice_pauses)
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

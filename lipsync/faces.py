@@ -97,8 +97,7 @@ def analyse(video: str | os.PathLike, workdir: str | os.PathLike,
     """Track every face of `video` (one decode pass) and build each track's template and mouth bank.
 
     The landmarks live in `workdir/landmarks.npy` (disk-backed while tracking)."""
-    info = vio.probe(video)
-    n = len(vio.frame_times(video)[0])
+    n = len(vio.frame_times(video)[0])  # for progress
     templates: dict[int, np.ndarray] = {}
     banks: dict[int, Bank] = {}
 
@@ -112,7 +111,7 @@ def analyse(video: str | os.PathLike, workdir: str | os.PathLike,
             progress(fr.index + 1, n)
 
     try:
-        tracks = T.track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
+        tracks = T.track_file(video, workdir, on_frame)
     finally:
         T.Landmarker.release()  # see Landmarker.release: never leave one to the interpreter's exit
     for later, person in tracks.extra.get("relinked", []):  # one person seen again after a cut: one bank

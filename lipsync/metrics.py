@@ -205,12 +205,6 @@ def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Track
     return float(psnr), ssum / nframes, (fl_o / fl_s if fl_s > 0 else 1.0)
 
 
-def track(video: str | Path, workdir: str | Path) -> T.Tracks:
-    """Face tracks of a whole video (landmarks kept in `workdir`)."""
-    info = vio.probe(video)
-    return T.track_video(vio.frames(video), len(vio.frame_times(video)[0]), info.width, info.height, Path(workdir))
-
-
 def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
              phones: Sequence[tuple[str, float, float, str]] | None = None, speaker: str | None = None,
              target_open: np.ndarray | None = None, source: str | Path | None = None,
@@ -223,7 +217,7 @@ def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
     `audio` should be the voice alone (a dub's voices, a source's separated speech): music and
     effects under the voice add loudness the lips do not make."""
     workdir = Path(workdir)
-    tr = tracks if tracks is not None else track(video, workdir / "measure_out")
+    tr = tracks if tracks is not None else T.track_file(video, workdir / "measure_out")
     times = tr.times
     face = pick(curves(tr), face_box)
     rep = SyncReport(frames=len(times), tracks=len(tr.ids))
@@ -243,7 +237,7 @@ def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
     src_face = None
     if source is not None:
         if source_tracks is None:
-            source_tracks = track(source, workdir / "measure_src")
+            source_tracks = T.track_file(source, workdir / "measure_src")
         src_face = pick(curves(source_tracks), face.box)
     thr = closed_threshold(src_face.q[:, 0] if src_face is not None else o)
     cr = closure_rate(o, times[f], bil, thr)

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 
 from . import geometry as G
 from . import landmarks as L
+from . import video_io as vio
 from .video_io import Frame
 
 MAX_FACES = 4
@@ -435,6 +436,14 @@ def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
             out.append(f)
             kept.append(b)
     return out
+
+
+def track_file(video: str | os.PathLike, workdir: str | os.PathLike,
+               on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None) -> Tracks:
+    """Track the faces of a whole video file, decoded as a stream (see track_video)."""
+    info = vio.probe(video)
+    n = len(vio.frame_times(video)[0])
+    return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
 
 
 def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int, workdir: Path,

@@ -24,10 +24,8 @@ def opening(video: Path, work: Path) -> tuple[np.ndarray, dict]:
     from lipsync import track as T
     from lipsync import video_io as vio
 
-    t, _ = vio.frame_times(video)
-    i = vio.probe(video)
-    faces = M.curves(T.track_video(vio.frames(video), len(t), i.width, i.height, work))
-    return t, faces
+    faces = M.curves(T.track_file(video, work))
+    return vio.frame_times(video)[0], faces
 
 
 def voice_turns(wav: np.ndarray, sr: int, speaker: str):
@@ -127,8 +125,9 @@ def test_real_clips_with_their_own_audio_peak_at_zero_offset(tmp_path):
     on both clips, and clearly more confident than against another clip's voice. (On vr_face2 the
     earlier measure, on loudness levels, found -9 frames: a side peak one syllable away.)"""
     from lipsync import metrics as M
+    from lipsync import track as T
 
-    tracks = {v: M.track(v, tmp_path / v.stem) for v in (FACE1, FACE2)}
+    tracks = {v: T.track_file(v, tmp_path / v.stem) for v in (FACE1, FACE2)}
     for video, other in ((FACE1, FACE2), (FACE2, FACE1)):
         own = M.evaluate(video, video, tmp_path, tracks=tracks[video])
         wrong = M.evaluate(video, other, tmp_path, tracks=tracks[video])

@@ -105,11 +105,7 @@ def _segment(src: Path, start: float, dur: float, out: Path) -> Path:
 
 
 def _track(video: Path, work: Path) -> T.Tracks:
-    from lipsync import video_io as vio
-
-    t, _ = vio.frame_times(video)
-    info = vio.probe(video)
-    return T.track_video(vio.frames(video), len(t), info.width, info.height, work)
+    return T.track_file(video, work)
 
 
 def _main_id(tr: T.Tracks, a: int, b: int) -> int:
