@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # llama_cpp is imported only when a model is loaded
 EMBEDDED = "embedded:qwen2.5-coder-1.5b"
 SEED = 1234
 N_CTX = 4096
+PROMPT_CACHE_BYTES = 256 << 20  # KV states of earlier prompts kept for reuse
 PAGE_CHARS = 3000  # transcript characters per context page (~800 tokens)
 
 # The same short dialogue lines in every supported language: few-shot examples for any source/target pair.
@@ -124,9 +125,29 @@ def load(path: str, n_ctx: int = N_CTX) -> "Llama":
         return _load(path, n_ctx)
 
 
+def prompt_cache_class():
+    """LlamaRAMCache keeping, per saved state, only the KV cache: llama-cpp-python also copies the whole
+    (n_batch x vocabulary) logit buffer into each state, 311 MB for Qwen2.5, which it does not count
+    against the capacity. A restored state always re-reads its last token (`_requires_eval`), so the
+    logits are recomputed and one zero row (broadcast by `load_state`) stands in for them."""
+    import numpy as np
+    from llama_cpp import LlamaRAMCache
+
+    class PromptCache(LlamaRAMCache):
+        def __setitem__(self, key, value) -> None:
+            value.scores = np.zeros((1, value.scores.shape[-1]), dtype=value.scores.dtype)
+            super().__setitem__(key, value)
+
+    return PromptCache
+
+
 @lru_cache(maxsize=1)
 def _load(path: str, n_ctx: int) -> "Llama":
     model = _llama_class()(model_path=path, n_threads=2, n_ctx=n_ctx, seed=SEED, verbose=False)
+    # Translation, shortening and condensing prompts (and, with branches in parallel, several languages)
+    # take turns; the RAM cache restores the KV state of the longest already-read prefix instead of
+    # reading the prompt again. A state is ~25 kB per token.
+    model.set_cache(prompt_cache_class()(capacity_bytes=PROMPT_CACHE_BYTES))
     atexit.register(model.close)  # freed before interpreter teardown, which would make __del__ fail
     return model
 

@@ -381,3 +381,27 @@ def test_llm_translates_two_lines_into_spanish():
     assert any(w in words for w in ("buenos", "gracias", "ayuda", "todos"))
     again = translate.translate(src, "en", ES, cfg(backend="llm"))  # greedy: a rerun gives the same text
     assert [l.text for l in again.lines] == [l.text for l in t.lines]
+
+
+@pytest.mark.slow
+def test_llm_prompt_cache_restores_earlier_prompts_without_their_logit_buffers():
+    pytest.importorskip("llama_cpp")
+    try:
+        path = llm.model_path(llm.EMBEDDED)
+    except MissingModel as e:
+        pytest.skip(str(e))
+    model = llm.load(str(path))
+    tr = llm.Translator(model)
+    first = tr.one(llm.Item("Let's meet at the station at noon.", "", ""), "en", ES).text
+    tr.shorten("Let's meet at the station at noon.", first, "en", ES, "at most 4 words")  # another prompt
+    cache = model.cache
+    assert cache.cache_state and all(s.scores.shape[0] == 1 for s in cache.cache_state.values())
+    restored = []
+    real_load = model.load_state
+    model.load_state = lambda state: (restored.append(state.n_tokens), real_load(state))
+    try:
+        again = tr.one(llm.Item("Let's meet at the station at noon.", "", ""), "en", ES).text
+    finally:
+        del model.load_state
+    assert restored, "the first prompt's state was not restored from the cache"
+    assert again == first  # a restored prefix reads on to the same greedy answer
