@@ -1,5 +1,6 @@
-"""The flow for one input: shared stages once, translation per language (one LLM, in turn), then
-one branch per language in parallel (speech, fit, mix, lips, mux, checks).
+"""The flow for one input: shared stages once, then per language a translation (one LLM, languages in
+turn) and a branch (speech, fit, mix, lips, mux, checks) that starts as soon as its translation is done,
+so one language is dubbed while the next is translated.
 
 Caching lives in the job folder (dubbing.workspace), keyed by a hash of each stage's inputs and
 settings, not in Prefect's result store: the job folder is what users see and edit, it survives
@@ -63,8 +64,12 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         summary = {"input": input_path, "status": "no speech", "message": str(e), "outputs": {"copy": str(copy)}}
         write_atomic(out_dir / "job.json", json.dumps(summary, indent=1).encode())
         raise
-    translations = {lang.code: translate(src, lang.code, cfg) for lang in langs}
-    futures = {code: dub_language.submit(src, tr, code, cfg, out_dir, lipsync) for code, tr in translations.items()}
+    # each language's dub starts as soon as its translation is done, while the LLM translates the next:
+    # the LLM and the speech synthesizer each use a core better than both share two in turn
+    futures = {}
+    for lang in langs:
+        tr = translate(src, lang.code, cfg)
+        futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync)
     results = {code: f.result() for code, f in futures.items()}
     summary = summarize(input_path, src, results, time.perf_counter() - t0, previous=_previous(out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
