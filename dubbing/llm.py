@@ -266,6 +266,8 @@ def clean(output: str, target: Language, source_text: str = "") -> str:
     text = re.sub(r"```[\w-]*", "\n", output).replace("**", "")
     lines = [l.strip() for l in text.splitlines()]
     lines = [l for l in lines if _LABEL.sub("", l).strip()]
+    while len(lines) > 1 and lines[0].endswith((":", "：")):  # "Claro, aquí tienes la traducción al español:"
+        lines.pop(0)
     if not lines:
         return ""
     out = _LABEL.sub("", lines[0])
@@ -309,7 +311,7 @@ def _norm_words(text: str) -> list[str]:
 
 
 def problem(source_text: str, out: str, target: Language) -> str | None:
-    """Why a translation looks wrong ("empty", "untranslated", "wrong script", "runaway"), or None."""
+    """Why a translation looks wrong ("empty", "untranslated", "chatter", "wrong script", "runaway"), or None."""
     if not out.strip():
         return "empty"
     src_words, out_words = _norm_words(source_text), _norm_words(out)
@@ -319,6 +321,8 @@ def problem(source_text: str, out: str, target: Language) -> str | None:
     long_out = [w for w in out_words if len(w) > 3]
     if len(long_out) >= 3 and sum(w in long_src for w in long_out) >= 0.7 * len(long_out):
         return "untranslated"
+    if out.rstrip().endswith((":", "：")) and not source_text.rstrip().endswith(":"):
+        return "chatter"  # a preamble ("Voici la traduction :") with the answer cut off
     if not script_ok(out, target):
         return "wrong script"
     if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src:

@@ -75,6 +75,8 @@ def test_long_translations_are_flagged(tmp_path):
     ("**Hola**, ¿qué tal?", "Hola, ¿qué tal?"),
     ("1. Hola, ¿qué tal?", "Hola, ¿qué tal?"),
     ("Hola, ¿qué tal? (at most 4 words)", "Hola, ¿qué tal?"),
+    ('Claro, aquí tienes la traducción al español:\n"Hola, ¿qué tal?"', "Hola, ¿qué tal?"),  # pa_sample es L0007
+    ("Voici la traduction :\nSalut, ça va ?", "Salut, ça va ?"),
 ])
 def test_clean_strips_chatter(reply, expected):
     assert llm.clean(reply, ES, "Hi, how are you?") == expected
@@ -94,6 +96,7 @@ def test_clean_drops_romaji_for_japanese_and_keeps_source_quotes():
     ("Good morning.", "Buenos días. " * 20, ES, "runaway"),
     ("Good morning.", "Доброе утро.", ES, "wrong script"),
     ("Dr. Jackson has a lot of patience.", "ジャクソンさんはpatienceがある。", JA, "untranslated"),
+    ("Well, there's not much difference.", "Claro, aquí tienes la traducción al español:", ES, "chatter"),
 ])
 def test_problem_detects_bad_outputs(source, out, target, reason):
     assert llm.problem(source, out, target) == reason
