@@ -53,6 +53,7 @@ class Fit(_Section):
     speed_max: float
     max_borrow: float
     tolerance: float
+    max_pause: float
 
 
 class Mix(_Section):

@@ -2,7 +2,8 @@
 
 The order, cheapest to the ear first: change the synthesis rate, then a pitch-preserving
 time-stretch within bounds, then borrow silence around the slot; a line that still overflows asks
-for a shorter translation. Pure functions; the pipeline does the synthesis and stretching.
+for a shorter translation, and one still short at the slowest bounds gets longer pauses where its
+text already pauses. Pure functions; the pipeline does the synthesis and stretching.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Fit
+
+PAUSE_GAP = 0.15  # seconds between phones that count as a pause (Kokoro: punctuation 0.15-0.4, words < 0.1)
 
 
 @dataclass
@@ -67,3 +70,23 @@ def plan(slot_start: float, slot_end: float, length: float, speed: float, cfg: F
         flags.append("short")
     return Plan(speed=speed, stretch=round(stretch, 4), start=round(start, 3), end=round(end, 3),
                 flags=flags, needs_shorter=needs)
+
+
+def pause_gaps(phones: list[tuple[float, float]], min_gap: float) -> list[tuple[float, float]]:
+    """(start, end) seconds of the silences of at least `min_gap` between consecutive phones (given as
+    (start, end)): where the synthesizer paused for punctuation, the natural places for a longer pause."""
+    return [(a_end, b_start) for (_, a_end), (b_start, _) in zip(phones, phones[1:]) if b_start - a_end >= min_gap]
+
+
+def pause_plan(gaps: list[tuple[float, float]], extra: float, cap: float) -> list[tuple[float, float]]:
+    """Where to add silence, and how much: (time, seconds) at the middle of each gap, `extra` seconds
+    shared evenly, at most `cap` seconds per gap; nothing if there is no gap or nothing to add."""
+    if not gaps or extra <= 0 or cap <= 0:
+        return []
+    each = min(extra / len(gaps), cap)
+    return [(round((a + b) / 2, 4), round(each, 4)) for a, b in gaps]
+
+
+def shift_times(t: float, inserts: list[tuple[float, float]]) -> float:
+    """Time `t` (seconds) after silences `inserts` [(time, seconds)] are added to the audio."""
+    return t + sum(d for at, d in inserts if at <= t)

@@ -278,6 +278,12 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
         text, shortened = shorter, True
     if memo.model_dump() != before:
         memo.save(memo_path)
+    if "short" in p.flags:  # too short even at the slowest rate and stretch: pause longer where it pauses
+        audio, rec, added = _longer_pauses(audio, sr, rec, line.duration - voiced, fit_cfg.max_pause)
+        if added:
+            lead, voiced = _voiced(rec)
+            p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
+            p.flags.append("paused")
     if shortened:
         p.flags.append("shortened")
     out = stretch.time_stretch(audio, sr, p.stretch) if abs(p.stretch - 1) > 1e-3 else audio
@@ -289,6 +295,22 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     fl = FittedLine(line_id=line.id, speaker=line.speaker, slot_start=line.start, slot_end=line.end, start=p.start,
                     end=p.end, speed=speed, stretch=p.stretch, shortened=shortened, flags=p.flags)
     return out, clip_start, fl, phones, text
+
+
+def _longer_pauses(audio: np.ndarray, sr: int, rec: SpokenLine, extra: float,
+                   cap: float) -> tuple[np.ndarray, SpokenLine, float]:
+    """The line with up to `extra` seconds of silence shared among its pauses (at most `cap` each), its
+    record with the phones moved to match (the one on disk stays that of the synthesis), and the seconds
+    added."""
+    from . import fit, stretch
+
+    inserts = fit.pause_plan(fit.pause_gaps([(ph.start, ph.end) for ph in rec.phones], fit.PAUSE_GAP), extra, cap)
+    if not inserts:
+        return audio, rec, 0.0
+    phones = [ph.model_copy(update={"start": fit.shift_times(ph.start, inserts), "end": fit.shift_times(ph.end, inserts)})
+              for ph in rec.phones]
+    audio = stretch.insert_silence(audio, sr, inserts)
+    return audio, rec.model_copy(update={"phones": phones, "duration": len(audio) / sr}), sum(d for _, d in inserts)
 
 
 def _voiced(rec: SpokenLine) -> tuple[float, float]:

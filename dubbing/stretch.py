@@ -36,6 +36,16 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([audio, pad])
 
 
+def insert_silence(audio: np.ndarray, sample_rate: int, inserts: list[tuple[float, float]]) -> np.ndarray:
+    """`audio` with (time, seconds) of silence added at each time, times in seconds of the input."""
+    pieces, last = [], 0
+    for at, seconds in sorted(inserts):
+        i = min(max(int(round(at * sample_rate)), last), len(audio))
+        pieces += [audio[last:i], np.zeros(int(round(seconds * sample_rate)), audio.dtype)]
+        last = i
+    return np.concatenate(pieces + [audio[last:]]) if pieces else audio
+
+
 def time_stretch(audio: np.ndarray, sample_rate: int, factor: float, method: str = "atempo") -> np.ndarray:
     """`audio` made `factor` times as long (output / input length) at the same pitch.
 

@@ -36,3 +36,38 @@ def test_short_speech_is_centred_in_its_slot():
     assert p.stretch == pytest.approx(CFG.stretch_max)
     assert p.start == pytest.approx((4.0 - 2.5) / 2)
     assert "short" in p.flags
+
+
+def test_pauses_are_the_long_gaps_between_phones():
+    phones = [(0.0, 0.3), (0.32, 0.6), (0.9, 1.2), (1.25, 1.5)]  # word gaps of 0.02 and 0.05 s, one 0.3-s pause
+    assert fit.pause_gaps(phones, fit.PAUSE_GAP) == [(0.6, 0.9)]
+    assert fit.pause_gaps(phones[:2], fit.PAUSE_GAP) == []
+
+
+def test_pause_plan_shares_the_extra_time_and_caps_each_pause():
+    gaps = [(0.6, 0.9), (2.0, 2.2)]
+    assert fit.pause_plan(gaps, 0.8, cap=0.6) == [(0.75, 0.4), (2.1, 0.4)]
+    assert fit.pause_plan(gaps, 3.0, cap=0.6) == [(0.75, 0.6), (2.1, 0.6)]
+    assert fit.pause_plan([], 1.0, cap=0.6) == [] and fit.pause_plan(gaps, -0.1, cap=0.6) == []
+    # a phone after an added pause moves by it; one before stays
+    assert fit.shift_times(0.5, [(0.75, 0.4)]) == 0.5 and fit.shift_times(0.9, [(0.75, 0.4)]) == pytest.approx(1.3)
+
+
+def test_a_line_short_at_the_slowest_bounds_pauses_longer_and_fits(tmp_path):
+    import numpy as np
+
+    from dubbing import pipeline
+    from dubbing.schema import Phone, SpokenLine
+
+    sr = 1000
+    # 0.6 s of sound, a 0.3-s pause, 0.6 s of sound: 1.5 s for a 2.6-s slot, 0.35 s short at stretch 1.25
+    audio = np.concatenate([np.ones(600), np.zeros(300), np.ones(600)]).astype(np.float32)
+    rec = SpokenLine(line_id="L0001", audio="x.wav", sample_rate=sr, duration=1.5, speed=CFG.speed_min,
+                     phones=[Phone(symbol="a", start=0.0, end=0.6), Phone(symbol="o", start=0.9, end=1.5)])
+    assert "short" in fit.plan(0.0, 2.6, 1.5, CFG.speed_min, CFG).flags
+    out, moved, added = pipeline._longer_pauses(audio, sr, rec, 2.6 - 1.5, CFG.max_pause)
+    assert added == pytest.approx(min(1.1, CFG.max_pause))
+    assert len(out) == len(audio) + round(added * sr) and out[600:900 + round(added * sr)].max() == 0
+    assert moved.phones[0].start == 0.0 and moved.phones[1].start == pytest.approx(0.9 + added)
+    p = fit.plan(0.0, 2.6, moved.phones[-1].end, CFG.speed_min, CFG)
+    assert "short" not in p.flags and max(abs(p.start), abs(p.end - 2.6)) <= CFG.tolerance
