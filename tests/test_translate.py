@@ -408,3 +408,14 @@ def test_llm_prompt_cache_restores_earlier_prompts_without_their_logit_buffers()
         del model.load_state
     assert restored, "the first prompt's state was not restored from the cache"
     assert again == first  # a restored prefix reads on to the same greedy answer
+
+
+def test_shorten_ignores_a_rendering_that_barely_shortens(monkeypatch):
+    monkeypatch.setattr(llm, "require", lambda name: Path(name))
+    line = lines("I thought you knew I had heard of it. This is Diane in New Jersey.")[0]
+    line.text = "Entiendo que conoces que escuchaste de eso. Esto es Diane en Nueva Jersey."
+    barely = "Pensaba que sabías que escuchaste de eso. Esta es Diane en Nueva Jersey."  # 4 % shorter
+    assert translate.spoken_seconds(barely, ES) > translate.MIN_CUT * translate.spoken_seconds(line.text, ES)
+    fake = ScriptedLLM([barely, "Diane, New Jersey, heard it.", "Diane from New Jersey heard it.", barely, barely])
+    monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
+    assert translate.shorten(line, "en", ES, cfg(), max_seconds=2.0) == line.text
