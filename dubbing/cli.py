@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -142,8 +143,12 @@ def translate(
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
     _quiet_prefect()
+    server = _start_prefect_server()
     from flows.dub_video import dub_video, set_progress
 
+    _preload(("faster_whisper", "torch", "resemblyzer", "sklearn.cluster", "librosa", "onnxruntime"))
+    if server is not None:
+        server.join()
     t0 = time.perf_counter()
     with _progress_bar() as bar:
         set_progress(_RichProgress(bar))
@@ -154,6 +159,40 @@ def translate(
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)
     _summary_table(summary, time.perf_counter() - t0)
+
+
+def _start_prefect_server() -> threading.Thread | None:
+    """Start Prefect's temporary API server in a thread, if no server is configured: it takes ~12 s
+    (import and start), which then overlaps the loading of the pipeline's libraries instead of following
+    it. On failure the flow starts it again itself and reports what is wrong."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+
+    def start() -> None:
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except Exception:
+            pass
+
+    thread = threading.Thread(target=start, name="prefect-server", daemon=True)
+    thread.start()
+    return thread
+
+
+def _preload(modules: tuple[str, ...]) -> None:
+    """Import what the pipeline will import anyway (~6 s), while the Prefect server starts; a missing one
+    is left for the stage that needs it to report."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _summary_table(summary: dict, seconds: float) -> None:
