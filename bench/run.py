@@ -26,9 +26,20 @@ CASES = {
 }
 
 
+def machine_seconds() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far, all cores, from /proc/stat ((0, 0) elsewhere)."""
+    try:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+
 def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) -> dict:
     job = out / path.stem
     shutil.rmtree(job, ignore_errors=True)
+    busy0, steal0 = machine_seconds()
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out),
                              *extra],
@@ -38,10 +49,13 @@ def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) 
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status):
         return {"name": name, "error": err.strip().splitlines()[-1:]}
+    busy1, steal1 = machine_seconds()
     peak = usage.ru_maxrss / 1024 / 1024  # kB -> GB
     summary = json.loads((job / "job.json").read_text())
     # CPU seconds as well: on a shared machine the wall time says as much about the neighbours as about us
-    return {"name": name, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_gb": peak, "summary": summary}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"name": name, "wall": wall, "cpu": cpu, "peak_gb": peak, "summary": summary,
+            "others": max(busy1 - busy0 - cpu, 0.0), "steal": steal1 - steal0}
 
 
 def main() -> None:
@@ -72,6 +86,8 @@ def main() -> None:
         print(f"{'CPU (user+sys, both cores)':<28}{res['cpu']:>9.1f}   = {res['cpu'] / 2 / dur:.2f} x input duration "
               f"if spread over 2 cores")
         print(f"{'peak memory (GB, max RSS)':<28}{res['peak_gb']:>9.2f}")
+        print(f"{'other processes CPU (s)':<28}{res['others']:>9.1f}   (the machine was not quiet if this is large)")
+        print(f"{'stolen by the hypervisor (s)':<28}{res['steal']:>9.1f}")
         for code, lang in s["languages"].items():
             q = lang["quality"]
             print(f"{code}: CER {q['cer']:.1%}, heard as {q['detected_language']}, timing within 0.3 s {q['within_0.3s']:.0%}, "
