@@ -166,6 +166,8 @@ def concerns(row: Row, fit: Fit) -> list[str]:
         out.append(f"off its slot by {max(errs):.2f} s")
     if "shortened" in row.flags:
         out.append("shortened to fit")
+    if "paused" in row.flags:
+        out.append("pauses lengthened to fill its slot")
     if (row.asr_prob is not None and row.asr_prob < LOW_WORD_PROB) or (
             row.asr_logprob is not None and row.asr_logprob < LOW_LOGPROB):
         out.append("low ASR confidence: check the source text")

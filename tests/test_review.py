@@ -131,6 +131,13 @@ def test_lines_that_need_a_look_come_first_with_their_reasons(job):
     assert by["L0001"].back_match > 0.9 and by["L0002"].back_match > 0.9 and by["L0003"].back_match < 0.5
 
 
+def test_a_line_whose_pauses_were_lengthened_asks_for_a_listen():
+    row = review.Row(id="L0007", speaker="SPEAKER_00", start=21.82, end=27.86, source="Well...", text="ここでは、...",
+                     out_start=21.82, out_end=27.86, stretch=1.1, flags=["stretched", "paused"])
+    assert review.concerns(row, FIT) == ["pauses lengthened to fill its slot"]
+    assert review.concerns(review.Row(**{**row.__dict__, "flags": ["stretched"]}), FIT) == []
+
+
 def test_stored_sync_curves_flag_lines_whose_mouth_does_not_follow(job):
     t = np.arange(0, DURATION, 0.04)
     voice = np.abs(np.sin(2 * np.pi * 2 * t))
