@@ -1,8 +1,10 @@
 """Translation with a local instruction-tuned LLM (llama-cpp-python): model loading, prompts, output cleanup.
 
-The model is loaded once per process. Decoding is greedy with a fixed seed, so a rerun gives the same
-text. Prompts share a long fixed prefix (system text, examples, the transcript page given as context)
-and end with the line to translate, so llama.cpp's prompt cache evaluates the context once per page.
+The model is loaded once per process. Decoding is greedy with a fixed seed. Prompts share a long fixed
+prefix (system text, examples, the transcript page given as context) and end with the line to
+translate; a RAM cache of earlier prompts' states means a shared prefix is read once. A restored state
+is not bit-identical to one read afresh, so with language branches asking in parallel a line's text can
+depend on the order of requests: the job folder keeps every translation, and a rerun reuses it.
 """
 
 from __future__ import annotations
