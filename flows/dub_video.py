@@ -64,8 +64,8 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         summary = {"input": input_path, "status": "no speech", "message": str(e), "outputs": {"copy": str(copy)}}
         write_atomic(out_dir / "job.json", json.dumps(summary, indent=1).encode())
         raise
-    # each language's dub starts as soon as its translation is done, while the LLM translates the next:
-    # the LLM and the speech synthesizer each use a core better than both share two in turn
+    # each language's dub starts as soon as its translation is done, while the LLM translates the next,
+    # so synthesis and checks overlap the LLM instead of waiting for every translation
     futures = {}
     for lang in langs:
         tr = translate(src, lang.code, cfg)
