@@ -81,8 +81,13 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     mouth rests (see outside_pauses)."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
-    mov = canon[:, MOVE]
-    mov = S.one_euro(mov, t, 2.0, 4.0)
+    mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
+    # The warp carries the picture's lips from where they are, as tracked, to the target. Started
+    # from the smooth shape instead, the source's own fast lip motion (which the 2 Hz filter
+    # removes) stayed in the picture: on vr_face1/2 the re-tracked output opening moved 0.4-0.6 x
+    # the source's frame-to-frame changes on top of the target's, and its sync peaked at the
+    # source's lag against the new voice.
+    lips_at = canon[:, MOVE]
     q = G.mouth_measures_moving(mov)
     model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
     rng = Range.still(q[0]) if still else Range.of(q)
@@ -97,7 +102,7 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
     reasons = skip_reasons(lm, G.yaw_ratio(lm))
     weight = ramp(np.array([r == "" for r in reasons]))
-    src_img, dst_img = to_img(mov), to_img(target)
+    src_img, dst_img = to_img(lips_at), to_img(target)
     dst_img = src_img + weight[:, None, None] * (dst_img - src_img)
     rg = ring(mov.mean(0), canon[:, L.at(L.NOSE_BASE)].mean(0))
     tris = W.triangulate(np.vstack([mov.mean(0), rg]))
