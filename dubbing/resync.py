@@ -87,7 +87,8 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
     frames = work / "lips.mp4"
     report = api.sync_video(Path(video), wav, _label(phones, turns), turns, frames, work,
-                            strength=cfg.lipsync.strength, progress=progress, language=tr.language)
+                            strength=cfg.lipsync.strength, progress=progress, language=tr.language,
+                            jaw_from_voice=cfg.lipsync.jaw_from_voice)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{Path(video).stem}.lipsync{media.output_extension(info)}", audio=wav, video=frames,
                     audio_bitrate=cfg.output.audio_bitrate)
@@ -112,7 +113,7 @@ def animate(image: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
     frames = work / "frames.mp4"
     report = api.animate(p, wav, [(x.symbol, x.start, x.end, "SPEAKER_00") for x in phones], frames, work,
-                         progress=progress, language=tr.language)
+                         progress=progress, language=tr.language, jaw_from_voice=cfg.lipsync.jaw_from_voice)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{p.stem}.animate.mp4", audio=wav, video=frames, audio_bitrate=cfg.output.audio_bitrate)
     return out, report
