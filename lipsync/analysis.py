@@ -97,7 +97,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     if voice_pauses is not None:
         phones = outside_pauses(phones, voice_pauses, overrides=overrides)
     art = articulation(t, phones, overrides, jaw_activation, jaw_weight)
-    q_t = blend_measures(q, rng.measures(art), art[:, V.CLOSURE], strength)
+    # the source's share (1 - strength) is of its motion as tracked, fast syllables included
+    q_t = blend_measures(G.mouth_measures_moving(lips_at), rng.measures(art), art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))
     inv = np.array([G.invert(x) for x in m])
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
