@@ -122,8 +122,9 @@ def animate(image: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     new = media.load_audio(audio, ASR_RATE)
     tr, phones = phones_of(new, cfg)
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
+    voice = media.write_wav(work / "voice.wav", voice_of(new, cfg), ASR_RATE)
     frames = work / "frames.mp4"
-    report = api.animate(p, wav, [(x.symbol, x.start, x.end, "SPEAKER_00") for x in phones], frames, work,
+    report = api.animate(p, voice, [(x.symbol, x.start, x.end, "SPEAKER_00") for x in phones], frames, work,
                          progress=progress, language=tr.language, jaw_from_voice=cfg.lipsync.jaw_from_voice)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{p.stem}.animate.mp4", audio=wav, video=frames, audio_bitrate=cfg.output.audio_bitrate)
