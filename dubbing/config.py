@@ -71,6 +71,7 @@ class Output(_Section):
 class Lipsync(_Section):
     enabled: bool
     strength: float
+    jaw_from_voice: float
 
 
 class Config(_Section):

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import coarticulation as C
 from . import geometry as G
+from . import jali as J
 from . import landmarks as L
 from . import metrics as M
 from . import smooth as S
@@ -75,29 +76,35 @@ def ramp(ok: np.ndarray, frames: int = RAMP_FRAMES) -> np.ndarray:
 def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarray, times: np.ndarray,
                phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
                overrides: dict[str, str] | None = None, still: bool = False,
-               voice_pauses: Sequence[tuple[float, float]] | None = None) -> tuple[TrackPlan, list[str]]:
+               voice_pauses: Sequence[tuple[float, float]] | None = None, jaw_activation: np.ndarray | None = None,
+               jaw_weight: float = 0.0) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
-    mouth rests (see outside_pauses)."""
+    mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
+    frames as a jaw activation 0..1 (jali.activation), blended into the visemes' jaw by `jaw_weight`."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
-    mov = canon[:, MOVE]
-    mov = S.one_euro(mov, t, 2.0, 4.0)
+    mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
+    # The warp carries the picture's lips from where they are, as tracked, to the target. Started
+    # from the smooth shape instead, the source's own fast lip motion (which the 2 Hz filter
+    # removes) stayed in the picture: on vr_face1/2 the re-tracked output opening moved 0.4-0.6 x
+    # the source's frame-to-frame changes on top of the target's, and its sync peaked at the
+    # source's lag against the new voice.
+    lips_at = canon[:, MOVE]
     q = G.mouth_measures_moving(mov)
     model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
     rng = Range.still(q[0]) if still else Range.of(q)
     if voice_pauses is not None:
         phones = outside_pauses(phones, voice_pauses, overrides=overrides)
-    art = C.frame_curves(t, phones, overrides)
-    closed = art[:, V.CLOSURE] > 0.5
-    art = S.smooth_keep_minima(art, closed, 0.7)
-    q_t = blend_measures(q, rng.measures(art), art[:, V.CLOSURE], strength)
+    art = articulation(t, phones, overrides, jaw_activation, jaw_weight)
+    # the source's share (1 - strength) is of its motion as tracked, fast syllables included
+    q_t = blend_measures(G.mouth_measures_moving(lips_at), rng.measures(art), art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))
     inv = np.array([G.invert(x) for x in m])
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
     reasons = skip_reasons(lm, G.yaw_ratio(lm))
     weight = ramp(np.array([r == "" for r in reasons]))
-    src_img, dst_img = to_img(mov), to_img(target)
+    src_img, dst_img = to_img(lips_at), to_img(target)
     dst_img = src_img + weight[:, None, None] * (dst_img - src_img)
     rg = ring(mov.mean(0), canon[:, L.at(L.NOSE_BASE)].mean(0))
     tris = W.triangulate(np.vstack([mov.mean(0), rg]))
@@ -105,6 +112,17 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     items = bank.items
     choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
     return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice), reasons
+
+
+def articulation(t: np.ndarray, phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
+                 jaw_activation: np.ndarray | None = None, jaw_weight: float = 0.0) -> np.ndarray:
+    """Articulatory parameters (len(t), len(V.PARAMS)) at frame times t (s): the phones' visemes
+    with coarticulation, the jaw blended towards `jaw_activation` (len(t),) 0..1 by `jaw_weight`
+    (jali), then lightly smoothed with the closures kept."""
+    art = C.frame_curves(t, phones, overrides)
+    if jaw_activation is not None:
+        art = J.drive_jaw(art, jaw_activation, jaw_weight)
+    return S.smooth_keep_minima(art, art[:, V.CLOSURE] > 0.5, 0.7)
 
 
 def pauses(audio, min_len: float = MIN_PAUSE, step: float = 0.01) -> list[tuple[float, float]]:

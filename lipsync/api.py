@@ -18,6 +18,7 @@ from . import analysis as A
 from . import chunks as CH
 from . import faces as F
 from . import geometry as G
+from . import jali as J
 from . import landmarks as L
 from . import metrics as M
 from . import render as R
@@ -59,12 +60,14 @@ def _releasing_landmarker(fn):
 @_releasing_landmarker
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
-               language: str | None = None, faces: F.SourceFaces | None = None) -> SyncReport:
+               language: str | None = None, faces: F.SourceFaces | None = None,
+               jaw_from_voice: float = J.WEIGHT) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
     Faces that do not speak, and frames that cannot be synced, pass through untouched; the
-    report lists skipped spans and the sync metrics of the output against `audio`. `faces`: the
+    report lists skipped spans and the sync metrics of the output against `audio`. jaw_from_voice:
+    0..1, how much the jaw follows the loudness of `audio` rather than the visemes (lipsync.jali). `faces`: the
     source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
     the chunks whose mouths changed.
@@ -104,12 +107,14 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
 
     plans: list[A.TrackPlan] = []
     voice_pauses = A.pauses(audio) if assigned else None  # decoded once for every speaking face
+    jaw_act = J.activation(M.envelope(audio, times)) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
         plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides,
-                                     voice_pauses=voice_pauses)
+                                     voice_pauses=voice_pauses,
+                                     jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice)
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)
@@ -215,9 +220,10 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
 
 @_releasing_landmarker
 def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: Path, fps: float = 25.0,
-            progress: Progress = None, language: str | None = None) -> SyncReport:
+            progress: Progress = None, language: str | None = None, jaw_from_voice: float = J.WEIGHT) -> SyncReport:
     """Make the face in a still `image` speak `phones` (IPA, start s, end s, speaker) for the length of
-    `audio`, with blinks and slight head motion; writes a video-only H.264 file at `fps`."""
+    `audio`, with blinks and slight head motion; writes a video-only H.264 file at `fps`.
+    jaw_from_voice: as in sync_video."""
     import cv2
     from fractions import Fraction
 
@@ -244,7 +250,8 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     bank.entries[(0, 0)] = ST.synth_interior(rgb, lm, template)
     ph = [(s, a, b) for s, a, b, _ in phones]
     plan, reasons = A.plan_track(0, np.arange(n), np.broadcast_to(lm, (n,) + lm.shape).copy(), template, times,
-                                 ph, bank, 1.0, _overrides(language), still=True)
+                                 ph, bank, 1.0, _overrides(language), still=True,
+                                 jaw_activation=J.activation(M.envelope(audio, times)), jaw_weight=jaw_from_voice)
     pose = ST.head_motion(times)
     blinks = ST.blink_curve(times)
     iod = float(np.linalg.norm(lm[L.at(L.RIGHT_EYE_OUTER)] - lm[L.at(L.LEFT_EYE_OUTER)]))

@@ -50,6 +50,7 @@ def voice_turns(wav: np.ndarray, sr: int, speaker: str):
 @needs_media
 def test_identity_resync_keeps_mouth_motion_and_the_rest_of_the_picture(tmp_path):
     import languages
+    from dubbing import config, media, resync
     from dubbing.align import align
     from dubbing.schema import SpeakerTurn
     from lipsync import api
@@ -59,8 +60,9 @@ def test_identity_resync_keeps_mouth_motion_and_the_rest_of_the_picture(tmp_path
     ffmpeg("-i", str(FACE1), "-t", "3.0", "-c:v", "libx264", "-crf", "14", "-c:a", "aac", str(clip))
     y = vio.audio(clip, 16000)
     phones = [(p.symbol, p.start, p.end, "S0") for p in align(y, 16000, TEXT1, languages.get("en"))]
+    voice = media.write_wav(tmp_path / "voice.wav", resync.voice_of(y, config.load()), 16000)  # as `dub lipsync` does
     out = tmp_path / "out.mp4"
-    rep = api.sync_video(clip, clip, phones, [SpeakerTurn(start=0, end=3, speaker="S0")], out, tmp_path / "w")
+    rep = api.sync_video(clip, voice, phones, [SpeakerTurn(start=0, end=3, speaker="S0")], out, tmp_path / "w")
     assert rep.synced_frames > 0.9 * rep.frames
     t_src, src = opening(clip, tmp_path / "t1")
     t_out, dst = opening(out, tmp_path / "t2")
