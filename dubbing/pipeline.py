@@ -413,7 +413,7 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
         faces = source_faces(src, progress)
         report = api.sync_video(Path(src.info.path), voices, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
-                                language=lang.code, faces=faces)
+                                language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out
