@@ -8,9 +8,11 @@ dubbed voice's own speech-band (300-3400 Hz) loudness over the frame's interval.
 are a separate parameter and are not touched, and in the voice's pauses the loudness is near
 zero, so the mouth still rests there.
 
-This is an animation design, not a change of the measure: the sync metric (lipsync.metrics) uses
-the same band because that is where articulation-driven loudness is, and a jaw that follows it
-is what a real speaker's jaw does.
+This is an animation design, not a change of the measure. But the sync metric (lipsync.metrics)
+correlates mouth opening with the same band's loudness, so part of what it reports for a dub is
+now true by construction; read it with that in mind. On vr_face1/vr_face2 to es/ja the warp fix
+alone gave 140/44/44/38 % of the source's confidence, this channel alone 141/89/65/88 %, both
+216/158/95/84 %.
 """
 
 from __future__ import annotations
