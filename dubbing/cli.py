@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 import threading
 import time
@@ -21,6 +22,10 @@ console = Console(stderr=True)
 
 
 INTERRUPTED = "interrupted; finished stages are kept: run the same command again to resume"
+# Set by Ctrl-C. Prefect swallows a KeyboardInterrupt that lands in its own task set-up (a Ctrl-C just
+# as a translation started was ignored and the run went on to the end), and the language branches run
+# in worker threads, which a signal never reaches: each progress report raises it again.
+_CTRL_C = threading.Event()
 
 
 def _fail(msg: str, code: int) -> None:
@@ -99,6 +104,8 @@ class _RichProgress:
         self.tasks: dict[str, int] = {}
 
     def __call__(self, step: str, done: float, total: float) -> None:
+        if _CTRL_C.is_set():
+            raise KeyboardInterrupt
         if step not in self.tasks:
             self.tasks[step] = self.p.add_task(step, total=total or 1)
         self.p.update(self.tasks[step], completed=done, total=total or 1)
@@ -150,6 +157,7 @@ def translate(
     if server is not None:
         server.join()
     t0 = time.perf_counter()
+    signal.signal(signal.SIGINT, _on_ctrl_c)
     with _progress_bar() as bar:
         set_progress(_RichProgress(bar))
         try:
@@ -158,7 +166,16 @@ def translate(
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)
+        except BaseException:
+            if _CTRL_C.is_set():  # whatever the interrupt became on its way out of Prefect
+                raise KeyboardInterrupt from None
+            raise
     _summary_table(summary, time.perf_counter() - t0)
+
+
+def _on_ctrl_c(signum, frame) -> None:
+    _CTRL_C.set()
+    raise KeyboardInterrupt
 
 
 def _start_prefect_server() -> threading.Thread | None:

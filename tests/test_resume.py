@@ -28,15 +28,31 @@ def wait_for(path, proc, timeout=600):
         time.sleep(0.2)
 
 
+def _one_line_130(p, err):
+    assert p.returncode == 130, err
+    lines = [l for l in err.splitlines() if l.strip() and not l.lstrip().startswith(("audio", "transcribe", "diarize", "separate", "translate", "dub "))]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("moment", ["source/background.wav", "es/translation.json"])
+def test_ctrl_c_as_translation_starts_or_while_dubbing_stops_the_run(tmp_path, media_dir, moment):
+    """Prefect swallowed a Ctrl-C that landed in its task set-up (the run went on to the end, exit 0),
+    and the language branches run in threads no signal reaches."""
+    p = start(media_dir, tmp_path)
+    wait_for(tmp_path / "vr_face1" / moment, p)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    _one_line_130(p, err)
+    assert not (tmp_path / "vr_face1/vr_face1.es.mp4").exists()
+
+
 def test_ctrl_c_is_one_line_and_kill_9_resumes(tmp_path, media_dir):
     job = tmp_path / "vr_face1"
     p = start(media_dir, tmp_path)
     wait_for(job / "source/asr.json", p)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
-    assert p.returncode == 130, err
-    lines = [l for l in err.splitlines() if l.strip() and not l.lstrip().startswith(("audio", "transcribe", "diarize", "separate", "translate"))]
-    assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
+    _one_line_130(p, err)
 
     p = start(media_dir, tmp_path)
     wait_for(job / "source/lines.json", p)
