@@ -14,7 +14,6 @@ from . import jali as J
 from . import landmarks as L
 from . import metrics as M
 from . import smooth as S
-from . import video_io as vio
 from . import visemes as V
 from . import warp as W
 from .mouth_model import MOVE, Bank, Range, ShapeModel, blend_measures, keep_lips_apart, ring
@@ -128,8 +127,8 @@ def articulation(t: np.ndarray, phones: Sequence[tuple[str, float, float]], over
 def pauses(audio, min_len: float = MIN_PAUSE, step: float = 0.01) -> list[tuple[float, float]]:
     """(start s, end s) of the silences of at least `min_len` in a voice track (loudness PAUSE_DB
     under its loud level, over the whole band: a long /s/ has little energy below 3.4 kHz), the
-    leading and trailing silence included."""
-    y = vio.audio(audio, M.AUDIO_RATE)
+    leading and trailing silence included. `audio`: a file or samples (metrics.samples)."""
+    y = M.samples(audio)
     t = np.arange(0.0, len(y) / M.AUDIO_RATE, step) + step / 2
     db = 20 * np.log10(M.loudness(y, t, band=None) + 1e-9)
     loud = db > -150

@@ -106,8 +106,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             skipped.append((min(p[1] for p in ph), max(p[2] for p in ph), f"no face found for speaker {spk}"))
 
     plans: list[A.TrackPlan] = []
-    voice_pauses = A.pauses(audio) if assigned else None  # decoded once for every speaking face
-    jaw_act = J.activation(M.envelope(audio, times)) if assigned and jaw_from_voice > 0 else None
+    voice = M.samples(audio)  # decoded once: pauses, jaw and metrics all read it
+    voice_pauses = A.pauses(voice) if assigned else None
+    jaw_act = J.activation(M.envelope(voice, times)) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
@@ -150,7 +151,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         main = max(plans, key=lambda p: len(p.frames))
         spk = assigned[main.tid]
         box = faces[main.tid].box
-        m = M.evaluate(out_video, audio, workdir / "metrics", phones, spk, target_open, video, tracks, box, overrides)
+        m = M.evaluate(out_video, voice, workdir / "metrics", phones, spk, target_open, video, tracks, box, overrides)
         for k in ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio",
                   "flicker_ratio", "psnr_outside", "ssim_outside"):
             setattr(report, k, getattr(m, k))
@@ -240,7 +241,8 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
         raise DubError(f"no face found in {image}")
     lm478 = max(faces, key=lambda f: np.ptp(f[0][:, 0]))[0].astype(np.float64)
     lm = lm478[L.SUBSET]
-    dur = len(vio.audio(audio)) / 16000
+    voice = M.samples(audio)
+    dur = len(voice) / M.AUDIO_RATE
     if phones:
         dur = max(dur, max(p[2] for p in phones))
     n = max(1, int(np.ceil(dur * fps)))
@@ -251,7 +253,7 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     ph = [(s, a, b) for s, a, b, _ in phones]
     plan, reasons = A.plan_track(0, np.arange(n), np.broadcast_to(lm, (n,) + lm.shape).copy(), template, times,
                                  ph, bank, 1.0, _overrides(language), still=True,
-                                 jaw_activation=J.activation(M.envelope(audio, times)), jaw_weight=jaw_from_voice)
+                                 jaw_activation=J.activation(M.envelope(voice, times)), jaw_weight=jaw_from_voice)
     pose = ST.head_motion(times)
     blinks = ST.blink_curve(times)
     iod = float(np.linalg.norm(lm[L.at(L.RIGHT_EYE_OUTER)] - lm[L.at(L.LEFT_EYE_OUTER)]))

@@ -61,11 +61,18 @@ def pick(faces: dict[int, FaceCurve], box: np.ndarray | None = None) -> FaceCurv
     return max(faces.values(), key=lambda c: len(c.frames))
 
 
-def envelope(audio: str | Path, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
+def samples(audio: str | Path | np.ndarray) -> np.ndarray:
+    """Mono samples at AUDIO_RATE Hz: a media file decoded, or samples already decoded at that rate
+    (so a caller that needs a voice several times decodes it once)."""
+    return audio if isinstance(audio, np.ndarray) else vio.audio(audio, AUDIO_RATE)
+
+
+def envelope(audio: str | Path | np.ndarray, times: np.ndarray,
+             band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
     """Voice loudness (RMS, linear) in `band` (Hz; None = full band) over each frame's interval
     centred on `times` (s); 0 past the audio's end. The speech band leaves out the low hum, breath
-    noise and music bass that move independently of the lips."""
-    return loudness(vio.audio(audio, AUDIO_RATE), times, band)
+    noise and music bass that move independently of the lips. `audio`: see samples."""
+    return loudness(samples(audio), times, band)
 
 
 def loudness(y: np.ndarray, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
@@ -205,7 +212,7 @@ def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Track
     return float(psnr), ssum / nframes, (fl_o / fl_s if fl_s > 0 else 1.0)
 
 
-def evaluate(video: str | Path, audio: str | Path, workdir: str | Path,
+def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | Path,
              phones: Sequence[tuple[str, float, float, str]] | None = None, speaker: str | None = None,
              target_open: np.ndarray | None = None, source: str | Path | None = None,
              source_tracks: T.Tracks | None = None, face_box: np.ndarray | None = None,
