@@ -150,12 +150,8 @@ def translate(
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
     _quiet_prefect()
-    server = _start_prefect_server()
     from flows.dub_video import dub_video, set_progress
 
-    _preload(("faster_whisper", "torch", "resemblyzer", "sklearn.cluster", "librosa", "onnxruntime"))
-    if server is not None:
-        server.join()
     t0 = time.perf_counter()
     signal.signal(signal.SIGINT, _on_ctrl_c)
     with _progress_bar() as bar:
@@ -176,40 +172,6 @@ def translate(
 def _on_ctrl_c(signum, frame) -> None:
     _CTRL_C.set()
     raise KeyboardInterrupt
-
-
-def _start_prefect_server() -> threading.Thread | None:
-    """Start Prefect's temporary API server in a thread, if no server is configured: it takes ~12 s
-    (import and start), which then overlaps the loading of the pipeline's libraries instead of following
-    it. On failure the flow starts it again itself and reports what is wrong."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
-
-    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-        return None
-
-    def start() -> None:
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            SubprocessASGIServer().start()
-        except Exception:
-            pass
-
-    thread = threading.Thread(target=start, name="prefect-server", daemon=True)
-    thread.start()
-    return thread
-
-
-def _preload(modules: tuple[str, ...]) -> None:
-    """Import what the pipeline will import anyway (~6 s), while the Prefect server starts; a missing one
-    is left for the stage that needs it to report."""
-    import importlib
-
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
 
 
 def _summary_table(summary: dict, seconds: float) -> None:
