@@ -160,7 +160,10 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
     args: list[str] = []
     maps: list[str] = []
     if video is not None:
-        args += ["-i", str(video)]
+        # ffmpeg moves each input to start at 0; a re-rendered video whose first frame is at 0.033 s (as
+        # vr_face1's is) would then play one frame early against the audio
+        start = _start_time(video)
+        args += (["-itsoffset", f"{start:.6f}"] if start > 0 else []) + ["-i", str(video)]
         maps += ["-map", "0:v:0"]
     args += ["-i", str(audio)]
     maps += ["-map", f"{len(maps) // 2}:a:0"]
@@ -195,6 +198,14 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+def _start_time(path: str | os.PathLike) -> float:
+    """The container's start time (s): the timestamp ffmpeg subtracts from an input's streams."""
+    import av
+
+    with av.open(str(path)) as c:
+        return max(float(c.start_time or 0) / 1e6, 0.0)
 
 
 def _muxer(ext: str) -> str:

@@ -50,3 +50,19 @@ def test_load_audio_resamples_and_mux_writes_atomically(made, tmp_path):
     info = media.probe(out)
     assert info.has_audio and info.has_video
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left behind"
+
+
+def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
+    """A re-rendered video whose first frame is at 0.12 s (vr_face1's is at 0.033 s) stays there against
+    the new audio, which starts at 0: ffmpeg would otherwise move it to 0, a lip-sync error of that much."""
+    from conftest import ffmpeg
+
+    from lipsync import video_io as vio
+
+    late = tmp_path / "late.mp4"
+    ffmpeg("-i", str(made["noaudio"]), "-c", "copy", "-output_ts_offset", "0.12", str(late))
+    first = vio.frame_times(late)[0][0]
+    assert abs(first - 0.12) < 0.01
+    out = media.mux(tmp_path / "o.mp4", made["tone"], video=late)
+    assert abs(vio.frame_times(out)[0][0] - first) < 1e-3
+    assert abs(media.probe(out).duration - media.probe(late).duration) < 0.1
