@@ -48,8 +48,6 @@ def main() -> None:
     from .errors import DubError
     from .schema import RecordError
 
-    # idle OpenMP threads spin: with torch, onnxruntime and llama.cpp in one process that costs 4x
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # MediaPipe's native (glog/absl) logging writes INFO/WARNING lines straight to stderr
     os.environ.setdefault("GLOG_minloglevel", "3")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

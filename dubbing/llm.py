@@ -10,10 +10,9 @@ depend on the order of requests: the job folder keeps every translation, and a r
 from __future__ import annotations
 
 import atexit
-import os
 import re
-from dataclasses import dataclass
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -102,7 +101,6 @@ def model_path(name: str) -> Path:
 
 
 def _llama_class() -> type["Llama"]:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when the OpenMP runtime starts: set before the import
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -122,7 +120,7 @@ MODEL_LOCK = threading.RLock()  # the loaded model is shared by every thread of 
 
 
 def load(path: str, n_ctx: int = N_CTX) -> "Llama":
-    """Load a GGUF model once per process (2 threads, passive OpenMP waiting: 4x faster under load)."""
+    """Load a GGUF model once per process (2 threads; how OpenMP threads wait: dubbing/__init__.py)."""
     with MODEL_LOCK:  # two language branches asking at once must not load it twice
         return _load(path, n_ctx)
 

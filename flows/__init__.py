@@ -6,5 +6,3 @@ import os
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # No telemetry on a machine with no network (it only logs failures to reach its host).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# llama.cpp threads spin while other stages run; passive waiting keeps it ~4x faster under load.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
