@@ -76,10 +76,3 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
             progress(s.end)
     return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
                       duration=round(len(audio) / SAMPLE_RATE, 3), model=cfg.model, segments=out)
-
-
-def detect_language(audio: np.ndarray, cfg: ASR) -> tuple[str, float]:
-    """(language code, probability) from the first 30 s of 16 kHz audio."""
-    model = load(cfg.model, cfg.compute_type)
-    lang, prob, _ = model.detect_language(audio[: 30 * SAMPLE_RATE])
-    return lang, prob
