@@ -72,6 +72,7 @@ class Lipsync(_Section):
     enabled: bool
     strength: float
     jaw_from_voice: float
+    own_motion: bool
 
 
 class Config(_Section):

@@ -52,6 +52,22 @@ def voice_of(audio: np.ndarray, cfg: Config) -> np.ndarray:
     return separate.split(audio, ASR_RATE, cfg.separation.backend)[0]
 
 
+def same_words(new_tr: Transcript, new_voice: np.ndarray, own: np.ndarray, cfg: Config):
+    """Where the replacement (transcript `new_tr`, separated voice `new_voice`) says the words of the
+    video's own 16 kHz audio `own`, the map of its time to the source's (lipsync.retime.TimeMap);
+    None when it says other words or speaks another language."""
+    from lipsync import retime
+
+    from . import transcribe
+
+    src_tr = transcribe.transcribe(own, cfg.asr)
+    if src_tr.language != new_tr.language:
+        return None
+    words = lambda tr: [(w.text, w.start, w.end) for s in tr.segments for w in s.words]
+    return retime.time_map(words(new_tr), words(src_tr), retime.features(new_voice, ASR_RATE),
+                           retime.features(voice_of(own, cfg), ASR_RATE))
+
+
 def _label(phones: list[Phone], turns: list[SpeakerTurn]) -> list[tuple[str, float, float, str]]:
     """Give each phone the source speaker whose turn is nearest (overlap first)."""
     out = []
@@ -88,18 +104,23 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     work = out_dir / f"{Path(video).stem}.lipsync.work"
     new, note = _replacement_audio(audio, info.duration)
     tr, phones = phones_of(new, cfg)
+    new_voice = voice_of(new, cfg)
+    retime = None
     if info.has_audio:
         own = media.load_audio(video, ASR_RATE)
         turns = diarize.diarize(own, cfg.diarization).turns
+        if cfg.lipsync.own_motion:
+            retime = same_words(tr, new_voice, own, cfg)
     else:
         turns = []
     turns = turns or [SpeakerTurn(start=0.0, end=info.duration, speaker="SPEAKER_00")]
     wav = media.write_wav(work / "audio.wav", new, ASR_RATE)
-    voice = media.write_wav(work / "voice.wav", voice_of(new, cfg), ASR_RATE)
+    voice = media.write_wav(work / "voice.wav", new_voice, ASR_RATE)
     frames = work / "lips.mp4"
     report = api.sync_video(Path(video), voice, _label(phones, turns), turns, frames, work,
                             strength=cfg.lipsync.strength, progress=progress, language=tr.language,
-                            jaw_from_voice=cfg.lipsync.jaw_from_voice)
+                            jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime)
+    report.own_motion = None if retime is None else retime.matched
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{Path(video).stem}.lipsync{media.output_extension(info)}", audio=wav, video=frames,
                     audio_bitrate=cfg.output.audio_bitrate)

@@ -76,7 +76,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
                overrides: dict[str, str] | None = None, still: bool = False,
                voice_pauses: Sequence[tuple[float, float]] | None = None, jaw_activation: np.ndarray | None = None,
-               jaw_weight: float = 0.0) -> tuple[TrackPlan, list[str]]:
+               jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
     mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
@@ -99,6 +100,9 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
     q_t = blend_measures(G.mouth_measures_moving(lips_at), rng.measures(art), art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))
+    if own_motion is not None:
+        target = _with_own_motion(target, lips_at, t, *own_motion, strength)
+        q_t = G.mouth_measures_moving(target)
     inv = np.array([G.invert(x) for x in m])
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
     reasons = skip_reasons(lm, G.yaw_ratio(lm))
@@ -111,6 +115,18 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     items = bank.items
     choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
     return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice), reasons
+
+
+def _with_own_motion(target: np.ndarray, lips: np.ndarray, t: np.ndarray, src_t: np.ndarray, weight: np.ndarray,
+                     strength: float) -> np.ndarray:
+    """The viseme `target` (n, P, 2) replaced, by `weight` (n,) 0..1, with the track's own tracked
+    `lips` (n, P, 2, canonical) at the source times `src_t` (n,) s, driven at `strength` as the
+    visemes are (0 = the lips as they are now)."""
+    flat = lips.reshape(len(t), -1)
+    own = np.stack([np.interp(src_t, t, flat[:, k]) for k in range(flat.shape[1])], -1).reshape(lips.shape)
+    own = lips + strength * (own - lips)
+    w = np.clip(weight, 0, 1)[:, None, None]
+    return (1 - w) * target + w * own
 
 
 def articulation(t: np.ndarray, phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,

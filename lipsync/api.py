@@ -22,6 +22,7 @@ from . import jali as J
 from . import landmarks as L
 from . import metrics as M
 from . import render as R
+from . import retime as RT
 from . import smooth as S
 from . import speakers as SP
 from . import track as T
@@ -61,7 +62,7 @@ def _releasing_landmarker(fn):
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
                language: str | None = None, faces: F.SourceFaces | None = None,
-               jaw_from_voice: float = J.WEIGHT) -> SyncReport:
+               jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -69,6 +70,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     report lists skipped spans and the sync metrics of the output against `audio`. jaw_from_voice:
     0..1, how much the jaw follows the loudness of `audio` rather than the visemes (lipsync.jali). `faces`: the
     source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
+    `retime`: where `audio` says the source's own words, when they were said in the source
+    (lipsync.retime); there the faces show their own lips, moved in time, instead of the visemes.
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
     the chunks whose mouths changed.
     """
@@ -115,7 +118,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
         plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides,
                                      voice_pauses=voice_pauses,
-                                     jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice)
+                                     jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice,
+                                     own_motion=None if retime is None else
+                                     (retime.source_time(times[f]), retime.weight(times[f])))
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

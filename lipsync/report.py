@@ -16,6 +16,7 @@ class SyncReport(Record):
     tracks: int = 0
     speakers: dict[str, int] = Field(default_factory=dict)  # speaker label -> face track id
     strength: float = 0.8
+    own_motion: float | None = None  # share of the new audio's words found in the source, whose own lips were reused (None = not used)
     # sync: output mouth opening against the new voice and the target aperture curve
     av_offset_frames: int | None = None  # best lag of mouth opening vs voice loudness (+ = mouth late)
     av_confidence: float | None = None  # peak minus median correlation over lags
