@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import espeak, kokoro
+from . import espeak, kokoro, stretch
 from .errors import DubError
 from .schema import Phone, Voice
 from languages import Language
@@ -66,16 +66,6 @@ def trim(audio: np.ndarray, sr: int, phones: list[Phone], pad: float = PAD) -> t
     return audio[a:b], moved
 
 
-def shift_pitch(audio: np.ndarray, sr: int, semitones: float) -> np.ndarray:
-    """Raise (or lower, if negative) the pitch by `semitones`; the length in samples is unchanged."""
-    if abs(semitones) < 1e-3 or len(audio) == 0:
-        return audio
-    import librosa
-
-    out = librosa.effects.pitch_shift(audio, sr=sr, n_steps=float(semitones), n_fft=1024, hop_length=256)
-    return np.asarray(out, np.float32)
-
-
 class Synthesizer:
     """Speaks lines in cast voices; each backend loads on first use and is kept."""
 
@@ -105,7 +95,7 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        return Speech(shift_pitch(audio, sr, voice.pitch), sr, phones)
+        return Speech(stretch.pitch_shift(audio, sr, voice.pitch), sr, phones)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,
