@@ -111,7 +111,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     plans: list[A.TrackPlan] = []
     voice = M.samples(audio)  # decoded once: pauses, jaw and metrics all read it
     voice_pauses = A.pauses(voice) if assigned else None
-    jaw_act = J.activation(M.envelope(voice, times)) if assigned and jaw_from_voice > 0 else None
+    jaw_act = J.activation(M.envelope(voice, times), times, voice_pauses) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)

@@ -57,3 +57,23 @@ def test_jaw_weight_zero_is_the_visemes_alone():
     act = np.random.default_rng(0).random(len(t))
     assert np.allclose(A.articulation(t, phones, jaw_activation=act, jaw_weight=0.0), A.articulation(t, phones))
     assert np.allclose(J.drive_jaw(A.articulation(t, phones), act, 0.0), A.articulation(t, phones))
+
+
+def test_an_edit_moves_the_jaw_only_in_its_own_utterance():
+    """Each stretch of speech between pauses has its own loud level: a louder new last line (and the
+    dub's loudness normalization, a gain on the whole track) leave the jaw of the first line as it was,
+    so the render cache keeps its frames."""
+    t = np.arange(0, 4, 1 / 30)
+    rng = np.random.default_rng(1)
+    level = np.where((t > 0.2) & (t < 1.5) | (t > 2.0) & (t < 3.6), rng.uniform(0.2, 1.0, len(t)), 0.0)
+    pauses = [(0.0, 0.2), (1.5, 2.0), (3.6, 4.0)]
+    before = J.activation(level, t, pauses)
+    edited = level.copy()
+    edited[t > 2.0] *= 3.0  # the new last line is louder
+    after = J.activation(0.9 * edited, t, pauses)
+    first = t < 1.5
+    assert np.allclose(after[first], before[first], atol=1e-12)
+    assert np.all(before[(t >= 1.5) & (t < 2.0)] == 0)  # pauses rest
+    assert before[first].max() == 1.0 and before[t > 2.0].max() == 1.0
+    # one global level instead would have moved the first line's jaw
+    assert not np.allclose(J.activation(0.9 * edited)[first], J.activation(level)[first], atol=1e-3)
