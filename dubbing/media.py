@@ -148,22 +148,24 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
         subtitles: str | os.PathLike | None = None, language: str = "", reencode_video: bool = False,
-        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k") -> Path:
+        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k", audio_origin: float = 0.0) -> Path:
     """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
 
     The file appears only when complete (written beside, then renamed). Video timestamps are kept
-    as they are (variable frame rate survives). With no video, writes an audio file in the format
-    `out`'s extension names.
+    as they are (variable frame rate survives): the audio's first sample plays with the video's
+    timestamp `audio_origin` (s; the source's audio_start when the audio was decoded from it).
+    With no video, writes an audio file in the format `out`'s extension names.
     """
     out = Path(out)
     ext = out.suffix.lower()
     args: list[str] = []
     maps: list[str] = []
     if video is not None:
-        # ffmpeg moves each input to start at 0; a re-rendered video whose first frame is at 0.033 s (as
-        # vr_face1's is) would then play one frame early against the audio
-        start = _start_time(video)
-        args += (["-itsoffset", f"{start:.6f}"] if start > 0 else []) + ["-i", str(video)]
+        # ffmpeg moves each input to start at 0: a re-rendered video whose first frame is at 0.033 s (as
+        # vr_face1's is) would play one frame early against audio that starts at 0. Offset it back by
+        # its start, less the time the audio's first sample stands for.
+        offset = _start_time(video) - audio_origin
+        args += (["-itsoffset", f"{offset:.6f}"] if abs(offset) > 1e-6 else []) + ["-i", str(video)]
         maps += ["-map", "0:v:0"]
     args += ["-i", str(audio)]
     maps += ["-map", f"{len(maps) // 2}:a:0"]
@@ -206,6 +208,15 @@ def _start_time(path: str | os.PathLike) -> float:
 
     with av.open(str(path)) as c:
         return max(float(c.start_time or 0) / 1e6, 0.0)
+
+
+def audio_start(path: str | os.PathLike) -> float:
+    """Timestamp (s) of the first audio sample of `path` (0 without audio): load_audio's sample 0."""
+    import av
+
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0] if c.streams.audio else None
+        return float(a.start_time * a.time_base) if a is not None and a.start_time is not None else 0.0
 
 
 def _muxer(ext: str) -> str:

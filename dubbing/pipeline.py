@@ -391,7 +391,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     ext = media.output_extension(info)
     out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
                     subtitles=sub_paths[0] if video is not None else None, language=_iso639_2(lang.code),
-                    reencode_video=False, audio_bitrate=cfg.output.audio_bitrate)
+                    reencode_video=False, audio_bitrate=cfg.output.audio_bitrate,
+                    audio_origin=media.audio_start(info.path))  # the dub's timeline is the source audio's
     t["mux"] = time.perf_counter() - t0
     progress(step, len(lines) + 3, total)
 

@@ -66,3 +66,10 @@ def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
     out = media.mux(tmp_path / "o.mp4", made["tone"], video=late)
     assert abs(vio.frame_times(out)[0][0] - first) < 1e-3
     assert abs(media.probe(out).duration - media.probe(late).duration) < 0.1
+    # a source whose audio starts late with its video (the dub's timeline begins at its first sample):
+    # the copied video keeps its place against that audio, so its first frame plays at 0
+    both = tmp_path / "both.mp4"
+    ffmpeg("-i", str(made["silence"]), "-c", "copy", "-output_ts_offset", "0.12", str(both))
+    assert media.audio_start(both) > 0.04  # 0.12 s, less the AAC priming the copy made audible
+    out = media.mux(tmp_path / "b.mp4", made["tone"], video=both, audio_origin=media.audio_start(both))
+    assert abs(vio.frame_times(out)[0][0] - (vio.frame_times(both)[0][0] - media.audio_start(both))) < 1e-3
