@@ -120,10 +120,9 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     report = api.sync_video(Path(video), voice, _label(phones, turns), turns, frames, work,
                             strength=cfg.lipsync.strength, progress=progress, language=tr.language,
                             jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime)
-    report.own_motion = None if retime is None else retime.matched
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{Path(video).stem}.lipsync{media.output_extension(info)}", audio=wav, video=frames,
-                    audio_bitrate=cfg.output.audio_bitrate)
+                    audio_bitrate=cfg.output.audio_bitrate, audio_origin=media.audio_start(video))
     return out, report, note
 
 

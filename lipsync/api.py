@@ -88,7 +88,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     times = tracks.times
     n = len(times)
     dt = float(np.median(np.diff(times))) if n > 1 else 1 / float(info.rate)
-    report = SyncReport(frames=n, tracks=len(tracks.ids), strength=strength)
+    report = SyncReport(frames=n, tracks=len(tracks.ids), strength=strength,
+                        own_motion=None if retime is None else retime.matched)
     skipped: list[tuple[float, float, str]] = []
     if times.size and phones and max(p[2] for p in phones) > times[-1] + dt:
         skipped.append((float(times[-1] + dt), float(max(p[2] for p in phones)), "audio longer than video"))
