@@ -259,6 +259,9 @@ _LATIN_PAREN = re.compile(r"\s*[(（][A-Za-z][^)）]*[)）]")
 _HINT_ECHO = re.compile(r"\s*[(（]\s*at most \d+ \w+\s*[)）]", re.IGNORECASE)  # a length hint copied back
 _QUOTES = {'"': '"', "“": "”", "«": "»", "「": "」", "『": "』", "'": "'", "„": "“"}
 _NUMBERED = re.compile(r"^\s*(\d+)\s*[.):]\s*(.*)$")
+# Talk about translating, in a reply to a line that does not: the model's preamble, not a translation
+# ('"Claro, aquí tienes la traducción al español', repeated until max_tokens, on pa_sample es L0007).
+_META = re.compile(r"translat|traduc|traduz|übersetz|翻訳|翻译", re.IGNORECASE)
 
 
 def clean(output: str, target: Language, source_text: str = "") -> str:
@@ -323,6 +326,8 @@ def problem(source_text: str, out: str, target: Language) -> str | None:
         return "untranslated"
     if out.rstrip().endswith((":", "：")) and not source_text.rstrip().endswith(":"):
         return "chatter"  # a preamble ("Voici la traduction :") with the answer cut off
+    if _META.search(out) and not _META.search(source_text):
+        return "chatter"
     if not script_ok(out, target):
         return "wrong script"
     if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src:

@@ -97,6 +97,8 @@ def test_clean_drops_romaji_for_japanese_and_keeps_source_quotes():
     ("Good morning.", "Доброе утро.", ES, "wrong script"),
     ("Dr. Jackson has a lot of patience.", "ジャクソンさんはpatienceがある。", JA, "untranslated"),
     ("Well, there's not much difference.", "Claro, aquí tienes la traducción al español:", ES, "chatter"),
+    ("Well, there's not much difference.", '"Claro, aquí tienes la traducción al español', ES, "chatter"),
+    ("I like it.", "Voici la traduction en français : J'aime ça.", FR, "chatter"),
 ])
 def test_problem_detects_bad_outputs(source, out, target, reason):
     assert llm.problem(source, out, target) == reason
@@ -106,6 +108,8 @@ def test_problem_accepts_good_outputs():
     assert llm.problem("Good morning, Tom.", "Buenos días, Tom.", ES) is None
     assert llm.problem("Good morning.", "おはようございます。", JA) is None
     assert llm.problem("Tom!", "Tom!", ES) is None  # a lone name may stay as it is
+    assert llm.problem("Who translated this?", "¿Quién tradujo esto?", ES) is None
+    assert llm.problem("The translation is wrong.", "La traducción está mal.", ES) is None
 
 
 def test_parse_numbered_tolerates_gaps_and_chatter():
