@@ -337,6 +337,13 @@ def problem(source_text: str, out: str, target: Language) -> str | None:
     return None
 
 
+def answered(reply: str, max_lines: int = 3) -> bool:
+    """Whether a reply being generated holds a finished line of content (not a preamble ending in ":" nor
+    a code fence), or `max_lines` finished lines of anything."""
+    done = [l.strip() for l in reply.split("\n")[:-1] if l.strip()]
+    return len(done) >= max_lines or any(not l.endswith((":", "：")) and not l.startswith("```") for l in done)
+
+
 def parse_numbered(reply: str, n: int, target: Language, sources: list[str]) -> list[str | None]:
     """Lines 1..n of a numbered reply, cleaned; None where a number is missing."""
     found: dict[int, str] = {}
@@ -364,12 +371,25 @@ class Translator:
         self.llm, self.style = llm, style
         self.retries = self.failures = 0
 
-    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED) -> str:
+    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+               one_line: bool = True) -> str:
+        """The model's reply. With `one_line`, generation stops once the reply holds a finished line of
+        content (see answered): a single line is all the caller reads, and a model stuck repeating its
+        preamble would otherwise run to `max_tokens`."""
         sampling = {"temperature": 0.0, "top_k": 1} if temperature <= 0 else \
             {"temperature": temperature, "top_k": 40, "top_p": 0.95}
+        text = ""
         with MODEL_LOCK:  # one llama.cpp context: concurrent calls from language branches crash it
-            out = self.llm.create_chat_completion(messages=messages, seed=seed, max_tokens=max_tokens, **sampling)
-        return out["choices"][0]["message"]["content"] or ""
+            chunks = self.llm.create_chat_completion(messages=messages, seed=seed, max_tokens=max_tokens,
+                                                     stream=True, **sampling)
+            try:
+                for chunk in chunks:
+                    text += chunk["choices"][0]["delta"].get("content") or ""
+                    if one_line and answered(text):
+                        break
+            finally:
+                chunks.close()
+        return text
 
     def _max_tokens(self, text: str) -> int:
         with MODEL_LOCK:
@@ -413,7 +433,7 @@ class Translator:
                glossary: dict[str, str] | None) -> list[str | None]:
         """A numbered request; None for the lines whose answer is missing or fails the checks."""
         msgs = batch_messages(items, source, target, self.style, glossary)
-        reply = self._reply(msgs, sum(self._max_tokens(it.text) for it in items))
+        reply = self._reply(msgs, sum(self._max_tokens(it.text) for it in items), one_line=False)
         got = parse_numbered(reply, len(items), target, [it.text for it in items])
         return [g if g is not None and problem(it.text, g, target) is None else None for g, it in zip(got, items)]
 

@@ -4,6 +4,7 @@ apertium, the user's own translation files, and the seq2seq code path on a tiny 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -138,7 +139,10 @@ class ScriptedLLM:
     def create_chat_completion(self, messages, **kw):
         assert kw["temperature"] == 0.0 or kw["seed"] != llm.SEED  # greedy, or sampled with its own fixed seed
         self.prompts.append(messages)
-        return {"choices": [{"message": {"content": self.replies.pop(0)}}]}
+        reply = self.replies.pop(0)
+        if not kw.get("stream"):
+            return {"choices": [{"message": {"content": reply}}]}
+        return ({"choices": [{"delta": {"content": piece}}]} for piece in re.findall(r"\S+|\s+", reply))
 
     def tokenize(self, data: bytes, add_bos: bool = False):
         return data.split()
@@ -423,3 +427,15 @@ def test_shorten_ignores_a_rendering_that_barely_shortens(monkeypatch):
     fake = ScriptedLLM([barely, "Diane, New Jersey, heard it.", "Diane from New Jersey heard it.", barely, barely])
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=2.0) == line.text
+
+
+@pytest.mark.parametrize("reply, done", [
+    ("Hola, ¿qué tal?", False),  # still being written
+    ("Hola, ¿qué tal?\n", True),
+    ("Claro, aquí tienes la traducción:\n", False),  # a preamble: the answer follows
+    ("Claro, aquí tienes la traducción:\n\nHola.\n", True),
+    ("```\nHola.\n", True),
+    ("Traducción:\nTraducción:\nTraducción:\n", True),  # a loop on the preamble stops too
+])
+def test_answered_stops_a_single_line_reply_once_its_line_is_written(reply, done):
+    assert llm.answered(reply) is done
