@@ -213,12 +213,13 @@ def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: floa
 
 
 def _say(job: Job, lang: Language, line: Line, text: str, voice, synth, fit_cfg,
-         memo: FitMemo) -> tuple[np.ndarray, int, SpokenLine, float]:
+         memo: FitMemo, tag: str = "") -> tuple[np.ndarray, int, SpokenLine, float]:
     """Speak `text` for the slot of `line`, once in the common case: Kokoro's duration predictor tells the
     natural length beforehand, so the rate is chosen before synthesis. The result is measured; only if the
     stretch cannot absorb the miss (a trim, or a backend without prediction) is it spoken again at the rate
     the measurement asks for. The rate is kept in `memo` per text and slot, so a rerun loads the speech.
 
+    `tag` names the files of this text (one per shortening attempt, so a rerun finds each).
     Returns audio, sample rate, record and the rate used (x the voice's own rate)."""
     from . import fit
 
@@ -227,15 +228,15 @@ def _say(job: Job, lang: Language, line: Line, text: str, voice, synth, fit_cfg,
     if speed is None:
         natural = synth.predict(text, voice, lang)
         if natural is None:  # no predictor: measure a synthesis at the natural rate
-            _, _, rec = _speak(job, lang, line.id, text, voice, 1.0, synth, ".natural")
+            _, _, rec = _speak(job, lang, line.id, text, voice, 1.0, synth, tag + ".natural")
             natural = _voiced(rec)[1]
         speed = fit.choose_speed(natural, line.duration, fit_cfg)
-    audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
+    audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, tag)
     voiced = _voiced(rec)[1]
     again = fit.choose_speed(voiced * speed, line.duration, fit_cfg)
     if abs(again - speed) > 0.02 and not fit.stretch_absorbs(voiced, line.duration, fit_cfg):
         speed = again
-        audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, "")
+        audio, sr, rec = _speak(job, lang, line.id, text, voice, speed, synth, tag)
     memo.speeds[key] = speed
     return audio, sr, rec, speed
 
@@ -259,7 +260,8 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     before = memo.model_dump()
     text, shortened = line.text, False
     for attempt in range(SHORTEN_ATTEMPTS + 1):
-        audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo)
+        audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo,
+                                     f".short{attempt}" if attempt else "")
         lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
         p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
         if not p.needs_shorter or attempt == SHORTEN_ATTEMPTS or "long-ok" in line.flags:
@@ -397,8 +399,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     progress(step, len(lines) + 3, total)
 
     t0 = time.perf_counter()
-    quality = check_quality(dub_wav, shown, fitted, final_text, lang, cfg)
-    write_atomic(job.path(f"{lang.code}/quality.json"), json.dumps(quality, indent=1, ensure_ascii=False).encode())
+    q_key = digest(file_digest(dub_wav), lang.code, shown, fitted, final_text, cfg.asr)
+    q_path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
+        check_quality(dub_wav, shown, fitted, final_text, lang, cfg), indent=1, ensure_ascii=False).encode()))
+    quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)

@@ -70,9 +70,10 @@ def test_job_folder_keeps_every_record(face1):
 
 def test_second_run_reuses_everything(face1, media_dir):
     job, summary = face1
-    before = (job / "es" / "translation.json").stat().st_mtime_ns
+    kept = {p: p.stat().st_mtime_ns for p in [job / "es/translation.json", job / "es/quality.json",
+                                              *(job / "es/speech").glob("*.wav")]}
     run_dub(media_dir / "video/vr_face1.mp4", "--to", "es", "--out", job.parent)
-    assert (job / "es" / "translation.json").stat().st_mtime_ns == before
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept, "no line spoken again, no back-transcription"
     again = json.loads((job / "job.json").read_text())
     assert again["seconds"] < summary["seconds"] / 2
 

@@ -71,3 +71,45 @@ def test_a_line_short_at_the_slowest_bounds_pauses_longer_and_fits(tmp_path):
     assert moved.phones[0].start == 0.0 and moved.phones[1].start == pytest.approx(0.9 + added)
     p = fit.plan(0.0, 2.6, moved.phones[-1].end, CFG.speed_min, CFG)
     assert "short" not in p.flags and max(abs(p.start), abs(p.end - 2.6)) <= CFG.tolerance
+
+
+def test_a_shortened_line_is_spoken_once_per_text_and_a_rerun_speaks_nothing(tmp_path, monkeypatch):
+    """Each shortening attempt keeps its own speech files, so a rerun finds the speech of every text it
+    tries instead of speaking the line again (it did, twice per shortened line, on every rerun)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import languages
+    from dubbing import pipeline, translate
+    from dubbing.schema import Line, Phone, Voice
+    from dubbing.speak import Speech
+    from dubbing.workspace import Job
+
+    class Synth:  # 0.1 s per character at rate 1, one phone over all of it
+        def __init__(self):
+            self.spoken = []
+
+        def predict(self, text, voice, lang, speed=1.0):
+            return 0.1 * len(text) / speed
+
+        def synthesize(self, text, voice, lang, speed=1.0):
+            self.spoken.append(text)
+            n = int(100 * len(text) / speed)
+            return Speech(np.full(n, 0.1, np.float32), 1000, [Phone(symbol="a", start=0.0, end=n / 1000)])
+
+    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: line.text[:10])
+    cfg = config.load()
+    line = Line(id="L0001", start=0.0, end=1.0, speaker="S", source="Hello there my friend.",
+                text="Hola, mi querido amigo del alma.")
+    src = SimpleNamespace(job=Job(tmp_path))
+    voice = Voice(speaker="S", backend="kokoro", name="x")
+    args = (src, languages.get("es"), line, voice, cfg, None, (0.0, 0.0), "en")
+    (tmp_path / "es/speech").mkdir(parents=True)
+
+    first = Synth()
+    *_, text = pipeline.fit_line(*args[:5], first, *args[6:])
+    assert text == "Hola, mi q" and first.spoken == [line.text, "Hola, mi q"]
+    again = Synth()
+    *_, text2 = pipeline.fit_line(*args[:5], again, *args[6:])
+    assert text2 == text and again.spoken == []
