@@ -148,15 +148,15 @@ def translate(
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
     _quiet_prefect()
-    from flows.dub_video import dub_video, set_progress
+    from flows.dub_video import run, set_progress
 
     t0 = time.perf_counter()
     signal.signal(signal.SIGINT, _on_ctrl_c)
     with _progress_bar() as bar:
         set_progress(_RichProgress(bar))
         try:
-            summary = dub_video(str(input), [l.code for l in langs], str(out), from_, speakers,
-                                str(config) if config else None, False if no_lipsync else None)
+            summary = run(str(input), [l.code for l in langs], str(out), from_, speakers,
+                          str(config) if config else None, False if no_lipsync else None)
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)

@@ -19,6 +19,7 @@ from sklearn.cluster import SpectralClustering
 
 from .config import Diarization as DiarizationConfig
 from .errors import DubError, MissingModel
+from .models import load_once
 from .schema import Diarization, SpeakerTurn, Transcript, Word
 from .vad import speech_regions
 
@@ -74,7 +75,7 @@ def _mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 # --- embeddings ----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
+@load_once
 def voice_encoder():
     """The Resemblyzer GE2E speaker encoder (256-d d-vectors), loaded once."""
     try:

@@ -285,7 +285,7 @@ class Kokoro:
         return KokoroSpeech(np.concatenate(audio), phones)
 
 
-@lru_cache(maxsize=1)
+@models.load_once
 def engine() -> Kokoro:
     """The shared Kokoro instance (loaded on first use)."""
     return Kokoro()

@@ -7,6 +7,7 @@ $DUB_HOME/models and verified by checksum; later calls return the cached path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -14,11 +15,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MissingModel
+
+def load_once(fn):
+    """functools.cache for a model loader, safe across threads: a second caller waits for the load under
+    way instead of loading the model again (models are loaded ahead, in a thread, see dubbing/warmup.py)."""
+    cached = functools.lru_cache(maxsize=None)(fn)
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def load(*args, **kwargs):
+        with lock:
+            return cached(*args, **kwargs)
+
+    load.cache_clear = cached.cache_clear
+    return load
+
 
 QWEN_BYTES = 1_117_320_768
 LLAMA_PARTS = 22

@@ -15,7 +15,6 @@ import configparser
 import ctypes
 import tarfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import soxr
 from scipy.signal import butter, sosfilt
 
 from .errors import DubError, MissingModel
+from .models import load_once
 
 BACKENDS = ("deepfilternet", "none")
 CHUNK_SECONDS = 10.0  # input streamed through resampler and model in chunks of this length
@@ -53,7 +53,7 @@ def model_latency(config_ini: str) -> tuple[int, int, int]:
     return df.getint("sr"), hop, df.getint("fft_size") - hop + lookahead * hop
 
 
-@lru_cache(maxsize=1)
+@load_once
 def _runtime() -> _Runtime:
     """Load libdeepfilter once; the model file and its frame geometry come from the same wheel."""
     try:

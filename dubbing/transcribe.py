@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def resolve_model(name: str) -> str:
         ) from None
 
 
-@lru_cache(maxsize=2)
+@models.load_once
 def load(name: str, compute_type: str = "int8"):
     from faster_whisper import WhisperModel
 

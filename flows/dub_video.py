@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import languages
-from dubbing import config, pipeline
+from dubbing import config, pipeline, warmup
 from dubbing.errors import NoSpeech
 from dubbing.schema import write_atomic
 from dubbing.workspace import Job, check_writable
@@ -47,7 +47,16 @@ def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_di
     return pipeline.dub_language(src, tr, cfg, out_dir, _progress, lipsync=lipsync)
 
 
-@flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False, log_prints=False)
+def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
+        speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
+    """dub_video, with the models loading (dubbing.warmup) while Prefect starts its local server."""
+    warm = warmup.start(config.load(config_path), targets, from_lang)
+    summary = dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync)
+    warm.join()  # long done; an interrupted or failed run does not wait for it
+    return summary
+
+
+@flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False, log_prints=False)
 def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
               speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
     """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json)."""
