@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -150,6 +151,15 @@ def _load(path: str, n_ctx: int) -> "Llama":
     model.set_cache(prompt_cache_class()(capacity_bytes=PROMPT_CACHE_BYTES))
     atexit.register(model.close)  # freed before interpreter teardown, which would make __del__ fail
     return model
+
+
+def warm(name: str, source: str, target: Language) -> None:
+    """Load the model and read the translation prompt's fixed start for `source` -> `target` into the prompt
+    cache, so the first line to translate reads only its own words."""
+    model = load(str(require(name)))
+    msgs = line_messages(Item(""), source, target, DEFAULT)[:1] + [{"role": "user", "content": ""}]
+    with MODEL_LOCK:
+        model.create_chat_completion(messages=msgs, seed=SEED, max_tokens=1, temperature=0.0, top_k=1)
 
 
 def language_name(code: str) -> str:
@@ -445,10 +455,11 @@ class Translator:
         out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
         return None if problem(source_text, out, target) else out
 
-    def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> list[str]:
+    def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> Iterator[str]:
         """Shorter versions of a source line in its own language ("My weakness: asking for help."), greedy
-        and `samples` times sampled with fixed seeds. The model shortens its strongest language far more
-        readily than it shortens a translation; the caller translates them."""
+        then `samples` times sampled with fixed seeds, each made only when the caller asks for the next.
+        The model shortens its strongest language far more readily than it shortens a translation; the
+        caller translates them."""
         src = language_name(source)
         msgs = [{"role": "system", "content": f"You make {src} film dialogue lines shorter for dubbing. Keep the "
                                               f"main point and who does what, and keep names; drop fillers, "
@@ -459,13 +470,13 @@ class Translator:
                                                      f"{EXAMPLES[source][i]}"},
                          {"role": "assistant", "content": short[source]}]
         msgs.append({"role": "user", "content": f"Shorten to {hint}:\n{source_text}"})
-        out: list[str] = []
+        seen: set[str] = set()
         for k in range(samples + 1):
             got = clean(self._reply(msgs, self._max_tokens(source_text), SHORTEN_TEMPERATURE if k else 0.0,
                                     SEED + k), languages.get(source if _known(source) else "en"), source_text)
-            if got and got not in out:
-                out.append(got)
-        return out
+            if got and got not in seen:
+                seen.add(got)
+                yield got
 
 
 def _known(code: str) -> bool:

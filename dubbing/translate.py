@@ -471,10 +471,12 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
 
     Candidates, cheapest first, until one fits: `line.text` without fillers, and without its trailing
     clause; the LLM's translation of the source under a stated length limit; the source line made shorter
-    in its own language, greedy and one seeded sample (a version keeping under 60 % of the source's
-    content words is dropped), then translated. (Without the sample, pa_sample es lost a line.) Of
-    those that keep the content (keeps_content) and are shorter, the longest that fits the goal wins (the
-    most meaning that fits), else the shortest."""
+    in its own language, greedy then one seeded sample (a version keeping under 60 % of the source's
+    content words is dropped), each translated as it comes. (Without the sample, pa_sample es lost a line.
+    Asking for the condensed source first saved 16 % of the LLM calls on 30 lines of pa_sample and
+    vr_face1, but twice gave a worse line: "Faltas: pidiendo ayuda." for "La principal debilidad es pedir
+    ayuda.") Of the candidates that keep the content (keeps_content) and are shorter, the longest that
+    fits the goal wins (the most meaning that fits), else the shortest."""
     if not line.text.strip():
         return line.text
     now = spoken_seconds(line.text, target)
@@ -500,14 +502,15 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
         hint = length_hint(goal, target)
         got = translator.shorten(line.source, line.text, source, target, hint)
         candidates += [got] if got else []
-        if not fits():
-            src_lang = languages.get(source) if source in languages.supported() else target
-            content = _stems(line.source)
-            for short in translator.condense(line.source, source, length_hint(goal, src_lang)):
-                if content and len(_stems(short) & content) < 0.6 * len(content):
-                    continue
-                res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)
-                candidates += [res.text] if res.ok else []
+        src_lang = languages.get(source) if source in languages.supported() else target
+        content = _stems(line.source)
+        for short in [] if fits() else translator.condense(line.source, source, length_hint(goal, src_lang)):
+            if content and len(_stems(short) & content) < 0.6 * len(content):
+                continue
+            res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)
+            candidates += [res.text] if res.ok else []
+            if fits():
+                break
     ok = usable()
     if not ok:
         return line.text

@@ -189,7 +189,7 @@ def test_shorten_keeps_only_a_shorter_valid_rendering(monkeypatch):
     assert "at most" in fake.prompts[0][-1]["content"] and line.source in fake.prompts[0][-1]["content"]
     # longer; then the source made shorter in English, and translated
     fake = ScriptedLLM([line.text + " De verdad.", "Thanks.", "Thanks all for coming tonight.",
-                        "Muchas gracias a todos por venir."])  # "Thanks." lost the content: dropped
+                        "Muchas gracias a todos por venir."])  # "Thanks." lost the content: not translated
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == "Muchas gracias a todos por venir."
     assert fake.prompts[-1][-1]["content"].endswith("Thanks all for coming tonight.")
@@ -424,9 +424,22 @@ def test_shorten_ignores_a_rendering_that_barely_shortens(monkeypatch):
     line.text = "Entiendo que conoces que escuchaste de eso. Esto es Diane en Nueva Jersey."
     barely = "Pensaba que sabías que escuchaste de eso. Esta es Diane en Nueva Jersey."  # 4 % shorter
     assert translate.spoken_seconds(barely, ES) > translate.MIN_CUT * translate.spoken_seconds(line.text, ES)
-    fake = ScriptedLLM([barely, "Diane, New Jersey, heard it.", "Diane from New Jersey heard it.", barely, barely])
+    # the limited translation, then each condensed source and its translation
+    fake = ScriptedLLM([barely, "Diane, New Jersey, heard it.", barely, "Diane from New Jersey heard it.", barely])
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     assert translate.shorten(line, "en", ES, cfg(), max_seconds=2.0) == line.text
+    assert not fake.replies
+
+
+def test_shorten_stops_at_the_first_condensed_line_that_fits(monkeypatch):
+    """The sampled condensed source is asked for only when the greedy one did not give a fitting line."""
+    monkeypatch.setattr(llm, "require", lambda name: Path(name))
+    line = lines("I would really like to thank all of you for coming here tonight.")[0]
+    line.text = "Me gustaría mucho darles las gracias a todos ustedes por venir aquí esta noche."
+    fake = ScriptedLLM([line.text, "Thanks all for coming tonight.", "Gracias a todos por venir esta noche.", "unused"])
+    monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
+    assert translate.shorten(line, "en", ES, cfg(), max_seconds=3.0) == "Gracias a todos por venir esta noche."
+    assert fake.replies == ["unused"]
 
 
 @pytest.mark.parametrize("reply, done", [
