@@ -153,13 +153,58 @@ def _load(path: str, n_ctx: int) -> "Llama":
     return model
 
 
-def warm(name: str, source: str, target: Language) -> None:
-    """Load the model and read the translation prompt's fixed start for `source` -> `target` into the prompt
-    cache, so the first line to translate reads only its own words."""
-    model = load(str(require(name)))
-    msgs = line_messages(Item(""), source, target, DEFAULT)[:1] + [{"role": "user", "content": ""}]
-    with MODEL_LOCK:
-        model.create_chat_completion(messages=msgs, seed=SEED, max_tokens=1, temperature=0.0, top_k=1)
+def fixed_prompts(source: str, target: Language) -> list[list[dict]]:
+    """The fixed starts of the prompts for `source` -> `target`, each ending in an empty user turn: the
+    translation's system text, the limited translation's system text and examples, and the condensing
+    of a source line (the same for every target)."""
+    empty = {"role": "user", "content": ""}
+    return [line_messages(Item(""), source, target, DEFAULT)[:1] + [empty],
+            shorten_messages("", source, target, "")[:-1] + [empty],
+            condense_messages("", source, "")[:-1] + [empty]]
+
+
+def state_path(path: Path, messages: list[dict]) -> Path:
+    """Where the model state after reading `messages` is kept: per model file, llama-cpp-python version and
+    prompt text."""
+    import hashlib
+    import json
+
+    import llama_cpp
+
+    key = json.dumps([path.name, path.stat().st_size, llama_cpp.__version__, messages], ensure_ascii=False)
+    return models.models_dir() / "prompt-states" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pkl"
+
+
+def prime(name: str, source: str, targets: list[Language]) -> None:
+    """Put the states of the fixed prompt starts for `source` -> each target into the prompt cache: read
+    from disk where an earlier run (or the install) kept them, else read by the model and kept. They are
+    ~50-150 tokens each, and the model reads ~35 tokens/s on 2 cores: ~20 s of a 3-language run."""
+    import pickle
+
+    import numpy as np
+
+    from .schema import write_atomic
+
+    path = require(name)
+    model = load(str(path))
+    seen: list[list[dict]] = []
+    for msgs in (m for t in targets for m in fixed_prompts(source, t)):
+        if msgs in seen:
+            continue
+        seen.append(msgs)
+        kept = state_path(path, msgs)
+        with MODEL_LOCK:
+            try:
+                state = pickle.loads(kept.read_bytes())
+                model.cache[state.input_ids.tolist()] = state
+                continue
+            except (OSError, pickle.UnpicklingError, AttributeError, EOFError, ValueError):
+                pass  # none yet, or unreadable: read it afresh
+            model.create_chat_completion(messages=msgs, seed=SEED, max_tokens=1, temperature=0.0, top_k=1)
+            state = model.save_state()
+        state.scores = np.zeros((1, state.scores.shape[-1]), dtype=state.scores.dtype)  # as in the RAM cache
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(kept, pickle.dumps(state))
 
 
 def language_name(code: str) -> str:
@@ -460,16 +505,7 @@ class Translator:
         then `samples` times sampled with fixed seeds, each made only when the caller asks for the next.
         The model shortens its strongest language far more readily than it shortens a translation; the
         caller translates them."""
-        src = language_name(source)
-        msgs = [{"role": "system", "content": f"You make {src} film dialogue lines shorter for dubbing. Keep the "
-                                              f"main point and who does what, and keep names; drop fillers, "
-                                              f"repetitions and details. Reply with the shorter {src} line only."}]
-        for i, short in SHORT_EXAMPLES.items():
-            if source in EXAMPLES and source in short:
-                msgs += [{"role": "user", "content": f"Shorten to at most {len(short[source].split())} words:\n"
-                                                     f"{EXAMPLES[source][i]}"},
-                         {"role": "assistant", "content": short[source]}]
-        msgs.append({"role": "user", "content": f"Shorten to {hint}:\n{source_text}"})
+        msgs = condense_messages(source_text, source, hint)
         seen: set[str] = set()
         for k in range(samples + 1):
             got = clean(self._reply(msgs, self._max_tokens(source_text), SHORTEN_TEMPERATURE if k else 0.0,
@@ -485,6 +521,21 @@ def _known(code: str) -> bool:
         return True
     except languages.UnknownLanguage:
         return False
+
+
+def condense_messages(source_text: str, source: str, hint: str) -> list[dict]:
+    """Chat messages asking for `source_text` made shorter, within `hint`, in its own language."""
+    src = language_name(source)
+    msgs = [{"role": "system", "content": f"You make {src} film dialogue lines shorter for dubbing. Keep the "
+                                          f"main point and who does what, and keep names; drop fillers, "
+                                          f"repetitions and details. Reply with the shorter {src} line only."}]
+    for i, short in SHORT_EXAMPLES.items():
+        if source in EXAMPLES and source in short:
+            msgs += [{"role": "user", "content": f"Shorten to at most {len(short[source].split())} words:\n"
+                                                 f"{EXAMPLES[source][i]}"},
+                     {"role": "assistant", "content": short[source]}]
+    msgs.append({"role": "user", "content": f"Shorten to {hint}:\n{source_text}"})
+    return msgs
 
 
 def shorten_messages(source_text: str, source: str, target: Language, hint: str) -> list[dict]:

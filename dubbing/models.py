@@ -195,12 +195,26 @@ def _check(name: str, stage: str, fn) -> Status:
         return Status(name, stage, False, f"{type(e).__name__}: {e}")
 
 
+def _prompt_states() -> str:
+    """The LLM's fixed prompt starts from English into each language it translates to, read once here so
+    that no run reads them (llm.prime; ~45 s once)."""
+    import languages
+
+    from . import llm
+
+    targets = [lang for lang in map(languages.get, languages.supported())
+               if lang.code != "en" and "llm" in lang.translation.route]
+    llm.prime(llm.EMBEDDED, "en", targets)
+    return "en -> " + ",".join(t.code for t in targets)
+
+
 def install() -> list[Status]:
     return [
         _check("whisper-base", "asr", whisper_base),
         _check("qwen2.5-coder-1.5b", "translation", qwen_gguf),
         _check("face_landmarker", "face tracking", face_landmarker),
         _check("kokoro-82m", "tts", kokoro_dir),
+        _check("prompt states", "translation", _prompt_states),
     ]
 
 

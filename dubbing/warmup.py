@@ -18,15 +18,17 @@ from .errors import DubError
 
 
 def steps(cfg: Config, targets: list[str], source: str | None = None) -> list[Callable[[], object]]:
-    """The loads, in the order the stages need them: speech recognition, speaker embeddings, the LLM and
-    its translation prompt for the first target (the source taken as English when not given), speech."""
+    """The loads, in the order the stages need them: speech recognition, speaker embeddings, the LLM with
+    its fixed prompt starts for the targets (llm.prime; the source taken as English when not given),
+    speech."""
     from . import diarize, kokoro, llm, transcribe
 
     out: list[Callable[[], object]] = [lambda: transcribe.load(cfg.asr.model, cfg.asr.compute_type)]
     if cfg.diarization.backend == "embedded":
         out.append(diarize.voice_encoder)
-    if targets and "llm" in languages.get(targets[0]).translation.route:
-        out.append(lambda: llm.warm(cfg.translation.llm_model, source or "en", languages.get(targets[0])))
+    by_llm = [lang for lang in map(languages.get, targets) if "llm" in lang.translation.route]
+    if by_llm:
+        out.append(lambda: llm.prime(cfg.translation.llm_model, source or "en", by_llm))
     if any(_speaks_with_kokoro(t, cfg.tts.backend) for t in targets):
         out.append(kokoro.engine)
     return out

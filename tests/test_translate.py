@@ -394,14 +394,19 @@ def test_llm_translates_two_lines_into_spanish():
     assert [l.text for l in again.lines] == [l.text for l in t.lines]
 
 
-@pytest.mark.slow
-def test_llm_prompt_cache_restores_earlier_prompts_without_their_logit_buffers():
+@pytest.fixture
+def embedded_llm() -> Path:
+    """The embedded GGUF's path (the test is skipped where it or llama-cpp-python is missing)."""
     pytest.importorskip("llama_cpp")
     try:
-        path = llm.model_path(llm.EMBEDDED)
+        return llm.model_path(llm.EMBEDDED)
     except MissingModel as e:
         pytest.skip(str(e))
-    model = llm.load(str(path))
+
+
+@pytest.mark.slow
+def test_llm_prompt_cache_restores_earlier_prompts_without_their_logit_buffers(embedded_llm):
+    model = llm.load(str(embedded_llm))
     tr = llm.Translator(model)
     first = tr.one(llm.Item("Let's meet at the station at noon.", "", ""), "en", ES).text
     tr.shorten("Let's meet at the station at noon.", first, "en", ES, "at most 4 words")  # another prompt
@@ -416,6 +421,29 @@ def test_llm_prompt_cache_restores_earlier_prompts_without_their_logit_buffers()
         del model.load_state
     assert restored, "the first prompt's state was not restored from the cache"
     assert again == first  # a restored prefix reads on to the same greedy answer
+
+
+@pytest.mark.slow
+def test_fixed_prompt_starts_are_kept_on_disk_and_a_later_run_reads_none_of_them(embedded_llm, tmp_path, monkeypatch):
+    path = embedded_llm
+    model = llm.load(str(path))
+    monkeypatch.setattr(llm.models, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(model, "cache", llm.prompt_cache_class()(capacity_bytes=llm.PROMPT_CACHE_BYTES))
+    llm.prime(str(path), "en", [ES, FR])
+    kept = sorted((tmp_path / "prompt-states").glob("*.pkl"))
+    assert len(kept) == 5  # translation and limited translation per target, condensing once
+
+    monkeypatch.setattr(model, "cache", llm.prompt_cache_class()(capacity_bytes=llm.PROMPT_CACHE_BYTES))
+    read = []
+    real = model.create_chat_completion
+    monkeypatch.setattr(model, "create_chat_completion", lambda **kw: (read.append(kw), real(**kw))[1])
+    llm.prime(str(path), "en", [ES, FR])
+    assert not read and len(model.cache.cache_state) == 5, "every state came from disk"
+    restored = []
+    real_load = model.load_state
+    monkeypatch.setattr(model, "load_state", lambda state: (restored.append(state.n_tokens), real_load(state)))
+    llm.Translator(model).one(llm.Item("Good morning.", "", ""), "en", ES)
+    assert restored and restored[0] >= 40, "the translation prompt started from the kept system text"
 
 
 def test_shorten_ignores_a_rendering_that_barely_shortens(monkeypatch):
