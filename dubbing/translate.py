@@ -460,6 +460,20 @@ def _stems(text: str) -> set[str]:
     return {w[:4] for w in _norm(text) if len(w) > 3 and w not in _FUNCTION_WORDS}
 
 
+def expand_initials(text: str, source_text: str) -> str:
+    """`text` with the initials of a multi-word name of `source_text` written out ("Diane in NJ" ->
+    "Diane in New Jersey"): asked for a shorter line, the model abbreviates names, even when told not to,
+    and a name lost that way costs the line (keeps_content)."""
+    for name in re.findall(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)+", source_text):
+        words = name.split()
+        if words[0] in ("I", "I'm", "I've", "I'll", "I'd"):  # a sentence's "I" is no part of a name
+            words = words[1:]
+        if len(words) > 1:
+            initials = "".join(w[0] for w in words)
+            text = re.sub(rf"\b{initials}\b", " ".join(words), text)
+    return text
+
+
 # A shorter candidate must cut at least 10 % of the spoken time: one that cut 4 % (pa_sample es L0004)
 # solved nothing and sent the line through the whole chain again, ~20 s of LLM for no change.
 MIN_CUT = 0.9
@@ -505,6 +519,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
         src_lang = languages.get(source) if source in languages.supported() else target
         content = _stems(line.source)
         for short in [] if fits() else translator.condense(line.source, source, length_hint(goal, src_lang)):
+            short = expand_initials(short, line.source)
             if content and len(_stems(short) & content) < 0.6 * len(content):
                 continue
             res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)

@@ -480,3 +480,13 @@ def test_shorten_stops_at_the_first_condensed_line_that_fits(monkeypatch):
 ])
 def test_answered_stops_a_single_line_reply_once_its_line_is_written(reply, done):
     assert llm.answered(reply) is done
+
+
+@pytest.mark.parametrize("short, source, expanded", [
+    ("Diane in NJ heard of it.", "I thought you knew. This is Diane in New Jersey.", "Diane in New Jersey heard of it."),
+    ("I am in NJ now.", "I'm in New Jersey now though.", "I am in New Jersey now."),
+    ("Met her in LA, OK?", "I met her in Los Angeles last year. OK?", "Met her in Los Angeles, OK?"),
+    ("The NJ line.", "Take the train.", "The NJ line."),  # no such name in the source: left as it is
+])
+def test_a_condensed_line_gets_the_sources_names_written_out(short, source, expanded):
+    assert translate.expand_initials(short, source) == expanded
