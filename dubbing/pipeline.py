@@ -258,14 +258,18 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     except RecordError:  # none yet (or unreadable): start afresh
         memo = FitMemo()
     before = memo.model_dump()
-    text, shortened = line.text, False
+    text, cuts, final, spoken = line.text, 0, "long-ok" in line.flags, False
     for attempt in range(SHORTEN_ATTEMPTS + 1):
-        audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo,
-                                     f".short{attempt}" if attempt else "")
-        lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
-        p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
-        if not p.needs_shorter or attempt == SHORTEN_ATTEMPTS or "long-ok" in line.flags:
-            break
+        final = final or attempt == SHORTEN_ATTEMPTS
+        p = None if final else _foreseen_overflow(lang, line, text, voice, synth, fit_cfg, room)
+        if p is None:  # spoken, unless the duration predictor already says it cannot fit
+            audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo,
+                                         f".short{cuts}" if cuts else "")
+            spoken = True
+            lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
+            p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
+            if not p.needs_shorter or final:
+                break
         # ask for a rendering that fits, tighter on each try
         target = line.duration * (line.duration / max(p.end - p.start, 1e-3)) ** (attempt + 1)
         max_seconds = round(max(target, 0.3), 3)
@@ -276,8 +280,12 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
                                         cfg.translation, max_seconds=max_seconds)
             memo.shorter[short_key] = shorter
         if not shorter or len(shorter) >= len(text):
-            break
-        text, shortened = shorter, True
+            final = True  # no shorter text: this one is spoken as it is, on the next turn if not yet
+            if spoken:
+                break
+            continue
+        text, cuts, spoken = shorter, cuts + 1, False
+    shortened = cuts > 0
     if memo.model_dump() != before:
         memo.save(memo_path)
     if "short" in p.flags:  # too short even at the slowest rate and stretch: pause longer where it pauses
@@ -297,6 +305,25 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     fl = FittedLine(line_id=line.id, speaker=line.speaker, slot_start=line.start, slot_end=line.end, start=p.start,
                     end=p.end, speed=speed, stretch=p.stretch, shortened=shortened, flags=p.flags)
     return out, clip_start, fl, phones, text
+
+
+# Spare allowed to the duration predictor before a line is shortened unspoken: its voiced length is
+# usually within a few % of the synthesis (the last phone's tail is a guess, see speak.LAST_PHONE).
+FORESEEN_SPARE = 0.9
+
+
+def _foreseen_overflow(lang: Language, line: Line, text: str, voice, synth, fit_cfg, room: tuple[float, float]):
+    """The plan for `text` at the fastest rate if Kokoro's duration predictor says even that overflows the
+    slot, with 10 % to spare: the line is then shortened before it is spoken (a synthesis saved). None if
+    it may fit, or without a predictor."""
+    from . import fit
+
+    natural = synth.predict(text, voice, lang)
+    if natural is None:
+        return None
+    p = fit.plan(line.start, line.end, FORESEEN_SPARE * natural / fit_cfg.speed_max, fit_cfg.speed_max, fit_cfg,
+                 *room)
+    return p if p.needs_shorter else None
 
 
 def _longer_pauses(audio: np.ndarray, sr: int, rec: SpokenLine, extra: float,

@@ -73,9 +73,9 @@ def test_a_line_short_at_the_slowest_bounds_pauses_longer_and_fits(tmp_path):
     assert "short" not in p.flags and max(abs(p.start), abs(p.end - 2.6)) <= CFG.tolerance
 
 
-def test_a_shortened_line_is_spoken_once_per_text_and_a_rerun_speaks_nothing(tmp_path, monkeypatch):
-    """Each shortening attempt keeps its own speech files, so a rerun finds the speech of every text it
-    tries instead of speaking the line again (it did, twice per shortened line, on every rerun)."""
+def test_a_line_that_cannot_fit_is_shortened_before_it_is_spoken_and_a_rerun_speaks_nothing(tmp_path, monkeypatch):
+    """The duration predictor says the text cannot fit even at the fastest rate: it is shortened unspoken.
+    The speech of each text has files of its own, so a rerun finds it instead of speaking again."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -109,7 +109,18 @@ def test_a_shortened_line_is_spoken_once_per_text_and_a_rerun_speaks_nothing(tmp
 
     first = Synth()
     *_, text = pipeline.fit_line(*args[:5], first, *args[6:])
-    assert text == "Hola, mi q" and first.spoken == [line.text, "Hola, mi q"]
+    assert text == "Hola, mi q" and first.spoken == ["Hola, mi q"]
     again = Synth()
     *_, text2 = pipeline.fit_line(*args[:5], again, *args[6:])
     assert text2 == text and again.spoken == []
+
+    class Unforeseen(Synth):  # no predictor (espeak-ng): spoken, measured, then shortened
+        def predict(self, text, voice, lang, speed=1.0):
+            return None
+
+    (tmp_path / "es/speech").mkdir(exist_ok=True)
+    for f in (tmp_path / "es/speech").iterdir():
+        f.unlink()
+    blind = Unforeseen()
+    pipeline.fit_line(*args[:5], blind, *args[6:])
+    assert blind.spoken == [line.text, line.text, "Hola, mi q", "Hola, mi q"]  # each at rate 1, then its own
