@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .errors import MissingModel
 
+
 def load_once(fn):
     """functools.cache for a model loader, safe across threads: a second caller waits for the load under
     way instead of loading the model again (models are loaded ahead, in a thread, see dubbing/warmup.py)."""
@@ -197,7 +198,7 @@ def _check(name: str, stage: str, fn) -> Status:
 
 def _prompt_states() -> str:
     """The LLM's fixed prompt starts from English into each language it translates to, read once here so
-    that no run reads them (llm.prime; ~45 s once)."""
+    that no run reads them (llm.prime; 18 s once, 46 MB)."""
     import languages
 
     from . import llm
