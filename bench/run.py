@@ -36,6 +36,33 @@ def machine_seconds() -> tuple[float, float]:
     return (user + nice + system + irq + softirq) / hz, steal / hz
 
 
+# The machine's own speed varies from hour to hour (the same run took 153-174 s); this fixed LLM workload,
+# timed just before each run, says how fast the machine was then. On a quiet machine: ~40 / ~15.5 tok/s.
+REFERENCE = """
+import time
+from dubbing import llm
+m = llm.load(str(llm.require("")))
+m.set_cache(None)
+toks = m.tokenize(b"The quick brown fox jumps over the lazy dog. " * 20)[:160]
+assert len(toks) == 160
+t = time.perf_counter(); m.eval(toks[:128]); prompt = 128 / (time.perf_counter() - t)
+t = time.perf_counter()
+for tok in toks[128:160]:
+    m.eval([tok])
+print(f"{prompt:.1f} {32 / (time.perf_counter() - t):.1f}")
+"""
+
+
+def reference() -> tuple[float, float]:
+    """(prompt, generation) tokens/s of the embedded LLM on 2 threads, right now."""
+    r = subprocess.run([sys.executable, "-c", REFERENCE], capture_output=True, text=True, cwd=ROOT)
+    try:
+        prompt, gen = map(float, r.stdout.split()[-2:])
+    except ValueError:
+        return 0.0, 0.0
+    return prompt, gen
+
+
 def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) -> dict:
     job = out / path.stem
     shutil.rmtree(job, ignore_errors=True)
@@ -69,6 +96,7 @@ def main() -> None:
     for name, (path, to) in CASES.items():
         if a.only and a.only != name:
             continue
+        speed = reference()
         res = run(name, path, to, a.out, ("--no-lipsync",) if a.no_lipsync else ())
         if "error" in res:
             print(f"{name}: FAILED {res['error']}")
@@ -88,6 +116,7 @@ def main() -> None:
         print(f"{'peak memory (GB, max RSS)':<28}{res['peak_gb']:>9.2f}")
         print(f"{'other processes CPU (s)':<28}{res['others']:>9.1f}   (the machine was not quiet if this is large)")
         print(f"{'stolen by the hypervisor (s)':<28}{res['steal']:>9.1f}")
+        print(f"{'machine: LLM tokens/s':<28}{speed[0]:>9.1f} prompt, {speed[1]:.1f} generation, just before the run")
         for code, lang in s["languages"].items():
             q = lang["quality"]
             print(f"{code}: CER {q['cer']:.1%}, heard as {q['detected_language']}, timing within 0.3 s {q['within_0.3s']:.0%}, "
