@@ -26,7 +26,9 @@ def steps(cfg: Config, targets: list[str], source: str | None = None) -> list[Ca
     out: list[Callable[[], object]] = [lambda: transcribe.load(cfg.asr.model, cfg.asr.compute_type)]
     if cfg.diarization.backend == "embedded":
         out.append(diarize.voice_encoder)
-    by_llm = [lang for lang in map(languages.get, targets) if "llm" in lang.translation.route]
+    backend = cfg.translation.backend  # a configured backend other than the LLM uses it only as a fallback
+    by_llm = [lang for lang in map(languages.get, targets)
+              if backend == "llm" or (backend == "auto" and "llm" in lang.translation.route)]
     if by_llm:
         out.append(lambda: llm.prime(cfg.translation.llm_model, source or "en", by_llm))
     if any(_speaks_with_kokoro(t, cfg.tts.backend) for t in targets):

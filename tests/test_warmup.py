@@ -40,3 +40,5 @@ def test_the_loads_follow_the_settings():
     cfg = cfg.model_copy(update={"diarization": cfg.diarization.model_copy(update={"backend": "pyannote"}),
                                  "tts": cfg.tts.model_copy(update={"backend": "espeak"})})
     assert len(warmup.steps(cfg, ["es"])) == 2  # neither the embedded diarizer nor Kokoro is used
+    cfg = cfg.model_copy(update={"translation": cfg.translation.model_copy(update={"backend": "file"})})
+    assert len(warmup.steps(cfg, ["es"])) == 1  # the user's own translations: no LLM to load
