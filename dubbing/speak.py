@@ -72,6 +72,7 @@ class Synthesizer:
     def __init__(self) -> None:
         self._kokoro: kokoro.Kokoro | None = None
         self._phonemes: dict[tuple[str, str], str] = {}  # (text, language) -> Kokoro phonemes
+        self._predicted: dict[tuple, float | None] = {}  # predict()'s answers: the fit asks twice per text
 
     def kokoro(self) -> kokoro.Kokoro:
         if self._kokoro is None:
@@ -104,12 +105,14 @@ class Synthesizer:
         text = text.strip()
         if voice.backend != "kokoro" or not speakable(text):
             return None
-        rate = speed * voice.speed
-        phones, _ = self.kokoro().predict(self._kokoro_phonemes(text, language), voice.name, rate)
-        if not phones:
-            return None
-        _, last_start, last_end = phones[-1]
-        return max(last_start + min(last_end - last_start, LAST_PHONE / rate) - phones[0][1], 1e-3)
+        key = (text, voice.name, voice.speed, language.code, speed)
+        if key not in self._predicted:
+            rate = speed * voice.speed
+            phones, _ = self.kokoro().predict(self._kokoro_phonemes(text, language), voice.name, rate)
+            last = phones[-1] if phones else None
+            self._predicted[key] = None if last is None else \
+                max(last[1] + min(last[2] - last[1], LAST_PHONE / rate) - phones[0][1], 1e-3)
+        return self._predicted[key]
 
     def _kokoro_phonemes(self, text: str, language: Language) -> str:
         key = (text, language.code)
