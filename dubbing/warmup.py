@@ -1,7 +1,7 @@
 """Load the models of a dub ahead of their stages, while the process would otherwise wait.
 
-`dub translate` spends its first ~9 s waiting for Prefect's local server to start: a subprocess that keeps
-one core busy importing, while the other is idle. Loading the models in that time takes their ~6 s off
+`dub translate` spends its first ~10 s starting Prefect's local server: a subprocess that keeps one core
+busy importing. Loading the models in that time, beside the source's preparation, takes their ~6 s off
 the run. Each loader is thread-safe and loads once (models.load_once), so a stage that needs a model
 still loading waits for it; a model that fails to load here is left for its stage to report.
 """
@@ -45,16 +45,31 @@ def _speaks_with_kokoro(code: str, backend: str) -> bool:
         return False
 
 
-def _run(loads: list[Callable[[], object]]) -> None:
+def _run(loads: list[Callable[[], object]], stop: threading.Event) -> None:
     for load in loads:
+        if stop.is_set():
+            return
         try:
             load()
         except Exception:  # the stage that needs it raises the real error, with its message
             pass
 
 
-def start(cfg: Config, targets: list[str], source: str | None = None) -> threading.Thread:
-    """Run the loads in a daemon thread; join it before the process exits."""
-    thread = threading.Thread(target=_run, args=(steps(cfg, targets, source),), name="warm-up", daemon=True)
-    thread.start()
-    return thread
+class Loading:
+    """The loads under way in a daemon thread."""
+
+    def __init__(self, loads: list[Callable[[], object]]):
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=_run, args=(loads, self._stop), name="warm-up", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Skip the loads not begun and wait for the one under way: a process that exits while a model loads
+        in native code can abort ("terminate called without an active exception")."""
+        self._stop.set()
+        self.thread.join()
+
+
+def start(cfg: Config, targets: list[str], source: str | None = None) -> Loading:
+    """Begin the loads; call stop() before the process exits."""
+    return Loading(steps(cfg, targets, source))

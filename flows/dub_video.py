@@ -11,7 +11,9 @@ Prefect. Prefect tasks here are therefore NO_CACHE and only give states, retries
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from prefect import flow, task
@@ -32,8 +34,16 @@ def set_progress(fn: pipeline.Progress) -> None:
     _progress = fn
 
 
+# Sources run() prepared before the flow, by job folder: the flow's prepare task takes its own.
+_EARLY: dict[Path, Future] = {}
+
+
 @task(name="prepare source", cache_policy=NO_CACHE)
 def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None, speakers: int | None):
+    """The prepared source; when run() prepared it before the flow, that result (or its error)."""
+    early = _EARLY.pop(job.root, None)
+    if early is not None:
+        return early.result()
     return pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress)
 
 
@@ -49,11 +59,50 @@ def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_di
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
         speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
-    """dub_video, with the models loading (dubbing.warmup) while Prefect starts its local server."""
-    warm = warmup.start(config.load(config_path), targets, from_lang)
-    summary = dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync)
-    warm.join()  # long done; an interrupted or failed run does not wait for it
+    """dub_video, with the ~10 s Prefect takes to start its local server put to use: the server starts in a
+    thread while the models load (dubbing.warmup) and this thread prepares the source (here, a Ctrl-C
+    stops it at once); the flow's prepare task then takes that result."""
+    cfg = config.load(config_path)
+    warm = warmup.start(cfg, targets, from_lang)
+    try:
+        server = threading.Thread(target=_start_local_server, name="prefect server", daemon=True)
+        server.start()
+        job = _job(input_path, out)
+        job.clean_partial()  # what a killed run left half-written
+        early: Future = Future()
+        try:
+            early.set_result(pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress))
+        except Exception as e:  # the flow's prepare task raises it, so the flow handles it as its own
+            early.set_exception(e)
+        server.join()  # a client that finds the server still starting would not wait for it
+        _EARLY[job.root] = early
+        try:
+            summary = dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync)
+        finally:
+            _EARLY.pop(job.root, None)
+    finally:  # a process that exits while a model loads in native code aborts: stop after the current load
+        warm.stop()
     return summary
+
+
+def _start_local_server() -> None:
+    """Start the local server Prefect would start on the flow's first call (none if a server is configured);
+    a failure is left for that call to report."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    try:
+        SubprocessASGIServer().start()
+    except Exception:
+        pass
+
+
+def _job(input_path: str, out: str) -> Job:
+    """The job folder of `input_path` under `out`, checked writable."""
+    return Job(check_writable(Path(out) / Path(input_path).stem))
 
 
 @flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False, log_prints=False)
@@ -63,8 +112,8 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     t0 = time.perf_counter()
     cfg = config.load(config_path)
     langs = [languages.get(c) for c in targets]
-    out_dir = check_writable(Path(out) / Path(input_path).stem)
-    job = Job(out_dir)
+    job = _job(input_path, out)
+    out_dir = job.root
     job.clean_partial()
     try:
         src = prepare(input_path, job, cfg, from_lang, speakers)
