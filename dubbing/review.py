@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import hashlib
 import io
 import itertools
 import json
 import os
 import shlex
-from dataclasses import dataclass, field
+import threading
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from .config import Fit
 from .errors import DubError
 from .schema import (Diarization, FittedLine, MediaInfo, Record, RecordError, TimingReport, Transcript,
                      Translation, write_atomic)
-from .workspace import file_digest
+from .workspace import Job, digest, file_digest
 
 ASSETS = Path(__file__).with_name("review_assets")
 
@@ -380,6 +382,25 @@ def figures(quality: dict, sync: dict, fps: float) -> list[Figure]:
 # --- plots -----------------------------------------------------------------------------------------
 
 
+_DRAWING = threading.Lock()  # matplotlib is not thread-safe, and dub branches draw their plots as they end
+
+
+def _drawn(path: Path, key: str, draw) -> Path | None:
+    """`draw(path)` unless the plot at `path` was drawn from the same data (`key`, kept beside it)."""
+    keep = Job(path.parent)
+    if keep.fresh(path, key):
+        return path
+    with _DRAWING:
+        out = draw(path)
+    if out:
+        keep.mark(path, key)
+    return out
+
+
+def _curves_digest(curves: dict) -> str:
+    return digest({k: hashlib.sha256(np.ascontiguousarray(v, float).tobytes()).hexdigest() for k, v in curves.items()})
+
+
 def _save_png(fig, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96)
@@ -625,12 +646,14 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
         spoken = spoken_texts(job_dir / f"{src.name}.{code}.srt", timing.lines if timing else [], cjk)
         rows = line_rows(tr, timing, src, quality, sync, stored_curves, spoken, cjk, fit)
     plots = []
-    if plot_timing(rows, fit, review_dir / f"{code}-timing.png"):
+    drawn_rows = [asdict(r) for r in rows]
+    if _drawn(review_dir / f"{code}-timing.png", digest(drawn_rows, fit.model_dump()), lambda p: plot_timing(rows, fit, p)):
         plots.append((f"{code}-timing.png", "Timing error and stretch per line", False))
     duration = src.info.duration if src.info else 0.0
     curves = mouth_curves(job_dir, code, timing, duration, src.fps, stored_curves)
     if curves is not None:
-        plot_mouth(curves, rows, review_dir / f"{code}-mouth.png")
+        _drawn(review_dir / f"{code}-mouth.png", digest(drawn_rows, _curves_digest(curves)),
+               lambda p: plot_mouth(curves, rows, p))
         plots.append((f"{code}-mouth.png", "Mouth opening against the voice", True))
     vtt = job_dir / f"{src.name}.{code}.vtt"
     return LanguageView(code=code, name=name, status=status, status_detail=detail,
@@ -645,8 +668,20 @@ def rerun_command(src: Source, codes: list[str]) -> str:
     return f"dub translate {shlex.quote(str(given))} --to {','.join(codes)} --out {shlex.quote(str(src.job_dir.parent))}"
 
 
+def draw_plots(job_dir: str | os.PathLike, code: str) -> None:
+    """Draw one language's plots now, so that build() finds them drawn: a dub branch calls this as it ends,
+    and the page at the end of the run then waits only for the plots of the languages still changing."""
+    from .config import load as load_config
+
+    job_dir = Path(job_dir)
+    review_dir = job_dir / "review"
+    review_dir.mkdir(exist_ok=True)
+    _language_view(load_source(job_dir), code, review_dir, load_config().fit)
+
+
 def build(job_dir: str | os.PathLike) -> Path:
-    """Write job_dir/review/index.html (self-contained; videos and plots by relative path) and its plots."""
+    """Write job_dir/review/index.html (self-contained; videos and plots by relative path) and its plots
+    (those drawn from the same data before are kept)."""
     import jinja2
 
     from .config import load as load_config

@@ -54,7 +54,14 @@ def translate(src: pipeline.Source, code: str, cfg: config.Config):
 
 @task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
 def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_dir: Path, lipsync: bool | None):
-    return pipeline.dub_language(src, tr, cfg, out_dir, _progress, lipsync=lipsync)
+    result = pipeline.dub_language(src, tr, cfg, out_dir, _progress, lipsync=lipsync)
+    try:  # the review page's plots of this language, drawn now rather than all at the end of the run
+        from dubbing import review
+
+        review.draw_plots(out_dir, code)
+    except Exception:  # the page is built at the end, and says there what failed
+        pass
+    return result
 
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,

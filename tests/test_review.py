@@ -191,6 +191,21 @@ def test_build_writes_a_self_contained_page_with_plots(job):
         assert f'src="{name}"' in html
 
 
+def test_plots_drawn_by_a_dub_branch_are_kept_until_their_data_changes(job, monkeypatch):
+    drawn = []
+    for name in ("plot_timing", "plot_mouth"):
+        real = getattr(review, name)
+        monkeypatch.setattr(review, name, lambda *a, real=real, name=name: drawn.append(name) or real(*a))
+    review.draw_plots(job, "es")  # as the es branch ends
+    assert sorted(drawn) == ["plot_mouth", "plot_timing"]
+    review.build(job)  # the page at the end of the run
+    assert len(drawn) == 2
+    quality = json.loads((job / "es/quality.json").read_text())
+    (job / "es/quality.json").write_text(json.dumps(quality | {"back_transcript": "Hola. Palabras. Adiós."}))
+    review.build(job)  # what ASR heard changed the rows: both plots show the rows
+    assert sorted(drawn[2:]) == ["plot_mouth", "plot_timing"]
+
+
 def test_page_survives_a_broken_edit_and_a_missing_run(job):
     (job / "es/translation.json").write_text('{"lines": [\n  {"id": "L0001",, }\n]}')
     (job / "es/timing.json").unlink()
