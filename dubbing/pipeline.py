@@ -1,6 +1,7 @@
 """The dub of one input as a few plain functions: prepare the source once, then one branch per language.
 
-    prepare(input)            probe, audio, transcript, speakers, profiles, speech/background, lines
+    prepare(input)            probe, audio, transcript, speakers, profiles, lines
+    separate_source()         speech/background (only the dubs need it: it can run beside translation)
     translate_lines(lang)     the translation (the user's edits to it are kept)
     dub_language(lang)        voices, speech per line, timing fit, mix, subtitles, lips, mux, checks
 
@@ -88,7 +89,7 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
             speakers: int | None = None, progress: Progress = _quiet) -> Source:
     """Run the shared stages once per input; NoSpeech if the audio holds none."""
-    from . import diarize, profiles, rttm, separate, transcribe
+    from . import diarize, profiles, rttm, transcribe
 
     t: dict[str, float] = {}
     input_path = Path(input_path).resolve()
@@ -129,27 +130,31 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, ASR_RATE)))
     progress("diarize", 1, 1)
 
-    progress("separate", 0, 1)
-    sep_key = digest(src_key, cfg.separation)
-
-    def _split(p: Path) -> None:
-        from .mix import loudness
-
-        full = media.load_audio(input_path, MIX_RATE, mono=False)
-        speech, background = _timed(t, "separate", separate.split, full, MIX_RATE, cfg.separation.backend)
-        Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
-               background_lufs=_finite(loudness(background, MIX_RATE), -70.0)).save(job.path("source/levels.json"))
-        media.write_wav(p, background, MIX_RATE)
-
-    job.file("source/background.wav", sep_key, _split)
-    progress("separate", 1, 1)
-
     lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
         language=transcript.language,
         lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
                   lines=lines, key=key, media_key=src_key, timings=t)
+
+
+def separate_source(src: Source, cfg: Config, progress: Progress = _quiet) -> None:
+    """Split the source's sound into speech and background: source/background.wav (MIX_RATE) and the
+    loudness of each (source/levels.json), which dub_language needs."""
+    from . import separate
+    from .mix import loudness
+
+    def _split(p: Path) -> None:
+        full = media.load_audio(src.info.path, MIX_RATE, mono=False)
+        speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE, cfg.separation.backend,
+                                    lambda f: progress("separate", f, 1))
+        Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
+               background_lufs=_finite(loudness(background, MIX_RATE), -70.0)).save(src.job.path("source/levels.json"))
+        media.write_wav(p, background, MIX_RATE)
+
+    progress("separate", 0, 1)
+    src.job.file("source/background.wav", digest(src.media_key, cfg.separation), _split)
+    progress("separate", 1, 1)
 
 
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = _quiet) -> Translation:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import configparser
 import ctypes
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,8 +150,9 @@ class _BandFill:
         return (noise * self.scale).astype(np.float32)
 
 
-def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime) -> np.ndarray:
-    """DeepFilterNet speech estimate of one channel, at `sample_rate` Hz, same length as `x`."""
+def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime, progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """DeepFilterNet speech estimate of one channel, at `sample_rate` Hz, same length as `x`; `progress`
+    gets the fraction done."""
     out = np.zeros(len(x), np.float32)
     if len(x) == 0:
         return out
@@ -175,6 +177,8 @@ def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime) -> np.ndarray
             s = s[:len(x) - pos]
             out[pos:pos + len(s)] = s
             pos += len(s)
+            if progress:
+                progress(min(1.0, (i + chunk) / len(x)))
     return out
 
 
@@ -184,8 +188,10 @@ def _is_dual_mono(audio: np.ndarray) -> bool:
     return float(np.sum(side ** 2)) <= float(np.sum(mid ** 2)) * audio.shape[1] * 10 ** (DUAL_MONO_DB / 10)
 
 
-def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet") -> tuple[np.ndarray, np.ndarray]:
+def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet",
+          progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(speech, background) of `audio` at `sample_rate` Hz, each the input's shape; speech + background = audio.
+    `progress` gets the fraction done.
 
     Backends: "deepfilternet" (DeepFilterNet3, 0.13-0.2x real time per channel on 2 idle cores) or "none"
     (all of it is speech, the background is silence). Multichannel input is separated channel by
@@ -201,9 +207,12 @@ def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet") -
         raise DubError(f"unknown separation backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     rt = _runtime()
     if audio.ndim == 1:
-        speech = _speech_channel(audio, sample_rate, rt)
+        speech = _speech_channel(audio, sample_rate, rt, progress)
     elif audio.shape[1] > 1 and _is_dual_mono(audio):
-        speech = np.repeat(_speech_channel(audio.mean(axis=1), sample_rate, rt)[:, None], audio.shape[1], axis=1)
+        speech = np.repeat(_speech_channel(audio.mean(axis=1), sample_rate, rt, progress)[:, None], audio.shape[1],
+                           axis=1)
     else:
-        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt) for c in range(audio.shape[1])], axis=1)
+        n = audio.shape[1]
+        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt, progress and (lambda f, c=c: progress((c + f) / n)))
+                           for c in range(n)], axis=1)
     return speech, audio - speech

@@ -1,6 +1,7 @@
 """The flow for one input: shared stages once, then per language a translation (one LLM, languages in
 turn) and a branch (speech, fit, mix, lips, mux, checks) that starts as soon as its translation is done,
-so one language is dubbed while the next is translated.
+so one language is dubbed while the next is translated. The speech/background split, which only the
+branches need, runs beside the first translation.
 
 Caching lives in the job folder (dubbing.workspace), keyed by a hash of each stage's inputs and
 settings, not in Prefect's result store: the job folder is what users see and edit, it survives
@@ -45,6 +46,11 @@ def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None
     if early is not None:
         return early.result()
     return pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress)
+
+
+@task(name="separate speech and background", cache_policy=NO_CACHE)
+def separate(src: pipeline.Source, cfg: config.Config) -> None:
+    pipeline.separate_source(src, cfg, _progress)
 
 
 @task(name="translate", cache_policy=NO_CACHE, task_run_name="translate {code}")
@@ -129,12 +135,15 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         summary = {"input": input_path, "status": "no speech", "message": str(e), "outputs": {"copy": str(copy)}}
         write_atomic(out_dir / "job.json", json.dumps(summary, indent=1).encode())
         raise
+    # only the dubs need the background: it is separated beside the first translation
+    background = separate.submit(src, cfg)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
     # so synthesis and checks overlap the LLM instead of waiting for every translation
     futures = {}
     for lang in langs:
         tr = translate(src, lang.code, cfg)
-        futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync)
+        futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, wait_for=[background])
+    background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
     summary = summarize(input_path, src, results, time.perf_counter() - t0, previous=_previous(out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
