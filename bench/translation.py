@@ -46,8 +46,9 @@ def load_pairs(n: int) -> dict[str, list[tuple[str, str]]]:
     return {p: rows[:n] for p, rows in out.items()}
 
 
-def run_llm(style: llm.Style, texts: list[str], budgets: list[float], target) -> tuple[list[str], int]:
-    model = llm.load(str(llm.model_path(llm.EMBEDDED)))
+def run_llm(style: llm.Style, texts: list[str], budgets: list[float], target,
+            model_file: str = llm.EMBEDDED) -> tuple[list[str], int]:
+    model = llm.load(str(llm.model_path(model_file)))
     items = [llm.Item(t, hint=translate.length_hint(b, target)) for t, b in zip(texts, budgets)]
     tr = llm.Translator(model, style)
     got = tr.lines(items, "en", target)
@@ -58,14 +59,14 @@ def run_apertium(texts: list[str], target) -> tuple[list[str], int]:
     return translate.apertium(texts, target.translation.apertium["en"].split("|")), 0
 
 
-def bench(n: int, variants: list[str], apertium: bool) -> None:
+def bench(n: int, variants: list[str], apertium: bool, model_file: str = llm.EMBEDDED) -> None:
     en = languages.get("en")
     print(f"{'pair':8} {'system':16} {'chrF':>6} {'s/sent':>7} {'long%':>6} {'failed':>6}")
     for pair, rows in load_pairs(n).items():
         target = languages.get(PAIRS[pair])
         texts, refs = [r[0] for r in rows], [r[1] for r in rows]
         budgets = [translate.spoken_seconds(t, en) for t in texts]
-        systems = [(f"llm:{v}", lambda v=v: run_llm(VARIANTS[v], texts, budgets, target)) for v in variants]
+        systems = [(f"llm:{v}", lambda v=v: run_llm(VARIANTS[v], texts, budgets, target, model_file)) for v in variants]
         if apertium and "en" in target.translation.apertium:
             systems.append(("apertium", lambda: run_apertium(texts, target)))
         for name, fn in systems:
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30, help="sentences per language pair (max 150)")
     ap.add_argument("--variants", default="default", help=f"comma list of {', '.join(VARIANTS)}, or 'all'")
     ap.add_argument("--no-apertium", action="store_true")
+    ap.add_argument("--model", default=llm.EMBEDDED, help="a GGUF file to compare with the embedded model")
     ap.add_argument("--demo", action="store_true", help="translate the vr_face1 transcript instead")
     a = ap.parse_args()
     if not MEDIA.exists():
@@ -116,7 +118,7 @@ def main() -> None:
     if a.demo:
         return demo()
     variants = list(VARIANTS) if a.variants == "all" else [v for v in a.variants.split(",") if v]
-    bench(a.n, variants, not a.no_apertium)
+    bench(a.n, variants, not a.no_apertium, a.model)
 
 
 if __name__ == "__main__":
