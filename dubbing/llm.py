@@ -107,7 +107,43 @@ def _llama_class() -> type["Llama"]:
     except ImportError:
         raise MissingModel("translation", "llama-cpp-python",
                            "Install llama-cpp-python (scripts/bootstrap.sh builds it).") from None
-    return Llama
+    return _lean_states(Llama)
+
+
+@lru_cache(maxsize=None)
+def _lean_states(base: type) -> type:
+    """`base` (llama_cpp.Llama) whose prompt-cache states hold the KV cache only.
+
+    llama-cpp-python puts the whole (n_batch x vocabulary) logit buffer into every saved state, up to
+    311 MB for Qwen2.5, and on restore writes it back and scans the rest of the buffer: ~0.2 s and
+    hundreds of MB of fresh pages per LLM call, for logits nothing reads, since a restored state always
+    reads its last token again (`_requires_eval`)."""
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    class LeanStates(base):
+        def save_state(self):
+            size = llama_cpp.llama_state_get_size(self._ctx.ctx)
+            buf = (ctypes.c_uint8 * int(size))()
+            n = int(llama_cpp.llama_state_get_data(self._ctx.ctx, buf, size))
+            if n > int(size):
+                raise RuntimeError("Failed to copy llama state data")
+            return llama_cpp.LlamaState(scores=np.zeros((1, self._n_vocab), np.single), input_ids=self.input_ids.copy(),
+                                        n_tokens=self.n_tokens, llama_state=ctypes.string_at(buf, n), llama_state_size=n,
+                                        seed=self._seed)
+
+        def load_state(self, state) -> None:
+            self.input_ids = state.input_ids.copy()
+            self.n_tokens = state.n_tokens
+            self._requires_eval = True
+            self._seed = state.seed
+            data = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+            if llama_cpp.llama_state_set_data(self._ctx.ctx, data, state.llama_state_size) != state.llama_state_size:
+                raise RuntimeError("Failed to set llama state data")
+
+    return LeanStates
 
 
 def require(name: str) -> Path:
@@ -126,20 +162,11 @@ def load(path: str, n_ctx: int = N_CTX) -> "Llama":
         return _load(path, n_ctx)
 
 
-def prompt_cache_class():
-    """LlamaRAMCache keeping, per saved state, only the KV cache: llama-cpp-python also copies the whole
-    (n_batch x vocabulary) logit buffer into each state, 311 MB for Qwen2.5, which it does not count
-    against the capacity. A restored state always re-reads its last token (`_requires_eval`), so the
-    logits are recomputed and one zero row (broadcast by `load_state`) stands in for them."""
-    import numpy as np
+def prompt_cache():
+    """A RAM cache of prompt states (the KV cache alone, see _lean_states) of PROMPT_CACHE_BYTES at most."""
     from llama_cpp import LlamaRAMCache
 
-    class PromptCache(LlamaRAMCache):
-        def __setitem__(self, key, value) -> None:
-            value.scores = np.zeros((1, value.scores.shape[-1]), dtype=value.scores.dtype)
-            super().__setitem__(key, value)
-
-    return PromptCache
+    return LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES)
 
 
 @lru_cache(maxsize=1)
@@ -148,7 +175,7 @@ def _load(path: str, n_ctx: int) -> "Llama":
     # Translation, shortening and condensing prompts (and, with branches in parallel, several languages)
     # take turns; the RAM cache restores the KV state of the longest already-read prefix instead of
     # reading the prompt again. A state is ~25 kB per token.
-    model.set_cache(prompt_cache_class()(capacity_bytes=PROMPT_CACHE_BYTES))
+    model.set_cache(prompt_cache())
     atexit.register(model.close)  # freed before interpreter teardown, which would make __del__ fail
     return model
 

@@ -428,12 +428,12 @@ def test_fixed_prompt_starts_are_kept_on_disk_and_a_later_run_reads_none_of_them
     path = embedded_llm
     model = llm.load(str(path))
     monkeypatch.setattr(llm.models, "models_dir", lambda: tmp_path)
-    monkeypatch.setattr(model, "cache", llm.prompt_cache_class()(capacity_bytes=llm.PROMPT_CACHE_BYTES))
+    monkeypatch.setattr(model, "cache", llm.prompt_cache())
     llm.prime(str(path), "en", [ES, FR])
     kept = sorted((tmp_path / "prompt-states").glob("*.pkl"))
     assert len(kept) == 5  # translation and limited translation per target, condensing once
 
-    monkeypatch.setattr(model, "cache", llm.prompt_cache_class()(capacity_bytes=llm.PROMPT_CACHE_BYTES))
+    monkeypatch.setattr(model, "cache", llm.prompt_cache())
     read = []
     real = model.create_chat_completion
     monkeypatch.setattr(model, "create_chat_completion", lambda **kw: (read.append(kw), real(**kw))[1])
