@@ -146,10 +146,11 @@ def separate_source(src: Source, cfg: Config, progress: Progress = _quiet) -> No
 
     def _split(p: Path) -> None:
         full = media.load_audio(src.info.path, MIX_RATE, mono=False)
-        speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE, cfg.separation.backend,
-                                    lambda f: progress("separate", f, 1))
-        Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
-               background_lufs=_finite(loudness(background, MIX_RATE), -70.0)).save(src.job.path("source/levels.json"))
+        speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE,
+                                    cfg.separation.backend, lambda f: progress("separate", f, 1))
+        levels = Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
+                        background_lufs=_finite(loudness(background, MIX_RATE), -70.0))
+        levels.save(src.job.path("source/levels.json"))
         media.write_wav(p, background, MIX_RATE)
 
     progress("separate", 0, 1)

@@ -647,7 +647,8 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
         rows = line_rows(tr, timing, src, quality, sync, stored_curves, spoken, cjk, fit)
     plots = []
     drawn_rows = [asdict(r) for r in rows]
-    if _drawn(review_dir / f"{code}-timing.png", digest(drawn_rows, fit.model_dump()), lambda p: plot_timing(rows, fit, p)):
+    timing_key = digest(drawn_rows, fit.model_dump())
+    if _drawn(review_dir / f"{code}-timing.png", timing_key, lambda p: plot_timing(rows, fit, p)):
         plots.append((f"{code}-timing.png", "Timing error and stretch per line", False))
     duration = src.info.duration if src.info else 0.0
     curves = mouth_curves(job_dir, code, timing, duration, src.fps, stored_curves)

@@ -150,7 +150,8 @@ class _BandFill:
         return (noise * self.scale).astype(np.float32)
 
 
-def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime, progress: Callable[[float], None] | None = None) -> np.ndarray:
+def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime,
+                    progress: Callable[[float], None] | None = None) -> np.ndarray:
     """DeepFilterNet speech estimate of one channel, at `sample_rate` Hz, same length as `x`; `progress`
     gets the fraction done."""
     out = np.zeros(len(x), np.float32)
@@ -213,6 +214,7 @@ def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet",
                            axis=1)
     else:
         n = audio.shape[1]
-        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt, progress and (lambda f, c=c: progress((c + f) / n)))
-                           for c in range(n)], axis=1)
+        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt,
+                                           progress and (lambda f, c=c: progress((c + f) / n))) for c in range(n)],
+                          axis=1)
     return speech, audio - speech
