@@ -3,6 +3,7 @@
     .venv/bin/python bench/translation.py                      # default prompt + apertium, 30 per pair (~5 min)
     .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
     .venv/bin/python bench/translation.py --demo               # vr_face1 transcript into es/fr/ja
+    .venv/bin/python bench/translation.py --model F.gguf --no-apertium  # another GGUF file, same sample
 
 Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
 so "long" counts translations the pipeline would flag as likely too long for their slot.
