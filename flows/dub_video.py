@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 from prefect import flow, task
@@ -36,15 +35,17 @@ def set_progress(fn: pipeline.Progress) -> None:
 
 
 # Sources run() prepared before the flow, by job folder: the flow's prepare task takes its own.
-_EARLY: dict[Path, Future] = {}
+_EARLY: dict[Path, pipeline.Source | Exception] = {}
 
 
 @task(name="prepare source", cache_policy=NO_CACHE)
 def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None, speakers: int | None):
     """The prepared source; when run() prepared it before the flow, that result (or its error)."""
     early = _EARLY.pop(job.root, None)
+    if isinstance(early, Exception):
+        raise early
     if early is not None:
-        return early.result()
+        return early
     return pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress)
 
 
@@ -82,11 +83,10 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
         server.start()
         job = _job(input_path, out)
         job.clean_partial()  # what a killed run left half-written
-        early: Future = Future()
         try:
-            early.set_result(pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress))
+            early: pipeline.Source | Exception = pipeline.prepare(input_path, job, cfg, from_lang, speakers, _progress)
         except Exception as e:  # the flow's prepare task raises it, so the flow handles it as its own
-            early.set_exception(e)
+            early = e
         server.join()  # a client that finds the server still starting would not wait for it
         _EARLY[job.root] = early
         try:
