@@ -65,7 +65,7 @@ class TimedFrames:
 def time_tracking(video: Path, work: Path, track_module=None) -> tuple[float, int, object]:
     """(seconds in track_video minus decode, frames, Tracks) for one video."""
     from lipsync import track as T
-    from lipsync import video_io
+    from dubbing import video as video_io
 
     T = track_module or T
     times, _ = video_io.frame_times(video)
@@ -82,7 +82,8 @@ def run_one(video: Path, work: Path) -> dict:
     import resource
 
     from dubbing.schema import SpeakerTurn
-    from lipsync import api, video_io
+    from lipsync import api
+    from dubbing import video as video_io
 
     times, _ = video_io.frame_times(video)
     info = video_io.probe(video)
@@ -172,7 +173,7 @@ def cpu_tracking(frames: list, width: int, height: int, work: Path, track_module
 def accuracy(rev: str) -> None:
     """Print the tracking accuracy and speed of this tree against revision `rev` (see the module doc)."""
     from lipsync import track as T
-    from lipsync import video_io
+    from dubbing import video as video_io
 
     ref_mod = reference_track(rev)
     rows = []
@@ -220,7 +221,7 @@ def identity() -> None:
     import skimage
 
     from lipsync import track as T
-    from lipsync import video_io
+    from dubbing import video as video_io
 
     ff = imageio_ffmpeg.get_ffmpeg_exe()
     desc = {}

@@ -18,12 +18,13 @@ from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import SpectralClustering
 
 from .config import Diarization as DiarizationConfig
+from .constants import SPEECH_RATE
 from .errors import DubError, MissingModel
 from .models import load_once
 from .schema import Diarization, SpeakerTurn, Transcript, Word
 from .vad import speech_regions
 
-RATE = 16000  # Hz, the rate every model here expects
+RATE = SPEECH_RATE  # Hz, the rate every model here expects
 FRAME = 0.01  # seconds per mel frame and per turn-resolution step
 PRUNE_FRACTIONS = (0.10, 0.125, 0.15, 0.175, 0.20)  # share of each affinity row kept
 NEIGHBOUR_SECONDS = 5.0  # each affinity row keeps at least this much speech (in windows): fewer

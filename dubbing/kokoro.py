@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,6 +23,7 @@ import numpy as np
 
 from . import models
 from .errors import DubError, MissingModel
+from .files import atomic_path
 
 SAMPLE_RATE = 24000  # Hz
 HOP = 600  # samples per duration frame
@@ -158,13 +158,8 @@ def duration_model() -> Path:
     model = onnx.load(str(src))
     if DURATIONS not in {o.name for o in model.graph.output}:
         model.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS, onnx.TensorProto.FLOAT, None))
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".kokoro.", suffix=".part")
-    os.close(fd)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(dest, ".part") as tmp:
+        onnx.save(model, str(tmp))
     return dest
 
 
@@ -177,13 +172,8 @@ def predictor_model() -> Path:
     dest = full.with_name(full.name.replace(".onnx", ".predictor.onnx"))
     if dest.exists():
         return dest
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".kokoro.", suffix=".part")
-    os.close(fd)
-    try:
-        onnx.utils.extract_model(str(full), tmp, ["tokens", "style"], [RAW_DURATIONS], check_model=False)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(dest, ".part") as tmp:
+        onnx.utils.extract_model(str(full), str(tmp), ["tokens", "style"], [RAW_DURATIONS], check_model=False)
     return dest
 
 

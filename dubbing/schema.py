@@ -3,18 +3,20 @@
 Times are seconds from the start of the source unless a field says otherwise. Records are
 pydantic models rather than plain dataclasses because people edit some of them by hand (the
 translation, the transcript, speaker labels): loading an edited file must validate it and say
-exactly what is wrong. `lipsync/` imports only this module from `dubbing/`.
+exactly what is wrong. Together with dubbing.media, dubbing.video and dubbing.files this is the shared
+layer: `lipsync/` imports nothing else of `dubbing/`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .files import write_atomic
 
 R = TypeVar("R", bound="Record")
 
@@ -44,41 +46,6 @@ class RecordError(ValueError):
     """A stored or user-edited record could not be read."""
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to a temporary file beside `path`, fsync, then rename over it."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(p, ".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: changing it later would race with other threads
-
-
-def temp_beside(path: Path, suffix: str) -> tuple[int, str]:
-    """A hidden temporary file next to `path` (same file system, so a rename is atomic), with the
-    permissions a normally created file gets (mkstemp alone makes 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
-    os.fchmod(fd, 0o666 & ~_UMASK)
-    return fd, tmp
-
-
 def dump_json(obj) -> str:
     return json.dumps(obj, indent=1, ensure_ascii=False)
 
@@ -99,6 +66,7 @@ class MediaInfo(Record):
     video_codec: str = ""
     audio_rate: int = 0  # Hz
     audio_channels: int = 0
+    audio_start: float = 0.0  # seconds: the timestamp of the first audio sample (sample 0 of load_audio)
     rotation: int = 0  # degrees, from the container's display matrix
 
 
@@ -243,3 +211,19 @@ class TimingReport(Record):
     language: str
     lines: list[FittedLine]
     phones: list[tuple[str, float, float, str]] = Field(default_factory=list)  # (ipa, start, end, speaker) on the output timeline
+
+
+class Profiles(Record):
+    speakers: list[SpeakerProfile]
+
+
+class Lines(Record):
+    language: str
+    lines: list[Line]
+
+
+class Levels(Record):
+    """Integrated loudness (LUFS) of the separated source speech and background."""
+
+    speech_lufs: float
+    background_lufs: float

@@ -11,7 +11,8 @@ import srt
 
 from languages import SubtitleSpec
 
-from .schema import Line, write_atomic
+from .files import write_atomic
+from .schema import Line
 
 
 def wrap(text: str, rules: SubtitleSpec) -> str:

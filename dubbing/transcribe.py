@@ -10,10 +10,9 @@ import numpy as np
 
 from . import models
 from .config import ASR
+from .constants import SPEECH_RATE
 from .errors import MissingModel
 from .schema import Segment, Transcript, Word
-
-SAMPLE_RATE = 16000  # Hz, what Whisper expects
 
 
 def resolve_model(name: str) -> str:
@@ -74,4 +73,4 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
         if progress:
             progress(s.end)
     return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
-                      duration=round(len(audio) / SAMPLE_RATE, 3), model=cfg.model, segments=out)
+                      duration=round(len(audio) / SPEECH_RATE, 3), model=cfg.model, segments=out)

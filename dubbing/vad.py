@@ -6,12 +6,14 @@ import numpy as np
 import soxr
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-VAD_RATE = 16000  # Hz; the Silero model's rate
+from .constants import SPEECH_RATE
+
+VAD_RATE = SPEECH_RATE  # Hz; the Silero model's rate
 
 
 def speech_regions(
     audio: np.ndarray,
-    sample_rate: int = 16000,
+    sample_rate: int = SPEECH_RATE,
     min_silence: float = 0.3,
     threshold: float = 0.5,
     min_speech: float = 0.2,

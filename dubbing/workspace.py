@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import DubError
-from .schema import Record, write_atomic
+from .files import write_atomic
+from .schema import Record
 
 R = TypeVar("R", bound=Record)
 

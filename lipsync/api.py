@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import functools
-
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dubbing import video as vio
 from dubbing.errors import DubError
 from dubbing.schema import SpeakerTurn
 
@@ -26,13 +27,15 @@ from . import retime as RT
 from . import smooth as S
 from . import speakers as SP
 from . import track as T
-from . import video_io as vio
 from .mouth_model import Bank
 from .report import SyncReport
 
 Phones = Sequence[tuple[str, float, float, str]]
 Progress = Callable[[int, int], None] | None
-CRF = 12  # x264 quality of the re-rendered video (near-lossless; the mux copies it as it is)
+CRF = 12  # x264 quality of the re-rendered video (near-lossless; the mux copies it as it is): output.crf
+PRESET = "veryfast"  # x264 speed preset: output.preset
+
+log = logging.getLogger(__name__)
 
 
 def _overrides(language: str | None) -> dict[str, str] | None:
@@ -62,7 +65,8 @@ def _releasing_landmarker(fn):
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
                language: str | None = None, faces: F.SourceFaces | None = None,
-               jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None) -> SyncReport:
+               jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None, crf: int = CRF,
+               preset: str = PRESET) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -73,7 +77,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     `retime`: where `audio` says the source's own words, when they were said in the source
     (lipsync.retime); there the faces show their own lips, moved in time, instead of the visemes.
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
-    the chunks whose mouths changed.
+    the chunks whose mouths changed. `crf`, `preset`: x264's quality and speed for the rendered video.
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     faces = M.curves(tracks)
     try:
         src_env = M.envelope(video, times)
-    except Exception:  # a video without an audio stream
+    except Exception as e:  # a video without an audio stream
+        log.info("no loudness from the audio of %s (%s: %s): speakers found from faces alone", video,
+                 type(e).__name__, e)
         src_env = None
     turns = [(t.start, t.end, t.speaker) for t in source_turns]
     assigned, _ = SP.assign({k: c.frames for k, c in faces.items()}, {k: c.q[:, 0] for k, c in faces.items()},
@@ -141,11 +147,11 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             if plan.weight[j] > 0:
                 by_frame.setdefault(int(fi), []).append((plan, j, weights[j]))
     st = video.stat()
-    salt = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{info.width}x{info.height}|crf{CRF}"
+    salt = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{info.width}x{info.height}|crf{crf}|{preset}"
     chunks = CH.plan(times, tracks.pts, *_frame_draws(n, by_frame, banks), salt)
     report.synced_frames = len(by_frame)
     report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, workdir / "chunks",
-                                                      lambda i: tick(n + i + 1))
+                                                      lambda i: tick(n + i + 1), crf, preset)
     report.render_fps = round(report.rendered_frames / render_s, 1) if render_s > 0 else None
     vio.concat([workdir / "chunks" / f"{c.key}.mp4" for c in chunks], out_video)
     CH.prune(workdir / "chunks", chunks)
@@ -186,7 +192,8 @@ def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[b
 
 
 def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,
-                   banks: dict[int, Bank], folder: Path, tick: Callable[[int], None]) -> tuple[int, float]:
+                   banks: dict[int, Bank], folder: Path, tick: Callable[[int], None], crf: int = CRF,
+                   preset: str = PRESET) -> tuple[int, float]:
     """Render and encode the chunks not already in `folder`, in one decode pass.
 
     Returns (frames rendered, seconds spent rendering them, decode and encode not counted)."""
@@ -202,7 +209,7 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
                     continue
                 CH.forget(folder, chunk)
                 writer = vio.VideoWriter(folder / f"{chunk.key}.mp4", info.width, info.height, info.time_base,
-                                         info.rate, crf=CRF, b_frames=False)
+                                         info.rate, crf=crf, preset=preset, b_frames=False)
             img = fr.rgb
             jobs = by_frame.get(fr.index, [])
             if jobs:
@@ -227,12 +234,14 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
 
 @_releasing_landmarker
 def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: Path, fps: float = 25.0,
-            progress: Progress = None, language: str | None = None, jaw_from_voice: float = J.WEIGHT) -> SyncReport:
+            progress: Progress = None, language: str | None = None, jaw_from_voice: float = J.WEIGHT,
+            crf: int = CRF, preset: str = PRESET) -> SyncReport:
     """Make the face in a still `image` speak `phones` (IPA, start s, end s, speaker) for the length of
     `audio`, with blinks and slight head motion; writes a video-only H.264 file at `fps`.
     jaw_from_voice: as in sync_video."""
-    import cv2
     from fractions import Fraction
+
+    import cv2
 
     from . import still as ST
 
@@ -267,7 +276,8 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     entry = bank.items
     tb = Fraction(1, 1000)
     render_s = 0.0
-    with vio.VideoWriter(out_video, rgb.shape[1], rgb.shape[0], tb, Fraction(fps).limit_denominator(1001)) as w:
+    with vio.VideoWriter(out_video, rgb.shape[1], rgb.shape[0], tb, Fraction(fps).limit_denominator(1001), crf=crf,
+                         preset=preset) as w:
         for i in range(n):
             t0 = time.perf_counter()
             img = rgb.copy()

@@ -2,18 +2,20 @@
 it, so a re-run after an edit re-renders only the chunks whose mouths changed and reuses the rest.
 
 Chunks are encoded without B-frames, each starting on a keyframe, so they join by copying packets
-(video_io.concat): no re-encode, no generation loss.
+(dubbing.video.concat): no re-encode, no generation loss.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from dubbing.files import write_atomic
 
 CHUNK_S = 2.0  # seconds per chunk
 RENDER_VERSION = 1  # bump when the renderer draws differently for the same inputs
@@ -80,10 +82,9 @@ def reusable(folder: Path, chunk: Chunk, atol: float = VALUE_TOL) -> bool:
 
 def remember(folder: Path, chunk: Chunk) -> None:
     """Record the values a freshly rendered chunk was drawn from (after its video is in place)."""
-    tmp = folder / f".{chunk.key}.npy.part"
-    with open(tmp, "wb") as f:
-        np.save(f, chunk.values)
-    os.replace(tmp, folder / f"{chunk.key}.npy")
+    buf = io.BytesIO()
+    np.save(buf, chunk.values)
+    write_atomic(folder / f"{chunk.key}.npy", buf.getvalue())
 
 
 def forget(folder: Path, chunk: Chunk) -> None:

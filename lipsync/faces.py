@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dubbing import video as vio
 from dubbing.errors import disk_full_error
+from dubbing.files import atomic_dir
 
 from . import geometry as G
 from . import track as T
-from . import video_io as vio
 from .mouth_model import Bank, BankEntry
 
 BANK_STRIDE = 2  # offer every 2nd frame to the mouth bank
@@ -36,36 +36,29 @@ class SourceFaces:
     def save(self, folder: str | os.PathLike) -> None:
         """Write into `folder` (created, or replaced whole: a half-written analysis is never left)."""
         folder = Path(folder)
-        tmp = folder.with_name(f".{folder.name}.part")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         try:
-            tr = self.tracks
-            np.save(tmp / "landmarks.npy", np.asarray(tr.lm))
-            arrays = {"times": tr.times, "pts": tr.pts, "blend": tr.blend, "track": tr.track, "filled": tr.filled}
-            meta = {"format": FORMAT, "width": tr.width, "height": tr.height, "extra": tr.extra, "banks": {}}
-            for tid, tpl in self.templates.items():
-                arrays[f"template_{tid}"] = tpl
-            for tid, bank in self.banks.items():
-                meta["banks"][str(tid)] = {"width0": bank.width0, "entries": []}
-                for i, (key, e) in enumerate(sorted(bank.entries.items())):
-                    arrays[f"bank_{tid}_{i}_crop"], arrays[f"bank_{tid}_{i}_pts"] = e.crop, e.pts
-                    arrays[f"bank_{tid}_{i}_q"] = e.q
-                    meta["banks"][str(tid)]["entries"].append({"key": list(key), "teeth": e.teeth, "sharp": e.sharp})
-            np.savez(tmp / "faces.npz", **arrays)
-            (tmp / "faces.json").write_text(json.dumps(meta, default=float))
-        except BaseException as e:
-            err = disk_full_error(e, folder) if isinstance(e, Exception) else e
-            shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_dir(folder) as tmp:
+                tr = self.tracks
+                np.save(tmp / "landmarks.npy", np.asarray(tr.lm))
+                arrays = {"times": tr.times, "pts": tr.pts, "blend": tr.blend, "track": tr.track,
+                          "filled": tr.filled}
+                meta = {"format": FORMAT, "width": tr.width, "height": tr.height, "extra": tr.extra, "banks": {}}
+                for tid, tpl in self.templates.items():
+                    arrays[f"template_{tid}"] = tpl
+                for tid, bank in self.banks.items():
+                    meta["banks"][str(tid)] = {"width0": bank.width0, "entries": []}
+                    for i, (key, e) in enumerate(sorted(bank.entries.items())):
+                        arrays[f"bank_{tid}_{i}_crop"], arrays[f"bank_{tid}_{i}_pts"] = e.crop, e.pts
+                        arrays[f"bank_{tid}_{i}_q"] = e.q
+                        meta["banks"][str(tid)]["entries"].append({"key": list(key), "teeth": e.teeth,
+                                                                   "sharp": e.sharp})
+                np.savez(tmp / "faces.npz", **arrays)
+                (tmp / "faces.json").write_text(json.dumps(meta, default=float))
+        except Exception as e:  # numpy reports a full disk without errno
+            err = disk_full_error(e, folder)
             if err is e:
                 raise
             raise err from e
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
 
     @staticmethod
     def load(folder: str | os.PathLike) -> "SourceFaces":

@@ -14,16 +14,19 @@ import cv2
 import numpy as np
 from scipy.signal import butter, savgol_filter, sosfiltfilt
 
+from dubbing import media
+from dubbing import video as vio
+from dubbing.constants import SPEECH_RATE
+
 from . import geometry as G
 from . import landmarks as L
 from . import track as T
-from . import video_io as vio
 from . import visemes as V
 from .mouth_model import MOVE
 from .report import SyncReport
 
 MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
-AUDIO_RATE = 16000  # Hz the loudness is measured at
+AUDIO_RATE = SPEECH_RATE  # Hz the loudness is measured at
 SPEECH_BAND = (300.0, 3400.0)  # Hz: the telephone band, where the articulation-driven loudness is
 
 
@@ -64,7 +67,7 @@ def pick(faces: dict[int, FaceCurve], box: np.ndarray | None = None) -> FaceCurv
 def samples(audio: str | Path | np.ndarray) -> np.ndarray:
     """Mono samples at AUDIO_RATE Hz: a media file decoded, or samples already decoded at that rate
     (so a caller that needs a voice several times decodes it once)."""
-    return audio if isinstance(audio, np.ndarray) else vio.audio(audio, AUDIO_RATE)
+    return audio if isinstance(audio, np.ndarray) else media.load_audio(audio, AUDIO_RATE)
 
 
 def envelope(audio: str | Path | np.ndarray, times: np.ndarray,

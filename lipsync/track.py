@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from dubbing import video as vio
+from dubbing.video import Frame
+
 from . import geometry as G
 from . import landmarks as L
-from . import video_io as vio
-from .video_io import Frame
 
 MAX_FACES = 4
 N_LM = 478

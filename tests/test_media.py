@@ -57,7 +57,7 @@ def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
     the new audio, which starts at 0: ffmpeg would otherwise move it to 0, a lip-sync error of that much."""
     from conftest import ffmpeg
 
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     late = tmp_path / "late.mp4"
     ffmpeg("-i", str(made["noaudio"]), "-c", "copy", "-output_ts_offset", "0.12", str(late))
@@ -70,6 +70,6 @@ def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
     # the copied video keeps its place against that audio, so its first frame plays at 0
     both = tmp_path / "both.mp4"
     ffmpeg("-i", str(made["silence"]), "-c", "copy", "-output_ts_offset", "0.12", str(both))
-    assert media.audio_start(both) > 0.04  # 0.12 s, less the AAC priming the copy made audible
-    out = media.mux(tmp_path / "b.mp4", made["tone"], video=both, audio_origin=media.audio_start(both))
-    assert abs(vio.frame_times(out)[0][0] - (vio.frame_times(both)[0][0] - media.audio_start(both))) < 1e-3
+    assert media.probe(both).audio_start > 0.04  # 0.12 s, less the AAC priming the copy made audible
+    out = media.mux(tmp_path / "b.mp4", made["tone"], video=both, audio_origin=media.probe(both).audio_start)
+    assert abs(vio.frame_times(out)[0][0] - (vio.frame_times(both)[0][0] - media.probe(both).audio_start)) < 1e-3

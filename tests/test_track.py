@@ -118,7 +118,7 @@ def _main_id(tr: T.Tracks, a: int, b: int) -> int:
 def test_one_person_keeps_one_track_across_cuts_and_another_gets_their_own(tmp_path):
     """vr_face1 -> vr_face2 -> vr_face1 (hard cuts, same size, 25 f/s): the two vr_face1 shots share
     one track id, vr_face2 has another, and the cuts are found within a frame of where they are."""
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     parts = [_segment(FACE1, 0.0, 2.0, tmp_path / "a.mp4"), _segment(FACE2, 0.5, 2.0, tmp_path / "b.mp4"),
              _segment(FACE1, 3.5, 2.0, tmp_path / "c.mp4")]
@@ -187,7 +187,7 @@ def test_small_faces_are_all_found_and_tracked(tmp_path):
 @needs_media
 def test_direct_result_reading_matches_mediapipe_public_api():
     """Landmarker reads MediaPipe's C result with numpy; it must give what the public API gives."""
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     rgb = next(iter(vio.frames(FACE2))).rgb
     lmk = T.Landmarker.get()

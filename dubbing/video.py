@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from .files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,8 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, width: int, height: int, time_base: Fraction,
                  rate: Fraction, crf: int = 12, preset: str = "veryfast", b_frames: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".mp4")
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self._file = contextlib.ExitStack()  # the atomic write; closed with the writer
+        self.tmp = self._file.enter_context(atomic_path(self.path, ".mp4"))
         self.c = av.open(str(self.tmp), "w", format="mp4")
         self.s = self.c.add_stream("libx264", rate=rate)
         self.s.width, self.s.height = width - width % 2, height - height % 2
@@ -100,24 +99,15 @@ class VideoWriter:
 
     def close(self, ok: bool = True) -> None:
         """Finish and rename into place; with ok=False, or if finishing fails (a full disk), remove it."""
-        try:
-            if not ok:
-                with contextlib.suppress(Exception):  # the error that brought us here is the one to report
-                    self.c.close()
-                return
+        if not ok:
+            with contextlib.suppress(Exception):  # the error that brought us here is the one to report
+                self.c.close()
+            self._file.__exit__(RuntimeError, RuntimeError("discarded"), None)  # removes the partial file
+            return
+        with self._file:  # an error here removes the partial file, else the file is renamed into place
             for p in self.s.encode():
                 self.c.mux(p)
             self.c.close()
-            os.replace(self.tmp, self.path)
-            ok = True
-        except BaseException:
-            ok = False
-            with contextlib.suppress(Exception):
-                self.c.close()
-            raise
-        finally:
-            if not ok:
-                self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -130,40 +120,20 @@ def concat(parts: list[Path], out: str | os.PathLike) -> Path:
     """Join video-only files made by VideoWriter(b_frames=False) with one encoder's settings into `out`
     by copying packets (their timestamps are already absolute); written atomically."""
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(str(tmp), "w", format="mp4") as dst:
-            ost = None
-            last = None
-            for part in parts:
-                with av.open(str(part)) as c:
-                    s = c.streams.video[0]
-                    if ost is None:
-                        ost = dst.add_stream_from_template(s)
-                    for pkt in c.demux(s):
-                        if pkt.dts is None:  # the demuxer's end-of-stream flush packet
-                            continue
-                        if last is not None and pkt.dts <= last:  # duplicate source pts across a join
-                            pkt.pts = pkt.dts = last + 1
-                        last = pkt.dts
-                        pkt.stream = ost
-                        dst.mux(pkt)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out, ".mp4") as tmp, av.open(str(tmp), "w", format="mp4") as dst:
+        ost = None
+        last = None
+        for part in parts:
+            with av.open(str(part)) as c:
+                s = c.streams.video[0]
+                if ost is None:
+                    ost = dst.add_stream_from_template(s)
+                for pkt in c.demux(s):
+                    if pkt.dts is None:  # the demuxer's end-of-stream flush packet
+                        continue
+                    if last is not None and pkt.dts <= last:  # duplicate source pts across a join
+                        pkt.pts = pkt.dts = last + 1
+                    last = pkt.dts
+                    pkt.stream = ost
+                    dst.mux(pkt)
     return out
-
-
-def audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
-    """First audio stream (or a plain audio file) as mono float32 at `sample_rate` Hz; empty if none."""
-    with av.open(str(path)) as c:
-        if not c.streams.audio:
-            return np.zeros(0, np.float32)
-        rs = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        out = []
-        for f in c.decode(c.streams.audio[0]):
-            out += [r.to_ndarray().reshape(-1) for r in rs.resample(f)]
-        out += [r.to_ndarray().reshape(-1) for r in rs.resample(None)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
