@@ -68,7 +68,7 @@ def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) 
     shutil.rmtree(job, ignore_errors=True)
     busy0, steal0 = machine_seconds()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(path), "--to", to, "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "dub", "translate", str(path), "--to", to, "--out", str(out),
                              *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()

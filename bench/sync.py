@@ -45,7 +45,7 @@ def dub(video: Path, out: Path, langs: list[str], rerun: bool, relips: bool) -> 
         for lang in langs:
             (job / lang / "lips.mp4").unlink(missing_ok=True)
     if rerun or relips or not all((job / lang / "lips.mp4").exists() for lang in langs):
-        subprocess.run([sys.executable, "-m", "dubbing.cli", "translate", str(video), "--to", ",".join(langs),
+        subprocess.run([sys.executable, "-m", "dub", "translate", str(video), "--to", ",".join(langs),
                         "--out", str(out)], check=True, cwd=ROOT)
     return job
 

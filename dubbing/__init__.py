@@ -1,7 +1,19 @@
-"""dub's audio and text side: a flat package of small modules, one concern each.
+"""dub's library: the stages of a dub as plain functions, the backends behind them, the records they pass.
 
-Nothing is imported here, so `dub --help` and `import dubbing.schema` stay fast; import the module
-you need (dubbing.transcribe, dubbing.diarize, ...). The stages compose in dubbing.pipeline.
+    import dubbing
+    summary = dubbing.dub("talk.mp4", ["es", "fr"])         # everything, in this process, no Prefect
+
+or stage by stage (whisperX-style), each reading and writing records in a job folder:
+
+    cfg = dubbing.load_config()                              # configs/default.yaml (+ your YAML)
+    job = dubbing.Job("out/talk")
+    src = dubbing.prepare("talk.mp4", job, cfg)              # probe, transcript, speakers, lines
+    dubbing.separate_source(src, cfg)                        # speech / background
+    tr = dubbing.translate_lines(src, languages.get("es"), cfg)
+    result = dubbing.dub_language(src, tr, cfg, job.root)    # voices, fit, mix, subtitles, lips, mux, checks
+
+Names are imported on first use, so `import dubbing` (and `dub --help`) stay fast. The modules are flat,
+one concern each (dubbing.transcribe, dubbing.diarize, dubbing.translate, ...); ARCHITECTURE.md maps them.
 """
 
 import os
@@ -15,3 +27,19 @@ __version__ = "0.1.0"
 # 15-16.5 token/s quiet and 8.7-9.4 beside a busy thread, as PASSIVE did (Qwen2.5 1.5B, 2 threads).
 # Read when an OpenMP runtime starts, so set at the first import of the package.
 os.environ.setdefault("GOMP_SPINCOUNT", "300")
+
+_PUBLIC = {  # name -> module it lives in
+    "dub": "pipeline", "prepare": "pipeline", "separate_source": "pipeline", "translate_lines": "pipeline",
+    "dub_language": "pipeline", "finish": "pipeline", "Source": "pipeline", "Result": "pipeline",
+    "Job": "workspace", "load_config": "config",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'dubbing' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f"dubbing.{_PUBLIC[name]}")
+    return getattr(module, "load" if name == "load_config" else name)

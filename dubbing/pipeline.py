@@ -12,6 +12,7 @@ so re-running redoes only what changed. Nothing here knows Prefect; flows/ compo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -29,38 +30,25 @@ from languages import Language
 
 from . import media
 from .config import Config
+from .constants import MIX_RATE, SPEECH_RATE
+from .edits import check_edit
+from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
+from .schema import (Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
+                     SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation, VoiceCast)
 from .textnorm import normalize
-from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, RecordError, SpeakerProfile, SpeakerTurn,
-                     SpokenLine, TimingReport, Transcript, Translation, VoiceCast, write_atomic)
 from .workspace import Job, digest, file_digest
 
-ASR_RATE = 16000  # Hz
 SHORTEN_ATTEMPTS = 2  # shorter translations asked for a line that overflows its slot
-MIX_RATE = 48000  # Hz, the rate of the separated background and the final mix
 
-Progress = Callable[[str, float, float], None]  # (step name, done, total)
+Progress = Callable[[str, float, float], None]  # (step name, done, total); called from worker threads
 
-
-def _quiet(step: str, done: float, total: float) -> None:
-    pass
+log = logging.getLogger(__name__)
 
 
-class Profiles(Record):
-    speakers: list[SpeakerProfile]
-
-
-class Lines(Record):
-    language: str
-    lines: list[Line]
-
-
-class Levels(Record):
-    """Integrated loudness (LUFS) of the separated source speech and background."""
-
-    speech_lufs: float
-    background_lufs: float
+def quiet(step: str, done: float, total: float) -> None:
+    """The progress callback that shows nothing."""
 
 
 @dataclass
@@ -87,7 +75,7 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 
 
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
-            speakers: int | None = None, progress: Progress = _quiet) -> Source:
+            speakers: int | None = None, progress: Progress = quiet) -> Source:
     """Run the shared stages once per input; NoSpeech if the audio holds none."""
     from . import diarize, profiles, rttm, transcribe
 
@@ -102,8 +90,13 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     info.save(job.path("source/media.json"))
 
     progress("audio", 0, 1)
-    audio_path = job.file("source/audio16k.wav", src_key,
-                          lambda p: media.write_wav(p, media.load_audio(input_path, ASR_RATE), ASR_RATE))
+    full = job.path("source/audio48k.wav")  # for the speech/background split (separate_source)
+
+    def _decode(p: Path) -> None:  # one decode of the source's audio for every stage
+        media.decode_audio(input_path, {p: (SPEECH_RATE, 1), full: (MIX_RATE, None)})
+        job.mark(full, src_key)
+
+    audio_path = job.file("source/audio16k.wav", src_key, _decode)
     audio, _ = media.read_wav(audio_path)
     progress("audio", 1, 1)
 
@@ -119,7 +112,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     progress("diarize", 0, 1)
     dia_key = digest(asr_key, cfg.diarization, speakers)
     dia = job.record("source/diarization.json", Diarization, dia_key,
-                     lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, ASR_RATE))
+                     lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, SPEECH_RATE))
     if not dia.turns:  # VAD found nothing where ASR found words: one speaker over the words
         dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
                           speakers=["SPEAKER_00"], method="fallback: one speaker")
@@ -127,7 +120,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
                             lambda: diarize.assign_speakers(raw, dia))
     prof = job.record("source/profiles.json", Profiles, digest(dia_key, dia), lambda: Profiles(
-        speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, ASR_RATE)))
+        speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, SPEECH_RATE)))
     progress("diarize", 1, 1)
 
     lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
@@ -138,14 +131,18 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
                   lines=lines, key=key, media_key=src_key, timings=t)
 
 
-def separate_source(src: Source, cfg: Config, progress: Progress = _quiet) -> None:
+def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> None:
     """Split the source's sound into speech and background: source/background.wav (MIX_RATE) and the
     loudness of each (source/levels.json), which dub_language needs."""
     from . import separate
     from .mix import loudness
 
     def _split(p: Path) -> None:
-        full = media.load_audio(src.info.path, MIX_RATE, mono=False)
+        decoded = src.job.path("source/audio48k.wav")
+        if src.job.fresh(decoded, src.media_key):
+            full, _ = media.read_wav(decoded)
+        else:  # decoded by another version of prepare, or removed: decode again
+            full = media.load_audio(src.info.path, MIX_RATE, mono=False)
         speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE,
                                     cfg.separation.backend, lambda f: progress("separate", f, 1))
         levels = Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
@@ -158,7 +155,7 @@ def separate_source(src: Source, cfg: Config, progress: Progress = _quiet) -> No
     progress("separate", 1, 1)
 
 
-def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = _quiet) -> Translation:
+def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet) -> Translation:
     """The translation of every line; a translation.json the user edited is kept as it is."""
     from . import translate
 
@@ -167,8 +164,6 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
     progress(f"translate {lang.code}", 0, len(src.lines))
     key = digest(src.lines, src.transcript.language, lang.code, cfg.translation)
     if src.job.fresh(src.job.path(f"{lang.code}/translation.json"), key):
-        from .review import check_edit
-
         problems = check_edit(src.job.root, lang.code)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -357,7 +352,7 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
     return rec.phones[0].start, max(rec.phones[-1].end - rec.phones[0].start, 1e-3)
 
 
-def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = _quiet,
+def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
                  lipsync: bool | None = None) -> Result:
     """Everything after translation for one language; writes the dubbed output into `out_dir`."""
     from . import mix, subtitles, voices
@@ -427,9 +422,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t0 = time.perf_counter()
     ext = media.output_extension(info)
     out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
-                    subtitles=sub_paths[0] if video is not None else None, language=_iso639_2(lang.code),
-                    reencode_video=False, audio_bitrate=cfg.output.audio_bitrate,
-                    audio_origin=media.audio_start(info.path))  # the dub's timeline is the source audio's
+                    subtitles=sub_paths[0] if video is not None else None, language=lang.iso639_2,
+                    audio_bitrate=cfg.output.audio_bitrate,
+                    audio_origin=info.audio_start)  # the dub's timeline is the source audio's
     t["mux"] = time.perf_counter() - t0
     progress(step, len(lines) + 3, total)
 
@@ -439,6 +434,12 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         check_quality(dub_wav, shown, fitted, final_text, lang, cfg), indent=1, ensure_ascii=False).encode()))
     quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
+    try:  # the review page's plots of this language, drawn now rather than all at the end of the run
+        from . import review
+
+        review.draw_plots(out_dir, lang.code)
+    except Exception:  # the page is built at the end, and says there what failed
+        log.warning("review plots of %s not drawn now (the page is built at the end)", lang.code, exc_info=True)
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
 
@@ -448,12 +449,13 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
 
     out = src.job.path(f"{lang.code}/lips.mp4")
     voices = src.job.path(f"{lang.code}/voices.wav")  # the mouths follow, and are measured against, the voice alone
-    key = digest(src.key, phones, cfg.lipsync, file_digest(voices))
+    key = digest(src.key, phones, cfg.lipsync, cfg.output.crf, cfg.output.preset, file_digest(voices))
     if not src.job.fresh(out, key):
         faces = source_faces(src, progress)
         report = api.sync_video(Path(src.info.path), voices, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
-                                language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice)
+                                language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
+                                crf=cfg.output.crf, preset=cfg.output.preset)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out
@@ -486,7 +488,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
 
     from . import transcribe
 
-    audio = media.load_audio(dub_wav, ASR_RATE)
+    audio = media.load_audio(dub_wav, SPEECH_RATE)
     # one pass detects the language and transcribes in it; only a dub heard as another language is
     # transcribed again in its own, so the CER is always of the intended language (saves ~2 s a language)
     back = transcribe.transcribe(audio, cfg.asr, check=True)
@@ -529,15 +531,86 @@ def _lang_or_none(code: str) -> Language | None:
         return None
 
 
-def _iso639_2(code: str) -> str:
-    return {"es": "spa", "fr": "fra", "ja": "jpn", "de": "deu", "it": "ita", "pt": "por", "en": "eng"}.get(code, code)
-
-
 def copy_untouched(input_path: str | os.PathLike, out_dir: Path) -> Path:
     """For input with no speech: an untouched copy in the output folder, written atomically."""
     src = Path(input_path)
     dst = out_dir / src.name
-    tmp = out_dir / f".{src.name}.part"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
     return dst
+
+
+def record_no_speech(input_path: str | os.PathLike, out_dir: Path, e: NoSpeech) -> None:
+    """An input with no speech: its untouched copy and a job.json that says so."""
+    copy = copy_untouched(input_path, out_dir)
+    summary = {"input": str(input_path), "status": "no speech", "message": str(e), "outputs": {"copy": str(copy)}}
+    write_atomic(out_dir / "job.json", json.dumps(summary, indent=1).encode())
+
+
+def summarize(input_path: str | os.PathLike, src: Source, results: dict[str, Result], seconds: float,
+              previous: dict | None = None) -> dict:
+    """The run's summary; languages dubbed by earlier runs of the same job (same source) are kept."""
+    kept = {}
+    if previous and previous.get("source", {}).get("key") == src.key:
+        kept = {k: v for k, v in previous.get("languages", {}).items() if k not in results}
+    return {
+        "input": str(Path(input_path).resolve()),
+        "status": "ok",
+        "job": str(src.job.root),
+        "source": {"language": src.transcript.language, "duration": src.info.duration,
+                   "speakers": src.diarization.speakers, "lines": len(src.lines), "key": src.key},
+        "seconds": round(seconds, 2),
+        "stage_seconds": {k: round(v, 2) for k, v in src.timings.items()},
+        "languages": kept | {
+            code: {"output": str(r.output), "subtitles": [str(p) for p in r.subtitles], "quality": r.quality,
+                   "stage_seconds": {k: round(v, 2) for k, v in r.timings.items()}}
+            for code, r in results.items()
+        },
+    }
+
+
+def finish(input_path: str | os.PathLike, src: Source, results: dict[str, Result], seconds: float) -> dict:
+    """Write job.json (the summary) and the review page; returns the summary. A page that cannot be built
+    is logged and named in the summary: the dubs are done, and the run is not failed for it."""
+    from . import review
+
+    job_json = src.job.path("job.json")
+    try:
+        previous = json.loads(job_json.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    summary = summarize(input_path, src, results, seconds, previous)
+    write_atomic(job_json, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    try:
+        summary["review"] = str(review.build(src.job.root))
+    except Exception as e:
+        log.warning("review page not built", exc_info=True)
+        summary["review"] = f"not built: {type(e).__name__}: {e}"
+    write_atomic(job_json, json.dumps(summary, indent=1, ensure_ascii=False).encode())
+    return summary
+
+
+def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLike = "out", from_lang: str | None = None,
+        speakers: int | None = None, config_path: str | os.PathLike | None = None, lipsync: bool | None = None,
+        progress: Progress = quiet) -> dict:
+    """Dub `input_path` into each language of `targets` (codes, e.g. ["es", "fr"]) in this process, one
+    stage after another, without Prefect; outputs go to OUT/<input name>/. Returns the summary that is
+    also written to job.json. `dub translate` runs the same stages as a Prefect flow (flows.dub_video),
+    translating one language while the previous one is dubbed."""
+    from .config import load
+    from .workspace import check_writable
+
+    t0 = time.perf_counter()
+    cfg = load(config_path)
+    langs = [languages.get(c) for c in targets]
+    job = Job(check_writable(Path(out) / Path(input_path).stem))
+    job.clean_partial()
+    try:
+        src = prepare(input_path, job, cfg, from_lang, speakers, progress)
+    except NoSpeech as e:
+        record_no_speech(input_path, job.root, e)
+        raise
+    separate_source(src, cfg, progress)
+    results = {lang.code: dub_language(src, translate_lines(src, lang, cfg, progress), cfg, job.root, progress,
+                                       lipsync=lipsync) for lang in langs}
+    return finish(input_path, src, results, time.perf_counter() - t0)

@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import shlex
 import threading
@@ -22,15 +23,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from .config import Fit
+from .edits import check_edit
 from .errors import DubError
-from .schema import (Diarization, FittedLine, MediaInfo, Record, RecordError, TimingReport, Transcript,
-                     Translation, write_atomic)
+from .files import write_atomic
+from .schema import Diarization, FittedLine, MediaInfo, Record, RecordError, TimingReport, Transcript, Translation
 from .workspace import Job, digest, file_digest
 
 ASSETS = Path(__file__).with_name("review_assets")
+log = logging.getLogger(__name__)
 
 # what makes a line "need a look"
 LOW_WORD_PROB = 0.6  # mean Whisper probability of the line's source words
@@ -190,7 +192,8 @@ def spoken_texts(srt_path: Path, fitted: list[FittedLine], cjk: bool) -> dict[st
 
     try:
         cues = subtitles.read(srt_path)
-    except Exception:  # absent or unparsable: fall back to the translation
+    except Exception as e:  # absent or unparsable: fall back to the translation
+        log.info("subtitles %s not read (%s: %s): the page shows the translation", srt_path, type(e).__name__, e)
         return {}
     at = {round(c.start.total_seconds(), 2): c.content for c in cues}
     joiner = "" if cjk else " "
@@ -312,37 +315,11 @@ class Figure:
     note: str  # what it means, in plain words
 
 
-# (group, source, key, label, format, better ("low"/"high"/""), good, fair, note)
-_FIGURES = [
-    ("speech", "quality", "cer", "back-transcription CER", "{:.1%}", "low", 0.15, 0.35,
-     "characters ASR got wrong hearing the dub, against the script spoken"),
-    ("speech", "quality", "detected_language", "heard as", "{}", "", 0, 0, "language ASR detects in the dub"),
-    ("timing", "quality", "within_0.3s", "lines within 0.3 s", "{:.0%}", "high", 0.9, 0.7,
-     "lines whose dubbed start and end are within 0.3 s of the source's"),
-    ("timing", "quality", "max_timing_error", "largest timing error", "{:.2f} s", "low", 0.3, 0.6,
-     "worst start or end miss of a line against its source slot"),
-    ("timing", "quality", "stretch_range", "stretch range", "{}", "", 0, 0,
-     "time-stretch applied to the synthesized lines (×1 = none)"),
-    ("timing", "quality", "shortened", "shortened lines", "{}", "low", 0, 2,
-     "lines re-translated shorter to fit their slot"),
-    ("sync", "sync", "av_offset_frames", "A/V offset", "{:+d} frames", "low", 1, 2,
-     "mouth opening changes against speech-band loudness changes, best lag (+ = mouth late)"),
-    ("sync", "sync", "av_confidence", "sync confidence", "{:.2f}", "high", 0.25, 0.15,
-     "peak minus median correlation of mouth and voice changes over lags (about 0.2 by chance on a 5-s clip)"),
-    ("sync", "sync", "target_r", "mouth vs target", "{:.2f}", "high", 0.6, 0.3,
-     "correlation of the rendered mouth opening with the wanted one"),
-    ("sync", "sync", "closure_rate", "lip closures", "{:.0%}", "high", 0.8, 0.5,
-     "bilabials (p b m) whose lips close on screen"),
-    ("sync", "sync", "frames_synced", "frames re-rendered", "{}", "", 0, 0,
-     "frames in which a speaking face's mouth was re-rendered"),
-    ("look", "sync", "psnr_outside", "identity PSNR", "{:.1f} dB", "high", 35, 30,
-     "frames outside the mouth against the source: higher = face left as it was"),
-    ("look", "sync", "ssim_outside", "identity SSIM", "{:.3f}", "high", 0.95, 0.9, "structural similarity, same region"),
-    ("look", "sync", "jitter_ratio", "landmark jitter", "×{:.2f}", "low", 1.3, 2.0,
-     "lip landmark noise as a ratio to the source (1 = as steady)"),
-    ("look", "sync", "flicker_ratio", "flicker", "×{:.2f}", "low", 1.3, 2.0,
-     "frame-to-frame change as a ratio to the source"),
-]
+def _figure_specs() -> list[dict]:
+    """The figures shown, from review_assets/figures.yaml (data: the page's rows are edited there)."""
+    import yaml
+
+    return yaml.safe_load((ASSETS / "figures.yaml").read_text(encoding="utf-8"))
 
 
 def _grade(v: float, better: str, good: float, fair: float) -> str:
@@ -362,8 +339,9 @@ def figures(quality: dict, sync: dict, fps: float) -> list[Figure]:
     if sync.get("frames"):
         sync["frames_synced"] = f"{sync.get('synced_frames', 0)} of {sync['frames']}"
     out = []
-    for group, store, key, label, fmt, better, good, fair, note in _FIGURES:
-        v = (quality if store == "quality" else sync).get(key)
+    for spec in _figure_specs():
+        group, key, label, fmt, better = spec["group"], spec["key"], spec["label"], spec["format"], spec["better"]
+        v = (quality if spec["source"] == "quality" else sync).get(key)
         if v is None or isinstance(v, bool):
             continue
         try:
@@ -372,10 +350,10 @@ def figures(quality: dict, sync: dict, fps: float) -> list[Figure]:
             text = str(v)
         if key == "av_offset_frames" and isinstance(v, (int, float)):
             text += f" ({1000 * v / fps:+.0f} ms)"
-        graded = _grade(v, better, good, fair) if better and isinstance(v, (int, float)) else ""
+        graded = _grade(v, better, spec["good"], spec["fair"]) if better and isinstance(v, (int, float)) else ""
         if key == "detected_language" and quality.get("language"):
             graded = "good" if v == quality["language"] else "poor"
-        out.append(Figure(group, label, text, graded, note))
+        out.append(Figure(group, label, text, graded, spec["note"]))
     return out
 
 
@@ -523,65 +501,6 @@ def approval(job_dir: str | os.PathLike, lang: str) -> tuple[str, str]:
     if changed:
         return "changed since approval", f"approved {when}; since then the {' and the '.join(changed)} changed"
     return "approved", f"approved {when}"
-
-
-# --- edits -----------------------------------------------------------------------------------------
-
-
-def check_edit(job_dir: str | os.PathLike, lang: str) -> list[str]:
-    """Problems in a hand-edited <lang>/translation.json, one line each (empty: it can be used)."""
-    job_dir = Path(job_dir)
-    p = job_dir / lang / "translation.json"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [f"{p}: no such file"]
-    except (OSError, UnicodeDecodeError) as e:
-        return [f"{p}: cannot read ({e})"]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return [f"{p}: line {e.lineno}, column {e.colno}: JSON syntax error: {e.msg}"]
-    try:
-        tr = Translation.model_validate(data)
-    except ValidationError as e:
-        return [f"{p}: {_where(data, err['loc'])}: {err['msg']}" for err in e.errors()]
-    problems = []
-    if tr.language != lang:
-        problems.append(f"{p}: \"language\" is {tr.language!r} but the file is in the {lang}/ folder")
-    ids = [ln.id for ln in tr.lines]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"{p}: line id {dup} appears {ids.count(dup)} times")
-    from .pipeline import Lines
-
-    known = _record(Lines, job_dir / "source/lines.json")
-    if known is not None:
-        expected = [ln.id for ln in known.lines]
-        problems += [f"{p}: unknown line id {i} (source/lines.json has {_span(expected)})"
-                     for i in ids if i not in expected]
-        problems += [f"{p}: line {i} is missing (to leave it undubbed keep it with \"text\": \"\")"
-                     for i in expected if i not in ids]
-    return problems
-
-
-def _span(ids: list[str]) -> str:
-    return f"{ids[0]}…{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "no lines")
-
-
-def _where(data, loc: tuple) -> str:
-    """A pydantic error location in words a user finds in the file: lines[3] (L0004).text."""
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f" ({node['id']})"
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "(top)"
 
 
 # --- the page --------------------------------------------------------------------------------------

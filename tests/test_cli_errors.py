@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 
-DUB = [sys.executable, "-m", "dubbing.cli"]
+DUB = [sys.executable, "-m", "dub"]
 PROGRESS = re.compile(r"\d+% \d+:\d\d:\d\d\s*$")  # a rich progress bar's last state
 
 

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, needs_media]
 
 
 def run_dub(*args):
-    r = subprocess.run([sys.executable, "-m", "dubbing.cli", "translate", *map(str, args)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "dub", "translate", *map(str, args)], capture_output=True,
                        text=True, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
     return r
@@ -130,3 +130,20 @@ def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     within = min(float(np.mean(a @ a.T)), float(np.mean(b @ b.T)))
     across = float(np.mean(a @ b.T))
     assert across < within
+
+
+def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir):
+    """`import dubbing; dubbing.dub(...)`: the stages in this process, no flow run, no server; the same
+    outputs and summary as `dub translate` gives."""
+    import dubbing
+    from prefect.context import FlowRunContext
+
+    seen = []
+    summary = dubbing.dub(media_dir / "audio/fw_jfk.flac", ["es"], out=tmp_path,
+                          progress=lambda step, done, total: seen.append((step, FlowRunContext.get())))
+    job = tmp_path / "fw_jfk"
+    assert summary["status"] == "ok" and json.loads((job / "job.json").read_text())["languages"]["es"]
+    assert (job / "fw_jfk.es.flac").exists() and (job / "fw_jfk.es.srt").exists()
+    assert {s for s, _ in seen} >= {"transcribe", "translate es", "dub es"}
+    assert all(ctx is None for _, ctx in seen)  # no Prefect flow around any stage
+    assert summary["languages"]["es"]["quality"]["cer"] <= 0.25

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, needs_media]
 
 
 def start(media_dir, out):
-    return subprocess.Popen([sys.executable, "-m", "dubbing.cli", "translate", str(media_dir / "video/vr_face1.mp4"),
+    return subprocess.Popen([sys.executable, "-m", "dub", "translate", str(media_dir / "video/vr_face1.mp4"),
                              "--to", "es", "--no-lipsync", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 

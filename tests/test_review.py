@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dubbing import config, review, subtitles
+from dub.review_server import byte_range, serve
+from dubbing import config, edits, review, subtitles
 from dubbing.errors import DubError
 from dubbing.lines import make_lines
-from dubbing.pipeline import Lines
-from dubbing.review_server import byte_range, serve
-from dubbing.schema import (Diarization, FittedLine, MediaInfo, Segment, SpeakerTurn, TimingReport, Transcript,
+from dubbing.schema import (Diarization, FittedLine, Lines, MediaInfo, Segment, SpeakerTurn, TimingReport, Transcript,
                             Translation, Word)
 from lipsync.report import SyncReport
 
@@ -238,25 +237,25 @@ def test_approval_follows_the_translation_and_the_output(job):
 
 def test_check_edit_says_what_is_wrong_one_line_each(job):
     p = job / "es/translation.json"
-    assert review.check_edit(job, "es") == []
+    assert edits.check_edit(job, "es") == []
     good = json.loads(p.read_text())
 
     p.write_text(p.read_text().replace('"text": "Adiós."', '"text": "Adiós.",'))
-    [msg] = review.check_edit(job, "es")
+    [msg] = edits.check_edit(job, "es")
     assert "JSON syntax error" in msg and "line " in msg and "column " in msg and "\n" not in msg
 
     bad = json.loads(json.dumps(good))
     bad["lines"][1]["text"] = 7
     bad["lines"][2]["txt"] = "typo"
     p.write_text(json.dumps(bad))
-    msgs = review.check_edit(job, "es")
+    msgs = edits.check_edit(job, "es")
     assert any("lines[1] (L0002).text" in m for m in msgs) and any("lines[2] (L0003).txt" in m for m in msgs)
 
     bad = json.loads(json.dumps(good))
     bad["lines"][0]["id"] = "L0099"
     del bad["lines"][2]
     p.write_text(json.dumps(bad))
-    msgs = review.check_edit(job, "es")
+    msgs = edits.check_edit(job, "es")
     assert len(msgs) == 3 and all("\n" not in m for m in msgs)
     assert any("unknown line id L0099" in m for m in msgs)
     assert any("line L0001 is missing" in m for m in msgs) and any("line L0003 is missing" in m for m in msgs)
@@ -308,7 +307,7 @@ def test_server_answers_range_requests(served):
 
 
 def test_dub_review_serves_until_ctrl_c(job):
-    code = ("import sys; from pathlib import Path; from dubbing.review_server import review_command; "
+    code = ("import sys; from pathlib import Path; from dub.review_server import review_command; "
             "review_command(Path(sys.argv[1]), None, 0, True)")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     p = subprocess.Popen([sys.executable, "-c", code, str(job)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -327,7 +326,7 @@ def test_dub_review_serves_until_ctrl_c(job):
 
 
 def test_dub_review_approve(job, capsys):
-    from dubbing.review_server import review_command
+    from dub.review_server import review_command
 
     review_command(job, ["es"], 0, False)
     assert "approved es" in capsys.readouterr().out

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -29,12 +29,13 @@ _CTRL_C = threading.Event()
 
 
 def _fail(msg: str, code: int) -> None:
+    logging.getLogger("dub").info("stopped: %s (exit %d)", msg, code)  # the file's record; the user sees the line below
     console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 
 def _log_crash(exc: BaseException) -> Path:
-    from .models import home
+    from dubbing.models import home
 
     p = home() / "logs" / "last-error.txt"
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -46,33 +47,11 @@ def main() -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit."""
     try:
         _main()
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    _exit(code)
-
-
-def _exit(code) -> None:
-    """Exit as Python would (worker threads joined, Prefect's events sent, exit handlers such as the stop of
-    its local server run), but without tearing the interpreter down: freeing the loaded models and modules
-    took ~2 s at the end of every run, and a native thread still running then can abort the process."""
-    import atexit
-
-    if isinstance(code, str):  # sys.exit("message")
-        print(code, file=sys.stderr)
-        code = 1
-    threading._shutdown()  # what the interpreter does first at exit: joins the threads that are not daemons
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    finally:
+        logging.shutdown()
 
 
 def _main() -> None:
-    from .config import ConfigError
-    from .errors import DubError
-    from .schema import RecordError
-
     # MediaPipe's native (glog/absl) logging writes INFO/WARNING lines straight to stderr
     os.environ.setdefault("GLOG_minloglevel", "3")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -82,10 +61,6 @@ def _main() -> None:
         warnings.simplefilter("ignore")
     try:
         app()
-    except DubError as e:
-        _fail(str(e), e.exit_code)
-    except (ConfigError, RecordError) as e:
-        _fail(str(e), 2)
     except KeyboardInterrupt:
         _fail(INTERRUPTED, 130)
     except SystemExit as e:  # Prefect turns Ctrl-C inside a flow into a silent exit 130
@@ -96,9 +71,32 @@ def _main() -> None:
         if e.errno == errno.ENOSPC:
             _fail(f"disk full while writing {e.filename or 'output'}: free space and run again to resume", 5)
         _fail(f"{e.strerror or e}: {e.filename or ''}".strip(), 5)
-    except Exception as e:  # a bug: one line for the user, the traceback in a log
-        log = _log_crash(e)
-        _fail(f"internal error ({type(e).__name__}: {e}); details in {log}", 1)
+    except Exception as e:
+        _fail_on(e)
+
+
+def _fail_on(e: Exception) -> None:
+    """A user's error in one line with its exit code; a bug in one line, its traceback in a log. (The error
+    types are imported here, not at start-up: pydantic alone would double the time `dub --help` takes.)"""
+    from dubbing.config import ConfigError
+    from dubbing.errors import DubError
+    from dubbing.schema import RecordError
+
+    if isinstance(e, DubError):
+        _fail(str(e), e.exit_code)
+    if isinstance(e, (ConfigError, RecordError)):
+        _fail(str(e), 2)
+    logging.getLogger("dub").debug("internal error", exc_info=True)  # into logs/dub.log, not onto the console
+    log = _log_crash(e)
+    _fail(f"internal error ({type(e).__name__}: {e}); details in {log}", 1)
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="show every log line (all of them are "
+                                          "kept in the job folder's logs/dub.log)")):
+    from .logs import setup
+
+    setup(verbose, console)
 
 
 def _languages(to: str):
@@ -107,7 +105,7 @@ def _languages(to: str):
     try:
         return languages.parse_list(to)
     except languages.UnknownLanguage as e:
-        from .errors import DubError
+        from dubbing.errors import DubError
 
         raise DubError(str(e)) from None
 
@@ -120,7 +118,10 @@ def _quiet_prefect() -> None:
 
 
 class _RichProgress:
-    """Maps pipeline progress callbacks (step, done, total) onto rich progress bars."""
+    """Maps pipeline progress callbacks (step, done, total) onto rich progress bars. Passed into the
+    flows as a parameter (Prefect records it as a placeholder: __slots__ keeps it from being walked)."""
+
+    __slots__ = ("p", "tasks")
 
     def __init__(self, progress):
         self.p = progress
@@ -135,10 +136,11 @@ class _RichProgress:
 
 
 def _progress_bar():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeElapsedColumn(), console=console, transient=False)
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console,
+                    transient=False)
 
 
 @app.command()
@@ -152,10 +154,10 @@ def translate(
     no_lipsync: bool = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
-    from . import config as config_mod
-    from . import media
-    from .errors import DubError, NoSpeech
-    from .workspace import check_writable
+    from dubbing import config as config_mod
+    from dubbing import media
+    from dubbing.errors import DubError, NoSpeech
+    from dubbing.workspace import check_writable
 
     langs = _languages(to)
     if from_:
@@ -172,16 +174,19 @@ def translate(
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
+    from .logs import log_to
+
+    log_to(out / input.stem)
     _quiet_prefect()
-    from flows.dub_video import run, set_progress
+    from flows.dub_video import run
 
     t0 = time.perf_counter()
     signal.signal(signal.SIGINT, _on_ctrl_c)
     with _progress_bar() as bar:
-        set_progress(_RichProgress(bar))
         try:
             summary = run(str(input), [l.code for l in langs], str(out), from_, speakers,
-                          str(config) if config else None, False if no_lipsync else None)
+                          str(config) if config else None, False if no_lipsync else None,
+                          progress=_RichProgress(bar))
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)
@@ -215,11 +220,15 @@ _CONFIG_FILE = typer.Option(None, "--config", help="YAML settings merged over co
 
 def _lips_command(step: str, out: Path, config: Optional[Path], run):
     """Load the settings, check the output folder, and run `run(cfg, progress)` under a progress bar."""
-    from . import config as config_mod
-    from .workspace import check_writable
+    from dubbing import config as config_mod
+    from dubbing.workspace import check_writable
 
     cfg = config_mod.load(config)
     check_writable(out)
+    from .logs import log_to
+
+    log_to(out)
+    _quiet_prefect()
     with _progress_bar() as bar:
         prog = _RichProgress(bar)
         return run(cfg, lambda done, total: prog(step, done, total))
@@ -233,10 +242,10 @@ def lipsync(
     config: Optional[Path] = _CONFIG_FILE,
 ):
     """Re-sync VIDEO's mouths to a replacement audio track (its text is found by ASR)."""
-    from . import resync
+    from flows import lipsync as flows
 
-    path, report, note = _lips_command("lips", out, config,
-                                       lambda cfg, p: resync.lipsync(video, audio, out, cfg, progress=p))
+    path, report, note = _lips_command("lips", out, config, lambda cfg, p: flows.run(
+        flows.lipsync_video, video, audio, out, cfg, progress=p, log_dir=out))
     if note:
         console.print(f"[yellow]note:[/] {note}")
     _report_line(path, report)
@@ -250,10 +259,10 @@ def animate(
     config: Optional[Path] = _CONFIG_FILE,
 ):
     """Make a still portrait speak AUDIO, with blinks and slight head motion."""
-    from . import resync
+    from flows import lipsync as flows
 
-    path, report = _lips_command("animate", out, config,
-                                 lambda cfg, p: resync.animate(image, audio, out, cfg, progress=p))
+    path, report = _lips_command("animate", out, config, lambda cfg, p: flows.run(
+        flows.animate_image, image, audio, out, cfg, progress=p, log_dir=out))
     _report_line(path, report)
 
 
@@ -279,9 +288,9 @@ def align(
 
     import languages as L
 
-    from . import align as align_mod
-    from . import media
-    from .errors import DubError
+    from dubbing import align as align_mod
+    from dubbing import media
+    from dubbing.errors import DubError
 
     try:
         language = L.get(lang)

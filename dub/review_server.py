@@ -17,7 +17,7 @@ from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .errors import DubError
+from dubbing.errors import DubError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -141,7 +141,7 @@ def _has_display() -> bool:
 def review_command(job_dir: Path, approve: list[str] | None, port: int, open_browser: bool) -> None:
     """`dub review JOB_DIR`: with `approve`, mark those languages reviewed, rebuild the page and return;
     otherwise build the page and serve the job folder until Ctrl-C."""
-    from . import review
+    from dubbing import review
 
     job_dir = Path(job_dir)
     if not job_dir.is_dir():

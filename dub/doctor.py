@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from . import models
+from dubbing import models
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _hub_model(name: str, what: str) -> str:
 
 
 def checks() -> list[Check]:
-    from . import config
+    from dubbing import config
 
     cfg = config.load()
     return [
