@@ -46,7 +46,7 @@ def opening(video: Path, work: Path) -> tuple[np.ndarray, np.ndarray]:
     """(frame times s, mouth opening) of the video's main face."""
     from lipsync import metrics as M
     from lipsync import track as T
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     faces = M.curves(T.track_file(video, work))
     main = max(faces.values(), key=lambda c: len(c.frames))
@@ -91,7 +91,7 @@ def main() -> None:
                 cfg = config.load()
                 cfg = cfg.model_copy(update={"lipsync": cfg.lipsync.model_copy(update={"own_motion": own})})
                 dest = out / f"{name.replace(' ', '_')}_{'own' if own else 'visemes'}"
-                path, rep, _ = resync.lipsync(video, wav, dest, cfg)
+                path, rep, _ = flows.run(flows.lipsync_video, video, wav, dest, cfg, log_dir=dest)
                 t_out, o_out = opening(path, dest / "track")
                 rows.append((video.stem, name, "own lips" if own else "visemes", r_on(t_out, o_out, t_ref, ref, mask),
                              floor, rep.psnr_outside, rep.own_motion))

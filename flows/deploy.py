@@ -160,12 +160,14 @@ def deploy_command(root: Path | None, manifest: Path | None, to: list[str], cron
 
 def run_command(root: Path | None, manifest: Path | None, to: list[str], out: Path, config: Path | None = None,
                 lipsync: bool | None = None, dask: str | None = None) -> dict:
-    """Run the library flow once, now, in this process (Prefect's ephemeral API unless
-    PREFECT_API_URL points at a server); prints what happened and returns the summary."""
+    """Run the library flow once, now, in this process (against a local Prefect server that ends with
+    this process, unless PREFECT_API_URL points at one); prints what happened and returns the summary."""
     params = _check_inputs(root, manifest, to, out)
     from flows.library import SUMMARY, library
+    from flows.server import prefect_api
 
-    summary = library(**params, config_path=str(config) if config else None, lipsync=lipsync, dask=dask)
+    with prefect_api(Path(params["out"]) / "logs" / "prefect-server.log") as api, api.connected():
+        summary = library(**params, config_path=str(config) if config else None, lipsync=lipsync, dask=dask)
     print(", ".join(f"{n} {s}" for s, n in summary["counts"].items()) + f"  ({params['out']}/{SUMMARY})")
     for status in ("busy", "failed"):
         for item in summary[status]:

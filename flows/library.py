@@ -35,7 +35,8 @@ import languages
 from dubbing import config
 from dubbing.errors import DubError, NoSpeech
 from dubbing.media import AUDIO_EXTS, VIDEO_EXTS
-from dubbing.schema import Record, RecordError, write_atomic
+from dubbing.files import write_atomic
+from dubbing.schema import Record, RecordError
 from dubbing.workspace import check_writable, digest, file_digest
 
 MEDIA_EXTS = VIDEO_EXTS | AUDIO_EXTS
@@ -449,7 +450,7 @@ def task_runner(dask: str | None):
             raise DubError(f"bad Dask setting {dask!r}: use local, local:N or a scheduler address")
         from prefect.client.orchestration import get_client
 
-        # workers report to this run's API, even Prefect's ephemeral one (it is not in their env)
+        # workers report to this run's API, even a local one started by this run (not in their env)
         with get_client(sync_client=True) as client:
             env = {"PREFECT_API_URL": str(client.api_url)}
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",

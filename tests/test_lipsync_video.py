@@ -21,7 +21,7 @@ def ffmpeg(*args: str) -> None:
 def opening(video: Path, work: Path) -> tuple[np.ndarray, dict]:
     from lipsync import metrics as M
     from lipsync import track as T
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     faces = M.curves(T.track_file(video, work))
     return vio.frame_times(video)[0], faces
@@ -63,11 +63,11 @@ def clip(tmp_path_factory) -> Path:
 
 
 def resynced(clip: Path, audio: Path, tmp: Path, own: bool):
-    """`dub lipsync clip --audio audio` (resync.lipsync): (report, source and output mouth-opening curves
+    """`dub lipsync clip --audio audio` (flows.lipsync): (report, source and output mouth-opening curves
     of the main face, source and output frame times)."""
-    from dubbing import resync
+    from flows import lipsync as flows
 
-    path, rep, _ = resync.lipsync(clip, audio, tmp / "out", _with_own_motion(own))
+    path, rep, _ = flows.run(flows.lipsync_video, clip, audio, tmp / "out", _with_own_motion(own), log_dir=tmp)
     t_src, src = opening(clip, tmp / "t1")
     t_out, dst = opening(path, tmp / "t2")
     a, b = max(src.values(), key=lambda c: len(c.frames)), max(dst.values(), key=lambda c: len(c.frames))
@@ -139,15 +139,15 @@ def test_identity_resync_from_visemes_alone_keeps_mouth_motion(clip, tmp_path):
 @pytest.mark.slow
 @needs_media
 def test_two_faces_only_the_speaker_is_rerendered(tmp_path):
-    from dubbing import espeak
+    from dubbing import espeak, media
+    from dubbing import video as vio
     from lipsync import api
-    from lipsync import video_io as vio
 
     sbs = tmp_path / "sbs.mp4"
     ffmpeg("-t", "3", "-i", str(FACE1), "-t", "3", "-i", str(FACE2), "-filter_complex",
            "[0:v]scale=-2:360,fps=25[a];[1:v]scale=-2:360,fps=25[b];[a][b]hstack=inputs=2[v]",
            "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-crf", "14", "-c:a", "aac", str(sbs))
-    y = vio.audio(sbs, 16000)
+    y = media.load_audio(sbs, 16000)
     turns = voice_turns(y, 16000, "S0")
     _, sr, ph = espeak.synthesize("Buenos días, me parece muy bien.", "es")
     phones = [(p.symbol, p.start + 0.3, p.end + 0.3, "S0") for p in ph]
@@ -169,7 +169,7 @@ def test_two_faces_only_the_speaker_is_rerendered(tmp_path):
 def test_video_without_faces_passes_through(tmp_path):
     from dubbing.schema import SpeakerTurn
     from lipsync import api
-    from lipsync import video_io as vio
+    from dubbing import video as vio
 
     src = tmp_path / "noface.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=1", "-c:v", "libx264", "-pix_fmt",

@@ -3,7 +3,10 @@
 import threading
 import time
 
-from dubbing import config, models, warmup
+import pytest
+
+from dubbing import config, models
+from flows import warmup
 
 
 def test_a_model_asked_for_by_two_threads_at_once_loads_once():
@@ -59,9 +62,12 @@ def test_the_loads_follow_the_settings():
     assert len(warmup.steps(cfg, ["es"])) == 1  # the user's own translations: no LLM to load
 
 
-def test_the_flow_joins_the_preparation_started_while_prefect_starts(tmp_path, monkeypatch):
-    """run() prepares the source while Prefect starts its server; the flow's prepare task takes that result
-    (here its error) instead of doing the work again."""
+def test_preparation_before_the_flow_is_redone_by_the_flow_from_the_job_folder(tmp_path, monkeypatch):
+    """run() prepares the source while Prefect's server starts; the flow's own prepare task runs again (it
+    finds the job folder's records fresh, so no stage is redone) and handles its outcome, here no speech:
+    an untouched copy and a job.json that says so. No state is handed around outside the job folder."""
+    import json
+
     import numpy as np
     import soundfile as sf
 
@@ -81,12 +87,8 @@ def test_the_flow_joins_the_preparation_started_while_prefect_starts(tmp_path, m
     clip = tmp_path / "clip.wav"
     sf.write(clip, np.zeros(16000, np.float32), 16000)
     out = tmp_path / "out"
-    try:
+    with pytest.raises(NoSpeech):
         flow.run(str(clip), ["es"], str(out))
-    except NoSpeech:
-        pass
-    else:
-        raise AssertionError("the early error did not reach the flow")
-    assert calls == ["before the flow"]
+    assert calls == ["before the flow", "in the flow"]
     assert (out / "clip" / "clip.wav").exists()  # the flow's answer to no speech: an untouched copy
-    assert not flow._EARLY
+    assert json.loads((out / "clip" / "job.json").read_text())["status"] == "no speech"

@@ -2,26 +2,29 @@
 
 `dub translate` spends its first ~10 s starting Prefect's local server: a subprocess that keeps one core
 busy importing. Loading the models in that time, beside the source's preparation, takes their ~6 s off
-the run. Each loader is thread-safe and loads once (models.load_once), so a stage that needs a model
+the run. Each loader is thread-safe and loads once (dubbing.models.load_once), so a stage that needs a model
 still loading waits for it; a model that fails to load here is left for its stage to report.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 import languages
 
-from .config import Config
-from .errors import DubError
+from dubbing.config import Config
+from dubbing.errors import DubError
+
+log = logging.getLogger(__name__)
 
 
 def steps(cfg: Config, targets: list[str], source: str | None = None) -> list[Callable[[], object]]:
     """The loads, in the order the stages need them: speech recognition, speaker embeddings, the LLM with
     its fixed prompt starts for the targets (llm.prime; the source taken as English when not given),
     speech."""
-    from . import diarize, kokoro, llm, transcribe
+    from dubbing import diarize, kokoro, llm, transcribe
 
     out: list[Callable[[], object]] = [lambda: transcribe.load(cfg.asr.model, cfg.asr.compute_type)]
     if cfg.diarization.backend == "embedded":
@@ -37,7 +40,7 @@ def steps(cfg: Config, targets: list[str], source: str | None = None) -> list[Ca
 
 
 def _speaks_with_kokoro(code: str, backend: str) -> bool:
-    from . import voices
+    from dubbing import voices
 
     try:
         return voices.resolve_backend(languages.get(code), backend) == "kokoro"
@@ -51,8 +54,8 @@ def _run(loads: list[Callable[[], object]], stop: threading.Event) -> None:
             return
         try:
             load()
-        except Exception:  # the stage that needs it raises the real error, with its message
-            pass
+        except Exception as e:  # the stage that needs it raises the real error, with its message
+            log.debug("warm-up load failed (%s: %s); its stage will report it", type(e).__name__, e)
 
 
 class Loading:
