@@ -8,7 +8,9 @@ import numpy as np
 from dubbing.errors import DubError
 from dubbing.schema import Phone
 
-SR = 16000  # Hz, analysis rate
+from .constants import SPEECH_RATE
+
+SR = SPEECH_RATE  # Hz, analysis rate
 HOP = 160  # samples (10 ms)
 
 
@@ -50,9 +52,10 @@ def warp_times(times: np.ndarray, path: np.ndarray) -> np.ndarray:
 def _reference(text: str, language) -> tuple[np.ndarray, int, list[Phone]]:
     from dubbing import espeak
 
-    if language.code == "ja":  # espeak-ng reads kana only
-        import pyopenjtalk
-        text = pyopenjtalk.g2p(text, kana=True)
+    if language.g2p == "openjtalk":  # espeak-ng reads kana only
+        from .speak import japanese_kana
+
+        text = japanese_kana(text)
     return espeak.synthesize(text, language.espeak)
 
 

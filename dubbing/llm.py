@@ -33,35 +33,6 @@ N_CTX = 4096
 PROMPT_CACHE_BYTES = 256 << 20  # KV states of earlier prompts kept for reuse
 PAGE_CHARS = 3000  # transcript characters per context page (~800 tokens)
 
-# The same short dialogue lines in every supported language: few-shot examples for any source/target pair.
-EXAMPLES: dict[str, list[str]] = {
-    "en": ["I can't believe you came all this way.", "Let's talk about it tomorrow, okay?",
-           "The meeting starts at nine, so don't be late."],
-    "es": ["No puedo creer que hayas venido hasta aquí.", "Hablemos de eso mañana, ¿vale?",
-           "La reunión empieza a las nueve, así que no llegues tarde."],
-    "fr": ["Je n'arrive pas à croire que tu sois venu jusqu'ici.", "On en parle demain, d'accord ?",
-           "La réunion commence à neuf heures, alors ne sois pas en retard."],
-    "ja": ["ここまで来てくれたなんて信じられない。", "その話は明日しよう、いいね？",
-           "会議は九時に始まるから、遅れないでね。"],
-    "de": ["Ich kann nicht glauben, dass du den ganzen Weg gekommen bist.", "Lass uns morgen darüber reden, okay?",
-           "Das Meeting beginnt um neun, also komm nicht zu spät."],
-    "it": ["Non posso credere che tu sia venuto fin qui.", "Ne parliamo domani, va bene?",
-           "La riunione inizia alle nove, quindi non fare tardi."],
-    "pt": ["Não acredito que você veio até aqui.", "Vamos falar sobre isso amanhã, está bem?",
-           "A reunião começa às nove, então não se atrase."],
-}
-
-
-# Shortening examples: a source line of EXAMPLES (by index) and a short dubbing version of it per language.
-SHORT_EXAMPLES: dict[int, dict[str, str]] = {
-    0: {"en": "You came all this way!", "es": "¡Viniste hasta aquí!", "fr": "Tu es venu jusqu'ici !",
-        "ja": "来てくれたんだ！", "de": "Du bist extra gekommen!", "it": "Sei venuto fin qui!",
-        "pt": "Você veio até aqui!"},
-    2: {"en": "Meeting at nine, don't be late.", "es": "Reunión a las nueve, puntual.",
-        "fr": "Réunion à neuf heures, sois là.", "ja": "会議は九時、遅れないで。",
-        "de": "Meeting um neun, sei pünktlich.", "it": "Riunione alle nove, puntuale.",
-        "pt": "Reunião às nove, não se atrase."},
-}
 SHORTEN_TEMPERATURE = 0.7  # for the sampled shorter versions of a source line
 
 
@@ -72,7 +43,7 @@ class Style:
     (prompt caching makes a single line cheap); the length hint was neutral
     on chrF (-1.2..+1.1) and cut likely-too-long Japanese lines from 37 % to 27 %."""
 
-    examples: bool = False  # few-shot turns from EXAMPLES
+    examples: bool = False  # few-shot turns from the languages' example lines (languages/*.yaml)
     hint: bool = True  # tell the model how many words/characters fit the line's time budget
     context: bool = False  # give the transcript page around the line as context
     batch: int = 1  # lines per request; >1 = a numbered list in one request
@@ -212,7 +183,7 @@ def prime(name: str, source: str, targets: list[Language]) -> None:
 
     import numpy as np
 
-    from .schema import write_atomic
+    from .files import write_atomic
 
     path = require(name)
     model = load(str(path))
@@ -248,9 +219,15 @@ def language_name(code: str) -> str:
 
 
 def _script_note(target: Language) -> str:
-    if target.code == "ja":
-        return " Write natural Japanese in kanji and kana; never romaji, Chinese or English."
-    return ""
+    return f" {target.prompt_note}" if target.prompt_note else ""
+
+
+def examples(code: str) -> list[str]:
+    """The language's few-shot example lines (languages/<code>.yaml); none for a code with no data file."""
+    try:
+        return languages.get(code).examples
+    except languages.UnknownLanguage:
+        return []
 
 
 def system_prompt(src: str, target: Language, strict: bool = False) -> str:
@@ -268,7 +245,7 @@ def _ask(text: str, target: Language, hint: str) -> str:
 
 
 def _example_turns(source: str, target: Language) -> list[dict]:
-    src, tgt = EXAMPLES.get(source), EXAMPLES.get(target.code)
+    src, tgt = examples(source), target.examples
     if not src or not tgt:
         return []
     turns: list[dict] = []
@@ -552,17 +529,25 @@ def _known(code: str) -> bool:
         return False
 
 
+def _short_examples(source: str, code: str) -> list[tuple[str, str]]:
+    """(an example line in `source`, a short dubbing version of it in language `code`) pairs."""
+    lines = examples(source)
+    try:
+        short = languages.get(code).short_examples
+    except languages.UnknownLanguage:
+        return []
+    return [(lines[i], short[i]) for i in sorted(short) if i < len(lines)]
+
+
 def condense_messages(source_text: str, source: str, hint: str) -> list[dict]:
     """Chat messages asking for `source_text` made shorter, within `hint`, in its own language."""
     src = language_name(source)
     msgs = [{"role": "system", "content": f"You make {src} film dialogue lines shorter for dubbing. Keep the "
                                           f"main point and who does what, and keep names; drop fillers, "
                                           f"repetitions and details. Reply with the shorter {src} line only."}]
-    for i, short in SHORT_EXAMPLES.items():
-        if source in EXAMPLES and source in short:
-            msgs += [{"role": "user", "content": f"Shorten to at most {len(short[source].split())} words:\n"
-                                                 f"{EXAMPLES[source][i]}"},
-                     {"role": "assistant", "content": short[source]}]
+    for line, short in _short_examples(source, source):
+        msgs += [{"role": "user", "content": f"Shorten to at most {len(short.split())} words:\n{line}"},
+                 {"role": "assistant", "content": short}]
     msgs.append({"role": "user", "content": f"Shorten to {hint}:\n{source_text}"})
     return msgs
 
@@ -574,11 +559,9 @@ def shorten_messages(source_text: str, source: str, target: Language, hint: str)
         f"You translate film dialogue from {src} into {target.name} for dubbing. The {target.name} line must be "
         f"short enough to say in the time the actor speaks: keep the core meaning and any names, drop fillers, "
         f"repetitions and details. Reply with the {target.name} line only." + _script_note(target))}]
-    for i, short in SHORT_EXAMPLES.items():
-        if source in EXAMPLES and target.code in short:
-            n = (f"at most {sum(map(str.isalnum, short[target.code]))} characters" if target.subtitles.cjk
-                 else f"at most {len(short[target.code].split())} words")
-            msgs += [{"role": "user", "content": _ask(EXAMPLES[source][i], target, n)},
-                     {"role": "assistant", "content": short[target.code]}]
+    for line, short in _short_examples(source, target.code):
+        n = (f"at most {sum(map(str.isalnum, short))} characters" if target.subtitles.cjk
+             else f"at most {len(short.split())} words")
+        msgs += [{"role": "user", "content": _ask(line, target, n)}, {"role": "assistant", "content": short}]
     msgs.append({"role": "user", "content": _ask(source_text, target, hint)})
     return msgs

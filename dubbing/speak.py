@@ -118,7 +118,7 @@ class Synthesizer:
         key = (text, language.code)
         if key not in self._phonemes:
             k = self.kokoro()
-            self._phonemes[key] = (k.japanese(text) if language.code == "ja"
+            self._phonemes[key] = (k.japanese(text) if language.g2p == "openjtalk"
                                    else kokoro.from_espeak(espeak.phonemes(text, language.espeak, tie="^")))
         return self._phonemes[key]
 
@@ -128,7 +128,7 @@ class Synthesizer:
         return out.audio, kokoro.SAMPLE_RATE, [Phone(symbol=s, start=a, end=b) for s, a, b in out.phones]
 
     def _speak_espeak(self, text: str, name: str, language: Language, rate: float):
-        if language.code == "ja":
+        if language.g2p == "openjtalk":  # espeak-ng reads kana only
             text = japanese_kana(text)
         return espeak.synthesize(text, name, int(round(ESPEAK_WPM * rate)))
 

@@ -65,7 +65,7 @@ def budget(line: Line) -> float:
 @lru_cache(maxsize=None)
 def syllables_per_word(code: str) -> float:
     """Mean syllables per word, measured on the language's few-shot example lines (1.5 if it has none)."""
-    lines = llm_mod.EXAMPLES.get(code)
+    lines = llm_mod.examples(code)
     if not lines:
         return 1.5
     return sum(syllables(t, code) for t in lines) / sum(len(re.findall(r"[^\W\d_]+", t)) for t in lines)
@@ -381,23 +381,11 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     return Translation(source_language=source, language=target.code, backend="+".join(used) or "none", lines=out)
 
 
-# Words a dub line can lose first: interjections and discourse fillers at the start of a sentence.
-_FILLERS = {
-    "en": "oh|ah|well|so|okay|ok|um|uh|you know|i mean",
-    "es": "oh|ah|bueno|pues|vale|bien|eh|claro|o sea|mira",
-    "fr": "oh|ah|eh bien|bien|bon|alors|donc|euh|enfin|tu sais|oui",
-    "de": "oh|ah|also|na ja|naja|gut|ja|ähm|weißt du",
-    "it": "oh|ah|beh|allora|bene|ecco|cioè|dai",
-    "pt": "oh|ah|bem|bom|então|pois|olha|tipo",
-    "ja": "ああ|あ|えっと|ええと|まあ|ね|うん|はい|おお",
-}
-
-
 def drop_fillers(text: str, lang: Language) -> str:
     """`text` without parentheticals and without fillers opening a sentence ("Oh, bonjour." -> "Bonjour.");
     a sentence that is nothing but a filler goes too, unless it is all there is."""
     out = re.sub(r"\s*[(（][^)）]*[)）]", "", text)
-    words = _FILLERS.get(lang.code)
+    words = "|".join(map(re.escape, lang.fillers))
     if words:
         lead = re.compile(rf"^(?:(?:{words})(?:\s*[,、，]\s*|\s+))+", re.IGNORECASE)
         sentences = [x for x in re.split(r"(?<=[.!?。！？…])\s*", out) if x.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,14 +44,19 @@ class Language(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str
     name: str
+    iso639_2: str  # three-letter code: the language tag of audio and subtitle tracks
     whisper: str
     espeak: str
     tts: TTSSpec
-    g2p: str
+    g2p: Literal["espeak", "openjtalk"]  # text to phonemes: espeak-ng, or Open JTalk's kana (then espeak-ng)
     translation: TranslationSpec
     speech_rate: RateSpec
     subtitles: SubtitleSpec
     visemes: dict[str, str] = Field(default_factory=dict)  # IPA symbol -> viseme class override
+    fillers: list[str] = Field(default_factory=list)  # words a dub line may lose first, opening a sentence
+    examples: list[str] = Field(default_factory=list)  # the same dialogue lines in every language (few-shot)
+    short_examples: dict[int, str] = Field(default_factory=dict)  # example index -> a short dubbing version
+    prompt_note: str = ""  # said to the LLM after its task (e.g. which script to write in)
 
 
 def supported() -> list[str]:

