@@ -60,17 +60,19 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
     job folder; the flow's prepare task then finds those records fresh and only reads them."""
     cfg = config.load(config_path)
     job = _job(input_path, out)
-    with prefect_api(job.path("prefect-server.log")) as api:
+    with prefect_api(job.path("logs/prefect-server.log")) as api:
         warm = warmup.start(cfg, targets, from_lang)
         try:
             job.clean_partial()  # what a killed run left half-written
             try:
-                pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress)
+                seconds = pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress).timings
             except Exception as e:  # the flow's prepare task meets it again, and the flow handles it there
                 log.debug("preparation before the flow stopped (%s: %s); the flow reports it",
                           type(e).__name__, e)
+                seconds = {}
             with api.connected():
-                return dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress)
+                return dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress,
+                                 prepared_seconds=seconds)
         finally:  # a process that exits while a model loads in native code aborts: stop after the current load
             warm.stop()
 
@@ -83,9 +85,10 @@ def _job(input_path: str, out: str) -> Job:
 @flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False, log_prints=False)
 def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
               speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
-              progress: pipeline.Progress = pipeline.quiet) -> dict:
+              progress: pipeline.Progress = pipeline.quiet, prepared_seconds: dict[str, float] | None = None) -> dict:
     """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json).
-    `progress(step, done, total)` is called from the task threads as work advances."""
+    `progress(step, done, total)` is called from the task threads as work advances; `prepared_seconds`:
+    the seconds each stage took when run() prepared the source before the flow (the summary shows them)."""
     t0 = time.perf_counter()
     cfg = config.load(config_path)
     langs = [languages.get(c) for c in targets]
@@ -97,6 +100,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     except NoSpeech as e:
         pipeline.record_no_speech(input_path, out_dir, e)
         raise
+    src.timings.update(prepared_seconds or {})
     # only the dubs need the background: it is separated beside the first translation
     background = separate.submit(src, cfg, progress)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
