@@ -148,13 +148,15 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
         subtitles: str | os.PathLike | None = None, language: str = "", reencode_video: bool = False,
-        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k", audio_origin: float = 0.0) -> Path:
+        crf: int = 18, preset: str = "veryfast", audio_bitrate: str = "192k", audio_origin: float = 0.0,
+        video_filter: str | None = None) -> Path:
     """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
 
     The file appears only when complete (written beside, then renamed). Video timestamps are kept
     as they are (variable frame rate survives): the audio's first sample plays with the video's
     timestamp `audio_origin` (s; the source's audio_start when the audio was decoded from it).
-    With no video, writes an audio file in the format `out`'s extension names.
+    With no video, writes an audio file in the format `out`'s extension names. A `video_filter` (ffmpeg
+    -vf, e.g. burned-in subtitles) re-encodes the video and sees frames at the audio's times (s).
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -174,7 +176,9 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         maps += ["-map", f"{len(maps) // 2}:s:0"]
     codec: list[str] = []
     if video is not None:
-        if reencode_video:
+        if video_filter:
+            codec += ["-vf", video_filter]
+        if reencode_video or video_filter:
             codec += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
         else:
             codec += ["-c:v", "copy"]

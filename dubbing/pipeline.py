@@ -402,6 +402,11 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     media.write_wav(job.path(f"{lang.code}/voices.wav"), voice_track, MIX_RATE)
     dub = mix.mix(voice_track, background, MIX_RATE, cfg.mix)
     dub_wav = media.write_wav(job.path(f"{lang.code}/dub.wav"), dub, MIX_RATE)
+    if cfg.output.stems:
+        from . import stems
+
+        stems.write(job.path(f"{lang.code}/stems"), clips, [f.speaker for f in fitted], background,
+                    levels.speech_lufs, cfg.mix, MIX_RATE)
     t["mix"] = time.perf_counter() - t0
     progress(step, len(lines) + 1, total)
 
@@ -426,10 +431,12 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     progress(step, len(lines) + 2, total)
     t0 = time.perf_counter()
     ext = media.output_extension(info)
+    burn = _burn_filter(job, lang, sub_paths[0], info, cfg) if video is not None and cfg.output.burn_subtitles else None
     out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
-                    subtitles=sub_paths[0] if video is not None else None, language=_iso639_2(lang.code),
+                    subtitles=sub_paths[0] if video is not None else None, language=iso639_2(lang.code),
                     reencode_video=False, audio_bitrate=cfg.output.audio_bitrate,
-                    audio_origin=media.audio_start(info.path))  # the dub's timeline is the source audio's
+                    audio_origin=media.audio_start(info.path),  # the dub's timeline is the source audio's
+                    video_filter=burn, crf=cfg.output.crf, preset=cfg.output.preset)
     t["mux"] = time.perf_counter() - t0
     progress(step, len(lines) + 3, total)
 
@@ -441,6 +448,15 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t["quality"] = time.perf_counter() - t0
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
+
+
+def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config) -> str:
+    """The -vf that burns the dub's subtitles in (its ASS file kept as <lang>/subtitles.ass)."""
+    from . import burn
+
+    ass, font = burn.write_ass(srt_path, job.path(f"{lang.code}/subtitles.ass"), info, lang.code,
+                               cfg.output.subtitle_font)
+    return burn.video_filter(ass, font)
 
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -> Path:
@@ -529,7 +545,7 @@ def _lang_or_none(code: str) -> Language | None:
         return None
 
 
-def _iso639_2(code: str) -> str:
+def iso639_2(code: str) -> str:
     return {"es": "spa", "fr": "fra", "ja": "jpn", "de": "deu", "it": "ita", "pt": "por", "en": "eng"}.get(code, code)
 
 

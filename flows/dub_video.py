@@ -72,11 +72,12 @@ def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_di
 
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
-        speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
+        speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
+        overrides: dict | None = None) -> dict:
     """dub_video, with the ~10 s Prefect takes to start its local server put to use: the server starts in a
     thread while the models load (dubbing.warmup) and this thread prepares the source (here, a Ctrl-C
     stops it at once); the flow's prepare task then takes that result."""
-    cfg = config.load(config_path)
+    cfg = config.load(config_path, overrides)
     warm = warmup.start(cfg, targets, from_lang)
     try:
         server = threading.Thread(target=_start_local_server, name="prefect server", daemon=True)
@@ -90,7 +91,7 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
         server.join()  # a client that finds the server still starting would not wait for it
         _EARLY[job.root] = early
         try:
-            summary = dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync)
+            summary = dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync, overrides)
         finally:
             _EARLY.pop(job.root, None)
     finally:  # a process that exits while a model loads in native code aborts: stop after the current load
@@ -120,10 +121,12 @@ def _job(input_path: str, out: str) -> Job:
 
 @flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False, log_prints=False)
 def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
-              speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None) -> dict:
-    """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json)."""
+              speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
+              overrides: dict | None = None) -> dict:
+    """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json).
+    `overrides`: settings merged over the config file's (command-line options)."""
     t0 = time.perf_counter()
-    cfg = config.load(config_path)
+    cfg = config.load(config_path, overrides)
     langs = [languages.get(c) for c in targets]
     job = _job(input_path, out)
     out_dir = job.root
@@ -146,6 +149,10 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
     summary = summarize(input_path, src, results, time.perf_counter() - t0, previous=_previous(out_dir))
+    if cfg.output.multitrack and results:
+        from dubbing import multitrack
+
+        summary["multitrack"] = str(multitrack.for_job(src, results, cfg, out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
     try:  # the dubs are done; a page that cannot be built must not turn the run into a failure
         summary["review"] = str(review_page(out_dir))
