@@ -405,6 +405,10 @@ def _check_page(page, url: str) -> list[str]:
 
 
 def test_page_in_a_headless_browser(served, tmp_path):
+    import io
+
+    from PIL import Image
+
     sync_playwright = _browser()
     job, base = served
     with sync_playwright() as pw:
@@ -417,6 +421,13 @@ def test_page_in_a_headless_browser(served, tmp_path):
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
             shutil.copyfile(tmp_path / "review.png", "/tmp/review-shot.png")
             assert problems == []
+            # before anything plays, each player shows a picture (its poster), not a black box
+            fresh = browser.new_page(viewport={"width": 1280, "height": 900})
+            fresh.goto(f"{base}/review/index.html", wait_until="load")
+            assert len(fresh.eval_on_selector_all("video[poster]", "vs => vs.map(v => v.poster)")) == 2
+            for sel in ("video.src", "video.dub"):
+                shot = np.asarray(Image.open(io.BytesIO(fresh.locator(sel).screenshot())).convert("L"), float)
+                assert shot.std() > 20, f"{sel} shows no picture"
             file_page = browser.new_page()
             assert _check_page(file_page, (job / "review/index.html").as_uri()) == []  # the page from file://
         finally:
