@@ -168,6 +168,7 @@ def _escape(value: str) -> str:
 
 def video_filter(ass_path: Path, font: Font) -> str:
     """The ffmpeg -vf that burns `ass_path` in, with the font's folder given to libass."""
+    require_libass()
     return f"ass=filename={_escape(os.fspath(ass_path))}:fontsdir={_escape(os.fspath(font.path.parent))}"
 
 
@@ -176,7 +177,27 @@ SAMPLES = {"ja": "日本語の字幕、ひらがな。カタカナ！", "es": "�
            "de": "äöüßÄÖÜ", "it": "àèéìòù", "pt": "ãõçáéíóúâêô", "en": "Aa"}
 
 
+@lru_cache(maxsize=1)
+def has_libass() -> bool:
+    """Whether the ffmpeg in use has the `ass` filter (imageio-ffmpeg 0.8.1's static build has)."""
+    import subprocess
+
+    from .media import ffmpeg
+
+    r = subprocess.run([ffmpeg(), "-hide_banner", "-filters"], capture_output=True, text=True)
+    return any(line.split()[1:2] == ["ass"] for line in r.stdout.splitlines())
+
+
+def require_libass() -> None:
+    """DubError, in one line, if the ffmpeg in use cannot burn subtitles."""
+    if not has_libass():
+        raise DubError("this ffmpeg cannot burn subtitles (built without libass): use imageio-ffmpeg's "
+                       "(requirements/lock.txt), or leave output.burn_subtitles off")
+
+
 def check_fonts(setting: str, languages: list[str]) -> None:
-    """FontError, before a run, if a language's subtitles would have no font (see choose_font)."""
+    """DubError, before a run, if subtitles cannot be burned here: an ffmpeg without libass, or a language
+    whose subtitles would have no font (see choose_font)."""
+    require_libass()
     for code in languages:
         choose_font(setting, SAMPLES.get(code, "Aa0"), code)
