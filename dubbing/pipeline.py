@@ -431,7 +431,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     progress(step, len(lines) + 2, total)
     t0 = time.perf_counter()
     ext = media.output_extension(info)
-    burn = _burn_filter(job, lang, sub_paths[0], info, cfg) if video is not None and cfg.output.burn_subtitles else None
+    burn = _burn_filter(job, lang, sub_paths[0], info, cfg, video is not None)
     out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
                     subtitles=sub_paths[0] if video is not None else None, language=iso639_2(lang.code),
                     reencode_video=False, audio_bitrate=cfg.output.audio_bitrate,
@@ -450,10 +450,14 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
 
 
-def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config) -> str:
-    """The -vf that burns the dub's subtitles in (its ASS file kept as <lang>/subtitles.ass)."""
+def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config, video: bool) -> str | None:
+    """The -vf that burns the dub's subtitles in (its ASS file kept as <lang>/subtitles.ass); None, and no
+    subtitles.ass left (so the review page knows there are none in the picture), when nothing is burned."""
     from . import burn
 
+    if not (video and cfg.output.burn_subtitles):
+        job.path(f"{lang.code}/subtitles.ass").unlink(missing_ok=True)
+        return None
     ass, font = burn.write_ass(srt_path, job.path(f"{lang.code}/subtitles.ass"), info, lang.code,
                                cfg.output.subtitle_font)
     return burn.video_filter(ass, font)

@@ -659,11 +659,13 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
                lambda p: plot_mouth(curves, rows, p))
         plots.append((f"{code}-mouth.png", "Mouth opening against the voice", True))
     vtt = job_dir / f"{src.name}.{code}.vtt"
+    burned = (job_dir / code / "subtitles.ass").exists()  # drawn into the dub's picture: no second copy over it
     spoken_at = min((r.out_start for r in rows if r.out_start is not None), default=None)
     poster = posters.poster(out, review_dir / f"poster-{code}.jpg", posters.poster_time(duration, spoken_at)) \
         if out is not None and src.info is not None and src.info.has_video else ""
     return LanguageView(poster=poster, code=code, name=name, status=status, status_detail=detail,
-                        output=f"../{out.name}" if out else "", subtitles=f"../{vtt.name}" if vtt.exists() else "",
+                        output=f"../{out.name}" if out else "",
+                        subtitles=f"../{vtt.name}" if vtt.exists() and not burned else "",
                         problems=problems, figures=figures(quality, sync, src.fps), rows=rows, plots=plots,
                         approve_cmd=f"dub review {shlex.quote(str(job_dir))} --approve {code}")
 

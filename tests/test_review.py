@@ -225,6 +225,12 @@ def test_videos_have_poster_frames_taken_while_someone_speaks(job):
     assert (job / "review/poster-es.jpg").stat().st_mtime_ns == made  # kept while the dub is the same
 
 
+def test_burned_subtitles_are_not_laid_over_again(job):
+    assert 'data-vtt="../talk.es.vtt"' in review.build(job).read_text()
+    (job / "es/subtitles.ass").write_text("[Script Info]\n")  # what a --burn-subtitles run leaves
+    assert 'data-vtt=""' in review.build(job).read_text()
+
+
 def ffmpeg_frame(video: Path, at: float) -> np.ndarray:
     import av
 
