@@ -143,8 +143,18 @@ def ass(cues: list[srt.Subtitle], font: Font, frame_width: int, frame_height: in
             f"Style: Default,{font.family},{size},&H00FFFFFF,&H00FFFFFF,&H00101010,&H80000000,0,0,0,0,100,100,0,0,"
             f"1,{outline},{round(outline / 2, 1)},2,{margin_x},{margin_x},{margin_y},1\n\n"
             "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n")
-    events = "".join(f"Dialogue: 0,{_ts(c.start)},{_ts(c.end)},Default,,0,0,0,,{_text(c.content)}\n" for c in cues)
+    events = "".join(f"Dialogue: 0,{_ts(c.start)},{_ts(end)},Default,,0,0,0,,{_text(c.content)}\n"
+                     for c, end in zip(cues, ends(cues)))
     return head + events
+
+
+def ends(cues: list[srt.Subtitle]) -> list[dt.timedelta]:
+    """Each cue's end, cut at the next cue's start: two cues on screen at once would be stacked (4 lines)."""
+    from bisect import bisect_right
+
+    starts = sorted(c.start for c in cues)
+    nxt = [bisect_right(starts, c.start) for c in cues]
+    return [min(c.end, starts[i]) if i < len(starts) else c.end for c, i in zip(cues, nxt)]
 
 
 def write_ass(srt_path: Path, out: Path, info: MediaInfo, language: str, font_setting: str = "") -> tuple[Path, Font]:

@@ -115,6 +115,14 @@ def test_burned_subtitles_stay_in_the_safe_area_on_two_lines(tmp_path, code, tex
     assert abs(xs.min() - (w - 1 - xs.max())) <= 0.05 * w
 
 
+def test_overlapping_cues_are_not_stacked():
+    def cue(a, b):
+        return srt.Subtitle(1, dt.timedelta(seconds=a), dt.timedelta(seconds=b), "x")
+
+    got = burn.ends([cue(0.0, 3.348), cue(3.32, 4.6), cue(5.0, 6.0)])
+    assert [e.total_seconds() for e in got] == [3.32, 4.6, 6.0]
+
+
 def test_font_size_shrinks_only_when_a_line_would_not_fit():
     font = burn.choose_font("DejaVu Sans", "x", "en")
     nominal = burn.font_size(["short"], font, 1280, 720)
