@@ -73,9 +73,10 @@ def tracks(path: Path) -> list[dict]:
                 for s in c.streams]
 
 
-def for_job(src, results: dict, cfg, out_dir: Path) -> Path:
-    """`out_dir`/<name>.multi.mkv (.mka for audio input) for a dub run: `src` a pipeline.Source, `results`
-    its pipeline.Result per language code; the source's subtitles come last."""
+def for_job(src, codes: list[str], cfg, out_dir: Path) -> Path:
+    """`out_dir`/<name>.multi.mkv (.mka for audio input) for a job: `src` its pipeline.Source, `codes` the
+    languages dubbed from that source (this run's and earlier runs' whose dub.wav is there), each with its
+    <lang>/dub.wav and <name>.<lang>.srt; the source's subtitles come last."""
     import languages
 
     from .pipeline import iso639_2
@@ -88,9 +89,13 @@ def for_job(src, results: dict, cfg, out_dir: Path) -> Path:
 
     source_lang = src.transcript.language
     dubs, subs = [], []
-    for code, r in results.items():
-        dubs.append(Track(src.job.path(f"{code}/dub.wav"), iso639_2(code), f"{name(code)} (dub)"))
-        subs.append(Track(r.subtitles[0], iso639_2(code), name(code)))
+    for code in codes:
+        wav, srt_path = src.job.path(f"{code}/dub.wav"), out_dir / f"{src.name}.{code}.srt"
+        if not wav.is_file():
+            continue
+        dubs.append(Track(wav, iso639_2(code), f"{name(code)} (dub)"))
+        if srt_path.is_file():
+            subs.append(Track(srt_path, iso639_2(code), name(code)))
     source_srt = out_dir / f"{src.name}.{source_lang}.source.srt"
     if source_srt.is_file():
         subs.append(Track(source_srt, iso639_2(source_lang), f"{name(source_lang)} (original)"))

@@ -152,7 +152,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     if cfg.output.multitrack and results:
         from dubbing import multitrack
 
-        summary["multitrack"] = str(multitrack.for_job(src, results, cfg, out_dir))
+        summary["multitrack"] = str(multitrack.for_job(src, list(summary["languages"]), cfg, out_dir))
     write_atomic(out_dir / "job.json", json.dumps(summary, indent=1, ensure_ascii=False).encode())
     try:  # the dubs are done; a page that cannot be built must not turn the run into a failure
         summary["review"] = str(review_page(out_dir))

@@ -224,3 +224,24 @@ def test_multitrack_file_carries_every_language_tagged(tmp_path):
         assert abs(_dominant(mid, rate) - freq) < 10
         if i:
             assert np.abs(pcm[int(0.05 * rate): int(0.4 * rate)]).max() < 0.01
+
+
+def test_job_multitrack_takes_every_language_dubbed_from_the_source(tmp_path):
+    from types import SimpleNamespace
+
+    from dubbing.workspace import Job
+
+    info = _video(tmp_path / "talk.mp4", seconds=1.0)
+    job = Job(tmp_path / "out/talk")
+    for code in ("es", "fr"):  # es from an earlier run, fr from this one; ja was never dubbed
+        job.path(code).mkdir(parents=True)
+        media.write_wav(job.path(f"{code}/dub.wav"), _tone(440, 1.0, 0.2), SR)
+        cue = srt.Subtitle(1, dt.timedelta(seconds=0.1), dt.timedelta(seconds=0.9), code)
+        subtitles.write([cue], job.root / f"talk.{code}")
+    src = SimpleNamespace(job=job, name="talk", info=info, transcript=SimpleNamespace(language="en"))
+    out = multitrack.for_job(src, ["es", "fr", "ja"], load(), job.root)
+    assert out == job.root / "talk.multi.mkv"
+    tracks = multitrack.tracks(out)
+    assert [(t["type"], t["language"], t["title"]) for t in tracks if t["type"] != "video"] == [
+        ("audio", "eng", "English (original)"), ("audio", "spa", "Spanish (dub)"), ("audio", "fra", "French (dub)"),
+        ("subtitle", "spa", "Spanish"), ("subtitle", "fra", "French")]
