@@ -132,8 +132,9 @@ def review_command(job_dir: Path, approve: list[str] | None, port: int, open_bro
         print("no display here: open the address above in a browser (from another machine: "
               f"ssh -L {server.server_address[1]}:{HOST}:{server.server_address[1]} this-host)", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("\nstopped serving the review page", flush=True)
+        server.serve_forever()  # returns when uvicorn has stopped on Ctrl-C or SIGTERM
+    except KeyboardInterrupt:  # the Ctrl-C, raised again by uvicorn once stopped
+        pass
     finally:
         server.server_close()
+    print("\nstopped serving the review page", flush=True)
