@@ -178,7 +178,11 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
     if video is not None:
         if video_filter:
             codec += ["-vf", video_filter]
-        if reencode_video or video_filter:
+        if (reencode_video or video_filter) and ext == ".webm":  # WebM holds VP8/VP9/AV1 only
+            # VP9 crf 31 looks about like x264 crf 18 (libvpx guide for 1080p): the scales differ by ~13
+            codec += ["-c:v", "libvpx-vp9", "-crf", str(crf + 13), "-b:v", "0", "-deadline", "good",
+                      "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p"]
+        elif reencode_video or video_filter:
             codec += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
         else:
             codec += ["-c:v", "copy"]

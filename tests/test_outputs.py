@@ -245,3 +245,14 @@ def test_job_multitrack_takes_every_language_dubbed_from_the_source(tmp_path):
     assert [(t["type"], t["language"], t["title"]) for t in tracks if t["type"] != "video"] == [
         ("audio", "eng", "English (original)"), ("audio", "spa", "Spanish (dub)"), ("audio", "fra", "French (dub)"),
         ("subtitle", "spa", "Spanish"), ("subtitle", "fra", "French")]
+
+
+def test_burning_into_a_webm_keeps_it_a_webm(tmp_path):
+    src = tmp_path / "v.webm"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1", "-f", "lavfi", "-i", "sine=duration=1",
+           "-c:v", "libvpx-vp9", "-c:a", "libopus", "-shortest", str(src))
+    cue = srt.Subtitle(1, dt.timedelta(seconds=0.2), dt.timedelta(seconds=0.8), "hola")
+    ass, font = burn.write_ass(subtitles.write([cue], tmp_path / "v.es")[0], tmp_path / "es.ass", media.probe(src), "es")
+    wav = media.write_wav(tmp_path / "a.wav", np.zeros(SR, np.float32), SR)
+    out = media.probe(media.mux(tmp_path / "v.es.webm", wav, video=src, video_filter=burn.video_filter(ass, font)))
+    assert out.video_codec == "vp9" and out.frame_count == 25
