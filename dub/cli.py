@@ -152,6 +152,11 @@ def translate(
     speakers: Optional[int] = typer.Option(None, "--speakers", min=1, help="number of speakers, as a hint"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
     no_lipsync: bool = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are"),
+    burn_subtitles: bool = typer.Option(False, "--burn-subtitles", help="draw the subtitles into each dub's picture"),
+    stems: bool = typer.Option(False, "--stems", help="also write <lang>/stems/: dialogue per speaker, dialogue, "
+                               "background, mix (WAV 48 kHz)"),
+    multitrack: bool = typer.Option(False, "--multitrack", help="also write <name>.multi.mkv: the original and "
+                                    "every dub as language-tagged audio tracks, subtitles as tracks"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
@@ -169,11 +174,17 @@ def translate(
             raise DubError(str(e)) from None
         if any(l.code == from_.lower() for l in langs):
             raise DubError(f"source language {from_} is also a target: nothing to translate")
-    config_mod.load(config)  # fail fast on a bad config
+    overrides = {"output": {k: True for k, on in (("burn_subtitles", burn_subtitles), ("stems", stems),
+                                                  ("multitrack", multitrack)) if on}}
+    cfg = config_mod.load(config, overrides)  # fail fast on a bad config
     info = media.probe(input)
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
+    if cfg.output.burn_subtitles and info.has_video:  # fail fast on a missing font, before hours of work
+        from dubbing.burn import check_fonts
+
+        check_fonts(cfg.output.subtitle_font, [l.code for l in langs])
     from .logs import log_to
 
     log_to(out / input.stem)
@@ -186,7 +197,7 @@ def translate(
         try:
             summary = run(str(input), [l.code for l in langs], str(out), from_, speakers,
                           str(config) if config else None, False if no_lipsync else None,
-                          progress=_RichProgress(bar))
+                          progress=_RichProgress(bar), overrides=overrides)
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)

@@ -1,134 +1,98 @@
 """`dub review`: build a job's review page, serve the job folder on 127.0.0.1 and open a browser.
 
-The server is Python's http.server, threaded, with single-range HTTP Range requests added so a
-<video> can seek (SimpleHTTPRequestHandler always sends the whole file).
+The server is starlette's StaticFiles (HTTP Range requests, so a <video> can seek; conditional GETs)
+run by uvicorn, with "/" sent to the page and nothing cached by the browser, so a rebuilt page or
+re-rendered dub is what the next reload shows.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
+import socket
 import sys
 import threading
 import webbrowser
-from functools import partial
-from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from dubbing.errors import DubError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+PAGE = "/review/index.html"
 
 
-def byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The inclusive (first, last) byte of a single-range `Range` header for a file of `size` bytes.
+class _NoStore:
+    """ASGI middleware: every response says Cache-Control: no-store."""
 
-    None: serve the whole file (no usable single range). ValueError: the range is unsatisfiable (416).
-    """
-    m = _RANGE.match(header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        return None
-    first, last = m.group(1), m.group(2)
-    if not first:  # "bytes=-N": the last N bytes
-        n = int(last)
-        if n == 0:
-            raise ValueError("empty suffix range")
-        return max(0, size - n), size - 1
-    a = int(first)
-    b = min(int(last), size - 1) if last else size - 1
-    if a >= size or b < a:
-        raise ValueError(f"range {header} outside 0-{size - 1}")
-    return a, b
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_no_store(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
-class RangeRequestHandler(SimpleHTTPRequestHandler):
-    """Serves files with `Range: bytes=a-b` support, no caching, and no per-request log lines."""
+def app(folder: str | os.PathLike):
+    """The ASGI app serving `folder` (symlinks followed: the page links the input where it lies)."""
+    from starlette.applications import Starlette
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 
-    _left: int | None = None  # bytes still to send of a partial response
+    async def to_page(request):
+        return RedirectResponse(PAGE, status_code=302)
 
-    def send_head(self):
-        self._left = None
-        if self.path in ("", "/"):
-            self.send_response(HTTPStatus.FOUND)
-            self.send_header("Location", "/review/index.html")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        header = self.headers.get("Range")
-        path = self.translate_path(self.path)
-        if not header or not os.path.isfile(path):
-            return super().send_head()
+    return _NoStore(Starlette(routes=[
+        Route("/", to_page),
+        Mount("/", app=StaticFiles(directory=str(folder), follow_symlink=True)),
+    ]))
+
+
+class ReviewServer:
+    """uvicorn serving app(folder) on a socket bound now; serve_forever() runs it (Ctrl-C stops it when run in
+    the main thread), shutdown() stops it from another thread, server_close() frees the port."""
+
+    def __init__(self, folder: str | os.PathLike, sock: socket.socket):
+        import uvicorn
+
+        self.socket = sock
+        self.server_address = sock.getsockname()
+        self._server = uvicorn.Server(uvicorn.Config(app(folder), log_level="warning", access_log=False,
+                                                     lifespan="off", timeout_graceful_shutdown=2))
+        self._stopped = threading.Event()
+
+    def serve_forever(self) -> None:
         try:
-            f = open(path, "rb")
-        except OSError:
-            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
-            return None
-        size = os.fstat(f.fileno()).st_size
-        try:
-            rng = byte_range(header, size)
-        except ValueError:
-            f.close()
-            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        if rng is None:
-            f.close()
-            return super().send_head()
-        a, b = rng
-        f.seek(a)
-        self._left = b - a + 1
-        self.send_response(HTTPStatus.PARTIAL_CONTENT)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {a}-{b}/{size}")
-        self.send_header("Content-Length", str(self._left))
-        self.send_header("Last-Modified", self.date_time_string(int(os.fstat(f.fileno()).st_mtime)))
-        self.end_headers()
-        return f
+            self._server.run(sockets=[self.socket])
+        finally:
+            self._stopped.set()
 
-    def end_headers(self):
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
+    def shutdown(self) -> None:
+        self._server.should_exit = True
+        self._stopped.wait(10)
 
-    def copyfile(self, source, outputfile):
-        if self._left is None:
-            return super().copyfile(source, outputfile)
-        while self._left > 0:
-            buf = source.read(min(1 << 16, self._left))
-            if not buf:
-                break
-            outputfile.write(buf)
-            self._left -= len(buf)
-
-    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
-        pass
-
-
-class ReviewServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # a browser that stops a video download mid-way resets the connection: not an error
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-            return
-        super().handle_error(request, client_address)
+    def server_close(self) -> None:
+        self.socket.close()
 
 
 def serve(folder: str | os.PathLike, port: int = DEFAULT_PORT) -> ReviewServer:
     """A server for `folder` on 127.0.0.1:`port` (0 = any free port), not yet running: call serve_forever()."""
-    handler = partial(RangeRequestHandler, directory=str(folder))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port left in TIME_WAIT is free; one in use is not
     try:
-        return ReviewServer((HOST, port), handler)
+        sock.bind((HOST, port))
+        sock.listen(128)
     except OSError as e:
+        sock.close()
         if e.errno == errno.EADDRINUSE:
             raise DubError(f"port {port} is in use: pass --port with another number (0 picks a free one)") from None
         raise DubError(f"cannot serve on {HOST}:{port}: {e.strerror}") from None
+    return ReviewServer(folder, sock)
 
 
 def _has_display() -> bool:
@@ -160,7 +124,7 @@ def review_command(job_dir: Path, approve: list[str] | None, port: int, open_bro
         if port != DEFAULT_PORT:
             raise
         server = serve(job_dir, 0)  # the default port is taken: any free one will do
-    url = f"http://{HOST}:{server.server_address[1]}/review/index.html"
+    url = f"http://{HOST}:{server.server_address[1]}{PAGE}"
     print(f"review page: {url}  (also {page.resolve().as_uri()}); Ctrl-C stops", flush=True)
     if open_browser and _has_display():
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
@@ -168,8 +132,9 @@ def review_command(job_dir: Path, approve: list[str] | None, port: int, open_bro
         print("no display here: open the address above in a browser (from another machine: "
               f"ssh -L {server.server_address[1]}:{HOST}:{server.server_address[1]} this-host)", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("\nstopped serving the review page", flush=True)
+        server.serve_forever()  # returns when uvicorn has stopped on Ctrl-C or SIGTERM
+    except KeyboardInterrupt:  # the Ctrl-C, raised again by uvicorn once stopped
+        pass
     finally:
         server.server_close()
+    print("\nstopped serving the review page", flush=True)

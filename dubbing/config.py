@@ -66,6 +66,10 @@ class Output(_Section):
     crf: int
     preset: str
     audio_bitrate: str
+    burn_subtitles: bool = False
+    subtitle_font: str = ""
+    stems: bool = False
+    multitrack: bool = False
 
 
 class Lipsync(_Section):
@@ -105,8 +109,9 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load(path: str | Path | None = None) -> Config:
-    """The default configuration, with the YAML file at `path` (if any) merged over it."""
+def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """The default configuration, with the YAML file at `path` (if any) merged over it, then `overrides`
+    (command-line options, as nested sections)."""
     data = yaml.safe_load((CONFIGS / "default.yaml").read_text())
     if path:
         p = Path(path)
@@ -119,6 +124,7 @@ def load(path: str | Path | None = None) -> Config:
         if not isinstance(user, dict):
             raise ConfigError(f"{p}: expected a mapping of settings")
         data = _merge(data, user)
+    data = _merge(data, overrides or {})
     try:
         return Config.model_validate(data)
     except ValidationError as e:

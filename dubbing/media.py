@@ -179,13 +179,14 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
         subtitles: str | os.PathLike | None = None, language: str = "", audio_bitrate: str = "192k",
-        audio_origin: float = 0.0) -> Path:
+        audio_origin: float = 0.0, video_filter: str | None = None, crf: int = 18, preset: str = "veryfast") -> Path:
     """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
 
     The file appears only when complete (written beside, then renamed). Video timestamps are kept
     as they are (variable frame rate survives): the audio's first sample plays with the video's
     timestamp `audio_origin` (s; the source's audio_start when the audio was decoded from it).
-    With no video, writes an audio file in the format `out`'s extension names.
+    With no video, writes an audio file in the format `out`'s extension names. A `video_filter` (ffmpeg
+    -vf, e.g. burned-in subtitles) re-encodes the video and sees frames at the audio's times (s).
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -204,8 +205,18 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         args += ["-i", str(subtitles)]
         maps += ["-map", f"{len(maps) // 2}:s:0"]
     codec: list[str] = []
-    if video is not None:  # copied: the lips were encoded once (output.crf), the source is never re-encoded
-        codec += ["-c:v", "copy", "-fps_mode", "passthrough"]
+    if video is not None:
+        if video_filter:  # drawn on (burned-in subtitles): re-encoded once, at crf/preset (output.crf, .preset)
+            codec += ["-vf", video_filter]
+            if ext == ".webm":  # WebM holds VP8/VP9/AV1 only
+                # VP9 crf 31 looks about like x264 crf 18 (libvpx guide for 1080p): the scales differ by ~13
+                codec += ["-c:v", "libvpx-vp9", "-crf", str(crf + 13), "-b:v", "0", "-deadline", "good",
+                          "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p"]
+            else:
+                codec += ["-c:v", "libx264", "-crf", str(crf), "-preset", preset, "-pix_fmt", "yuv420p"]
+        else:  # copied: the lips were encoded once, the source is never re-encoded
+            codec += ["-c:v", "copy"]
+        codec += ["-fps_mode", "passthrough"]
     acodec = {".webm": ["-c:a", "libopus", "-b:a", "128k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
               ".mp3": ["-c:a", "libmp3lame", "-b:a", audio_bitrate], ".ogg": ["-c:a", "libopus", "-b:a", "128k"],
               ".opus": ["-c:a", "libopus", "-b:a", "128k"]}.get(ext, ["-c:a", "aac", "-b:a", audio_bitrate])

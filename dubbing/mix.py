@@ -171,22 +171,30 @@ def normalize(audio: np.ndarray, sample_rate: int, lufs: float, peak_dbfs: float
     the material's crest factor is missed (speech at -9 LUFS landed at -9.3, at -6 LUFS at -8.1).
     """
     audio = np.asarray(audio, dtype=np.float32)
+    return _scaled(audio, normalize_gain(audio, sample_rate, lufs, peak_dbfs))
+
+
+def normalize_gain(audio: np.ndarray, sample_rate: int, lufs: float,
+                   peak_dbfs: float = PEAK_DBFS) -> np.ndarray | float:
+    """The linear gain normalize() applies: one number, or one per sample where the limiter acts, so
+    that parts of a sum (stems) can be given the gain of the whole."""
+    audio = np.asarray(audio, dtype=np.float32)
     measured = loudness(audio, sample_rate)
     if not np.isfinite(measured):
-        return audio.copy()
+        return 1.0
     peaks = _peak_envelope(audio)
     gain_db = lufs - measured
     for _ in range(PASSES):
         gain = 10 ** (gain_db / 20)
         limiter = _limiter_gain(peaks * np.float32(gain), sample_rate, 10 ** (peak_dbfs / 20))
         if limiter is None:  # a plain gain moves the loudness by exactly gain_db
-            return _scaled(audio, gain)
-        out = _scaled(audio, limiter * np.float32(gain))
-        err = lufs - loudness(out, sample_rate)
+            return gain
+        total = limiter * np.float32(gain)
+        err = lufs - loudness(_scaled(audio, total), sample_rate)
         if abs(err) <= 0.1:
             break
         gain_db += err
-    return out
+    return total
 
 
 def mix(voices: np.ndarray, background: np.ndarray, sample_rate: int, cfg: Mix) -> np.ndarray:
@@ -197,6 +205,14 @@ def mix(voices: np.ndarray, background: np.ndarray, sample_rate: int, cfg: Mix) 
     the voices go to every channel equally (centred). The output has the background's channels and
     the longer of the two lengths.
     """
+    voices, background, gain = mix_parts(voices, background, sample_rate, cfg)
+    return _scaled(voices + background, gain)
+
+
+def mix_parts(voices: np.ndarray, background: np.ndarray, sample_rate: int,
+              cfg: Mix) -> tuple[np.ndarray, np.ndarray, np.ndarray | float]:
+    """What mix() sums, before its gain: (the voices on the background's channels, the background scaled and
+    ducked), both of the longer length, and the gain (see normalize_gain) that makes their sum the mix."""
     voices = np.asarray(voices, dtype=np.float32)
     background = np.asarray(background, dtype=np.float32)
     if voices.ndim != 1:
@@ -205,5 +221,6 @@ def mix(voices: np.ndarray, background: np.ndarray, sample_rate: int, cfg: Mix) 
     voices = np.pad(voices, (0, n - len(voices)))
     background = np.pad(background, [(0, n - len(background))] + [(0, 0)] * (background.ndim - 1))
     gain = 10 ** ((cfg.background_db + duck_envelope(voices, sample_rate, cfg.duck_db)) / 20)
-    out = _scaled(background, gain) + (voices[:, None] if background.ndim == 2 else voices)
-    return normalize(out, sample_rate, cfg.loudness_lufs)
+    ducked = _scaled(background, gain)
+    placed = voices[:, None] * np.ones((1, background.shape[1]), np.float32) if background.ndim == 2 else voices
+    return placed, ducked, normalize_gain(ducked + placed, sample_rate, cfg.loudness_lufs)

@@ -397,6 +397,11 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     media.write_wav(job.path(f"{lang.code}/voices.wav"), voice_track, MIX_RATE)
     dub = mix.mix(voice_track, background, MIX_RATE, cfg.mix)
     dub_wav = media.write_wav(job.path(f"{lang.code}/dub.wav"), dub, MIX_RATE)
+    if cfg.output.stems:
+        from . import stems
+
+        stems.write(job.path(f"{lang.code}/stems"), clips, [f.speaker for f in fitted], background,
+                    levels.speech_lufs, cfg.mix, MIX_RATE)
     t["mix"] = time.perf_counter() - t0
     progress(step, len(lines) + 1, total)
 
@@ -421,10 +426,12 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     progress(step, len(lines) + 2, total)
     t0 = time.perf_counter()
     ext = media.output_extension(info)
+    burn = _burn_filter(job, lang, sub_paths[0], info, cfg, video is not None)
     out = media.mux(out_dir / f"{src.name}.{lang.code}{ext}", dub_wav, video=video,
                     subtitles=sub_paths[0] if video is not None else None, language=lang.iso639_2,
                     audio_bitrate=cfg.output.audio_bitrate,
-                    audio_origin=info.audio_start)  # the dub's timeline is the source audio's
+                    audio_origin=info.audio_start,  # the dub's timeline is the source audio's
+                    video_filter=burn, crf=cfg.output.crf, preset=cfg.output.preset)
     t["mux"] = time.perf_counter() - t0
     progress(step, len(lines) + 3, total)
 
@@ -442,6 +449,19 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         log.warning("review plots of %s not drawn now (the page is built at the end)", lang.code, exc_info=True)
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
+
+
+def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config, video: bool) -> str | None:
+    """The -vf that burns the dub's subtitles in (its ASS file kept as <lang>/subtitles.ass); None, and no
+    subtitles.ass left (so the review page knows there are none in the picture), when nothing is burned."""
+    from . import burn
+
+    if not (video and cfg.output.burn_subtitles):
+        job.path(f"{lang.code}/subtitles.ass").unlink(missing_ok=True)
+        return None
+    ass, font = burn.write_ass(srt_path, job.path(f"{lang.code}/subtitles.ass"), info, lang.code,
+                               cfg.output.subtitle_font)
+    return burn.video_filter(ass, font)
 
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -> Path:
@@ -569,9 +589,11 @@ def summarize(input_path: str | os.PathLike, src: Source, results: dict[str, Res
     }
 
 
-def finish(input_path: str | os.PathLike, src: Source, results: dict[str, Result], seconds: float) -> dict:
-    """Write job.json (the summary) and the review page; returns the summary. A page that cannot be built
-    is logged and named in the summary: the dubs are done, and the run is not failed for it."""
+def finish(input_path: str | os.PathLike, src: Source, results: dict[str, Result], seconds: float,
+           cfg: Config | None = None) -> dict:
+    """Write the multi-track file (output.multitrack), job.json (the summary) and the review page; returns
+    the summary. A page that cannot be built is logged and named in the summary: the dubs are done, and the
+    run is not failed for it."""
     from . import review
 
     job_json = src.job.path("job.json")
@@ -580,6 +602,10 @@ def finish(input_path: str | os.PathLike, src: Source, results: dict[str, Result
     except (OSError, ValueError):
         previous = {}
     summary = summarize(input_path, src, results, seconds, previous)
+    if cfg is not None and cfg.output.multitrack and results:
+        from . import multitrack
+
+        summary["multitrack"] = str(multitrack.for_job(src, list(summary["languages"]), cfg, src.job.root))
     write_atomic(job_json, json.dumps(summary, indent=1, ensure_ascii=False).encode())
     try:
         summary["review"] = str(review.build(src.job.root))
@@ -613,4 +639,4 @@ def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLik
     separate_source(src, cfg, progress)
     results = {lang.code: dub_language(src, translate_lines(src, lang, cfg, progress), cfg, job.root, progress,
                                        lipsync=lipsync) for lang in langs}
-    return finish(input_path, src, results, time.perf_counter() - t0)
+    return finish(input_path, src, results, time.perf_counter() - t0, cfg)

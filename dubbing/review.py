@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import posters
 from .config import Fit
 from .edits import check_edit
 from .errors import DubError
@@ -519,6 +520,7 @@ class LanguageView:
     rows: list[Row]
     plots: list[tuple[str, str, bool]]  # (file name beside the page, caption, full width)
     approve_cmd: str
+    poster: str = ""  # the dubbed video's poster frame beside the page, "" if none
 
     @property
     def figure_groups(self) -> list[tuple[str, list[Figure]]]:
@@ -576,8 +578,13 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
                lambda p: plot_mouth(curves, rows, p))
         plots.append((f"{code}-mouth.png", "Mouth opening against the voice", True))
     vtt = job_dir / f"{src.name}.{code}.vtt"
-    return LanguageView(code=code, name=name, status=status, status_detail=detail,
-                        output=f"../{out.name}" if out else "", subtitles=f"../{vtt.name}" if vtt.exists() else "",
+    burned = (job_dir / code / "subtitles.ass").exists()  # drawn into the dub's picture: no second copy over it
+    spoken_at = min((r.out_start for r in rows if r.out_start is not None), default=None)
+    poster = posters.poster(out, review_dir / f"poster-{code}.jpg", posters.poster_time(duration, spoken_at)) \
+        if out is not None and src.info is not None and src.info.has_video else ""
+    return LanguageView(poster=poster, code=code, name=name, status=status, status_detail=detail,
+                        output=f"../{out.name}" if out else "",
+                        subtitles=f"../{vtt.name}" if vtt.exists() and not burned else "",
                         problems=problems, figures=figures(quality, sync, src.fps), rows=rows, plots=plots,
                         approve_cmd=f"dub review {shlex.quote(str(job_dir))} --approve {code}")
 
@@ -621,8 +628,13 @@ def build(job_dir: str | os.PathLike) -> Path:
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["secs"] = lambda v: "" if v is None else f"{v:.2f}"
     env.filters["signed"] = lambda v: "" if v is None else f"{v:+.2f}"
+    source_poster = ""
+    if src.info is not None and src.info.has_video:
+        first = min((s.start for s in src.transcript.segments), default=None) if src.transcript else None
+        source_poster = posters.poster(src.input, review_dir / "poster-source.jpg",
+                                       posters.poster_time(src.info.duration, first))
     html = env.get_template("page.html.j2").render(
-        title=src.name, src=src, source_media=_link_source(src, review_dir), views=views,
+        title=src.name, src=src, source_media=_link_source(src, review_dir), views=views, source_poster=source_poster,
         has_video=bool(src.info and src.info.has_video), rerun=rerun_command(src, codes),
         job_dir=str(job_dir), built=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         css=(ASSETS / "review.css").read_text(), js=(ASSETS / "review.js").read_text(),

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import textwrap
 from pathlib import Path
 
 import srt
 
 from languages import SubtitleSpec
 
+from . import linebreak
 from .files import write_atomic
 from .schema import Line
 
 
 def wrap(text: str, rules: SubtitleSpec) -> str:
-    """Break `text` into at most `rules.max_lines` lines of about `rules.max_chars_per_line` characters."""
+    """Break `text` into at most `rules.max_lines` balanced lines of about `rules.max_chars_per_line`
+    characters, at word boundaries (Japanese words found by dubbing.linebreak)."""
     text = " ".join(text.split())
-    width = rules.max_chars_per_line
-    if len(text) > width * rules.max_lines:  # rather lines a little long than text lost
-        width = -(-len(text) // rules.max_lines)
-    if rules.cjk:  # no spaces to break at: cut by characters
-        return "\n".join(text[i:i + width] for i in range(0, len(text), width))
-    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
+    return "\n".join(linebreak.wrap_lines(text, rules.max_chars_per_line, rules.max_lines, rules.cjk)) or text
 
 
 def cues(lines: list[Line], rules: SubtitleSpec, source: bool = False,

@@ -54,11 +54,12 @@ def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_di
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
         speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
-        progress: pipeline.Progress = pipeline.quiet) -> dict:
+        progress: pipeline.Progress = pipeline.quiet, overrides: dict | None = None) -> dict:
     """dub_video, with the seconds Prefect's local server takes to start put to use: the server starts
     (flows.server), the models load in a thread (flows.warmup) and the source is prepared here, into the
-    job folder; the flow's prepare task then finds those records fresh and only reads them."""
-    cfg = config.load(config_path)
+    job folder; the flow's prepare task then finds those records fresh and only reads them. `overrides`:
+    settings merged over the config file's (command-line options)."""
+    cfg = config.load(config_path, overrides)
     job = _job(input_path, out)
     with prefect_api(job.path("logs/prefect-server.log")) as api:
         warm = warmup.start(cfg, targets, from_lang)
@@ -72,7 +73,7 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
                 seconds = {}
             with api.connected():
                 return dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress,
-                                 prepared_seconds=seconds)
+                                 prepared_seconds=seconds, overrides=overrides)
         finally:  # a process that exits while a model loads in native code aborts: stop after the current load
             warm.stop()
 
@@ -85,12 +86,14 @@ def _job(input_path: str, out: str) -> Job:
 @flow(name="dub-video", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False, log_prints=False)
 def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
               speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
-              progress: pipeline.Progress = pipeline.quiet, prepared_seconds: dict[str, float] | None = None) -> dict:
+              progress: pipeline.Progress = pipeline.quiet, prepared_seconds: dict[str, float] | None = None,
+              overrides: dict | None = None) -> dict:
     """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json).
     `progress(step, done, total)` is called from the task threads as work advances; `prepared_seconds`:
-    the seconds each stage took when run() prepared the source before the flow (the summary shows them)."""
+    the seconds each stage took when run() prepared the source before the flow (the summary shows them);
+    `overrides`: settings merged over the config file's (command-line options)."""
     t0 = time.perf_counter()
-    cfg = config.load(config_path)
+    cfg = config.load(config_path, overrides)
     langs = [languages.get(c) for c in targets]
     job = _job(input_path, out)
     out_dir = job.root
@@ -112,9 +115,9 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
                                                      wait_for=[background])
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
-    return finish(input_path, src, results, time.perf_counter() - t0)
+    return finish(input_path, src, results, time.perf_counter() - t0, cfg)
 
 
 @task(name="summary and review page", cache_policy=NO_CACHE)
-def finish(input_path: str, src: pipeline.Source, results: dict, seconds: float) -> dict:
-    return pipeline.finish(input_path, src, results, seconds)
+def finish(input_path: str, src: pipeline.Source, results: dict, seconds: float, cfg: config.Config) -> dict:
+    return pipeline.finish(input_path, src, results, seconds, cfg)

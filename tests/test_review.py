@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dub.review_server import byte_range, serve
+from dub.review_server import serve
 from dubbing import config, edits, review, subtitles
 from dubbing.errors import DubError
 from dubbing.lines import make_lines
@@ -205,6 +205,41 @@ def test_plots_drawn_by_a_dub_branch_are_kept_until_their_data_changes(job, monk
     assert sorted(drawn[2:]) == ["plot_mouth", "plot_timing"]
 
 
+def test_videos_have_poster_frames_taken_while_someone_speaks(job):
+    from PIL import Image
+
+    page = review.build(job).read_text()
+    assert 'poster="poster-source.jpg"' in page and 'poster="poster-es.jpg"' in page
+    for name, video in (("poster-source.jpg", job.parent.parent / "talk.mp4"), ("poster-es.jpg", job / "talk.es.mp4")):
+        img = Image.open(job / "review" / name)
+        assert img.size == (160, 120)
+        assert np.asarray(img.convert("L")).std() > 20  # a picture (the test pattern), not a black frame
+    # the source's first words start at 0.2 s: its poster is the frame at 0.7 s, not the first one
+    first = ffmpeg_frame(job.parent.parent / "talk.mp4", 0.0)
+    at = ffmpeg_frame(job.parent.parent / "talk.mp4", 0.7)
+    poster = np.asarray(Image.open(job / "review/poster-source.jpg").convert("L"), float)
+    assert np.abs(poster - at).mean() < np.abs(poster - first).mean()
+    made = (job / "review/poster-es.jpg").stat().st_mtime_ns
+    review.build(job)
+    assert (job / "review/poster-es.jpg").stat().st_mtime_ns == made  # kept while the dub is the same
+
+
+def test_burned_subtitles_are_not_laid_over_again(job):
+    assert 'data-vtt="../talk.es.vtt"' in review.build(job).read_text()
+    (job / "es/subtitles.ass").write_text("[Script Info]\n")  # what a --burn-subtitles run leaves
+    assert 'data-vtt=""' in review.build(job).read_text()
+
+
+def ffmpeg_frame(video: Path, at: float) -> np.ndarray:
+    import av
+
+    with av.open(str(video)) as c:
+        for f in c.decode(video=0):
+            if f.time >= at - 1e-3:
+                return f.to_ndarray(format="gray").astype(float)
+    raise AssertionError(f"no frame at {at} s")
+
+
 def test_page_survives_a_broken_edit_and_a_missing_run(job):
     (job / "es/translation.json").write_text('{"lines": [\n  {"id": "L0001",, }\n]}')
     (job / "es/timing.json").unlink()
@@ -264,16 +299,6 @@ def test_check_edit_says_what_is_wrong_one_line_each(job):
 # --- the server --------------------------------------------------------------------------------------
 
 
-def test_byte_range():
-    assert byte_range("bytes=0-9", 100) == (0, 9)
-    assert byte_range("bytes=90-", 100) == (90, 99)
-    assert byte_range("bytes=-5", 100) == (95, 99)
-    assert byte_range("bytes=10-1000", 100) == (10, 99)
-    assert byte_range("bytes=0-1,5-6", 100) is None  # several ranges: the whole file is a valid answer
-    with pytest.raises(ValueError):
-        byte_range("bytes=100-", 100)
-
-
 @pytest.fixture
 def served(job):
     review.build(job)
@@ -287,7 +312,7 @@ def served(job):
 def _get(url: str, rng: str | None = None):
     req = urllib.request.Request(url, headers={"Range": rng} if rng else {})
     with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, dict(r.headers), r.read()
+        return r.status, r.headers, r.read()  # headers: case-insensitive, as HTTP says
 
 
 def test_server_answers_range_requests(served):
@@ -298,12 +323,21 @@ def test_server_answers_range_requests(served):
     status, headers, body = _get(f"{base}/talk.es.mp4", "bytes=100-199")
     assert status == 206 and body == data[100:200] and headers["Content-Range"] == f"bytes 100-199/{len(data)}"
     assert _get(f"{base}/talk.es.mp4", "bytes=-10")[2] == data[-10:]
+    assert _get(f"{base}/talk.es.mp4", "bytes=10-1000000")[2] == data[10:]  # a range past the end stops at it
+    assert headers["Cache-Control"] == "no-store"  # a rebuilt page or dub is what the next reload shows
     with pytest.raises(urllib.error.HTTPError) as e:
         _get(f"{base}/talk.es.mp4", f"bytes={len(data)}-")
     assert e.value.code == 416
     status, _, body = _get(f"{base}/")  # redirected to the page
     assert status == 200 and b"<title>Review: talk</title>" in body
     assert _get(f"{base}/review/source.mp4", "bytes=0-3")[2] == (job.parent.parent / "talk.mp4").read_bytes()[:4]
+
+
+def test_a_port_in_use_is_one_line(served):
+    _, base = served
+    with pytest.raises(DubError, match="in use") as e:
+        serve(Path("."), int(base.rsplit(":", 1)[1]))
+    assert "\n" not in str(e.value)
 
 
 def test_dub_review_serves_until_ctrl_c(job):
@@ -376,6 +410,10 @@ def _check_page(page, url: str) -> list[str]:
 
 
 def test_page_in_a_headless_browser(served, tmp_path):
+    import io
+
+    from PIL import Image
+
     sync_playwright = _browser()
     job, base = served
     with sync_playwright() as pw:
@@ -388,6 +426,13 @@ def test_page_in_a_headless_browser(served, tmp_path):
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
             shutil.copyfile(tmp_path / "review.png", "/tmp/review-shot.png")
             assert problems == []
+            # before anything plays, each player shows a picture (its poster), not a black box
+            fresh = browser.new_page(viewport={"width": 1280, "height": 900})
+            fresh.goto(f"{base}/review/index.html", wait_until="load")
+            assert len(fresh.eval_on_selector_all("video[poster]", "vs => vs.map(v => v.poster)")) == 2
+            for sel in ("video.src", "video.dub"):
+                shot = np.asarray(Image.open(io.BytesIO(fresh.locator(sel).screenshot())).convert("L"), float)
+                assert shot.std() > 20, f"{sel} shows no picture"
             file_page = browser.new_page()
             assert _check_page(file_page, (job / "review/index.html").as_uri()) == []  # the page from file://
         finally:
