@@ -97,6 +97,7 @@ def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="show e
     from .logs import setup
 
     setup(verbose, console)
+    _quiet_prefect()  # before any command imports Prefect, which reads its settings once
 
 
 def _languages(to: str):
@@ -188,7 +189,6 @@ def translate(
     from .logs import log_to
 
     log_to(out / input.stem)
-    _quiet_prefect()
     from flows.dub_video import run
 
     t0 = time.perf_counter()
@@ -239,7 +239,6 @@ def _lips_command(step: str, out: Path, config: Optional[Path], run):
     from .logs import log_to
 
     log_to(out)
-    _quiet_prefect()
     with _progress_bar() as bar:
         prog = _RichProgress(bar)
         return run(cfg, lambda done, total: prog(step, done, total))

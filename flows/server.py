@@ -126,6 +126,7 @@ def drain(timeout: float = 10.0) -> None:
     from prefect.logging.handlers import APILogWorker
 
     for worker in (APILogWorker, EventsWorker):
+        logging.getLogger(worker.__name__).setLevel(logging.ERROR)  # its "still processing" notes: not for users
         try:
             worker.drain_all(timeout=timeout)
         except Exception as e:  # nothing left to send, or the worker never started

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 DUB = [sys.executable, "-m", "dub"]
-PROGRESS = re.compile(r"\d+% \d+:\d\d:\d\d\s*$")  # a rich progress bar's last state
+PROGRESS = re.compile(r"\d+% \d+:\d\d:\d\d( left (\d+:\d\d:\d\d|-:--:--))?\s*$")  # a rich progress bar's last state
 
 
 def dub(*args, cwd=None, env=None):
