@@ -33,7 +33,7 @@ from .errors import DubError, NoSpeech
 from .lines import make_lines
 from .textnorm import normalize
 from .schema import (Diarization, FittedLine, Line, MediaInfo, Record, RecordError, SpeakerProfile, SpeakerTurn,
-                     SpokenLine, TimingReport, Transcript, Translation, VoiceCast, write_atomic)
+                     SpokenLine, TimingReport, Transcript, Translation, VoiceCast, write_atomic, ReadCheck)
 from .workspace import Job, digest, file_digest
 
 ASR_RATE = 16000  # Hz
@@ -99,6 +99,13 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     name = Path(input_path).stem
     src_key = digest(file_digest(input_path), info)
     job.path("source").mkdir(exist_ok=True)
+    bad = job.record("source/readcheck.json", ReadCheck, src_key,
+                     lambda: ReadCheck(unreadable=media.unreadable_spans(input_path))).unreadable
+    if bad:  # corrupt in the middle: dub what decodes, from a copy on the same timeline, and say what was lost
+        progress("unreadable " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in bad), 1, 1)
+        ext = media.output_extension(info)
+        input_path = job.file(f"source/readable{ext}", src_key, lambda p: media.readable_copy(input_path, p))
+        info = media.probe(input_path)
     info.save(job.path("source/media.json"))
 
     progress("audio", 0, 1)

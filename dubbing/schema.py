@@ -102,6 +102,12 @@ class MediaInfo(Record):
     rotation: int = 0  # degrees, from the container's display matrix
 
 
+class ReadCheck(Record):
+    """Spans (start, end seconds) of the input that did not decode; dubbed from a readable copy."""
+
+    unreadable: list[tuple[float, float]] = Field(default_factory=list)
+
+
 # --- speech recognition and speakers ------------------------------------------------------------
 
 
