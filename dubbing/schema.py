@@ -117,6 +117,7 @@ class Word(Record):
     text: str
     probability: float = 1.0
     speaker: str | None = None
+    language: str | None = None  # Whisper code of the stretch it was heard in (None: the transcript's)
 
 
 class Segment(Record):
@@ -128,6 +129,7 @@ class Segment(Record):
     speaker: str | None = None
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    language: str | None = None  # Whisper code of the stretch it was heard in (None: the transcript's)
 
 
 class Transcript(Record):
@@ -181,6 +183,7 @@ class Line(Record):
     text: str = ""  # target-language text
     budget: float = 0.0  # seconds available (slot plus borrowable gap)
     flags: list[str] = Field(default_factory=list)
+    language: str | None = None  # source language of this line (None: the transcript's)
 
     @property
     def duration(self) -> float:
