@@ -136,14 +136,14 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
     unchecked. The language evidence is saved to `record` (source/langid.json) when given."""
     from . import transcribe, vad
 
-    if language or cfg.mode == "whisper":
+    if cfg.mode not in ("file", "stretch", "whisper"):
+        raise DubError(f"language_id.mode must be stretch, file or whisper, not {cfg.mode!r}")
+    regions = [] if language or cfg.mode == "whisper" else vad.speech_regions(audio)
+    if not regions:  # told, or the old single call, or no speech (which transcription then reports)
         t = transcribe.transcribe(audio, asr, language, progress)
         return t.model_copy(update={"segments": [shift(s, 0.0, s.id, t.language) for s in t.segments]})
-    if cfg.mode not in ("file", "stretch"):
-        raise DubError(f"language_id.mode must be stretch, file or whisper, not {cfg.mode!r}")
     model = transcribe.load(asr.model, asr.compute_type)
     detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
-    regions = vad.speech_regions(audio)
     decision = langid.identify(audio, regions, detect, decode, cfg)
     duration = len(audio) / SAMPLE_RATE
     stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg) if cfg.mode == "stretch"
@@ -163,7 +163,7 @@ def translate_by_language(lines: list[Line], main: str, target, cfg, translate: 
     """Translate each line from its own language (`line.language`, else `main`) with
     `translate(lines, source, target, cfg) -> Translation`. Lines already in the target language keep
     their words (flag "kept: in <lang>"); a non-main language no backend serves is left untranslated
-    and flagged "untranslated: <reason>", while a failure for the main language stops the run."""
+    and flagged "untranslated: no backend for <lang>-><target>", while the main language's stops the run."""
     groups: dict[str, list[int]] = {}
     for i, l in enumerate(lines):
         groups.setdefault(l.language or main, []).append(i)
@@ -177,12 +177,12 @@ def translate_by_language(lines: list[Line], main: str, target, cfg, translate: 
             continue
         try:
             tr = translate([lines[i] for i in idx], lang, target, cfg)
-        except DubError as e:
+        except DubError:
             if lang == main:
                 raise
             for i in idx:
                 out[i].text = ""
-                out[i].flags.append(f"untranslated: {e}")
+                out[i].flags.append(f"untranslated: no backend for {lang}->{target.code}")
             continue
         for i, l in zip(idx, tr.lines):
             out[i] = l
