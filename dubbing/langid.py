@@ -202,10 +202,17 @@ Decoder = Callable[[np.ndarray, str], tuple[str, float, float]]
 
 
 def whisper_detector(model, top: int = 12) -> Detector:
-    """The detector's most probable `top` languages for 16 kHz audio (its first 30 s)."""
+    """The detector's most probable `top` languages for 16 kHz audio (its first 30 s). Answers are kept
+    per clip: a speech region that was also a voting window costs no second encoder pass (each pass
+    encodes 30 s, however short the clip)."""
+    seen: dict[tuple[int, int], dict[str, float]] = {}
+
     def detect(audio: np.ndarray) -> dict[str, float]:
-        _, _, probs = model.detect_language(audio=audio)
-        return {l: round(float(p), 5) for l, p in probs[:top]}
+        key = (len(audio), hash(np.ascontiguousarray(audio).tobytes()))
+        if key not in seen:
+            _, _, probs = model.detect_language(audio=audio)
+            seen[key] = {l: round(float(p), 5) for l, p in probs[:top]}
+        return dict(seen[key])
     return detect
 
 
