@@ -52,12 +52,12 @@ def main() -> None:
     detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
     tally: dict[tuple[str, str], dict[str, int]] = {}
     print(f"{'clip':10} {'set':8} {'variant':8} {'truth':5} {'one call':14} {'identify':9} {'how':7} s")
-    for seed, name in enumerate(args.clips.split(",")):
+    for name in args.clips.split(","):
         audio = M.load(name)
         truth = M.CLIPS[name][1]
         part = "tune" if name in M.TUNE else "held-out"
         for v in args.variants.split(","):
-            x = variant(audio, v, seed)
+            x = variant(audio, v, M.seed(name))
             one = detect(x[:30 * M.RATE])
             one_lang = max(one, key=one.get)
             t = time.perf_counter()

@@ -24,6 +24,11 @@ TUNE = ["vr_face2", "grid", "fleurs_en", "fleurs_es"]
 HELD_OUT = ["vr_face1", "fw_jfk", "fw_stereo", "pa_sample", "fleurs_fr", "ls_demo2"]
 
 
+def seed(name: str) -> int:
+    """The random seed of a clip's music bed: its place in its set, so any run draws the same music."""
+    return TUNE.index(name) if name in TUNE else HELD_OUT.index(name)
+
+
 def load(name: str) -> np.ndarray:
     """A shared clip's audio, 16 kHz mono float32."""
     from dubbing.media import load_audio
