@@ -79,10 +79,11 @@ class LanguageDecision(Record):
 
 
 def speech_windows(regions: Sequence[tuple[float, float]], length: float, count: int,
-                   min_length: float) -> list[tuple[float, float]]:
+                   min_length: float, duration: float = float("inf")) -> list[tuple[float, float]]:
     """Up to `count` windows of speech (start, end seconds), each packing consecutive speech regions
     until it spans `length` seconds, spread evenly over the file. Windows shorter than `min_length`
-    seconds are dropped unless none is longer."""
+    seconds are dropped unless none is longer; then the longest is widened to `min_length` around its
+    middle, within [0, `duration`] (a 0.4 s region alone is too little for the detector)."""
     windows: list[tuple[float, float]] = []
     for s, e in regions:
         while e - s > length:  # a long region gives several windows
@@ -93,7 +94,11 @@ def speech_windows(regions: Sequence[tuple[float, float]], length: float, count:
         else:
             windows.append((s, e))
     long_enough = [w for w in windows if w[1] - w[0] >= min_length]
-    windows = long_enough or sorted(windows, key=lambda w: w[0] - w[1])[:1]
+    if not long_enough and windows:
+        s, e = max(windows, key=lambda w: w[1] - w[0])
+        s = min(max(0.0, (s + e - min_length) / 2), max(0.0, duration - min_length))
+        long_enough = [(round(s, 3), round(min(duration, s + min_length), 3))]
+    windows = long_enough
     if len(windows) > count:
         pick = np.unique(np.round(np.linspace(0, len(windows) - 1, count)).astype(int))
         windows = [windows[i] for i in pick]
@@ -259,7 +264,8 @@ def settle(cands: Sequence[Candidate], pooled: dict[str, float], cfg: LanguageId
 def identify(audio: np.ndarray, regions: Sequence[tuple[float, float]], detect: Detector, decode: Decoder,
              cfg: LanguageId) -> LanguageDecision:
     """The language of 16 kHz mono `audio` with speech `regions` (seconds); DubError below the floor."""
-    windows = speech_windows(regions, cfg.window, cfg.windows, cfg.min_window) or [(0.0, len(audio) / SAMPLE_RATE)]
+    duration = len(audio) / SAMPLE_RATE
+    windows = speech_windows(regions, cfg.window, cfg.windows, cfg.min_window, duration) or [(0.0, duration)]
     votes = [WindowVote(start=round(s, 3), end=round(e, 3),
                         top=detect(audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)])) for s, e in windows]
     pooled = pool(votes)
@@ -279,7 +285,6 @@ def identify(audio: np.ndarray, regions: Sequence[tuple[float, float]], detect: 
     lang, fail = settle(cands, pooled, cfg)
     if not lang:
         heard = ", ".join(f"{l} {p:.2f}" for l, p in list(pooled.items())[:3])
-        raise DubError(f"could not tell the source language ({heard}; {why}; {fail}): "
-                       f"give it with --from LANG, e.g. --from {cands[0].language}")
+        raise DubError(f"could not tell the source language ({heard}; {why}; {fail}): give it with --from LANG")
     return LanguageDecision(language=lang, probability=round(pooled.get(lang, 0.0), 4), method="decode",
                             windows=votes, candidates=cands, reason=why)

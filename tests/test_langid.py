@@ -21,7 +21,8 @@ def test_windows_pack_regions_and_spread_over_the_file():
     few = langid.speech_windows(regions, length=8.0, count=3, min_length=1.0)
     assert len(few) == 3 and few[0] == w[0] and few[-1] == w[-1]  # spread: first and last kept
     # only short speech: the longest bit is still judged
-    assert langid.speech_windows([(1.0, 1.4), (5.0, 5.8)], 8.0, 5, 1.0) == [(5.0, 5.8)]
+    assert langid.speech_windows([(1.0, 1.4), (5.0, 5.8)], 8.0, 5, 1.0) == [(4.9, 5.9)]  # widened
+    assert langid.speech_windows([(0.1, 0.5)], 8.0, 5, 1.0, duration=0.8) == [(0.0, 0.8)]
 
 
 def _votes(*tops):
