@@ -105,8 +105,8 @@ def test_a_loop_loses_to_a_plain_reading():
 
 @pytest.mark.slow
 @needs_media
-@pytest.mark.parametrize("clip,variant", [("fleurs_fr", "clean"), ("ls_demo2", "clean"), ("fw_jfk", "opening"),
-                                          ("pa_sample", "music0")])
+@pytest.mark.parametrize("clip,variant", [("fleurs_fr", "clean"), ("ls_demo2", "opening"), ("fw_jfk", "opening"),
+                                          ("vr_face1", "short1")])
 def test_held_out_clips_are_right_or_stop(clip, variant):
     """Held-out (tests/langid_material.py HELD_OUT): a wrong language fails; a stop asking for --from passes
     only for the hard variants."""
