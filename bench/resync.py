@@ -61,7 +61,8 @@ def r_on(t: np.ndarray, x: np.ndarray, t_ref: np.ndarray, ref: np.ndarray, mask:
 
 
 def main() -> None:
-    from dubbing import config, media, resync
+    from dubbing import config, media
+    from flows import lipsync as flows
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("videos", nargs="*", type=Path,

@@ -23,6 +23,34 @@ class ASR(_Section):
     vad_filter: bool
 
 
+class LanguageId(_Section):
+    """Source language identification (dubbing/langid.py); seconds unless named otherwise."""
+
+    mode: str = "stretch"  # "stretch": per speech stretch (code-switching); "file": one language; "whisper": one call
+    windows: int = 5  # speech windows the detector votes over
+    window: float = 8.0  # seconds of speech per window
+    min_window: float = 1.0
+    sure: float = 0.8  # pooled probability the vote alone is trusted at
+    margin: float = 0.5  # over the second language
+    agreement: float = 0.6  # share of speech whose window agrees
+    likely: list[str] = ["en", "zh", "es", "hi", "ar", "fr", "pt", "ru", "ja", "de", "ko", "it", "tr", "vi", "id",
+                         "pl", "nl", "uk", "fa", "th", "bn", "ur", "ta", "ms", "ro", "el", "cs", "sv", "hu", "he",
+                         "ca", "da", "fi", "no", "tl"]
+    candidate_floor: float = 0.05  # pooled probability a language needs to be decoded
+    max_candidates: int = 3
+    check_seconds: float = 12.0  # seconds of speech decoded per candidate
+    loop_penalty: float = 1.0  # score per unit of compression ratio over 2.4
+    script_penalty: float = 2.0  # score for a transcript wholly outside the language's script
+    word_penalty: float = 2.0  # score per unit of word-list share missing below word_share_expected
+    word_share_expected: float = 0.8
+    unlisted_penalty: float = 0.3  # score for a language without a word list (its reading cannot be confirmed)
+    floor: float = -1.2  # below this best score: stop and ask for --from
+    decode_margin: float = 0.15  # scores this close, and the vote unsure: stop
+    stretch_min: float = 1.0  # seconds: a shorter stretch is not asked, it takes its neighbours' language
+    switch_prob: float = 0.7  # detector probability that makes a language a candidate for some stretches
+    switch_cost: float = 2.0  # evidence (seconds x log-probability) a change of language must be worth
+
+
 class Diarization(_Section):
     backend: str
     pyannote_model: str
@@ -81,6 +109,7 @@ class Lipsync(_Section):
 
 class Config(_Section):
     asr: ASR
+    language_id: LanguageId = LanguageId()
     diarization: Diarization
     translation: Translation
     tts: TTS

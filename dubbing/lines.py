@@ -46,20 +46,20 @@ def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float
     groups: list[list[Word]] = []
     for w in words:
         g = groups[-1] if groups else None
-        if (g is None or w.speaker != g[-1].speaker or w.start - g[-1].end > max_pause
+        if (g is None or w.speaker != g[-1].speaker or w.language != g[-1].language or w.start - g[-1].end > max_pause
                 or (g[-1].text.endswith(SENTENCE_END) and g[-1].end - g[0].start > max_length / 2)
                 or w.end - g[0].start > max_length):
             groups.append([w])
         else:
             g.append(w)
     lines = []
-    sep = "" if transcript.language in {"ja", "zh"} else " "
     for i, g in enumerate(groups):
+        sep = "" if (g[0].language or transcript.language) in {"ja", "zh"} else " "
         prev_end = groups[i - 1][-1].end if i else 0.0
         next_start = groups[i + 1][0].start if i + 1 < len(groups) else g[-1].end + 2 * max_borrow
         before = min(max_borrow, (g[0].start - prev_end) / (2 if i else 1))
         after = min(max_borrow, (next_start - g[-1].end) / 2)
         lines.append(Line(id=f"L{i + 1:04d}", start=g[0].start, end=g[-1].end, speaker=g[0].speaker or "SPEAKER_00",
-                          source=sep.join(w.text for w in g).strip(),
+                          source=sep.join(w.text for w in g).strip(), language=g[0].language,
                           budget=round(g[-1].end - g[0].start + max(before, 0) + max(after, 0), 3)))
     return lines

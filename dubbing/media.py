@@ -135,13 +135,14 @@ def _probe(p: Path) -> MediaInfo:
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int = SPEECH_RATE, mono: bool = True) -> np.ndarray:
-    """Decode the first audio stream to float32 at `sample_rate` Hz: shape (samples,) or (samples, channels)."""
-    ch = ["-ac", "1"] if mono else []
+    """Decode the first audio stream to float32 at `sample_rate` Hz: shape (samples,) or (samples, channels).
+    Surround (more than 2 channels, e.g. a film's 5.1) is downmixed to stereo by ffmpeg's standard matrix."""
+    n = 1 if mono else min(probe(path).audio_channels or 1, 2)
+    ch = ["-ac", str(n)] if mono or n == 2 else []
     raw = run_ffmpeg(["-i", str(path), "-map", "0:a:0", "-vn", *ch, "-ar", str(sample_rate), "-f", "f32le", "-"],
                      f"decoding the audio of {path}")
     audio = np.frombuffer(raw, dtype=np.float32)
     if not mono:
-        n = probe(path).audio_channels or 1
         audio = audio.reshape(-1, n)
     if audio.size == 0:
         raise DubError(f"audio track of {path} is empty")
@@ -217,10 +218,7 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         else:  # copied: the lips were encoded once, the source is never re-encoded
             codec += ["-c:v", "copy"]
         codec += ["-fps_mode", "passthrough"]
-    acodec = {".webm": ["-c:a", "libopus", "-b:a", "128k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
-              ".mp3": ["-c:a", "libmp3lame", "-b:a", audio_bitrate], ".ogg": ["-c:a", "libopus", "-b:a", "128k"],
-              ".opus": ["-c:a", "libopus", "-b:a", "128k"]}.get(ext, ["-c:a", "aac", "-b:a", audio_bitrate])
-    codec += acodec
+    codec += _audio_codec(ext, audio_bitrate)
     if subtitles is not None and ext in SUBTITLE_CODEC:
         codec += ["-c:s", SUBTITLE_CODEC[ext]]
         if language:
@@ -242,6 +240,13 @@ def _start_time(path: str | os.PathLike) -> float:
         return max(float(c.start_time or 0) / 1e6, 0.0)
 
 
+def _audio_codec(ext: str, bitrate: str = "192k") -> list[str]:
+    """ffmpeg's audio codec options for a file with extension `ext`."""
+    return {".webm": ["-c:a", "libopus", "-b:a", "128k"], ".wav": ["-c:a", "pcm_s16le"], ".flac": ["-c:a", "flac"],
+            ".mp3": ["-c:a", "libmp3lame", "-b:a", bitrate], ".ogg": ["-c:a", "libopus", "-b:a", "128k"],
+            ".opus": ["-c:a", "libopus", "-b:a", "128k"]}.get(ext, ["-c:a", "aac", "-b:a", bitrate])
+
+
 def _muxer(ext: str) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi",
             ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".m4a": "ipod", ".ogg": "ogg", ".opus": "ogg",
@@ -254,3 +259,46 @@ def output_extension(info: MediaInfo) -> str:
     if info.has_video:
         return ext if ext in {".mp4", ".mov", ".mkv", ".webm", ".m4v"} else ".mp4"
     return ext if ext in {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus"} else ".wav"
+
+
+def unreadable_spans(path: str | os.PathLike, join: float = 0.5) -> list[tuple[float, float]]:
+    """Spans (start, end seconds) of `path` whose audio or video packets do not decode: a file corrupt
+    in the middle. Packets closer than `join` seconds are one span. Decodes every packet of the first
+    video and audio stream once (no picture conversion); [] for a file that decodes whole."""
+    import av
+
+    bad: list[tuple[float, float]] = []
+    with av.open(str(path)) as c:
+        for pkt in c.demux(list(c.streams.video[:1]) + list(c.streams.audio[:1])):
+            if not pkt.size:
+                continue
+            try:
+                pkt.decode()
+            except av.error.FFmpegError:
+                if pkt.pts is not None:
+                    t = float(pkt.pts * pkt.time_base)
+                    bad.append((t, t + float((pkt.duration or 0) * pkt.time_base)))
+    spans: list[tuple[float, float]] = []
+    for s, e in sorted(bad):
+        if spans and s - spans[-1][1] < join:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], e))
+        else:
+            spans.append((s, e))
+    return [(round(s, 2), round(e, 2)) for s, e in spans]
+
+
+def readable_copy(path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """`path` re-encoded without its undecodable packets, on the same timeline: the video re-encoded
+    (H.264, timestamps kept), the audio's lost stretch filled with silence so later speech stays in its
+    place. Written atomically."""
+    out = Path(out)
+    info = probe(path)
+    ext = out.suffix.lower()
+    vcodec = ["libvpx-vp9", "-deadline", "realtime", "-b:v", "0"] if ext == ".webm" else ["libx264", "-preset", "veryfast"]
+    video = ["-map", "0:v:0", "-c:v", *vcodec, "-crf", "18", "-pix_fmt", "yuv420p",
+             "-fps_mode", "passthrough"] if info.has_video else []
+    audio = ["-map", "0:a:0", "-af", "aresample=async=1", *_audio_codec(ext)] if info.has_audio else []
+    with atomic_path(out) as tmp:
+        run_ffmpeg(["-err_detect", "ignore_err", "-fflags", "+discardcorrupt", "-i", str(path), *video, *audio,
+                    "-f", _muxer(ext), str(tmp)], f"reading what decodes of {Path(path).name}")
+    return out

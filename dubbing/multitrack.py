@@ -8,12 +8,12 @@ mouths differ per language, so they stay in the per-language outputs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import media
-from .schema import MediaInfo, temp_beside
+from .files import atomic_path
+from .schema import MediaInfo
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,9 @@ def command(source: Path, info: MediaInfo, original: Track, dubs: list[Track], s
 def write(source: Path, info: MediaInfo, original: Track, dubs: list[Track], subtitles: list[Track],
           audio_origin: float, out: Path, audio_bitrate: str = "192k") -> Path:
     """Write the multi-track file `out` (appears only when complete)."""
-    fd, tmp = temp_beside(out, out.suffix)
-    os.close(fd)
-    try:
-        media.run_ffmpeg(command(source, info, original, dubs, subtitles, audio_origin, Path(tmp), audio_bitrate),
+    with atomic_path(out) as tmp:
+        media.run_ffmpeg(command(source, info, original, dubs, subtitles, audio_origin, tmp, audio_bitrate),
                          f"writing {out.name}")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

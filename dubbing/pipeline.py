@@ -36,7 +36,7 @@ from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
 from .schema import (Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
-                     SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation, VoiceCast)
+                     SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation, VoiceCast, ReadCheck)
 from .textnorm import normalize
 from .workspace import Job, digest, file_digest
 
@@ -77,7 +77,7 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
             speakers: int | None = None, progress: Progress = quiet) -> Source:
     """Run the shared stages once per input; NoSpeech if the audio holds none."""
-    from . import diarize, profiles, rttm, transcribe
+    from . import diarize, profiles, rttm, stretches
 
     t: dict[str, float] = {}
     input_path = Path(input_path).resolve()
@@ -87,6 +87,13 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     name = Path(input_path).stem
     src_key = digest(file_digest(input_path), info)
     job.path("source").mkdir(exist_ok=True)
+    bad = job.record("source/readcheck.json", ReadCheck, src_key,
+                     lambda: ReadCheck(unreadable=media.unreadable_spans(input_path))).unreadable
+    if bad:  # corrupt in the middle: dub what decodes, from a copy on the same timeline, and say what was lost
+        progress("unreadable " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in bad), 1, 1)
+        ext = media.output_extension(info)
+        input_path = job.file(f"source/readable{ext}", src_key, lambda p: media.readable_copy(input_path, p))
+        info = media.probe(input_path)
     info.save(job.path("source/media.json"))
 
     progress("audio", 0, 1)
@@ -101,10 +108,10 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     progress("audio", 1, 1)
 
     progress("transcribe", 0, info.duration)
-    asr_key = digest(src_key, cfg.asr, from_lang)
+    asr_key = digest(src_key, cfg.asr, cfg.language_id, from_lang)
     raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
-        t, "transcribe", transcribe.transcribe, audio, cfg.asr, from_lang,
-        lambda s: progress("transcribe", s, info.duration)))
+        t, "transcribe", stretches.transcribe_source, audio, cfg.asr, cfg.language_id, from_lang,
+        lambda s: progress("transcribe", s, info.duration), job.path("source/langid.json")))
     progress("transcribe", info.duration, info.duration)
     if not any(s.words for s in raw.segments):
         raise NoSpeech(f"no speech found in {input_path}")
@@ -157,7 +164,7 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
 
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet) -> Translation:
     """The translation of every line; a translation.json the user edited is kept as it is."""
-    from . import translate
+    from . import stretches, translate
 
     if lang.code == src.transcript.language:
         raise DubError(f"source language is already {lang.code}: choose another target")
@@ -170,7 +177,8 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
     t0 = time.perf_counter()
     tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
-                        lambda: translate.translate(src.lines, src.transcript.language, lang, cfg.translation))
+                        lambda: stretches.translate_by_language(src.lines, src.transcript.language, lang,
+                                                                cfg.translation, translate.translate))
     src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
     return tr

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from .media import run_ffmpeg
-from .schema import temp_beside
+from .files import atomic_path
 from .workspace import Job, digest
 
 MAX_WIDTH = 960  # px: a poster is shown at most this wide on the page
@@ -27,17 +27,12 @@ def poster_time(duration: float, speech_start: float | None = None) -> float:
 
 def make(video: Path, out: Path, at: float) -> Path:
     """Write the frame of `video` shown at `at` s as the JPEG `out` (atomically); DubError if ffmpeg fails."""
-    fd, tmp = temp_beside(out, ".jpg")
-    os.close(fd)
-    try:
+    with atomic_path(out, ".jpg") as tmp:
         run_ffmpeg(["-ss", f"{at:.3f}", "-i", str(video), "-frames:v", "1", "-vf",
-                    f"scale='min(iw,{MAX_WIDTH})':-2", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", tmp],
+                    f"scale='min(iw,{MAX_WIDTH})':-2", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", str(tmp)],
                    f"poster frame of {Path(video).name}")
         if not os.path.getsize(tmp):  # `at` past the last frame: ffmpeg writes nothing
             raise OSError(f"no frame at {at:.2f} s")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

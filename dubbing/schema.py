@@ -70,6 +70,12 @@ class MediaInfo(Record):
     rotation: int = 0  # degrees, from the container's display matrix
 
 
+class ReadCheck(Record):
+    """Spans (start, end seconds) of the input that did not decode; dubbed from a readable copy."""
+
+    unreadable: list[tuple[float, float]] = Field(default_factory=list)
+
+
 # --- speech recognition and speakers ------------------------------------------------------------
 
 
@@ -79,6 +85,7 @@ class Word(Record):
     text: str
     probability: float = 1.0
     speaker: str | None = None
+    language: str | None = None  # Whisper code of the stretch it was heard in (None: the transcript's)
 
 
 class Segment(Record):
@@ -90,6 +97,7 @@ class Segment(Record):
     speaker: str | None = None
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    language: str | None = None  # Whisper code of the stretch it was heard in (None: the transcript's)
 
 
 class Transcript(Record):
@@ -143,6 +151,7 @@ class Line(Record):
     text: str = ""  # target-language text
     budget: float = 0.0  # seconds available (slot plus borrowable gap)
     flags: list[str] = Field(default_factory=list)
+    language: str | None = None  # source language of this line (None: the transcript's)
 
     @property
     def duration(self) -> float:

@@ -18,8 +18,10 @@ mkdir -p "$DUB_HOME/wheels" "$DUB_HOME/logs"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. System packages (Debian): espeak-ng for G2P and fallback speech, Apertium for rule-based MT,
-#    Chromium (+ a CJK font) for the review page's browser test.
-apt_pkgs=(espeak-ng libespeak-ng1 apertium apertium-eng-spa apertium-fr-es chromium fonts-ipafont-gothic)
+#    Chromium (+ a CJK font) for the review page's browser test, word lists (/usr/share/dict) for
+#    checking a language identification by its transcript (dubbing/langid.py).
+apt_pkgs=(espeak-ng libespeak-ng1 apertium apertium-eng-spa apertium-fr-es chromium fonts-ipafont-gothic
+          wamerican wspanish wfrench wbrazilian witalian wngerman)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

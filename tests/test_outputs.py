@@ -206,7 +206,7 @@ def test_multitrack_file_carries_every_language_tagged(tmp_path):
         cue = srt.Subtitle(1, dt.timedelta(seconds=0.5), dt.timedelta(seconds=1.5), f"{code} text")
         subs.append(multitrack.Track(subtitles.write([cue], tmp_path / f"talk.{code}")[0], dubs[-1].language, code))
     original = multitrack.Track(tmp_path / "talk.mp4", "eng", "English (original)")
-    out = multitrack.write(tmp_path / "talk.mp4", info, original, dubs, subs, media.audio_start(tmp_path / "talk.mp4"),
+    out = multitrack.write(tmp_path / "talk.mp4", info, original, dubs, subs, media.probe(tmp_path / "talk.mp4").audio_start,
                            tmp_path / "talk.multi.mkv")
     tracks = multitrack.tracks(out)
     assert [(t["type"], t["language"]) for t in tracks] == [

@@ -1,0 +1,190 @@
+"""A source in more than one language: the language of each speech stretch, and its transcription.
+
+Interviews quote clips, interpreters follow speakers, people switch mid-conversation. After the file's
+language is settled (dubbing/langid.py), each speech stretch (a VAD region, seconds) long enough to
+judge is asked again; a stretch the detector hears in another language is decoded in both and switches
+only if the other reading is the more likely one. Shorter stretches take their neighbours' language.
+Consecutive stretches of one language form a run, transcribed in that language; every segment, word
+and (later) line carries its language, and translation translates each line from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from . import langid
+from .config import ASR, LanguageId
+from .errors import DubError
+from .schema import Line, Record, Segment, Transcript, Translation
+
+SAMPLE_RATE = 16000  # Hz
+
+
+class Stretch(Record):
+    """One speech region and the language it is in."""
+
+    start: float  # seconds
+    end: float
+    language: str
+    probability: float = 0.0  # the detector's, for `language`; 0 if not asked (too short)
+    checked: list[langid.Candidate] = Field(default_factory=list)  # the decode check, where one ran
+
+
+class SourceLanguages(Record):
+    """source/langid.json: the file's language decision and the language of each stretch."""
+
+    decision: langid.LanguageDecision
+    stretches: list[Stretch] = Field(default_factory=list)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({s.language for s in self.stretches} | {self.decision.language})
+
+
+def stretch_languages(audio: np.ndarray, regions: Sequence[tuple[float, float]], main: str,
+                      detect: langid.Detector, decode: langid.Decoder, cfg: LanguageId) -> list[Stretch]:
+    """The language of each speech region of 16 kHz `audio`, given the file's language `main`.
+
+    The detector is asked on every region of `cfg.stretch_min` seconds or more; a language it gives
+    `cfg.switch_prob` somewhere becomes a candidate, and the regions are labelled by the most probable
+    path (`label`). Whisper base on a 1-2 s region is often unsure (ls_demo2's Portuguese heard as
+    Croatian at 0.64), and forced into the wrong language it translates fluently, so each run of another
+    language is checked as a whole: decoded in it and in `main`, it switches only if its own reading wins."""
+    clips = [audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in regions]
+    probs = [detect(c) if e - s >= cfg.stretch_min else {} for c, (s, e) in zip(clips, regions)]
+    others = sorted({l for p in probs for l, v in p.items() if l != main and v >= cfg.switch_prob})
+    weights = [min(e - s, cfg.window) for s, e in regions]
+    langs = label(probs, weights, [main, *others], cfg.switch_cost)
+    out = [Stretch(start=round(s, 3), end=round(e, 3), language=l, probability=round(p.get(l, 0.0), 4))
+           for (s, e), l, p in zip(regions, langs, probs)]
+    i = 0
+    while i < len(out):  # each run of another language, checked whole
+        j = i
+        while j + 1 < len(out) and out[j + 1].language == out[i].language:
+            j += 1
+        if out[i].language != main:
+            cands = langid.check_candidates(np.concatenate(clips[i:j + 1]), [main, out[i].language], decode, cfg)
+            out[i].checked = cands
+            if cands[0].language == main or cands[0].score < cfg.floor:
+                for st in out[i:j + 1]:
+                    st.language = main
+        i = j + 1
+    return out
+
+
+def label(probs: Sequence[dict[str, float]], weights: Sequence[float], states: Sequence[str],
+          switch_cost: float) -> list[str]:
+    """The most probable language per region (Viterbi): each region's evidence is `weights[i]` (seconds)
+    times the log of the detector's probability of the language (floored at 1e-4; an empty dict is no
+    evidence), and every change of language costs `switch_cost`."""
+    if not probs:
+        return []
+    k = len(states)
+
+    def emit(i: int) -> np.ndarray:
+        if not probs[i]:
+            return np.zeros(k)
+        return weights[i] * np.log(np.maximum([probs[i].get(s, 0.0) for s in states], 1e-4))
+
+    # on a tie the language before a stretch without evidence lasts through it (the change comes late)
+    order = [[i for i in range(k) if i != j] + [j] for j in range(k)]
+    score = emit(0)
+    back = []
+    for i in range(1, len(probs)):
+        stay = score[:, None] - switch_cost * (1 - np.eye(k))  # [from, to]
+        back.append(np.array([order[j][int(np.argmax(stay[order[j], j]))] for j in range(k)]))
+        score = stay.max(axis=0) + emit(i)
+    path = [int(np.argmax(score))]
+    for b in reversed(back):
+        path.append(int(b[path[-1]]))
+    return [states[j] for j in reversed(path)]
+
+
+def runs(stretches: Sequence[Stretch], duration: float) -> list[tuple[float, float, str]]:
+    """Consecutive stretches of one language joined into runs (start, end seconds, language) that cover
+    [0, duration]: a boundary between two languages lies halfway through the pause between them."""
+    if not stretches:
+        return []
+    out: list[list] = []
+    for prev, s in zip([None, *stretches[:-1]], stretches):
+        if out and s.language == out[-1][2]:
+            continue
+        cut = 0.0 if prev is None else round((prev.end + s.start) / 2, 3)
+        if out:
+            out[-1][1] = cut
+        out.append([cut, duration, s.language])
+    return [tuple(r) for r in out]
+
+
+def shift(seg: Segment, offset: float, id: int, language: str) -> Segment:
+    """`seg` (times from a clip starting at `offset` seconds) on the source's timeline, in `language`."""
+    return seg.model_copy(update={
+        "id": id, "start": round(seg.start + offset, 3), "end": round(seg.end + offset, 3), "language": language,
+        "words": [w.model_copy(update={"start": round(w.start + offset, 3), "end": round(w.end + offset, 3),
+                                       "language": language}) for w in seg.words]})
+
+
+def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: str | None = None,
+                      progress: Callable[[float], None] | None = None,
+                      record: Path | None = None) -> Transcript:
+    """Transcribe 16 kHz mono source audio, each stretch in its language (`cfg.mode` "stretch"), in one
+    identified language ("file"), or as Whisper alone decides ("whisper"). `language` given: that one,
+    unchecked. The language evidence is saved to `record` (source/langid.json) when given."""
+    from . import transcribe, vad
+
+    if cfg.mode not in ("file", "stretch", "whisper"):
+        raise DubError(f"language_id.mode must be stretch, file or whisper, not {cfg.mode!r}")
+    regions = [] if language or cfg.mode == "whisper" else vad.speech_regions(audio)
+    if not regions:  # told, or the old single call, or no speech (which transcription then reports)
+        t = transcribe.transcribe(audio, asr, language, progress)
+        return t.model_copy(update={"segments": [shift(s, 0.0, s.id, t.language) for s in t.segments]})
+    model = transcribe.load(asr.model, asr.compute_type)
+    detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
+    decision = langid.identify(audio, regions, detect, decode, cfg)
+    duration = len(audio) / SAMPLE_RATE
+    stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg) if cfg.mode == "stretch"
+                 else [])
+    if record is not None:
+        SourceLanguages(decision=decision, stretches=stretches).save(record)
+    segments: list[Segment] = []
+    for start, end, lang in runs(stretches, duration) or [(0.0, duration, decision.language)]:
+        clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
+        part = transcribe.transcribe(clip, asr, lang, (lambda s, o=start: progress(s + o)) if progress else None)
+        segments += [shift(s, start, len(segments) + i, lang) for i, s in enumerate(part.segments)]
+    return Transcript(language=decision.language, language_probability=decision.probability,
+                      duration=round(duration, 3), model=asr.model, segments=segments)
+
+
+def translate_by_language(lines: list[Line], main: str, target, cfg, translate: Callable) -> Translation:
+    """Translate each line from its own language (`line.language`, else `main`) with
+    `translate(lines, source, target, cfg) -> Translation`. Lines already in the target language keep
+    their words (flag "kept: in <lang>"); a non-main language no backend serves is left untranslated
+    and flagged "untranslated: no backend for <lang>-><target>", while the main language's stops the run."""
+    groups: dict[str, list[int]] = {}
+    for i, l in enumerate(lines):
+        groups.setdefault(l.language or main, []).append(i)
+    out = [l.model_copy(deep=True) for l in lines]
+    used: list[str] = []
+    for lang, idx in sorted(groups.items(), key=lambda kv: kv[0] != main):
+        if lang == target.code:
+            for i in idx:
+                out[i].text = out[i].source
+                out[i].flags.append(f"kept: in {lang}")
+            continue
+        try:
+            tr = translate([lines[i] for i in idx], lang, target, cfg)
+        except DubError:
+            if lang == main:
+                raise
+            for i in idx:
+                out[i].text = ""
+                out[i].flags.append(f"untranslated: no backend for {lang}->{target.code}")
+            continue
+        for i, l in zip(idx, tr.lines):
+            out[i] = l
+        used += [b for b in tr.backend.split("+") if b not in used]
+    return Translation(source_language=main, language=target.code, backend="+".join(used) or "none", lines=out)
