@@ -122,6 +122,7 @@ class Segment(Record):
     speaker: str | None = None
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    compression_ratio: float = 0.0  # text bytes / zlib-compressed bytes (high: a repetition loop)
 
 
 class Transcript(Record):
