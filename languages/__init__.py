@@ -51,6 +51,9 @@ class Language(BaseModel):
     speech_rate: RateSpec
     subtitles: SubtitleSpec
     visemes: dict[str, str] = Field(default_factory=dict)  # IPA symbol -> viseme class override
+    # source code -> (low, high) letters of this language per letter of the source in human translations
+    # (1st and 99th percentile; dubbing/guard.py flags a translation far outside them)
+    length_ratio: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
 
 def supported() -> list[str]:
