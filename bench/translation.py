@@ -1,4 +1,5 @@
-"""Translation quality and speed on the Tatoeba sample (chrF with sacrebleu, seconds per sentence).
+"""Translation quality and speed on the Tatoeba sample, or on FLORES documents (chrF with sacrebleu, seconds
+per sentence).
 
     .venv/bin/python bench/translation.py                      # default prompt + apertium, 30 per pair (~5 min)
     .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
@@ -8,6 +9,9 @@
 
 Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
 so "long" counts translations the pipeline would flag as likely too long for their slot.
+With --docs, whole FLORES documents (consecutive lines of one source article) are translated into es, fr
+and ja, each document as one page, so a style that reads the lines around a line has them; even documents
+form the tune half, odd ones the report half (--n lines per language, half each).
 """
 
 from __future__ import annotations
