@@ -270,11 +270,6 @@ def _ask(text: str, target: Language, hint: str, speaker: str = "") -> str:
     return f"Translate {who}into {target.name}{f' ({hint})' if hint else ''}:\n{text}"
 
 
-def history_speakers(history: list[tuple[Item, str]]) -> bool:
-    """Whether earlier turns name their speakers: only where more than one person speaks."""
-    return len({it.speaker for it, _ in history if it.speaker}) > 1
-
-
 def history_window(i: int, n: int) -> range:
     """Indices of the earlier lines of a page given as history to line `i`, for a window of `n`: the lines
     of the current block of `n` before `i` and the whole block before it (n to 2n-1 lines). Between
@@ -302,19 +297,20 @@ def line_messages(item: Item, source: str, target: Language, style: Style, conte
                   glossary: dict[str, str] | None = None, strict: bool = False,
                   history: list[tuple[Item, str]] | None = None) -> list[dict]:
     """Chat messages asking for one line. The fixed parts come first so the prompt cache can reuse them.
-    `history`: earlier lines and their translations, given as earlier turns of the same chat (with the
-    speaker's label where the lines have them), so the model keeps its pronouns, register and terms."""
+    `history`: earlier lines and their translations, given as earlier turns of the same chat, each asked
+    as it was (so a prompt extends the one before it), so the model keeps its pronouns, register and
+    terms; with `style.history`, every line is asked with its speaker's label."""
     src = language_name(source)
     msgs = [{"role": "system", "content": system_prompt(src, target, strict)}]
     if style.examples and not strict:
         msgs += _example_turns(source, target)
-    if not strict:
-        for before, said in history or []:
-            msgs += [{"role": "user", "content": _ask(before.text, target, "", before.speaker if history_speakers(
-                history) else "")}, {"role": "assistant", "content": said}]
+    labels = style.history > 0 and not strict  # who says it, where the model sees the conversation
+    for before, said in (history or []) if not strict else []:
+        msgs += [{"role": "user", "content": _ask(before.text, target, before.hint if style.hint else "",
+                                                  before.speaker if labels else "")},
+                 {"role": "assistant", "content": said}]
     terms = glossary_note(item.text, glossary)
-    ask = _ask(item.text, target, item.hint if style.hint else "",
-               item.speaker if history and not strict and history_speakers(history) else "")
+    ask = _ask(item.text, target, item.hint if style.hint else "", item.speaker if labels else "")
     msgs.append({"role": "user", "content": (context if style.context and not strict else "") + terms + ask})
     return msgs
 
