@@ -71,7 +71,8 @@ def doc_halves(n: int) -> dict[str, list[list[dict]]]:
     return out
 
 
-def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep: Path | None = None) -> None:
+def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep: Path | None = None,
+               codes: tuple[str, ...] = tuple(FLORES_COLUMNS)) -> None:
     """chrF per target language, prompt style and half on FLORES documents: each document is translated
     as one page (so a style with history or context sees the document's earlier lines)."""
     en = languages.get("en")
@@ -79,10 +80,10 @@ def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep
     halves = doc_halves(n)
     rejected: list[dict] = []
     print(f"{'lang':4} {'style':10} {'half':7} {'lines':>5} {'chrF':>6} {'s/sent':>7} {'failed':>6}")
-    for code, column in FLORES_COLUMNS.items():
-        target = languages.get(code)
-        for v in variants:
-            for half, docs in halves.items():
+    for code in codes:
+        target, column = languages.get(code), FLORES_COLUMNS[code]
+        for half, docs in halves.items():
+            for v in variants:
                 hyps, refs, failed, t0 = [], [], 0, time.perf_counter()
                 for doc in docs:
                     texts = [r["eng"] for r in doc]
@@ -93,11 +94,11 @@ def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep
                     refs += [r[column] for r in doc]
                     failed += tr.failures
                     rejected += [dict(r, style=v) for r in tr.rejected]
+                    if keep is not None:
+                        keep.write_text(json.dumps(rejected, ensure_ascii=False, indent=1))
                 per = (time.perf_counter() - t0) / len(hyps)
                 chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
                 print(f"{code:4} {v:10} {half:7} {len(hyps):5d} {chrf:6.1f} {per:7.2f} {failed:6d}", flush=True)
-    if keep is not None:
-        keep.write_text(json.dumps(rejected, ensure_ascii=False, indent=1))
 
 
 def load_pairs(n: int) -> dict[str, list[tuple[str, str]]]:
@@ -176,6 +177,7 @@ def main() -> None:
     ap.add_argument("--demo", action="store_true", help="translate the vr_face1 transcript instead")
     ap.add_argument("--docs", action="store_true", help="FLORES documents into es, fr, ja, tune and report halves")
     ap.add_argument("--keep-failures", type=Path, help="with --docs: write the replies that failed the checks here")
+    ap.add_argument("--langs", default=",".join(FLORES_COLUMNS), help="with --docs: target languages, in order")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit(f"{MEDIA} not present")
@@ -183,7 +185,7 @@ def main() -> None:
         return demo()
     variants = list(VARIANTS) if a.variants == "all" else [v for v in a.variants.split(",") if v]
     if a.docs:
-        return bench_docs(a.n, variants, a.model, a.keep_failures)
+        return bench_docs(a.n, variants, a.model, a.keep_failures, tuple(c for c in a.langs.split(",") if c))
     bench(a.n, variants, not a.no_apertium, a.model)
 
 
