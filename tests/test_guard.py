@@ -1,8 +1,10 @@
 """The translation guard (dubbing/guard.py through llm.problem): loops, length norms, lost numbers and names,
-the least bad candidate, retries and fallback in the translation stage, and the shortening path."""
+the least bad candidate, retries and fallback in the translation stage, the shortening path, and the model's
+replies that failed, kept."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from dubbing import config, guard, llm, translate
 from dubbing.schema import Line
 
 ES, FR, JA = languages.get("es"), languages.get("fr"), languages.get("ja")
+FIXTURES = Path(__file__).parent / "fixtures" / "guard_replies.json"  # real replies that failed, kept
 
 
 @pytest.mark.parametrize("source, out, target", [
@@ -158,3 +161,14 @@ def test_a_shortened_retranslation_goes_through_the_guard():
     assert short("Llámale mañana.") is None  # lost the time and the name
     assert short("Llama a Robert, " * 12) is None  # a loop
     assert short("Llama a Robert a las 9:30.") == "Llama a Robert a las 9:30."  # short on purpose: fine
+
+
+# --- the replies that failed, kept --------------------------------------------------------------------
+
+
+def test_kept_replies_still_fail_for_the_same_reason():
+    kept = json.loads(FIXTURES.read_text())
+    assert kept, "no fixtures"
+    for c in kept:
+        why = llm.problem(c["source"], c["reply"], languages.get(c["target"]), "en")
+        assert why == c["why"], c
