@@ -5,7 +5,7 @@ per sentence).
     .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
     .venv/bin/python bench/translation.py --demo               # vr_face1 transcript into es/fr/ja
     .venv/bin/python bench/translation.py --model F.gguf --no-apertium  # another GGUF file, same sample
-    .venv/bin/python bench/translation.py --docs --n 60 --variants default,history  # FLORES documents
+    .venv/bin/python bench/translation.py --docs --n 20 --variants alone,history  # FLORES documents
 
 Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
 so "long" counts translations the pipeline would flag as likely too long for their slot.
@@ -38,13 +38,15 @@ TSV = MEDIA / "text" / "tatoeba_test_v2021-08-07_sample.tsv"
 FLORES = MEDIA / "text" / "flores200_devtest_docs_500-1011.tsv"
 FLORES_COLUMNS = {"es": "spa", "fr": "fra", "ja": "jpn"}
 PAIRS = {"eng-spa": "es", "eng-fra": "fr", "eng-jpn": "ja"}
+ALONE = replace(llm.DEFAULT, history=0)  # each line alone: the default until the FLORES document bench
 VARIANTS = {
-    "default": llm.DEFAULT,  # length hint, one line per request
-    "plain": replace(llm.DEFAULT, hint=False),
-    "shots": replace(llm.DEFAULT, examples=True),
-    "context": replace(llm.DEFAULT, context=True),
-    "batch8": replace(llm.DEFAULT, batch=8),
-    "history": replace(llm.DEFAULT, history=4),  # earlier lines of the page as earlier chat turns
+    "default": llm.DEFAULT,  # length hint, one line per request, the conversation so far as earlier turns
+    "alone": ALONE,  # the same, each line alone
+    "plain": replace(ALONE, hint=False),
+    "shots": replace(ALONE, examples=True),
+    "context": replace(ALONE, context=True),
+    "batch8": replace(ALONE, batch=8),
+    "history": replace(ALONE, history=4),  # earlier lines of the page as earlier chat turns
 }
 
 

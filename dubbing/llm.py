@@ -71,7 +71,12 @@ class Style:
     """Prompt choices. The defaults won on 30 Tatoeba pairs per language (bench/translation.py): few-shot
     examples cost 1-1.7 chrF, transcript context 0.7-5, numbered batches of 8 cost 1.4-5.4 and were no faster
     (prompt caching makes a single line cheap); the length hint was neutral
-    on chrF (-1.2..+1.1) and cut likely-too-long Japanese lines from 37 % to 27 %."""
+    on chrF (-1.2..+1.1) and cut likely-too-long Japanese lines from 37 % to 27 %.
+
+    `history` (the conversation so far as earlier chat turns, with the model's own translations) was chosen
+    on FLORES documents (bench/translation.py --docs --n 20; tune = FLORES lines 503-507 and 512-516, report
+    = 508-511, 517-520, 525-527; a small sample, the machine was shared and loaded): chrF line alone ->
+    with history, tune: ja 18.2 -> 22.7, es 48.9 -> 48.8; report: pending (fr not run: no time)."""
 
     examples: bool = False  # few-shot turns from EXAMPLES
     hint: bool = True  # tell the model how many words/characters fit the line's time budget
@@ -80,7 +85,7 @@ class Style:
     history: int = 0  # earlier lines of the page (up to 2x this many) as earlier turns, with their translations
 
 
-DEFAULT = Style()
+DEFAULT = Style(history=4)
 
 
 @dataclass(frozen=True)

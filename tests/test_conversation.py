@@ -52,7 +52,7 @@ def test_within_a_block_each_prompt_extends_the_one_before():
 
 def test_line_alone_style_sends_no_history_and_no_labels():
     fake = EchoLLM()
-    llm.Translator(fake).lines(items(3), "en", ES)
+    llm.Translator(fake, llm.Style(history=0)).lines(items(3), "en", ES)
     assert all(len(p) == 2 for p in fake.prompts) and not any("S1" in p[-1]["content"] for p in fake.prompts)
 
 
