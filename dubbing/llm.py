@@ -441,7 +441,8 @@ def problem(source_text: str, out: str, target: Language, source: str = "", shor
         return "chatter"
     if not script_ok(out, target):
         return "wrong script"
-    if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src:
+    kept_names = {w.lower() for w in guard.names(source_text)}  # "EighmeyとMcCord（1998）" is right
+    if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src - kept_names:
         return "untranslated"  # English words left inside Japanese
     if len(out) > 3 * len(source_text) + 30 and not guard.loop(source_text, out):
         return "runaway"

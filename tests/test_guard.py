@@ -172,3 +172,12 @@ def test_kept_replies_still_fail_for_the_same_reason():
     for c in kept:
         why = llm.problem(c["source"], c["reply"], languages.get(c["target"]), "en")
         assert why == c["why"], c
+
+
+def test_names_kept_in_latin_letters_inside_japanese_are_no_untranslated_text():
+    """A real reply the old check rejected three times over (bench/translation.py --docs, ja, FLORES 520)."""
+    source = ("“Personal involvement” and “continuing relationships” were also identified as new motivation aspects "
+              "by Eighmey and McCord (1998) when they investigated audience reactions to websites.")
+    reply = "「個人の参加」や「継続的な関係」もEighmeyとMcCord（1998）が調べたウェブサイトへの反応に対する新たな動機要素として示されました。"
+    assert llm.problem(source, reply, JA, "en") is None
+    assert llm.problem("He uses scaffolding at work.", "彼は仕事の現場で毎日scaffoldingを使っています。", JA, "en") == "untranslated"
