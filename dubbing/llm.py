@@ -75,8 +75,10 @@ class Style:
 
     `history` (the conversation so far as earlier chat turns, with the model's own translations) was chosen
     on FLORES documents (bench/translation.py --docs --n 20; tune = FLORES lines 503-507 and 512-516, report
-    = 508-511, 517-520, 525-527; a small sample, the machine was shared and loaded): chrF line alone ->
-    with history, tune: ja 18.2 -> 22.7, es 48.9 -> 48.8; report: pending (fr not run: no time)."""
+    = 508-511, 517-520, 525-527; 10 and 11 lines, a small sample: the machine was shared and loaded, ~40-90 s
+    a line): chrF line alone -> with history, tune: ja 18.2 -> 22.7, es 48.9 -> 48.8; report: ja 28.1 ->
+    31.4, es 48.0 -> 49.1. fr was not measured (no time left). The earlier finding that context cost ja 3.5
+    chrF was for the previous lines pasted into the prompt, not for earlier turns with their translations."""
 
     examples: bool = False  # few-shot turns from EXAMPLES
     hint: bool = True  # tell the model how many words/characters fit the line's time budget
