@@ -1,18 +1,24 @@
-"""Translation quality and speed on the Tatoeba sample (chrF with sacrebleu, seconds per sentence).
+"""Translation quality and speed on the Tatoeba sample, or on FLORES documents (chrF with sacrebleu, seconds
+per sentence).
 
     .venv/bin/python bench/translation.py                      # default prompt + apertium, 30 per pair (~5 min)
     .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
     .venv/bin/python bench/translation.py --demo               # vr_face1 transcript into es/fr/ja
     .venv/bin/python bench/translation.py --model F.gguf --no-apertium  # another GGUF file, same sample
+    .venv/bin/python bench/translation.py --docs --n 20 --variants alone,history  # FLORES documents
 
 Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
 so "long" counts translations the pipeline would flag as likely too long for their slot.
+With --docs, whole FLORES documents (consecutive lines of one source article) are translated into es, fr
+and ja, each document as one page, so a style that reads the lines around a line has them; even documents
+form the tune half, odd ones the report half (--n lines per language, half each).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from dataclasses import replace
@@ -29,14 +35,72 @@ from dubbing.schema import Line  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 TSV = MEDIA / "text" / "tatoeba_test_v2021-08-07_sample.tsv"
+FLORES = MEDIA / "text" / "flores200_devtest_docs_500-1011.tsv"
+FLORES_COLUMNS = {"es": "spa", "fr": "fra", "ja": "jpn"}
 PAIRS = {"eng-spa": "es", "eng-fra": "fr", "eng-jpn": "ja"}
+ALONE = replace(llm.DEFAULT, history=0)  # each line alone: the default until the FLORES document bench
 VARIANTS = {
-    "default": llm.DEFAULT,  # length hint, one line per request
-    "plain": replace(llm.DEFAULT, hint=False),
-    "shots": replace(llm.DEFAULT, examples=True),
-    "context": replace(llm.DEFAULT, context=True),
-    "batch8": replace(llm.DEFAULT, batch=8),
+    "default": llm.DEFAULT,  # length hint, one line per request, the conversation so far as earlier turns
+    "alone": ALONE,  # the same, each line alone
+    "plain": replace(ALONE, hint=False),
+    "shots": replace(ALONE, examples=True),
+    "context": replace(ALONE, context=True),
+    "batch8": replace(ALONE, batch=8),
+    "history": replace(ALONE, history=4),  # earlier lines of the page as earlier chat turns
 }
+
+
+def flores_docs() -> list[list[dict]]:
+    """FLORES rows grouped by document (consecutive rows with the same `doc`), in file order."""
+    docs: list[list[dict]] = []
+    with open(FLORES, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            if not docs or docs[-1][0]["doc"] != row["doc"]:
+                docs.append([])
+            docs[-1].append(row)
+    return docs
+
+
+def doc_halves(n: int) -> dict[str, list[list[dict]]]:
+    """{"tune": documents, "report": documents}: even and odd documents of the file, in order, each half
+    cut after the document that reaches n/2 lines."""
+    docs = flores_docs()
+    out: dict[str, list[list[dict]]] = {}
+    for half, part in (("tune", docs[0::2]), ("report", docs[1::2])):
+        out[half] = []
+        while part and sum(map(len, out[half])) < n / 2:
+            out[half].append(part.pop(0))
+    return out
+
+
+def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep: Path | None = None,
+               codes: tuple[str, ...] = tuple(FLORES_COLUMNS)) -> None:
+    """chrF per target language, prompt style and half on FLORES documents: each document is translated
+    as one page (so a style with history or context sees the document's earlier lines)."""
+    en = languages.get("en")
+    model = llm.load(str(llm.model_path(model_file)))
+    halves = doc_halves(n)
+    rejected: list[dict] = []
+    print(f"{'lang':4} {'style':10} {'half':7} {'lines':>5} {'chrF':>6} {'s/sent':>7} {'failed':>6}")
+    for code in codes:
+        target, column = languages.get(code), FLORES_COLUMNS[code]
+        for half, docs in halves.items():
+            for v in variants:
+                hyps, refs, failed, t0 = [], [], 0, time.perf_counter()
+                for doc in docs:
+                    texts = [r["eng"] for r in doc]
+                    items = [llm.Item(t, hint=translate.length_hint(translate.spoken_seconds(t, en), target))
+                             for t in texts]
+                    tr = llm.Translator(model, VARIANTS[v])
+                    hyps += [g.text for g in tr.lines(items, "en", target)]
+                    refs += [r[column] for r in doc]
+                    failed += tr.failures
+                    rejected += [dict(r, style=v) for r in tr.rejected]
+                    if keep is not None:
+                        keep.write_text(json.dumps(rejected, ensure_ascii=False, indent=1))
+                per = (time.perf_counter() - t0) / len(hyps)
+                chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
+                print(f"{code:4} {v:10} {half:7} {len(hyps):5d} {chrf:6.1f} {per:7.2f} {failed:6d}", flush=True)
 
 
 def load_pairs(n: int) -> dict[str, list[tuple[str, str]]]:
@@ -113,12 +177,17 @@ def main() -> None:
     ap.add_argument("--no-apertium", action="store_true")
     ap.add_argument("--model", default=llm.EMBEDDED, help="a GGUF file to compare with the embedded model")
     ap.add_argument("--demo", action="store_true", help="translate the vr_face1 transcript instead")
+    ap.add_argument("--docs", action="store_true", help="FLORES documents into es, fr, ja, tune and report halves")
+    ap.add_argument("--keep-failures", type=Path, help="with --docs: write the replies that failed the checks here")
+    ap.add_argument("--langs", default=",".join(FLORES_COLUMNS), help="with --docs: target languages, in order")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit(f"{MEDIA} not present")
     if a.demo:
         return demo()
     variants = list(VARIANTS) if a.variants == "all" else [v for v in a.variants.split(",") if v]
+    if a.docs:
+        return bench_docs(a.n, variants, a.model, a.keep_failures, tuple(c for c in a.langs.split(",") if c))
     bench(a.n, variants, not a.no_apertium, a.model)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import languages
 from languages import Language
 
-from . import models
+from . import guard, models
 from .errors import MissingModel
 
 if TYPE_CHECKING:  # llama_cpp is imported only when a model is loaded
@@ -34,6 +34,7 @@ PROMPT_CACHE_BYTES = 256 << 20  # KV states of earlier prompts kept for reuse
 PAGE_CHARS = 3000  # transcript characters per context page (~800 tokens)
 
 SHORTEN_TEMPERATURE = 0.7  # for the sampled shorter versions of a source line
+RETRY_TEMPERATURE = 0.7  # the last try at a line whose greedy replies failed the checks
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,23 @@ class Style:
     """Prompt choices. The defaults won on 30 Tatoeba pairs per language (bench/translation.py): few-shot
     examples cost 1-1.7 chrF, transcript context 0.7-5, numbered batches of 8 cost 1.4-5.4 and were no faster
     (prompt caching makes a single line cheap); the length hint was neutral
-    on chrF (-1.2..+1.1) and cut likely-too-long Japanese lines from 37 % to 27 %."""
+    on chrF (-1.2..+1.1) and cut likely-too-long Japanese lines from 37 % to 27 %.
+
+    `history` (the conversation so far as earlier chat turns, with the model's own translations) was chosen
+    on FLORES documents (bench/translation.py --docs --n 20; tune = FLORES lines 503-507 and 512-516, report
+    = 508-511, 517-520, 525-527; 10 and 11 lines, a small sample: the machine was shared and loaded, ~40-90 s
+    a line): chrF line alone -> with history, tune: ja 18.2 -> 22.7, es 48.9 -> 48.8; report: ja 28.1 ->
+    31.4, es 48.0 -> 49.1. fr was not measured (no time left). The earlier finding that context cost ja 3.5
+    chrF was for the previous lines pasted into the prompt, not for earlier turns with their translations."""
 
     examples: bool = False  # few-shot turns from the languages' example lines (languages/*.yaml)
     hint: bool = True  # tell the model how many words/characters fit the line's time budget
     context: bool = False  # give the transcript page around the line as context
     batch: int = 1  # lines per request; >1 = a numbered list in one request
+    history: int = 0  # earlier lines of the page (up to 2x this many) as earlier turns, with their translations
 
 
-DEFAULT = Style()
+DEFAULT = Style(history=4)
 
 
 @dataclass(frozen=True)
@@ -240,8 +249,17 @@ def system_prompt(src: str, target: Language, strict: bool = False) -> str:
             f"{target.name} translation only: no quotes, no notes, no explanations." + _script_note(target))
 
 
-def _ask(text: str, target: Language, hint: str) -> str:
-    return f"Translate into {target.name}{f' ({hint})' if hint else ''}:\n{text}"
+def _ask(text: str, target: Language, hint: str, speaker: str = "") -> str:
+    who = f"{speaker}'s line " if speaker else ""
+    return f"Translate {who}into {target.name}{f' ({hint})' if hint else ''}:\n{text}"
+
+
+def history_window(i: int, n: int) -> range:
+    """Indices of the earlier lines of a page given as history to line `i`, for a window of `n`: the lines
+    of the current block of `n` before `i` and the whole block before it (n to 2n-1 lines). Between
+    block starts each prompt extends the one before, so the model reads only the new turn."""
+    start = max(0, (i // n - 1) * n) if n > 0 else i
+    return range(start, i)
 
 
 def _example_turns(source: str, target: Language) -> list[dict]:
@@ -260,14 +278,23 @@ def context_block(items: list[Item]) -> str:
 
 
 def line_messages(item: Item, source: str, target: Language, style: Style, context: str = "",
-                  glossary: dict[str, str] | None = None, strict: bool = False) -> list[dict]:
-    """Chat messages asking for one line. The fixed parts come first so the prompt cache can reuse them."""
+                  glossary: dict[str, str] | None = None, strict: bool = False,
+                  history: list[tuple[Item, str]] | None = None) -> list[dict]:
+    """Chat messages asking for one line. The fixed parts come first so the prompt cache can reuse them.
+    `history`: earlier lines and their translations, given as earlier turns of the same chat, each asked
+    as it was (so a prompt extends the one before it), so the model keeps its pronouns, register and
+    terms; with `style.history`, every line is asked with its speaker's label."""
     src = language_name(source)
     msgs = [{"role": "system", "content": system_prompt(src, target, strict)}]
     if style.examples and not strict:
         msgs += _example_turns(source, target)
+    labels = style.history > 0 and not strict  # who says it, where the model sees the conversation
+    for before, said in (history or []) if not strict else []:
+        msgs += [{"role": "user", "content": _ask(before.text, target, before.hint if style.hint else "",
+                                                  before.speaker if labels else "")},
+                 {"role": "assistant", "content": said}]
     terms = glossary_note(item.text, glossary)
-    ask = _ask(item.text, target, item.hint if style.hint else "")
+    ask = _ask(item.text, target, item.hint if style.hint else "", item.speaker if labels else "")
     msgs.append({"role": "user", "content": (context if style.context and not strict else "") + terms + ask})
     return msgs
 
@@ -374,13 +401,15 @@ def _norm_words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-def problem(source_text: str, out: str, target: Language) -> str | None:
-    """Why a translation looks wrong ("empty", "untranslated", "chatter", "wrong script", "runaway"), or None."""
+def problem(source_text: str, out: str, target: Language, source: str = "", shortened: bool = False) -> str | None:
+    """Why a translation looks wrong ("empty", "untranslated", "chatter", "wrong script", "runaway", or one
+    of the guard's: "loop", "length", "numbers", "names"; see dubbing/guard.py), or None. `source`: the
+    source language code, for the length norm; `shortened`: asked to be short, so short is no fault."""
     if not out.strip():
         return "empty"
     src_words, out_words = _norm_words(source_text), _norm_words(out)
-    if len(src_words) >= 2 and out_words == src_words:
-        return "untranslated"
+    if len(src_words) >= 2 and out_words == src_words and any(len(w) > 3 for w in src_words):
+        return "untranslated"  # (not "No, no, no.": the same in Spanish)
     long_src = {w for w in src_words if len(w) > 3}
     long_out = [w for w in out_words if len(w) > 3]
     if len(long_out) >= 3 and sum(w in long_src for w in long_out) >= 0.7 * len(long_out):
@@ -391,11 +420,13 @@ def problem(source_text: str, out: str, target: Language) -> str | None:
         return "chatter"
     if not script_ok(out, target):
         return "wrong script"
-    if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src:
+    kept_names = {w.lower() for w in guard.names(source_text)}  # "EighmeyとMcCord（1998）" is right
+    if target.subtitles.cjk and {w.lower() for w in re.findall(r"[A-Za-z]{4,}", out)} & long_src - kept_names:
         return "untranslated"  # English words left inside Japanese
-    if len(out) > 3 * len(source_text) + 30:
+    if len(out) > 3 * len(source_text) + 30 and not guard.loop(source_text, out):
         return "runaway"
-    return None
+    found = guard.issues(source_text, out, target, source, shortened)
+    return found[0] if found else None
 
 
 def answered(reply: str, max_lines: int = 3) -> bool:
@@ -419,18 +450,22 @@ def parse_numbered(reply: str, n: int, target: Language, sources: list[str]) -> 
 
 
 class Result(NamedTuple):
-    """A line's translation and whether it passed the checks (a failed one is kept as a best effort)."""
+    """A line's translation and whether it passed the checks (a failed one is kept as a best effort, with
+    `why` it failed: the first attempt's problem)."""
 
     text: str
     ok: bool
+    why: str = ""
 
 
 class Translator:
-    """Translates lines with one loaded model and one prompt style; counts retries and failures."""
+    """Translates lines with one loaded model and one prompt style; counts retries and failures, and keeps
+    the replies that failed the checks (`rejected`: source, reply, target code, why) for fixtures."""
 
     def __init__(self, llm: "Llama", style: Style = DEFAULT):
         self.llm, self.style = llm, style
         self.retries = self.failures = 0
+        self.rejected: list[dict[str, str]] = []
 
     def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
                one_line: bool = True) -> str:
@@ -457,18 +492,28 @@ class Translator:
             return 2 * len(self.llm.tokenize(text.encode(), add_bos=False)) + 40
 
     def one(self, item: Item, source: str, target: Language, context: str = "",
-            glossary: dict[str, str] | None = None) -> Result:
-        """One line; on a bad reply, one retry with a stricter prompt; the last non-empty reply if both fail."""
-        best = ""
-        for strict in (False, True):
-            msgs = line_messages(item, source, target, self.style, context, glossary, strict)
-            out = clean(self._reply(msgs, self._max_tokens(item.text)), target, item.text)
-            if problem(item.text, out, target) is None:
+            glossary: dict[str, str] | None = None, history: list[tuple[Item, str]] | None = None) -> Result:
+        """One line, checked by `problem` (with the guard's checks). A bad reply is retried with a stricter
+        prompt, then sampled (RETRY_TEMPERATURE, its own seed); if all fail, the least bad of the replies
+        and of their loops cut short (guard.least_bad), with why the first reply failed."""
+        tried: list[tuple[str, list[str]]] = []
+        first = ""
+        for attempt, (strict, temperature) in enumerate(((False, 0.0), (True, 0.0), (False, RETRY_TEMPERATURE))):
+            msgs = line_messages(item, source, target, self.style, context, glossary, strict, history)
+            out = clean(self._reply(msgs, self._max_tokens(item.text), temperature,
+                                    SEED + attempt if temperature else SEED), target, item.text)
+            why = problem(item.text, out, target, source)
+            if why is None:
                 return Result(out, True)
-            best = out or best
-            self.retries += not strict
+            first = first or why
+            tried.append((out, [why]))
+            self.rejected.append({"source": item.text, "reply": out, "target": target.code, "why": why})
+            if why == "loop":
+                cut = guard.collapse_loop(out)
+                tried.append((cut, [problem(item.text, cut, target, source) or "loop"]))
+            self.retries += attempt < 2
         self.failures += 1
-        return Result(best, False)
+        return Result(guard.least_bad(tried), False, first)
 
     def lines(self, items: list[Item], source: str, target: Language, glossary: dict[str, str] | None = None,
               wanted: set[int] | None = None) -> list[Result]:
@@ -477,6 +522,7 @@ class Translator:
         out = [Result("", True)] * len(items)
         for page in pages(items):
             context = context_block([items[i] for i in page]) if self.style.context else ""
+            first = page.start
             todo = [i for i in page if items[i].text.strip() and (wanted is None or i in wanted)]
             done: set[int] = set()
             for k in range(0, len(todo) if self.style.batch > 1 else 0, self.style.batch):
@@ -487,7 +533,10 @@ class Translator:
                         done.add(i)
             for i in todo:
                 if i not in done:
-                    out[i] = self.one(items[i], source, target, context, glossary)
+                    window = history_window(i - first, self.style.history)
+                    history = [(items[first + k], out[first + k].text) for k in window
+                               if out[first + k].ok and out[first + k].text] if self.style.history else None
+                    out[i] = self.one(items[i], source, target, context, glossary, history)
         return out
 
     def _batch(self, items: list[Item], source: str, target: Language,
@@ -496,7 +545,8 @@ class Translator:
         msgs = batch_messages(items, source, target, self.style, glossary)
         reply = self._reply(msgs, sum(self._max_tokens(it.text) for it in items), one_line=False)
         got = parse_numbered(reply, len(items), target, [it.text for it in items])
-        return [g if g is not None and problem(it.text, g, target) is None else None for g, it in zip(got, items)]
+        return [g if g is not None and problem(it.text, g, target, source) is None else None
+                for g, it in zip(got, items)]
 
     def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str) -> str | None:
         """A shorter rendering of `source_text` (now translated as `text`) within `hint`, translated afresh from
@@ -504,7 +554,7 @@ class Translator:
         rewrite its own line shorter, the model echoes it.)"""
         msgs = shorten_messages(source_text, source, target, hint)
         out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
-        return None if problem(source_text, out, target) else out
+        return None if problem(source_text, out, target, source, shortened=True) else out
 
     def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> Iterator[str]:
         """Shorter versions of a source line in its own language ("My weakness: asking for help."), greedy

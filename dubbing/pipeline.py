@@ -28,7 +28,7 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import media
+from . import asr_doubt, media
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .edits import check_edit
@@ -132,7 +132,8 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 
     lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
         language=transcript.language,
-        lines=make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns))).lines
+        lines=asr_doubt.flag_lines(make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns),
+                                   transcript))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
                   lines=lines, key=key, media_key=src_key, timings=t)

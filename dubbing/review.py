@@ -160,6 +160,8 @@ def concerns(row: Row, fit: Fit) -> list[str]:
         out.append("no translation: the line is not dubbed")
     if "untranslated" in row.flags:
         out.append("translation failed")
+    out += [_FIRST_FLAGS[f.split(":")[0]].format(f.split(":", 1)[-1]) for f in row.flags
+            if f.split(":")[0] in _FIRST_FLAGS]
     if row.stretch is not None and (row.stretch <= lo + 1e-3 or row.stretch >= hi - 1e-3):
         out.append(f"stretched to the bound (×{row.stretch:.2f})")
     if "overflow" in row.flags:
@@ -184,6 +186,17 @@ def concerns(row: Row, fit: Fit) -> list[str]:
     if not row.speaker_known:
         out.append("speaker not assigned")
     return out
+
+
+# Flags of lines whose words may be wrong, not just badly timed: those rows are listed first (issue 13).
+_FIRST_FLAGS = {"guard": "translation failed the check for {} (retried, then replaced or kept as the best effort)",
+                "suspect": "every translation of it failed the checks: best effort kept",
+                "asr": "the speech recognizer doubts the source ({}): check what was said"}
+
+
+def first(row: Row) -> bool:
+    """Whether the row's words may be wrong (a translation that failed the guard, a doubted source)."""
+    return any(f.split(":")[0] in _FIRST_FLAGS for f in row.flags)
 
 
 def spoken_texts(srt_path: Path, fitted: list[FittedLine], cjk: bool) -> dict[str, str]:
@@ -274,7 +287,8 @@ def _window_r(curves: dict, a: float, b: float) -> float | None:
 
 def line_rows(translation: Translation, timing: TimingReport | None, src: Source, quality: dict, sync: dict,
               curves: dict | None, spoken: dict[str, str], cjk: bool, fit: Fit) -> list[Row]:
-    """Every line of a language, those that need a look first (each group in time order)."""
+    """Every line of a language: those whose words may be wrong first (see `first`), then those that need a
+    look, then the rest (each group in time order)."""
     fitted = {f.line_id: f for f in (timing.lines if timing else [])}
     rows: list[Row] = []
     for ln in translation.lines:
@@ -301,7 +315,7 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
             r.back, r.back_match = heard, round(match, 3)
     for r in rows:
         r.concerns = concerns(r, fit)
-    return sorted(rows, key=lambda r: (not r.concerns, r.start))
+    return sorted(rows, key=lambda r: (not first(r), not r.concerns, r.start))
 
 
 # --- quality figures -------------------------------------------------------------------------------

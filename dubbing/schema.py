@@ -98,6 +98,7 @@ class Segment(Record):
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     language: str | None = None  # Whisper code of the stretch it was heard in (None: the transcript's)
+    compression_ratio: float = 0.0  # text bytes / zlib-compressed bytes (high: a repetition loop)
 
 
 class Transcript(Record):

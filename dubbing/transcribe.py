@@ -69,7 +69,8 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
         if not words and not s.text.strip():
             continue
         out.append(Segment(id=len(out), start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip(), words=words,
-                           avg_logprob=round(s.avg_logprob, 4), no_speech_prob=round(s.no_speech_prob, 4)))
+                           avg_logprob=round(s.avg_logprob, 4), no_speech_prob=round(s.no_speech_prob, 4),
+                           compression_ratio=round(s.compression_ratio, 4)))
         if progress:
             progress(s.end)
     return Transcript(language=info.language, language_probability=round(info.language_probability, 4),

@@ -141,7 +141,8 @@ class ApertiumBackend(Backend):
     def run(self, lines, todo, source, target, cfg, glossary):
         texts = [" ".join(lines[i].source.split()) for i in todo]
         out = apertium(texts, target.translation.apertium[source].split("|"))
-        return {i: Result(t, bool(t)) for i, t in zip(todo, out)}
+        why = [llm_mod.problem(s, t, target, source) for s, t in zip(texts, out)]
+        return {i: Result(t, w is None, w or "") for i, t, w in zip(todo, out, why)}
 
 
 def apertium(texts: list[str], chain: list[str]) -> list[str]:
@@ -329,15 +330,17 @@ def _route(target: Language, cfg: TranslationConfig) -> list[str]:
 
 
 def _ours(flag: str) -> bool:
-    return flag in ("long", "suspect", "untranslated") or flag.startswith("fallback:")
+    return flag in ("long", "suspect", "untranslated") or flag.startswith(("fallback:", "guard:"))
 
 
 def translate(lines: list[Line], source: str, target: Language, cfg: TranslationConfig,
               glossary: dict[str, str] | None = None) -> Translation:
     """Fill `text` of every line (ids, times, speakers kept). Flags: "long" (likely too long for its budget),
+    "guard:<why>" (the first backend's output failed a check, see llm.problem and dubbing/guard.py),
     "fallback:<backend>" (an earlier backend failed on it), "suspect" (every backend's output failed the
-    checks; the first one is kept), "untranslated" (no output at all). A configured backend that cannot
-    serve raises DubError (MissingModel for absent weights); fallbacks are checked only when needed."""
+    checks; the first backend's best effort is kept), "untranslated" (no output at all). A configured
+    backend that cannot serve raises DubError (MissingModel for absent weights); fallbacks are checked
+    only when needed."""
     if source == target.code:
         raise DubError(f"the source is already in {target.name} ({source}); choose another target language")
     out = [l.model_copy(deep=True) for l in lines]
@@ -365,8 +368,11 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
                 out[i].text = got[i].text
                 if ran:
                     _add_flag(out[i], f"fallback:{name}")
-            elif got[i].text:
-                best.setdefault(i, got[i].text)
+            else:
+                if not ran and got[i].why:
+                    _add_flag(out[i], f"guard:{got[i].why}")
+                if got[i].text:
+                    best.setdefault(i, got[i].text)
         if any(got[i].ok for i in todo):
             used.append(name)
         ran, todo = True, [i for i in todo if not got[i].ok]
@@ -488,7 +494,8 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
 
     def usable() -> list[str]:
         return [c for c in dict.fromkeys(candidates) if spoken_seconds(c, target) < MIN_CUT * now
-                and keeps_content(c, line.text, line.source, target, goal)]
+                and keeps_content(c, line.text, line.source, target, goal)
+                and not (line.source.strip() and llm_mod.problem(line.source, c, target, source, shortened=True))]
 
     def fits() -> bool:
         return any(spoken_seconds(c, target) <= goal for c in usable())

@@ -57,6 +57,9 @@ class Language(BaseModel):
     examples: list[str] = Field(default_factory=list)  # the same dialogue lines in every language (few-shot)
     short_examples: dict[int, str] = Field(default_factory=dict)  # example index -> a short dubbing version
     prompt_note: str = ""  # said to the LLM after its task (e.g. which script to write in)
+    # source code -> (low, high) letters of this language per letter of the source in human translations
+    # (1st and 99th percentile; dubbing/guard.py flags a translation far outside them)
+    length_ratio: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
 
 def supported() -> list[str]:
