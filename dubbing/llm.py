@@ -12,11 +12,11 @@ from __future__ import annotations
 import atexit
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import languages
 from languages import Language
@@ -310,13 +310,21 @@ def batch_messages(items: list[Item], source: str, target: Language, style: Styl
     ]
 
 
-def glossary_note(text: str, glossary: dict[str, str] | None) -> str:
-    """Prompt text naming the glossary terms that occur in `text` (case-insensitive, whole words)."""
-    used = [(k, v) for k, v in (glossary or {}).items()
+def glossary_terms(text: str, glossary: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The (term, translation) pairs of `glossary` whose term occurs in `text` (case-insensitive, whole
+    words); a translation equal to the term, or empty, means the term is kept as it is."""
+    return [(k, v or k) for k, v in (glossary or {}).items()
             if re.search(rf"(?<!\w){re.escape(k)}(?!\w)", text, re.IGNORECASE)]
-    if not used:
-        return ""
-    return "Use these translations of terms: " + "; ".join(f"{k} = {v}" for k, v in used) + ".\n"
+
+
+def glossary_note(text: str, glossary: dict[str, str] | None) -> str:
+    """Prompt text naming the glossary terms that occur in `text`: their translations, and the terms to
+    keep untranslated (names, brands)."""
+    used = glossary_terms(text, glossary)
+    given = [(k, v) for k, v in used if v.lower() != k.lower()]
+    kept = [v for k, v in used if v.lower() == k.lower()]
+    note = ("Use these translations of terms: " + "; ".join(f"{k} = {v}" for k, v in given) + ".\n") if given else ""
+    return note + ("Keep these words exactly as written, untranslated: " + ", ".join(kept) + ".\n" if kept else "")
 
 
 def pages(items: list[Item], max_chars: int = PAGE_CHARS) -> list[range]:
@@ -448,18 +456,29 @@ class Result(NamedTuple):
     ok: bool
 
 
-class Translator:
-    """Translates lines with one loaded model and one prompt style; counts retries and failures."""
+class ChatModel(Protocol):
+    """What the Translator needs of a chat model: the embedded LLM (LlamaChat) or a server
+    (dubbing/openai_chat.py). Both get the same prompts and their replies go through the same checks."""
 
-    def __init__(self, llm: "Llama", style: Style = DEFAULT):
-        self.llm, self.style = llm, style
-        self.retries = self.failures = 0
+    def reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+              one_line: bool = True) -> str:
+        """The model's reply to `messages`; with `one_line`, it may stop once the reply holds a finished
+        line of content (see answered)."""
 
-    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
-               one_line: bool = True) -> str:
-        """The model's reply. With `one_line`, generation stops once the reply holds a finished line of
-        content (see answered): a single line is all the caller reads, and a model stuck repeating its
-        preamble would otherwise run to `max_tokens`."""
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's vocabulary (an estimate where the model's tokenizer is remote)."""
+
+
+class LlamaChat:
+    """ChatModel of a loaded llama_cpp.Llama (shared by every thread of the process, under MODEL_LOCK)."""
+
+    def __init__(self, llm: "Llama"):
+        self.llm = llm
+
+    def reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+              one_line: bool = True) -> str:
+        """Streamed, so generation stops once the reply holds a finished line of content: a single line is
+        all the caller reads, and a model stuck repeating its preamble would otherwise run to `max_tokens`."""
         sampling = {"temperature": 0.0, "top_k": 1} if temperature <= 0 else \
             {"temperature": temperature, "top_k": 40, "top_p": 0.95}
         text = ""
@@ -475,9 +494,31 @@ class Translator:
                 chunks.close()
         return text
 
-    def _max_tokens(self, text: str) -> int:
+    def count_tokens(self, text: str) -> int:
         with MODEL_LOCK:
-            return 2 * len(self.llm.tokenize(text.encode(), add_bos=False)) + 40
+            return len(self.llm.tokenize(text.encode(), add_bos=False))
+
+
+class Translator:
+    """Translates lines with one chat model (or a loaded llama_cpp.Llama) and one prompt style; counts
+    retries and failures. `check` adds a test of a reply beyond `problem` (the glossary's: a term missing
+    is retried like a bad reply)."""
+
+    def __init__(self, llm: "Llama | ChatModel", style: Style = DEFAULT,
+                 check: Callable[[str, str], str | None] | None = None, parallel: int = 1):
+        self.chat: ChatModel = llm if hasattr(llm, "reply") else LlamaChat(llm)
+        self.style, self.check, self.parallel = style, check, parallel  # parallel: requests at once (a server)
+        self.retries = self.failures = 0
+
+    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+               one_line: bool = True) -> str:
+        return self.chat.reply(messages, max_tokens, temperature, seed, one_line)
+
+    def _max_tokens(self, text: str) -> int:
+        return 2 * self.chat.count_tokens(text) + 40
+
+    def _problem(self, source_text: str, out: str, target: Language) -> str | None:
+        return problem(source_text, out, target) or (self.check(source_text, out) if self.check else None)
 
     def one(self, item: Item, source: str, target: Language, context: str = "",
             glossary: dict[str, str] | None = None) -> Result:
@@ -486,7 +527,7 @@ class Translator:
         for strict in (False, True):
             msgs = line_messages(item, source, target, self.style, context, glossary, strict)
             out = clean(self._reply(msgs, self._max_tokens(item.text)), target, item.text)
-            if problem(item.text, out, target) is None:
+            if self._problem(item.text, out, target) is None:
                 return Result(out, True)
             best = out or best
             self.retries += not strict
@@ -508,10 +549,19 @@ class Translator:
                     if text is not None:
                         out[i] = Result(text, True)
                         done.add(i)
-            for i in todo:
-                if i not in done:
-                    out[i] = self.one(items[i], source, target, context, glossary)
+            rest = [i for i in todo if i not in done]
+            for i, res in zip(rest, self._map(lambda i: self.one(items[i], source, target, context, glossary), rest)):
+                out[i] = res
         return out
+
+    def _map(self, fn: Callable[[int], Result], todo: list[int]) -> list[Result]:
+        """fn over `todo`, `parallel` calls at a time (in order)."""
+        if self.parallel <= 1 or len(todo) <= 1:
+            return [fn(i) for i in todo]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
+            return list(pool.map(fn, todo))
 
     def _batch(self, items: list[Item], source: str, target: Language,
                glossary: dict[str, str] | None) -> list[str | None]:
@@ -519,7 +569,7 @@ class Translator:
         msgs = batch_messages(items, source, target, self.style, glossary)
         reply = self._reply(msgs, sum(self._max_tokens(it.text) for it in items), one_line=False)
         got = parse_numbered(reply, len(items), target, [it.text for it in items])
-        return [g if g is not None and problem(it.text, g, target) is None else None for g, it in zip(got, items)]
+        return [g if g is not None and self._problem(it.text, g, target) is None else None for g, it in zip(got, items)]
 
     def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str) -> str | None:
         """A shorter rendering of `source_text` (now translated as `text`) within `hint`, translated afresh from
@@ -527,7 +577,7 @@ class Translator:
         rewrite its own line shorter, the model echoes it.)"""
         msgs = shorten_messages(source_text, source, target, hint)
         out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
-        return None if problem(source_text, out, target) else out
+        return None if self._problem(source_text, out, target) else out
 
     def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> Iterator[str]:
         """Shorter versions of a source line in its own language ("My weakness: asking for help."), greedy
