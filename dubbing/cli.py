@@ -150,6 +150,13 @@ def translate(
     speakers: Optional[int] = typer.Option(None, "--speakers", min=1, help="number of speakers, as a hint"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
     no_lipsync: bool = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are"),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="subtitles (.srt/.vtt) in the source "
+                                              "language instead of speech recognition; 'ANNA:', '[Anna]' and "
+                                              "'- ' turns name the speakers"),
+    translation: list[str] = typer.Option([], "--translation", help="LANG=FILE: your own translation of a "
+                                          "language (JSON {line_id: text} or SRT); repeat per language"),
+    glossary: Optional[Path] = typer.Option(None, "--glossary", help="terms and their translations: CSV "
+                                            "(term,es,fr; empty cell or a keep column = keep) or YAML"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from . import config as config_mod
@@ -172,6 +179,12 @@ def translate(
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
+    from . import run_inputs
+
+    own = run_inputs.parse_translations(translation, [l.code for l in langs])
+    run_inputs.check(transcript, from_.lower() if from_ else None, info.duration, glossary)
+    config = run_inputs.config_with(config, run_inputs.settings(transcript, own, glossary),
+                                    check_writable(out / input.stem))
     _quiet_prefect()
     from flows.dub_video import run, set_progress
 

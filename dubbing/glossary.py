@@ -24,6 +24,7 @@ import yaml
 
 import languages
 
+from .config import Translation as TranslationConfig
 from .errors import DubError
 from .llm import glossary_terms
 
@@ -146,3 +147,8 @@ def checker(terms: Terms | None) -> Callable[[str, str], str | None] | None:
         return f"glossary: {', '.join(lost)} missing" if lost else None
 
     return check
+
+
+def for_config(cfg: TranslationConfig, code: str) -> Terms | None:
+    """The terms of the glossary file `cfg.glossary` for target `code`; None without a glossary."""
+    return for_language(load(cfg.glossary), code) if cfg.glossary else None
