@@ -25,7 +25,7 @@ import yaml
 import languages
 
 from .config import Translation as TranslationConfig
-from .errors import DubError
+from .errors import DubError, read_user_text
 from .llm import glossary_terms
 
 Terms = dict[str, str]  # term -> its translation in one language (the term itself = keep it)
@@ -46,12 +46,7 @@ def load(path: str | Path) -> dict[str, Terms]:
 @lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Terms]:
     p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise GlossaryError(f"{p}: glossary file not found") from None
-    except UnicodeDecodeError:
-        raise GlossaryError(f"{p}: glossary is not UTF-8 text") from None
+    raw = read_user_text(p, "glossary", GlossaryError)
     if p.suffix.lower() == ".csv":
         return _from_csv(p, raw)
     if p.suffix.lower() in (".yaml", ".yml"):

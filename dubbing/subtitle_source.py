@@ -21,7 +21,7 @@ import numpy as np
 
 import languages
 
-from .errors import DubError
+from .errors import DubError, read_user_text
 from .schema import Diarization, Segment, SpeakerTurn, Transcript, Word
 
 OVERLAP_TOLERANCE = 0.1  # seconds two cues may overlap (rounding in editors) before it is an error
@@ -59,12 +59,7 @@ _TAG = re.compile(r"</?(?:[ibu]|c(?:\.[\w.-]+)?|ruby|rt|lang(?:\s[^>]*)?|\d[\d:.
 
 def read_cues(path: Path) -> list[Cue]:
     """The cues of an .srt or .vtt file, in file order; SubtitleError naming the place of a syntax error."""
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SubtitleError(f"{path}: subtitle file not found") from None
-    except UnicodeDecodeError:
-        raise SubtitleError(f"{path}: subtitles are not UTF-8 text") from None
+    raw = read_user_text(path, "subtitle", SubtitleError)
     suffix = path.suffix.lower()
     if suffix == ".vtt":
         raw = vtt_to_srt(path, raw)
