@@ -571,11 +571,12 @@ class Translator:
         got = parse_numbered(reply, len(items), target, [it.text for it in items])
         return [g if g is not None and self._problem(it.text, g, target) is None else None for g, it in zip(got, items)]
 
-    def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str) -> str | None:
+    def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str,
+                glossary: dict[str, str] | None = None) -> str | None:
         """A shorter rendering of `source_text` (now translated as `text`) within `hint`, translated afresh from
         the source with the limit stated after short examples; None if the reply fails the checks. (Asked to
         rewrite its own line shorter, the model echoes it.)"""
-        msgs = shorten_messages(source_text, source, target, hint)
+        msgs = shorten_messages(source_text, source, target, hint, glossary)
         out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
         return None if self._problem(source_text, out, target) else out
 
@@ -617,7 +618,8 @@ def condense_messages(source_text: str, source: str, hint: str) -> list[dict]:
     return msgs
 
 
-def shorten_messages(source_text: str, source: str, target: Language, hint: str) -> list[dict]:
+def shorten_messages(source_text: str, source: str, target: Language, hint: str,
+                     glossary: dict[str, str] | None = None) -> list[dict]:
     """Chat messages asking for a short dubbing translation of `source_text` within `hint`."""
     src = language_name(source)
     msgs = [{"role": "system", "content": (
@@ -630,5 +632,5 @@ def shorten_messages(source_text: str, source: str, target: Language, hint: str)
                  else f"at most {len(short[target.code].split())} words")
             msgs += [{"role": "user", "content": _ask(EXAMPLES[source][i], target, n)},
                      {"role": "assistant", "content": short[target.code]}]
-    msgs.append({"role": "user", "content": _ask(source_text, target, hint)})
+    msgs.append({"role": "user", "content": glossary_note(source_text, glossary) + _ask(source_text, target, hint)})
     return msgs

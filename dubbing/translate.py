@@ -547,7 +547,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
             pass
     if translator is not None:
         hint = length_hint(goal, target)
-        got = translator.shorten(line.source, line.text, source, target, hint)
+        got = translator.shorten(line.source, line.text, source, target, hint, glossary)
         candidates += [got] if got else []
         src_lang = languages.get(source) if source in languages.supported() else target
         content = _stems(line.source)

@@ -111,3 +111,14 @@ def test_every_glossary_term_appears_as_given_in_every_target_language(tmp_path,
             for term, want in llm.glossary_terms(l.source, terms[lang.code]):
                 assert want.casefold() in l.text.casefold(), f"{lang.code} {l.id}: {want!r} not in {l.text!r}"
             assert "glossary" not in l.flags
+
+
+def test_cli_refuses_a_bad_glossary_and_a_stray_translation_in_one_line(made, tmp_path):
+    from test_cli_errors import assert_one_line_error, dub
+
+    bad = write(tmp_path, "g.csv", "term,es,xx\nhelp,auxilio,x\n")
+    r = dub("translate", made["tone"], "--to", "es", "--glossary", bad, "--out", tmp_path / "out")
+    assert_one_line_error(r, "unknown language 'xx'")
+    own = write(tmp_path, "fr.srt", "1\n00:00:00,000 --> 00:00:01,000\nBonjour\n")
+    r = dub("translate", made["tone"], "--to", "es", "--translation", f"fr={own}", "--out", tmp_path / "out")
+    assert_one_line_error(r, "fr is not one of the targets")
