@@ -185,6 +185,7 @@ def translate(
     run_inputs.check(transcript, from_.lower() if from_ else None, info.duration, glossary)
     config = run_inputs.config_with(config, run_inputs.settings(transcript, own, glossary),
                                     check_writable(out / input.stem))
+    run_inputs.check_server(config_mod.load(config))
     _quiet_prefect()
     from flows.dub_video import run, set_progress
 

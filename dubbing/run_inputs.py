@@ -71,3 +71,12 @@ def config_with(config: Path | None, extra: dict, job_dir: Path) -> Path | None:
     write_atomic(path, yaml.safe_dump(merged, allow_unicode=True, sort_keys=False).encode())
     return path
 
+
+
+def check_server(cfg) -> None:
+    """With translation.backend "openai", DubError now if the server is down or does not serve the model,
+    rather than after minutes of speech recognition."""
+    if cfg.translation.backend == "openai" and not cfg.translation.files:
+        from .translate import BACKENDS
+
+        BACKENDS["openai"].check("", None, cfg.translation)

@@ -528,12 +528,12 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
     # the caller measured real speech; our estimate may disagree, so always ask for less than we have now
     goal = min(max_seconds, 0.85 * now)
     candidates: list[str] = []
-    had_terms = glossary_mod.missing(line.source, line.text, glossary)
+    lost_already = glossary_mod.missing(line.source, line.text, glossary)
 
     def usable() -> list[str]:
         return [c for c in dict.fromkeys(candidates) if spoken_seconds(c, target) < MIN_CUT * now
                 and keeps_content(c, line.text, line.source, target, goal)
-                and len(glossary_mod.missing(line.source, c, glossary)) <= len(had_terms)]
+                and len(glossary_mod.missing(line.source, c, glossary)) <= len(lost_already)]
 
     def fits() -> bool:
         return any(spoken_seconds(c, target) <= goal for c in usable())

@@ -273,3 +273,16 @@ def test_a_served_model_translates_vr_face1_like_the_embedded_one(llama_server, 
     assert all(texts["served"]) and not any(l.startswith(("Sure", "Claro")) for l in texts["served"])
     assert quality["served"]["cer"] <= quality["embedded"]["cer"] + 0.05
     assert quality["served"]["within_0.3s"] >= quality["embedded"]["within_0.3s"] - 0.2
+
+
+def test_cli_stops_before_any_work_when_the_server_is_down(made, tmp_path):
+    from test_cli_errors import assert_one_line_error, dub
+
+    conf = tmp_path / "server.yaml"
+    conf.write_text(f"translation:\n  backend: openai\n  openai:\n    base_url: http://127.0.0.1:{free_port()}/v1\n"
+                    f"    model: m\n    retries: 0\n")
+    t0 = time.perf_counter()
+    r = dub("translate", made["tone"], "--to", "es", "--config", conf, "--out", tmp_path / "out")
+    assert_one_line_error(r, "cannot be reached (connection refused)")
+    assert not (tmp_path / "out" / "tone" / "source").exists()  # no speech recognition was started
+    print(f"failed in {time.perf_counter() - t0:.1f} s")
