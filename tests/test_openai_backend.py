@@ -242,33 +242,37 @@ def llama_server(tmp_path_factory):
 @pytest.mark.slow
 def test_a_served_model_translates_vr_face1_like_the_embedded_one(llama_server, media_dir, tmp_path):
     """vr_face1 (prepared once) translated into es by the embedded backend and by the same GGUF behind
-    llama_cpp.server, each then spoken and checked: the served translation's back-transcription CER and
-    timing are those of the embedded one (same prompts, greedy decoding; within a few points)."""
+    llama_cpp.server, then spoken and checked: the served translation's back-transcription CER and timing
+    are those of the embedded one (same prompts, greedy decoding). Where the two texts are the same, the
+    dub (a function of the text) is made once."""
     from dubbing import config, pipeline
     from dubbing.workspace import Job
 
     base = config.load().model_copy(deep=True)
     base.lipsync.enabled = False
+    base.separation.backend = "none"  # the background plays no part in CER or timing
     served = base.model_copy(deep=True)
     served.translation.backend = "openai"
     served.translation.openai = served.translation.openai.model_copy(update={
         "base_url": llama_server, "model": "qwen-embedded", "timeout": 120.0})
-    clip = media_dir / "video" / "vr_face1.mp4"
     job = Job(tmp_path / "job")
-    src = pipeline.prepare(clip, job, base, "en")
+    src = pipeline.prepare(media_dir / "video" / "vr_face1.mp4", job, base, "en")
     pipeline.separate_source(src, base)
-    quality, texts, seconds = {}, {}, {}
-    for name, c in (("embedded", base), ("served", served)):
+    translations, seconds, quality = {}, {}, {}
+    for name, c in (("served", served), ("embedded", base)):
         t0 = time.perf_counter()
-        tr = translate.translate(src.lines, "en", ES, c.translation)
+        translations[name] = translate.translate(src.lines, "en", ES, c.translation)
         seconds[name] = time.perf_counter() - t0
-        assert "openai" in tr.backend if name == "served" else tr.backend == "llm"
-        texts[name] = [l.text for l in tr.lines]
+    assert translations["served"].backend == "openai" and translations["embedded"].backend == "llm"
+    texts = {k: [l.text for l in tr.lines] for k, tr in translations.items()}
+    for name, c in (("served", served), ("embedded", base)):
+        if name == "embedded" and texts["embedded"] == texts["served"]:
+            quality[name] = quality["served"]
+            continue
         out = tmp_path / name
         out.mkdir()
-        result = pipeline.dub_language(src, tr, c, out)
-        quality[name] = result.quality
-        job.path("es").rename(tmp_path / f"es-{name}")  # the next run starts its language folder afresh
+        quality[name] = pipeline.dub_language(src, translations[name], c, out).quality
+        job.path("es").rename(tmp_path / f"es-{name}")  # the next dub starts its language folder afresh
     print({k: (round(q["cer"], 3), q["within_0.3s"], round(seconds[k], 1)) for k, q in quality.items()}, texts)
     assert all(texts["served"]) and not any(l.startswith(("Sure", "Claro")) for l in texts["served"])
     assert quality["served"]["cer"] <= quality["embedded"]["cer"] + 0.05
