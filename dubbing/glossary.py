@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -23,10 +24,11 @@ from pathlib import Path
 import yaml
 
 import languages
+from languages import Language
 
 from .config import Translation as TranslationConfig
 from .errors import DubError, read_user_text
-from .llm import glossary_terms
+from .llm import Item, Result, Translator, glossary_terms, problem
 
 Terms = dict[str, str]  # term -> its translation in one language (the term itself = keep it)
 KEEP = "keep"
@@ -147,3 +149,31 @@ def checker(terms: Terms | None) -> Callable[[str, str], str | None] | None:
 def for_config(cfg: TranslationConfig, code: str) -> Terms | None:
     """The terms of the glossary file `cfg.glossary` for target `code`; None without a glossary."""
     return for_language(load(cfg.glossary), code) if cfg.glossary else None
+
+
+def replace_rendering(text: str, usual: str, wanted: str, cjk: bool = False) -> str:
+    """`text` with every occurrence of `usual` (a term's ordinary translation; whole words unless `cjk`)
+    replaced by `wanted`, capitalized where the occurrence was."""
+    if not usual.strip():
+        return text
+    pattern = re.escape(usual) if cjk else rf"(?<!\w){re.escape(usual)}(?!\w)"
+
+    def swap(m: re.Match) -> str:
+        return wanted[:1].upper() + wanted[1:] if m.group(0)[:1].isupper() else wanted
+
+    return re.sub(pattern, swap, text, flags=re.IGNORECASE)
+
+
+def repair(translator: Translator, result: Result, source_text: str, source: str, target: Language,
+           terms: Terms | None) -> Result:
+    """A translation that failed only for lack of glossary terms, with the model's own rendering of each
+    missing term (the term translated alone) replaced by the glossary's; `result` itself unless that makes
+    it pass. (The embedded 1.5B model often keeps its usual word however the prompt names the term.)"""
+    if result.ok or not result.text or not terms or problem(source_text, result.text, target):
+        return result
+    text, plain = result.text, Translator(translator.chat, translator.style)  # plain: no glossary check
+    for term, wanted in glossary_terms(source_text, terms):
+        if wanted.casefold() not in text.casefold():
+            usual = plain.one(Item(term), source, target).text.strip(" .!?¡¿。！？「」\"'")
+            text = replace_rendering(text, usual, wanted, target.subtitles.cjk)
+    return Result(text, True) if not missing(source_text, text, terms) else result

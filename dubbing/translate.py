@@ -118,7 +118,7 @@ class LLMBackend(Backend):
         translator = self.translator(cfg, glossary)
         items = [llm_mod.Item(l.source, l.speaker, length_hint(budget(l), target)) for l in lines]
         out = translator.lines(items, source, target, glossary, wanted=set(todo))
-        return {i: out[i] for i in todo}
+        return {i: glossary_mod.repair(translator, out[i], lines[i].source, source, target, glossary) for i in todo}
 
     def translator(self, cfg: TranslationConfig, glossary: dict[str, str] | None = None) -> llm_mod.Translator:
         """A Translator of the embedded model; a reply missing a glossary term counts as a bad reply."""

@@ -69,7 +69,7 @@ def test_a_reply_missing_a_term_is_asked_again_then_flagged(monkeypatch):
     t = translate.translate([line("I need help.")], "en", ES, cfg(backend="llm"), terms)
     assert t.lines[0].text == "Necesito auxilio." and "glossary" not in t.lines[0].flags
     assert "auxilio" in good.prompts[1][-1]["content"]  # the retry still names the term
-    bad = ScriptedLLM(["Necesito ayuda.", "Necesito ayuda ya."])
+    bad = ScriptedLLM(["Necesito ayuda.", "Necesito ayuda ya.", "Socorro."])  # the term alone: no repair
     monkeypatch.setattr(llm, "load", lambda *a, **k: bad)
     monkeypatch.setattr(translate, "_route", lambda target, c: ["llm"])  # no fallback to hide the flag
     t = translate.translate([line("I need help.")], "en", ES, cfg(backend="llm"), terms)
@@ -87,7 +87,8 @@ def test_a_shorter_line_may_not_lose_a_term(monkeypatch):
     assert "auxilio" in out
 
 
-GLOSSARY_CLIP_TERMS = "term,es,fr,ja,keep\nweakness,debilidad,faiblesse,弱点,\nhelp,ayuda,aide,助け,\n"
+# renderings the model does not give unasked (it says "debilidad", "faiblesse", "弱点"; "ayuda", "aide", "助け")
+GLOSSARY_CLIP_TERMS = "term,es,fr,ja\nweakness,punto flaco,point faible,弱み\nhelp,auxilio,assistance,サポート\n"
 
 
 @pytest.mark.slow
@@ -111,6 +112,7 @@ def test_every_glossary_term_appears_as_given_in_every_target_language(tmp_path,
             for term, want in llm.glossary_terms(l.source, terms[lang.code]):
                 assert want.casefold() in l.text.casefold(), f"{lang.code} {l.id}: {want!r} not in {l.text!r}"
             assert "glossary" not in l.flags
+            print(lang.code, l.source, "->", l.text)
 
 
 def test_cli_refuses_a_bad_glossary_and_a_stray_translation_in_one_line(made, tmp_path):
@@ -122,3 +124,15 @@ def test_cli_refuses_a_bad_glossary_and_a_stray_translation_in_one_line(made, tm
     own = write(tmp_path, "fr.srt", "1\n00:00:00,000 --> 00:00:01,000\nBonjour\n")
     r = dub("translate", made["tone"], "--to", "es", "--translation", f"fr={own}", "--out", tmp_path / "out")
     assert_one_line_error(r, "fr is not one of the targets")
+
+
+def test_a_term_the_model_will_not_use_is_put_in_place_of_its_usual_rendering(monkeypatch):
+    monkeypatch.setattr(llm, "require", lambda name: Path(name))
+    monkeypatch.setattr(translate, "_route", lambda target, c: ["llm"])
+    # both tries keep the usual word; asked for the term alone, the model says "Ayuda."
+    fake = ScriptedLLM(["Pedir ayuda es difícil.", "Pedir ayuda es difícil.", "Ayuda."])
+    monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
+    t = translate.translate([line("Asking for help is hard.")], "en", ES, cfg(backend="llm"), {"help": "auxilio"})
+    assert t.lines[0].text == "Pedir auxilio es difícil." and not t.lines[0].flags
+    assert glossary.replace_rendering("Ayuda, ayuda y ayudante.", "ayuda", "auxilio") == "Auxilio, auxilio y ayudante."
+    assert glossary.replace_rendering("助けが必要", "助け", "サポート", cjk=True) == "サポートが必要"
