@@ -175,5 +175,7 @@ def repair(translator: Translator, result: Result, source_text: str, source: str
     for term, wanted in glossary_terms(source_text, terms):
         if wanted.casefold() not in text.casefold():
             usual = plain.one(Item(term), source, target).text.strip(" .!?¡¿。！？「」\"'")
+            if target.subtitles.cjk:  # a verb's ending differs ("助けて" alone, "助けを" in the line)
+                usual = next((usual[:n] for n in range(len(usual), 1, -1) if usual[:n] in text), usual)
             text = replace_rendering(text, usual, wanted, target.subtitles.cjk)
     return Result(text, True) if not missing(source_text, text, terms) else result
