@@ -158,6 +158,13 @@ def translate(
                                "background, mix (WAV 48 kHz)"),
     multitrack: bool = typer.Option(False, "--multitrack", help="also write <name>.multi.mkv: the original and "
                                     "every dub as language-tagged audio tracks, subtitles as tracks"),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="subtitles (.srt/.vtt) in the source "
+                                              "language instead of speech recognition; 'ANNA:', '[Anna]' and "
+                                              "'- ' turns name the speakers"),
+    translation: list[str] = typer.Option([], "--translation", help="LANG=FILE: your own translation of a "
+                                          "language (JSON {line_id: text} or SRT); repeat per language"),
+    glossary: Optional[Path] = typer.Option(None, "--glossary", help="terms and their translations: CSV "
+                                            "(term,es,fr; empty cell or a keep column = keep) or YAML"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
@@ -186,6 +193,13 @@ def translate(
         from dubbing.burn import check_fonts
 
         check_fonts(cfg.output.subtitle_font, [l.code for l in langs])
+    from dubbing import run_inputs
+
+    own = run_inputs.parse_translations(translation, [l.code for l in langs])
+    run_inputs.check(transcript, from_.lower() if from_ else None, info.duration, glossary)
+    config = run_inputs.config_with(config, run_inputs.settings(transcript, own, glossary),
+                                    check_writable(out / input.stem))
+    run_inputs.check_server(config_mod.load(config, overrides))
     from .logs import log_to
 
     log_to(out / input.stem)

@@ -19,7 +19,8 @@ from pathlib import Path
 import srt
 
 from .errors import DubError
-from .schema import MediaInfo, write_atomic
+from .files import write_atomic
+from .schema import MediaInfo
 
 SAFE = 0.05  # title-safe margin on each side, as a fraction of the frame (EBU R 95: 90 % of the width and height)
 SIZE = 0.055  # nominal font size, fraction of the frame height (about 40 px at 720p)

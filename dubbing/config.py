@@ -21,6 +21,7 @@ class ASR(_Section):
     compute_type: str
     beam_size: int
     vad_filter: bool
+    transcript: str = ""  # subtitles (SRT/VTT) in the source language: no speech recognition (dubbing/subtitle_source.py)
 
 
 class LanguageId(_Section):
@@ -59,11 +60,26 @@ class Diarization(_Section):
     max_speakers: int
 
 
+class OpenAIServer(_Section):
+    """An OpenAI-compatible chat server (dubbing/openai_chat.py)."""
+
+    base_url: str
+    model: str
+    api_key_env: str  # the environment variable holding the key ("" or unset: no key sent)
+    timeout: float  # seconds to wait for one reply
+    retries: int  # further tries of a request that failed to connect, timed out or got garbage
+    batch: int  # lines per request (a numbered list); 1 = one line per request
+    parallel: int  # requests in flight at once
+
+
 class Translation(_Section):
     backend: str
     llm_model: str
     seq2seq_model: str
     file: str
+    files: dict[str, str] = {}  # per language, the user's own translations (--translation LANG=FILE)
+    glossary: str = ""  # CSV or YAML of terms and their translations (dubbing/glossary.py)
+    openai: OpenAIServer
 
 
 class TTS(_Section):

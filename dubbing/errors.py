@@ -44,3 +44,19 @@ def disk_full_error(exc: BaseException, path) -> BaseException:
     if st.f_bavail * st.f_frsize < (1 << 20):
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return exc
+
+
+def read_user_text(path, what: str, error: type[DubError] = DubError) -> str:
+    """The UTF-8 text of a file the user gave (a BOM dropped); `error` naming the file and `what` it is
+    if it is missing or not UTF-8."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error(f"{p}: {what} file not found") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a folder, not a {what} file") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}: the {what} file is not UTF-8 text") from None

@@ -12,11 +12,11 @@ from __future__ import annotations
 import atexit
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import languages
 from languages import Language
@@ -314,13 +314,21 @@ def batch_messages(items: list[Item], source: str, target: Language, style: Styl
     ]
 
 
-def glossary_note(text: str, glossary: dict[str, str] | None) -> str:
-    """Prompt text naming the glossary terms that occur in `text` (case-insensitive, whole words)."""
-    used = [(k, v) for k, v in (glossary or {}).items()
+def glossary_terms(text: str, glossary: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The (term, translation) pairs of `glossary` whose term occurs in `text` (case-insensitive, whole
+    words); a translation equal to the term, or empty, means the term is kept as it is."""
+    return [(k, v or k) for k, v in (glossary or {}).items()
             if re.search(rf"(?<!\w){re.escape(k)}(?!\w)", text, re.IGNORECASE)]
-    if not used:
-        return ""
-    return "Use these translations of terms: " + "; ".join(f"{k} = {v}" for k, v in used) + ".\n"
+
+
+def glossary_note(text: str, glossary: dict[str, str] | None) -> str:
+    """Prompt text naming the glossary terms that occur in `text`: their translations, and the terms to
+    keep untranslated (names, brands)."""
+    used = glossary_terms(text, glossary)
+    given = [(k, v) for k, v in used if v.lower() != k.lower()]
+    kept = [v for k, v in used if v.lower() == k.lower()]
+    note = ("Use these translations of terms: " + "; ".join(f"{k} = {v}" for k, v in given) + ".\n") if given else ""
+    return note + ("Keep these words exactly as written, untranslated: " + ", ".join(kept) + ".\n" if kept else "")
 
 
 def pages(items: list[Item], max_chars: int = PAGE_CHARS) -> list[range]:
@@ -458,20 +466,29 @@ class Result(NamedTuple):
     why: str = ""
 
 
-class Translator:
-    """Translates lines with one loaded model and one prompt style; counts retries and failures, and keeps
-    the replies that failed the checks (`rejected`: source, reply, target code, why) for fixtures."""
+class ChatModel(Protocol):
+    """What the Translator needs of a chat model: the embedded LLM (LlamaChat) or a server
+    (dubbing/openai_chat.py). Both get the same prompts and their replies go through the same checks."""
 
-    def __init__(self, llm: "Llama", style: Style = DEFAULT):
-        self.llm, self.style = llm, style
-        self.retries = self.failures = 0
-        self.rejected: list[dict[str, str]] = []
+    def reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+              one_line: bool = True) -> str:
+        """The model's reply to `messages`; with `one_line`, it may stop once the reply holds a finished
+        line of content (see answered)."""
 
-    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
-               one_line: bool = True) -> str:
-        """The model's reply. With `one_line`, generation stops once the reply holds a finished line of
-        content (see answered): a single line is all the caller reads, and a model stuck repeating its
-        preamble would otherwise run to `max_tokens`."""
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's vocabulary (an estimate where the model's tokenizer is remote)."""
+
+
+class LlamaChat:
+    """ChatModel of a loaded llama_cpp.Llama (shared by every thread of the process, under MODEL_LOCK)."""
+
+    def __init__(self, llm: "Llama"):
+        self.llm = llm
+
+    def reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+              one_line: bool = True) -> str:
+        """Streamed, so generation stops once the reply holds a finished line of content: a single line is
+        all the caller reads, and a model stuck repeating its preamble would otherwise run to `max_tokens`."""
         sampling = {"temperature": 0.0, "top_k": 1} if temperature <= 0 else \
             {"temperature": temperature, "top_k": 40, "top_p": 0.95}
         text = ""
@@ -487,22 +504,47 @@ class Translator:
                 chunks.close()
         return text
 
-    def _max_tokens(self, text: str) -> int:
+    def count_tokens(self, text: str) -> int:
         with MODEL_LOCK:
-            return 2 * len(self.llm.tokenize(text.encode(), add_bos=False)) + 40
+            return len(self.llm.tokenize(text.encode(), add_bos=False))
+
+
+class Translator:
+    """Translates lines with one chat model (or a loaded llama_cpp.Llama) and one prompt style; counts
+    retries and failures. `check` adds a test of a reply beyond `problem` (the glossary's: a term missing
+    is retried like a bad reply)."""
+
+    def __init__(self, llm: "Llama | ChatModel", style: Style = DEFAULT,
+                 check: Callable[[str, str], str | None] | None = None, parallel: int = 1):
+        self.chat: ChatModel = llm if hasattr(llm, "reply") else LlamaChat(llm)
+        self.style, self.check, self.parallel = style, check, parallel  # parallel: requests at once (a server)
+        self.retries = self.failures = 0
+        self.rejected: list[dict[str, str]] = []  # replies that failed the checks: source, reply, target, why
+
+    def _reply(self, messages: list[dict], max_tokens: int, temperature: float = 0.0, seed: int = SEED,
+               one_line: bool = True) -> str:
+        return self.chat.reply(messages, max_tokens, temperature, seed, one_line)
+
+    def _max_tokens(self, text: str) -> int:
+        return 2 * self.chat.count_tokens(text) + 40
+
+    def _problem(self, source_text: str, out: str, target: Language, source: str | None = None,
+                 shortened: bool = False) -> str | None:
+        return (problem(source_text, out, target, source, shortened=shortened)
+                or (self.check(source_text, out) if self.check else None))
 
     def one(self, item: Item, source: str, target: Language, context: str = "",
             glossary: dict[str, str] | None = None, history: list[tuple[Item, str]] | None = None) -> Result:
-        """One line, checked by `problem` (with the guard's checks). A bad reply is retried with a stricter
-        prompt, then sampled (RETRY_TEMPERATURE, its own seed); if all fail, the least bad of the replies
-        and of their loops cut short (guard.least_bad), with why the first reply failed."""
+        """One line, checked by `problem` (with the guard's checks) and `check`. A bad reply is retried with a
+        stricter prompt, then sampled (RETRY_TEMPERATURE, its own seed); if all fail, the least bad of the
+        replies and of their loops cut short (guard.least_bad), with why the first reply failed."""
         tried: list[tuple[str, list[str]]] = []
         first = ""
         for attempt, (strict, temperature) in enumerate(((False, 0.0), (True, 0.0), (False, RETRY_TEMPERATURE))):
             msgs = line_messages(item, source, target, self.style, context, glossary, strict, history)
             out = clean(self._reply(msgs, self._max_tokens(item.text), temperature,
                                     SEED + attempt if temperature else SEED), target, item.text)
-            why = problem(item.text, out, target, source)
+            why = self._problem(item.text, out, target, source)
             if why is None:
                 return Result(out, True)
             first = first or why
@@ -531,13 +573,27 @@ class Translator:
                     if text is not None:
                         out[i] = Result(text, True)
                         done.add(i)
-            for i in todo:
-                if i not in done:
+            rest = [i for i in todo if i not in done]
+            if self.style.history and self.parallel <= 1:  # each line reads the ones before it: in order
+                for i in rest:
                     window = history_window(i - first, self.style.history)
                     history = [(items[first + k], out[first + k].text) for k in window
-                               if out[first + k].ok and out[first + k].text] if self.style.history else None
+                               if out[first + k].ok and out[first + k].text]
                     out[i] = self.one(items[i], source, target, context, glossary, history)
+            else:  # requests at once (a server, translation.openai.parallel > 1): no history
+                for i, res in zip(rest, self._map(lambda i: self.one(items[i], source, target, context, glossary),
+                                                  rest)):
+                    out[i] = res
         return out
+
+    def _map(self, fn: Callable[[int], Result], todo: list[int]) -> list[Result]:
+        """fn over `todo`, `parallel` calls at a time (in order)."""
+        if self.parallel <= 1 or len(todo) <= 1:
+            return [fn(i) for i in todo]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(self.parallel, len(todo))) as pool:
+            return list(pool.map(fn, todo))
 
     def _batch(self, items: list[Item], source: str, target: Language,
                glossary: dict[str, str] | None) -> list[str | None]:
@@ -545,16 +601,17 @@ class Translator:
         msgs = batch_messages(items, source, target, self.style, glossary)
         reply = self._reply(msgs, sum(self._max_tokens(it.text) for it in items), one_line=False)
         got = parse_numbered(reply, len(items), target, [it.text for it in items])
-        return [g if g is not None and problem(it.text, g, target, source) is None else None
+        return [g if g is not None and self._problem(it.text, g, target, source) is None else None
                 for g, it in zip(got, items)]
 
-    def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str) -> str | None:
+    def shorten(self, source_text: str, text: str, source: str, target: Language, hint: str,
+                glossary: dict[str, str] | None = None) -> str | None:
         """A shorter rendering of `source_text` (now translated as `text`) within `hint`, translated afresh from
         the source with the limit stated after short examples; None if the reply fails the checks. (Asked to
         rewrite its own line shorter, the model echoes it.)"""
-        msgs = shorten_messages(source_text, source, target, hint)
+        msgs = shorten_messages(source_text, source, target, hint, glossary)
         out = clean(self._reply(msgs, self._max_tokens(text)), target, source_text)
-        return None if problem(source_text, out, target, source, shortened=True) else out
+        return None if self._problem(source_text, out, target, source, shortened=True) else out
 
     def condense(self, source_text: str, source: str, hint: str, samples: int = 1) -> Iterator[str]:
         """Shorter versions of a source line in its own language ("My weakness: asking for help."), greedy
@@ -602,7 +659,8 @@ def condense_messages(source_text: str, source: str, hint: str) -> list[dict]:
     return msgs
 
 
-def shorten_messages(source_text: str, source: str, target: Language, hint: str) -> list[dict]:
+def shorten_messages(source_text: str, source: str, target: Language, hint: str,
+                     glossary: dict[str, str] | None = None) -> list[dict]:
     """Chat messages asking for a short dubbing translation of `source_text` within `hint`."""
     src = language_name(source)
     msgs = [{"role": "system", "content": (
@@ -613,5 +671,5 @@ def shorten_messages(source_text: str, source: str, target: Language, hint: str)
         n = (f"at most {sum(map(str.isalnum, short))} characters" if target.subtitles.cjk
              else f"at most {len(short.split())} words")
         msgs += [{"role": "user", "content": _ask(line, target, n)}, {"role": "assistant", "content": short}]
-    msgs.append({"role": "user", "content": _ask(source_text, target, hint)})
+    msgs.append({"role": "user", "content": glossary_note(source_text, glossary) + _ask(source_text, target, hint)})
     return msgs

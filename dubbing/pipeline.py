@@ -77,7 +77,7 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
             speakers: int | None = None, progress: Progress = quiet) -> Source:
     """Run the shared stages once per input; NoSpeech if the audio holds none."""
-    from . import diarize, profiles, rttm, stretches
+    from . import diarize, profiles, rttm, stretches, subtitle_source
 
     t: dict[str, float] = {}
     input_path = Path(input_path).resolve()
@@ -109,17 +109,26 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 
     progress("transcribe", 0, info.duration)
     asr_key = digest(src_key, cfg.asr, cfg.language_id, from_lang)
-    raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
-        t, "transcribe", stretches.transcribe_source, audio, cfg.asr, cfg.language_id, from_lang,
-        lambda s: progress("transcribe", s, info.duration), job.path("source/langid.json")))
+    if cfg.asr.transcript:  # the user's subtitles instead of speech recognition (dubbing/subtitle_source.py)
+        asr_key = digest(asr_key, file_digest(Path(cfg.asr.transcript)))
+        raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
+            t, "transcribe", subtitle_source.transcript, cfg.asr.transcript, from_lang, info.duration))
+    else:
+        raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
+            t, "transcribe", stretches.transcribe_source, audio, cfg.asr, cfg.language_id, from_lang,
+            lambda s: progress("transcribe", s, info.duration), job.path("source/langid.json")))
     progress("transcribe", info.duration, info.duration)
     if not any(s.words for s in raw.segments):
         raise NoSpeech(f"no speech found in {input_path}")
 
     progress("diarize", 0, 1)
     dia_key = digest(asr_key, cfg.diarization, speakers)
-    dia = job.record("source/diarization.json", Diarization, dia_key,
-                     lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, SPEECH_RATE))
+    if subtitle_source.labelled(raw):  # speakers named in the user's subtitles: no clustering
+        dia = job.record("source/diarization.json", Diarization, dia_key,
+                         lambda: _timed(t, "diarize", subtitle_source.diarization, raw, audio, SPEECH_RATE))
+    else:
+        dia = job.record("source/diarization.json", Diarization, dia_key,
+                         lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, SPEECH_RATE))
     if not dia.turns:  # VAD found nothing where ASR found words: one speaker over the words
         dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
                           speakers=["SPEAKER_00"], method="fallback: one speaker")
@@ -165,12 +174,13 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
 
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet) -> Translation:
     """The translation of every line; a translation.json the user edited is kept as it is."""
-    from . import stretches, translate
+    from . import glossary, stretches, translate
 
     if lang.code == src.transcript.language:
         raise DubError(f"source language is already {lang.code}: choose another target")
     progress(f"translate {lang.code}", 0, len(src.lines))
-    key = digest(src.lines, src.transcript.language, lang.code, cfg.translation)
+    terms = glossary.for_config(cfg.translation, lang.code)
+    key = digest(src.lines, src.transcript.language, lang.code, cfg.translation, *([terms] if terms else []))
     if src.job.fresh(src.job.path(f"{lang.code}/translation.json"), key):
         problems = check_edit(src.job.root, lang.code)
         if problems:
@@ -178,8 +188,9 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
     t0 = time.perf_counter()
     tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
-                        lambda: stretches.translate_by_language(src.lines, src.transcript.language, lang,
-                                                                cfg.translation, translate.translate))
+                        lambda: stretches.translate_by_language(
+                            src.lines, src.transcript.language, lang, cfg.translation,
+                            lambda lines, source, target, c: translate.translate(lines, source, target, c, terms)))
     src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
     return tr
@@ -258,7 +269,7 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     Returns the audio at MIX_RATE, where it starts (seconds), the fitted record (times of the speech
     itself, first phone to last), the phones on the output timeline and the text spoken.
     """
-    from . import fit, stretch, translate
+    from . import fit, glossary, stretch, translate
 
     job = src.job
     fit_cfg = cfg.fit.model_copy(update={"speed_max": min(cfg.fit.speed_max, lang.tts.speed_max)})
@@ -287,7 +298,8 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
         shorter = memo.shorter.get(short_key)
         if shorter is None:
             shorter = translate.shorten(line.model_copy(update={"text": text}), source_language, lang,
-                                        cfg.translation, max_seconds=max_seconds)
+                                        cfg.translation, max_seconds=max_seconds,
+                                        glossary=glossary.for_config(cfg.translation, lang.code))
             memo.shorter[short_key] = shorter
         if not shorter or len(shorter) >= len(text):
             final = True  # no shorter text: this one is spoken as it is, on the next turn if not yet

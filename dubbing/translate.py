@@ -9,6 +9,7 @@ a line the first backend fails on goes to the next one and is flagged "fallback:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -19,7 +20,9 @@ from pathlib import Path
 import languages
 from languages import Language
 
+from . import glossary as glossary_mod
 from . import llm as llm_mod
+from . import openai_chat
 from .config import Translation as TranslationConfig
 from .errors import DubError, MissingModel
 from .llm import Result
@@ -112,10 +115,29 @@ class LLMBackend(Backend):
         llm_mod.require(cfg.llm_model)
 
     def run(self, lines, todo, source, target, cfg, glossary):
-        translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
+        translator = self.translator(cfg, glossary)
         items = [llm_mod.Item(l.source, l.speaker, length_hint(budget(l), target)) for l in lines]
         out = translator.lines(items, source, target, glossary, wanted=set(todo))
-        return {i: out[i] for i in todo}
+        return {i: glossary_mod.repair(translator, out[i], lines[i].source, source, target, glossary) for i in todo}
+
+    def translator(self, cfg: TranslationConfig, glossary: dict[str, str] | None = None) -> llm_mod.Translator:
+        """A Translator of the embedded model; a reply missing a glossary term counts as a bad reply."""
+        return llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))),
+                                  check=glossary_mod.checker(glossary))
+
+
+class OpenAIBackend(LLMBackend):
+    """The same prompts and checks as "llm", asked of a model on an OpenAI-compatible server."""
+
+    name = "openai"
+
+    def check(self, source, target, cfg):
+        openai_chat.client(cfg.openai).check_model()
+
+    def translator(self, cfg, glossary=None):
+        style = dataclasses.replace(llm_mod.DEFAULT, batch=cfg.openai.batch)
+        return llm_mod.Translator(openai_chat.client(cfg.openai), style, glossary_mod.checker(glossary),
+                                  parallel=cfg.openai.parallel)
 
 
 @lru_cache(maxsize=1)
@@ -238,16 +260,18 @@ class FileBackend(Backend):
     name = "file"
 
     def check(self, source, target, cfg):
-        if not cfg.file:
-            raise DubError("translation.backend is 'file' but translation.file is not set")
+        if not cfg.file and target.code not in cfg.files:
+            raise DubError(f"translation.backend is 'file' but neither translation.file nor a file for "
+                           f"{target.code} (--translation {target.code}=FILE) is set")
 
     def run(self, lines, todo, source, target, cfg, glossary):
-        texts = read_translations(Path(cfg.file.replace("{lang}", target.code)), lines)
+        path = cfg.files.get(target.code) or cfg.file.replace("{lang}", target.code)
+        texts = read_translations(Path(path), lines)
         return {i: Result(texts[lines[i].id], True) for i in todo}
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (LLMBackend(), ApertiumBackend(), Seq2SeqBackend(),
-                                                     FileBackend())}
+                                                     FileBackend(), OpenAIBackend())}
 
 
 # --- the user's own translations ---------------------------------------------------------------------
@@ -326,11 +350,13 @@ def _route(target: Language, cfg: TranslationConfig) -> list[str]:
     if cfg.backend != "auto" and cfg.backend not in BACKENDS:
         raise DubError(f"translation.backend {cfg.backend!r} is not one of auto, {', '.join(BACKENDS)}")
     route = [n for n in target.translation.route if n in BACKENDS]
+    if target.code in cfg.files:  # the user's own translation of this language
+        return ["file"]
     return route if cfg.backend == "auto" else [cfg.backend] + [n for n in route if n != cfg.backend]
 
 
 def _ours(flag: str) -> bool:
-    return flag in ("long", "suspect", "untranslated") or flag.startswith(("fallback:", "guard:"))
+    return flag in ("long", "suspect", "untranslated", "glossary") or flag.startswith(("fallback:", "guard:"))
 
 
 def translate(lines: list[Line], source: str, target: Language, cfg: TranslationConfig,
@@ -338,9 +364,9 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     """Fill `text` of every line (ids, times, speakers kept). Flags: "long" (likely too long for its budget),
     "guard:<why>" (the first backend's output failed a check, see llm.problem and dubbing/guard.py),
     "fallback:<backend>" (an earlier backend failed on it), "suspect" (every backend's output failed the
-    checks; the first backend's best effort is kept), "untranslated" (no output at all). A configured
-    backend that cannot serve raises DubError (MissingModel for absent weights); fallbacks are checked
-    only when needed."""
+    checks; the first backend's best effort is kept), "untranslated" (no output at all), "glossary" (a term
+    of `glossary` missing from the text, after a retry). A configured backend that cannot serve raises
+    DubError (MissingModel for absent weights); fallbacks are checked only when needed."""
     if source == target.code:
         raise DubError(f"the source is already in {target.name} ({source}); choose another target language")
     out = [l.model_copy(deep=True) for l in lines]
@@ -384,6 +410,8 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     for l in out:
         if l.text and too_long(l.text, budget(l), target):
             _add_flag(l, "long")
+        if l.text and glossary_mod.missing(l.source, l.text, glossary):
+            _add_flag(l, "glossary")
     return Translation(source_language=source, language=target.code, backend="+".join(used) or "none", lines=out)
 
 
@@ -473,7 +501,8 @@ def expand_initials(text: str, source_text: str) -> str:
 MIN_CUT = 0.9
 
 
-def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, max_seconds: float) -> str:
+def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, max_seconds: float,
+            glossary: dict[str, str] | None = None) -> str:
     """A shorter rendering of `line.text` that should be spoken within `max_seconds` (the caller flags the line
     "shortened"); the original text if no shorter valid rendering was found.
 
@@ -484,18 +513,21 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
     Asking for the condensed source first saved 16 % of the LLM calls on 30 lines of pa_sample and
     vr_face1, but twice gave a worse line: "Faltas: pidiendo ayuda." for "La principal debilidad es pedir
     ayuda.") Of the candidates that keep the content (keeps_content) and are shorter, the longest that
-    fits the goal wins (the most meaning that fits), else the shortest."""
+    fits the goal wins (the most meaning that fits), else the shortest. A candidate losing a term of
+    `glossary` that `line.text` has is not used."""
     if not line.text.strip():
         return line.text
     now = spoken_seconds(line.text, target)
     # the caller measured real speech; our estimate may disagree, so always ask for less than we have now
     goal = min(max_seconds, 0.85 * now)
     candidates: list[str] = []
+    lost_already = glossary_mod.missing(line.source, line.text, glossary)
 
     def usable() -> list[str]:
         return [c for c in dict.fromkeys(candidates) if spoken_seconds(c, target) < MIN_CUT * now
                 and keeps_content(c, line.text, line.source, target, goal)
-                and not (line.source.strip() and llm_mod.problem(line.source, c, target, source, shortened=True))]
+                and not (line.source.strip() and llm_mod.problem(line.source, c, target, source, shortened=True))
+                and len(glossary_mod.missing(line.source, c, glossary)) <= len(lost_already)]
 
     def fits() -> bool:
         return any(spoken_seconds(c, target) <= goal for c in usable())
@@ -504,12 +536,12 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
     translator = None
     if line.source.strip() and not fits():
         try:
-            translator = llm_mod.Translator(llm_mod.load(str(llm_mod.require(cfg.llm_model))))
+            translator = BACKENDS["openai" if cfg.backend == "openai" else "llm"].translator(cfg, glossary)
         except MissingModel:
             pass
     if translator is not None:
         hint = length_hint(goal, target)
-        got = translator.shorten(line.source, line.text, source, target, hint)
+        got = translator.shorten(line.source, line.text, source, target, hint, glossary)
         candidates += [got] if got else []
         src_lang = languages.get(source) if source in languages.supported() else target
         content = _stems(line.source)
@@ -517,7 +549,7 @@ def shorten(line: Line, source: str, target: Language, cfg: TranslationConfig, m
             short = expand_initials(short, line.source)
             if content and len(_stems(short) & content) < 0.6 * len(content):
                 continue
-            res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target)
+            res = translator.one(llm_mod.Item(short, line.speaker, hint), source, target, glossary=glossary)
             candidates += [res.text] if res.ok else []
             if fits():
                 break

@@ -61,7 +61,7 @@ def test_a_corrupt_middle_is_found_and_the_rest_dubbed_in_place(corrupt, tmp_pat
     t = np.arange(len(audio)) / 16000
     after = audio[(t > end + 0.3) & (t < 7.5)]
     assert np.sqrt(np.mean(after ** 2)) > 0.05  # the tone after the damage is there, where it was
-    from lipsync import video_io
+    from dubbing import video as video_io
 
     assert sum(1 for _ in video_io.frames(fixed)) > 100  # every frame that decodes, decoded
 

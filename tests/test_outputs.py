@@ -149,7 +149,7 @@ def test_missing_font_or_glyphs_is_one_clear_line():
 def test_cli_refuses_a_missing_font_before_it_runs(made, tmp_path):
     cfg = tmp_path / "font.yaml"
     cfg.write_text("output: {subtitle_font: No Such Font Sans}\n")
-    r = subprocess.run([sys.executable, "-m", "dubbing.cli", "translate", str(made["silence"]), "--to", "es",
+    r = subprocess.run([sys.executable, "-m", "dub", "translate", str(made["silence"]), "--to", "es",
                         "--out", str(tmp_path / "out"), "--config", str(cfg), "--burn-subtitles"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ})
     assert r.returncode == 2 and "Traceback" not in r.stderr

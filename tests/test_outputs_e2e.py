@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow, needs_media]
 @pytest.fixture(scope="module")
 def dubbed(tmp_path_factory, media_dir):
     out = tmp_path_factory.mktemp("outputs")
-    r = subprocess.run([sys.executable, "-m", "dubbing.cli", "translate", str(media_dir / "video/vr_face1.mp4"),
+    r = subprocess.run([sys.executable, "-m", "dub", "translate", str(media_dir / "video/vr_face1.mp4"),
                         "--to", "ja", "--out", str(out), "--no-lipsync", "--burn-subtitles", "--stems",
                         "--multitrack"], capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
