@@ -78,6 +78,17 @@ def _label(phones: list[Phone], turns: list[SpeakerTurn]) -> list[tuple[str, flo
     return out
 
 
+def _source_speech(own: np.ndarray, turns: list[SpeakerTurn], cfg: Config):
+    """The video's own phones (labelled with its speakers) and voice, for the person's mouth model; None
+    when the video's audio holds no speech."""
+    try:
+        phones = phones_of(own, cfg)[1]
+    except NoSpeech:
+        return None
+    turns = turns or [SpeakerTurn(start=0.0, end=len(own) / ASR_RATE, speaker="SPEAKER_00")]
+    return _label(phones, turns), voice_of(own, cfg)
+
+
 def _replacement_audio(path: str | os.PathLike, duration: float) -> tuple[np.ndarray, str | None]:
     """The replacement track at 16 kHz, cut or padded to `duration` seconds, and a note if it had to be."""
     audio = media.load_audio(path, ASR_RATE)
@@ -105,12 +116,14 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     new, note = _replacement_audio(audio, info.duration)
     tr, phones = phones_of(new, cfg)
     new_voice = voice_of(new, cfg)
-    retime = None
+    retime, source = None, None
     if info.has_audio:
         own = media.load_audio(video, ASR_RATE)
         turns = diarize.diarize(own, cfg.diarization).turns
         if cfg.lipsync.own_motion:
             retime = same_words(tr, new_voice, own, cfg)
+        if cfg.lipsync.person_model:
+            source = _source_speech(own, turns, cfg)
     else:
         turns = []
     turns = turns or [SpeakerTurn(start=0.0, end=info.duration, speaker="SPEAKER_00")]
@@ -119,7 +132,7 @@ def lipsync(video: str | os.PathLike, audio: str | os.PathLike, out_dir: str | o
     frames = work / "lips.mp4"
     report = api.sync_video(Path(video), voice, _label(phones, turns), turns, frames, work,
                             strength=cfg.lipsync.strength, progress=progress, language=tr.language,
-                            jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime)
+                            jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime, source_speech=source)
     report.save(work / "sync.json")
     out = media.mux(out_dir / f"{Path(video).stem}.lipsync{media.output_extension(info)}", audio=wav, video=frames,
                     audio_bitrate=cfg.output.audio_bitrate, audio_origin=media.audio_start(video))
