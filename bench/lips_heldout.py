@@ -15,8 +15,12 @@ mouth opening (inner-lip gap over mouth width, per frame) compared frame by fram
 - loud r: the baseline, B's voice loudness (speech band, per frame) taken as the mouth opening,
   against B's real opening. A model of the mouth that is worth having beats it.
 
-Tuning and holding out: the defaults of lipsync/person.py were chosen on vr_face1 only (TUNED);
-vr_face2 and ls_demo2 are held out, and the table marks each row.
+The last column is the person model's own check (sync.json `person`): fitted on the first 70 % of
+A's frames, predicting the last 30 % from phones and loudness alone, beside the generic targets on
+the same frames; the model drives the mouth only where it beat them.
+
+Tuning and holding out: the settings of lipsync/person.py (RIDGES) were chosen on vr_face1 only
+(TUNED); vr_face2 and ls_demo2 are held out, and the table marks each row.
 """
 
 from __future__ import annotations
@@ -119,7 +123,8 @@ def main() -> None:
     print(f"{'clip':10} {'set':9} {'frames':>6} {'r':>6} {'amp':>6} {'loud r':>7}  person model (self-check on held-out source)")
     for x in rows:
         p = x["person"]
-        pm = "-" if p is None else f"r {p.r:.2f} amp {p.amp:.2f} on {p.frames} frames ({p.visemes} visemes fitted)"
+        pm = "-" if p is None else (f"r {p.r:.2f} amp {p.amp:.2f} (generic r {p.r_generic:.2f} amp {p.amp_generic:.2f}) "
+                                    f"on {p.frames} frames, {p.visemes} visemes seen, {'used' if p.used else 'not used'}")
         print(f"{x['clip']:10} {x['set']:9} {x['frames']:6d} {x['r']:6.3f} {x['amp']:6.3f} {x['r_loud']:7.3f}  {pm}")
     for s in ("tuned", "held out"):
         sel = [x for x in rows if x["set"] == s]

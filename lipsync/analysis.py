@@ -106,9 +106,14 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     art = articulation(t, phones, overrides, jaw_activation, jaw_weight)
     drive, check = rng.measures(art), None
     if person_source is not None and len(t) >= PM.MIN_FRAMES:
+        # the person's model drives the mouth where, on held-out frames of the source, it predicted
+        # the person's real mouth better than the generic targets did
         q_own = G.mouth_measures_moving(lips_at)
-        check = PM.check(t, q_own, *person_source, rng, overrides)
-        drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
+        generic = rng.measures(articulation(t, person_source[0], overrides, person_source[1], jaw_weight))
+        check = PM.check(t, q_own, *person_source, rng, overrides, generic)
+        if check is not None and check.r > (check.r_generic or 0.0):
+            check.used = True
+            drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
     q_t = blend_measures(G.mouth_measures_moving(lips_at), drive, art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))

@@ -39,8 +39,13 @@ _INDEX = {c: i for i, c in enumerate(CLASS_NAMES)}
 K = len(CLASS_NAMES)
 LEADS = np.round(np.arange(-0.08, 0.161, 0.04), 3)  # s: the mouth at t shows the phones at t + lead
 THETAS = (12.0, 25.0, 50.0)  # 1/s: coarticulation decay rates tried
-PRIOR_FRAMES = 0.3  # ridge pull of a viseme's target to the generic one (a frame wholly of one viseme weighs 1)
-GAIN_PRIOR = 1.0  # ridge pull of a viseme's loudness gain to 0, likewise
+SCALE_PRIOR = 1.0  # ridge pull of the generic trajectory's scale to 1
+LOUD_PRIOR = 1.0  # ridge pull of the loudness gain to 0
+GRID_FRAMES = 500  # frames of footage needed to search the lead and decay rate (at 250, ls_demo2 overfitted them)
+LEAD = 0.0  # s: the lead used below GRID_FRAMES
+# ridge pulls of a viseme's own deviation to 0 tried (a frame wholly of one viseme weighs 1); one value,
+# chosen on vr_face1 (bench/lips_heldout.py): with ~60 frames per clip the inner split chose badly
+RIDGES = (3.0,)
 MAX_EXPAND = 2.0  # the most the prediction's swing is widened to the person's own
 HOLDOUT = 0.3  # share of the source's frames (its end) held out by the check
 MIN_FRAMES = 25  # fewer tracked frames than this: no person model
@@ -68,8 +73,13 @@ def class_weights(t: np.ndarray, phones: Sequence[tuple[str, float, float]], ove
     return w.reshape(len(t), C.SUBSAMPLES, K).mean(1)
 
 
-def _design(w: np.ndarray, loud: np.ndarray) -> np.ndarray:
-    return np.hstack([w, w * np.asarray(loud, np.float64)[:, None]])
+def _design(w: np.ndarray, loud: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Regression columns per measure (n, 3 + K, 2): 1, the generic trajectory (w @ prior), the
+    voice loudness, then each viseme's share (its own deviation from the generic target)."""
+    n = len(w)
+    loud = np.asarray(loud, np.float64)
+    cols = [np.stack([np.ones(n), w @ prior[:, d], loud, *w.T], -1) for d in range(2)]
+    return np.stack(cols, -1)
 
 
 def generic_targets(rng: Range) -> np.ndarray:
@@ -92,58 +102,88 @@ def _r(x: np.ndarray, y: np.ndarray) -> float:
 class PersonModel:
     """One person's mouth: (opening, width) iod per frame from phones and voice loudness."""
 
-    coef: np.ndarray  # (2K, 2): a_k then b_k, per measure
+    coef: np.ndarray  # (3 + K, 2) per measure: intercept, scale of the generic trajectory, loudness gain, deviations
+    prior: np.ndarray  # (K, 2) generic targets through the person's range
     lead: float  # s
     theta: float  # 1/s
     centre: np.ndarray  # (2,) mean of the fitted frames' prediction
     expand: np.ndarray  # (2,) swing restored about `centre`
     seen: tuple[str, ...]  # viseme classes with evidence in the footage
     overrides: dict[str, str] | None = None
+    ridge: float = RIDGES[0]  # the pull of the deviations to 0 chosen for this person
+
+    def targets(self) -> np.ndarray:
+        """(K, 2) this person's (opening, width) for each viseme class held alone, voice quiet."""
+        return self.coef[0] + self.coef[1] * self.prior + self.coef[3:]
 
     def predict(self, t: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None) -> np.ndarray:
         """(len(t), 2) opening and width (iod) at frame times t (s) for `phones` (symbol, start s,
         end s) and per-frame voice loudness `loud` (jaw activation 0..1, jali.activation; None = 0)."""
         loud = np.zeros(len(t)) if loud is None else loud
-        raw = _design(class_weights(t, phones, self.overrides, self.lead, self.theta), loud) @ self.coef
-        out = self.centre + self.expand * (raw - self.centre)
+        x = _design(class_weights(t, phones, self.overrides, self.lead, self.theta), loud, self.prior)
+        out = self.centre + self.expand * (_raw(x, self.coef) - self.centre)
         out[:, 0] = out[:, 0].clip(0)
         return out
 
 
-def _solve(x: np.ndarray, q: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    lam = np.r_[np.full(K, PRIOR_FRAMES), np.full(K, GAIN_PRIOR)]
-    b0 = np.vstack([prior, np.zeros((K, 2))])
-    return np.linalg.solve(x.T @ x + np.diag(lam), x.T @ q + lam[:, None] * b0)
+def _solve(x: np.ndarray, q: np.ndarray, ridge: float) -> np.ndarray:
+    """Ridge solution (3 + K, 2) per measure: the generic trajectory's scale pulled to 1, the
+    loudness gain to 0 and the deviations to 0 by `ridge`, the intercept free."""
+    lam = np.r_[1e-6, SCALE_PRIOR, LOUD_PRIOR, np.full(K, ridge)]
+    b0 = np.r_[0.0, 1.0, 0.0, np.zeros(K)]
+    out = np.empty((x.shape[1], 2))
+    for d in range(2):
+        xd = x[:, :, d]
+        out[:, d] = np.linalg.solve(xd.T @ xd + np.diag(lam), xd.T @ q[:, d] + lam * b0)
+    return out
+
+
+def _raw(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    return np.einsum("nfd,fd->nd", x, coef)
 
 
 def fit(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None,
         rng: Range, overrides: dict[str, str] | None = None) -> PersonModel:
     """Fit a person's model on frames at times t (s) with measured (opening, width) q (n, >=2) iod,
-    the phones spoken over them and the voice's per-frame loudness (jaw activation 0..1)."""
+    the phones spoken over them and the voice's per-frame loudness (jaw activation 0..1).
+
+    How far each viseme may move from the generic target (RIDGES), and with GRID_FRAMES of footage
+    or more the lead and decay rate, are chosen by predicting the last HOLDOUT share of these
+    frames from a fit on the rest: a few seconds of footage keep the generic targets, scaled to the
+    person, unless their own deviations predict frames they were not fitted on."""
+    t = np.asarray(t, np.float64)
     q = np.asarray(q, np.float64)[:, :2]
     loud = np.zeros(len(t)) if loud is None else np.asarray(loud, np.float64)
     prior = generic_targets(rng)
+    grid = [(float(lead), theta) for theta in THETAS for lead in LEADS] if len(t) >= GRID_FRAMES else [(LEAD, C.THETA)]
+    cut = int(round(len(t) * (1 - HOLDOUT)))
     best = None
-    for theta in THETAS:
-        for lead in LEADS:
-            w = class_weights(t, phones, overrides, float(lead), theta)
-            x = _design(w, loud)
-            coef = _solve(x, q, prior)
-            score = _r(_ratio(x @ coef), _ratio(q))
-            if best is None or score > best[0]:
-                best = (score, float(lead), theta, coef, w, x)
-    _, lead, theta, coef, w, x = best
-    raw = x @ coef
+    for lead, theta in grid:
+        w = class_weights(t, phones, overrides, lead, theta)
+        x = _design(w, loud, prior)
+        for ridge in RIDGES:
+            if len(grid) == 1 and len(RIDGES) == 1:
+                score = 0.0
+            else:
+                guess = _raw(x[cut:], _solve(x[:cut], q[:cut], ridge))
+                score = _r(_ratio(guess), _ratio(q[cut:]))
+            if best is None or score > best[0] + 1e-9:
+                best = (score, lead, theta, ridge, w, x)
+    _, lead, theta, ridge, w, x = best
+    coef = _solve(x, q, ridge)
+    raw = _raw(x, coef)
     expand = np.clip(q.std(0) / np.maximum(raw.std(0), 1e-9), 1.0, MAX_EXPAND)
     seen = tuple(c for c, s in zip(CLASS_NAMES, w.sum(0)) if s >= SEEN)
-    return PersonModel(coef, lead, theta, raw.mean(0), expand, seen, overrides)
+    return PersonModel(coef, prior, lead, theta, raw.mean(0), expand, seen, overrides, ridge)
 
 
 def check(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None,
-          rng: Range, overrides: dict[str, str] | None = None, holdout: float = HOLDOUT) -> PersonCheck | None:
+          rng: Range, overrides: dict[str, str] | None = None, generic: np.ndarray | None = None,
+          holdout: float = HOLDOUT) -> PersonCheck | None:
     """Fit on the frames before the last `holdout` share of the footage, predict the mouth on that
     share from its phones and loudness alone and compare with its frames: r and amplitude ratio of
-    the opening over width. None when there are too few frames on either side."""
+    the opening over width; `generic` (len(t), 2): the generic targets' (opening, width) at the same
+    frames, scored on the same held-out share. None when there are too few frames on either side."""
     t = np.asarray(t, np.float64)
     cut = int(round(len(t) * (1 - holdout)))
     if cut < MIN_FRAMES or len(t) - cut < 10:
@@ -152,6 +192,9 @@ def check(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float
     m = fit(t[:cut], q[:cut], phones, lo, rng, overrides)
     pred = m.predict(t[cut:], phones, None if loud is None else np.asarray(loud)[cut:])
     truth, guess = _ratio(np.asarray(q)[cut:]), _ratio(pred)
-    amp = float(guess.std() / truth.std()) if truth.std() > 1e-9 else float("nan")
-    return PersonCheck(r=round(_r(guess, truth), 4), amp=round(amp, 4), frames=len(t) - cut,
-                       fit_frames=cut, visemes=len(m.seen), lead=m.lead)
+    amp = lambda x: round(float(x.std() / truth.std()), 4) if truth.std() > 1e-9 else float("nan")
+    gen = None if generic is None else _ratio(np.asarray(generic)[cut:])
+    return PersonCheck(r=round(_r(guess, truth), 4), amp=amp(guess), frames=len(t) - cut,
+                       fit_frames=cut, visemes=len(m.seen), lead=m.lead,
+                       r_generic=None if gen is None else round(_r(gen, truth), 4),
+                       amp_generic=None if gen is None else amp(gen))

@@ -17,6 +17,9 @@ class PersonCheck(Record):
     fit_frames: int  # frames fitted on
     visemes: int  # viseme classes with evidence in the fitted footage (the rest keep generic targets)
     lead: float  # s: how far the person's mouth moves ahead of the phone times
+    r_generic: float | None = None  # the generic viseme targets' r on the same held-out frames
+    amp_generic: float | None = None  # and their amplitude ratio
+    used: bool = False  # the person's model drove the new mouth (it beat the generic targets here)
 
 
 class SyncReport(Record):
