@@ -114,6 +114,10 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
         if check is not None and check.r > (check.r_generic or 0.0):
             check.used = True
             drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
+        else:  # the generic targets, swung as wide as this person's mouth swings in the source
+            centre, k = PM.swing(q_own, generic)
+            drive = centre + k * (drive - centre)
+            drive[:, 0] = drive[:, 0].clip(0)
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
     q_t = blend_measures(G.mouth_measures_moving(lips_at), drive, art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))

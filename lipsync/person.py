@@ -142,6 +142,12 @@ def _raw(x: np.ndarray, coef: np.ndarray) -> np.ndarray:
     return np.einsum("nfd,fd->nd", x, coef)
 
 
+def swing(measured: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, factor), each (2,): widening `predicted` (n, 2) about `centre` by `factor` gives it the
+    std of `measured` (n, 2) per measure (the person's own swing), by 1 to MAX_EXPAND."""
+    return predicted.mean(0), np.clip(measured.std(0) / np.maximum(predicted.std(0), 1e-9), 1.0, MAX_EXPAND)
+
+
 def fit(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None,
         rng: Range, overrides: dict[str, str] | None = None) -> PersonModel:
     """Fit a person's model on frames at times t (s) with measured (opening, width) q (n, >=2) iod,
@@ -172,9 +178,9 @@ def fit(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]]
     _, lead, theta, ridge, w, x = best
     coef = _solve(x, q, ridge)
     raw = _raw(x, coef)
-    expand = np.clip(q.std(0) / np.maximum(raw.std(0), 1e-9), 1.0, MAX_EXPAND)
+    centre, expand = swing(q, raw)
     seen = tuple(c for c, s in zip(CLASS_NAMES, w.sum(0)) if s >= SEEN)
-    return PersonModel(coef, prior, lead, theta, raw.mean(0), expand, seen, overrides, ridge)
+    return PersonModel(coef, prior, lead, theta, centre, expand, seen, overrides, ridge)
 
 
 def check(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None,

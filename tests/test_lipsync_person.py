@@ -106,3 +106,15 @@ def test_check_scores_held_out_frames_only_and_needs_enough_of_them():
     assert P.check(t, q2, phones, None, rng).r < 0.3
     assert P.check(t[:30], q[:30], phones, None, rng) is None
     assert V.viseme("a") in P.CLASS_NAMES
+
+
+def test_swing_widens_a_timid_prediction_to_the_persons_own_and_never_narrows_it():
+    rng = np.random.default_rng(9)
+    measured = np.c_[rng.normal(0.2, 0.06, 200), rng.normal(1.0, 0.03, 200)]
+    timid = np.c_[rng.normal(0.15, 0.04, 200), rng.normal(0.95, 0.06, 200)]
+    centre, k = P.swing(measured, timid)
+    widened = centre + k * (timid - centre)
+    assert np.isclose(widened[:, 0].std(), measured[:, 0].std())  # opening: widened to the person's
+    assert k[1] == 1.0  # width already swings more than the person's: left as it is
+    assert np.allclose(widened.mean(0), timid.mean(0))
+    assert P.swing(measured, timid * 0.01)[1][0] == P.MAX_EXPAND
