@@ -107,11 +107,11 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     drive, check = rng.measures(art), None
     if person_source is not None and len(t) >= PM.MIN_FRAMES:
         # the person's model drives the mouth where, on held-out frames of the source, it predicted
-        # the person's real mouth better than the generic targets did
+        # the person's real mouth, and better than the generic targets did
         q_own = G.mouth_measures_moving(lips_at)
         generic = rng.measures(articulation(t, person_source[0], overrides, person_source[1], jaw_weight))
         check = PM.check(t, q_own, *person_source, rng, overrides, generic)
-        if check is not None and check.r > (check.r_generic or 0.0):
+        if check is not None and check.r > max(check.r_generic or 0.0, 0.0):
             check.used = True
             drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
         else:  # the generic targets, swung as wide as this person's mouth swings in the source
