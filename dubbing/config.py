@@ -121,6 +121,7 @@ class Lipsync(_Section):
     strength: float
     jaw_from_voice: float
     own_motion: bool
+    person_model: bool = True  # dub lipsync: learn the person's mouth from the video's own speech (lipsync/person.py)
 
 
 class Config(_Section):

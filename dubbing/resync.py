@@ -77,6 +77,17 @@ def label(phones: list[Phone], turns: list[SpeakerTurn]) -> list[tuple[str, floa
     return out
 
 
+def source_speech(own: np.ndarray, turns: list[SpeakerTurn], cfg: Config):
+    """The video's own phones (labelled with its speakers) and voice, for the person's mouth model
+    (lipsync.person); None when the video's audio (16 kHz `own`) holds no speech."""
+    try:
+        phones = phones_of(own, cfg)[1]
+    except NoSpeech:
+        return None
+    turns = turns or [SpeakerTurn(start=0.0, end=len(own) / SPEECH_RATE, speaker="SPEAKER_00")]
+    return label(phones, turns), voice_of(own, cfg)
+
+
 def replacement_audio(path: str | os.PathLike, duration: float) -> tuple[np.ndarray, str | None]:
     """The replacement track at 16 kHz, cut or padded to `duration` seconds, and a note if it had to be."""
     audio = media.load_audio(path, SPEECH_RATE)

@@ -40,6 +40,13 @@ def speakers(video: Path, info, cfg: Config):
     return turns or [SpeakerTurn(start=0.0, end=info.duration, speaker="SPEAKER_00")], own
 
 
+@task(name="person's mouth", cache_policy=NO_CACHE)
+def source_speech(own, turns, cfg: Config):
+    """The video's own phones and voice, from which the person's mouth model is learned (None: off, or no
+    speech in the video's audio)."""
+    return resync.source_speech(own, turns, cfg) if own is not None and cfg.lipsync.person_model else None
+
+
 @task(name="own lips", cache_policy=NO_CACHE)
 def own_lips(tr, new_voice, own, cfg: Config):
     return resync.same_words(tr, new_voice, own, cfg) if own is not None and cfg.lipsync.own_motion else None
@@ -75,13 +82,14 @@ def lipsync_video(video: Path, audio: Path, out_dir: Path, cfg: Config, progress
     new_voice = voice(new, cfg)
     turns, own = found.result()
     retime = own_lips(tr, new_voice, own, cfg)
+    person = source_speech(own, turns, cfg)
     wav = media.write_wav(work / "audio.wav", new, SPEECH_RATE)
     voice_wav = media.write_wav(work / "voice.wav", new_voice, SPEECH_RATE)
     frames = work / "lips.mp4"
     report = render(lambda: api.sync_video(
         Path(video), voice_wav, resync.label(phones, turns), turns, frames, work, strength=cfg.lipsync.strength,
         progress=progress, language=tr.language, jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime,
-        crf=cfg.output.crf, preset=cfg.output.preset),
+        source_speech=person, crf=cfg.output.crf, preset=cfg.output.preset),
         work / "sync.json")
     out = mux(Path(out_dir) / f"{Path(video).stem}.lipsync{media.output_extension(info)}", wav, frames, cfg,
               info.audio_start)

@@ -13,10 +13,12 @@ from . import geometry as G
 from . import jali as J
 from . import landmarks as L
 from . import metrics as M
+from . import person as PM
 from . import smooth as S
 from . import visemes as V
 from . import warp as W
 from .mouth_model import MOVE, Bank, Range, ShapeModel, blend_measures, keep_lips_apart, ring
+from .report import PersonCheck
 
 MIN_PAUSE = 0.15  # s: a silence this long in the voice is a pause the mouth rests through (stop closures are shorter)
 PAUSE_DB = 35.0  # dB under the voice's loud level (its 95th percentile) that counts as silence
@@ -40,6 +42,7 @@ class TrackPlan:
     q_dst: np.ndarray  # (n, 2) target (open, width)
     teeth: np.ndarray  # (n,) target teeth 0..1
     bank_choice: np.ndarray  # (n,) bank item index, -1 = none
+    person: PersonCheck | None = None  # the person's mouth model checked on held-out source frames
 
 
 def canonical(lm: np.ndarray, template: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,12 +79,16 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                phones: Sequence[tuple[str, float, float]], bank: Bank, strength: float,
                overrides: dict[str, str] | None = None, still: bool = False,
                voice_pauses: Sequence[tuple[float, float]] | None = None, jaw_activation: np.ndarray | None = None,
-               jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None
+               jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None,
+               person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None
                ) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
     mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
-    frames as a jaw activation 0..1 (jali.activation), blended into the visemes' jaw by `jaw_weight`."""
+    frames as a jaw activation 0..1 (jali.activation), blended into the visemes' jaw by `jaw_weight`.
+    person_source: the phones the track's own frames were spoken with (symbol, start s, end s) and
+    its voice's jaw activation at those frames: the person's mouth model (lipsync.person) is fitted
+    on them and drives the target instead of the generic visemes through the person's range."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
@@ -97,8 +104,22 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     if voice_pauses is not None:
         phones = outside_pauses(phones, voice_pauses, overrides=overrides)
     art = articulation(t, phones, overrides, jaw_activation, jaw_weight)
+    drive, check = rng.measures(art), None
+    if person_source is not None and len(t) >= PM.MIN_FRAMES:
+        # the person's model drives the mouth where, on held-out frames of the source, it predicted
+        # the person's real mouth, and better than the generic targets did
+        q_own = G.mouth_measures_moving(lips_at)
+        generic = rng.measures(articulation(t, person_source[0], overrides, person_source[1], jaw_weight))
+        check = PM.check(t, q_own, *person_source, rng, overrides, generic)
+        if check is not None and check.r > max(check.r_generic or 0.0, 0.0):
+            check.used = True
+            drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
+        else:  # the generic targets, swung as wide as this person's mouth swings in the source
+            centre, k = PM.swing(q_own, generic)
+            drive = centre + k * (drive - centre)
+            drive[:, 0] = drive[:, 0].clip(0)
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
-    q_t = blend_measures(G.mouth_measures_moving(lips_at), rng.measures(art), art[:, V.CLOSURE], strength)
+    q_t = blend_measures(G.mouth_measures_moving(lips_at), drive, art[:, V.CLOSURE], strength)
     target = keep_lips_apart(mov + model.predict(q_t) - model.predict(q))
     if own_motion is not None:
         target = _with_own_motion(target, lips_at, t, *own_motion, strength)
@@ -114,7 +135,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     ring_img = to_img(np.broadcast_to(rg, (len(t),) + rg.shape))
     items = bank.items
     choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
-    return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice), reasons
+    return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice,
+                     check), reasons
 
 
 def _with_own_motion(target: np.ndarray, lips: np.ndarray, t: np.ndarray, src_t: np.ndarray, weight: np.ndarray,

@@ -65,7 +65,8 @@ def _releasing_landmarker(fn):
 def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[SpeakerTurn], out_video: Path,
                workdir: Path, strength: float = 0.8, progress: Progress = None,
                language: str | None = None, faces: F.SourceFaces | None = None,
-               jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None, crf: int = CRF,
+               jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None,
+               source_speech: tuple[Phones, np.ndarray] | None = None, crf: int = CRF,
                preset: str = PRESET) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
@@ -76,6 +77,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
     `retime`: where `audio` says the source's own words, when they were said in the source
     (lipsync.retime); there the faces show their own lips, moved in time, instead of the visemes.
+    `source_speech`: the phones the video's own audio says (IPA, start s, end s, speaker) and its voice
+    (samples at metrics.AUDIO_RATE): each speaking face's mouth model is learned from them and its own
+    frames (lipsync.person), checked on held-out frames (report.person), and drives its new mouth.
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
     the chunks whose mouths changed. `crf`, `preset`: x264's quality and speed for the rendered video.
     """
@@ -120,6 +124,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     voice_pauses = A.pauses(voice) if assigned else None
     jaw_act = J.activation(M.envelope(voice, times), times, voice_pauses) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
+    src_pauses = A.pauses(source_speech[1]) if source_speech is not None and assigned else None
+    src_act = None if src_pauses is None or jaw_act is None else \
+        J.activation(M.envelope(source_speech[1], times), times, src_pauses)
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
@@ -127,7 +134,10 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                                      voice_pauses=voice_pauses,
                                      jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice,
                                      own_motion=None if retime is None else
-                                     (retime.source_time(times[f]), retime.weight(times[f])))
+                                     (retime.source_time(times[f]), retime.weight(times[f])),
+                                     person_source=None if src_pauses is None else
+                                     (A.outside_pauses([p[:3] for p in source_speech[0] if p[3] == spk], src_pauses,
+                                                       overrides=overrides), None if src_act is None else src_act[f]))
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)
@@ -163,6 +173,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         main = max(plans, key=lambda p: len(p.frames))
         spk = assigned[main.tid]
         box = faces[main.tid].box
+        report.person = main.person
         m = M.evaluate(out_video, voice, workdir / "metrics", phones, spk, target_open, video, tracks, box, overrides)
         for k in ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio",
                   "flicker_ratio", "psnr_outside", "ssim_outside"):

@@ -27,6 +27,20 @@ def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, st
     last phones held the mouth open long before and after the voice: the weak background rest
     only wins once their dominance has decayed by a factor of a thousand, ~0.3 s).
     """
+    rows = class_rows(phones, overrides, rest_gap, edge)
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros((0, len(V.PARAMS))), np.zeros(0)
+    starts = np.array([r[0] for r in rows])
+    ends = np.array([r[1] for r in rows])
+    targets = np.array([V.parameters(r[2]) for r in rows])
+    alphas = np.array([V.DOMINANCE[r[2]] for r in rows])
+    return (starts + ends) / 2, (ends - starts) / 2, targets, alphas
+
+
+def class_rows(phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
+               rest_gap: float = 0.12, edge: float = 1.0) -> list[tuple[float, float, str]]:
+    """Phones (symbol, start s, end s) -> (start s, end s, viseme class) segments in time order,
+    with the silences `segments` adds."""
     rows: list[tuple[float, float, str]] = []
     ph = sorted((float(a), float(b), s) for s, a, b in phones if b > a)
     prev_end = None
@@ -35,19 +49,13 @@ def segments(phones: Sequence[tuple[str, float, float]], overrides: dict[str, st
             rows.append((prev_end, a, "sil"))
         rows.append((a, b, V.viseme(s, overrides)))
         prev_end = b if prev_end is None else max(prev_end, b)
-    if not rows:
-        return np.zeros(0), np.zeros(0), np.zeros((0, len(V.PARAMS))), np.zeros(0)
-    if edge > 0:
+    if rows and edge > 0:
         rows = [(rows[0][0] - edge, rows[0][0], "sil")] + rows + [(prev_end, prev_end + edge, "sil")]
-    starts = np.array([r[0] for r in rows])
-    ends = np.array([r[1] for r in rows])
-    targets = np.array([V.parameters(r[2]) for r in rows])
-    alphas = np.array([V.DOMINANCE[r[2]] for r in rows])
-    return (starts + ends) / 2, (ends - starts) / 2, targets, alphas
+    return rows
 
 
 def trajectory(t: np.ndarray, centres: np.ndarray, halves: np.ndarray, targets: np.ndarray,
-               alphas: np.ndarray, rest: np.ndarray | None = None) -> np.ndarray:
+               alphas: np.ndarray, rest: np.ndarray | None = None, theta: float = THETA) -> np.ndarray:
     """Parameter values (len(t), P) at times t (s). Dominance is flat inside a phone and decays outside.
 
     Far from any phone the trajectory relaxes to `rest` (default all zeros) through a weak
@@ -59,7 +67,7 @@ def trajectory(t: np.ndarray, centres: np.ndarray, halves: np.ndarray, targets: 
     if len(centres) == 0:
         return np.tile(rest, (len(t), 1))
     dist = np.maximum(np.abs(t[:, None] - centres[None, :]) - halves[None, :], 0.0)
-    dom = alphas[None, :] * np.exp(-THETA * dist)  # (T, N)
+    dom = alphas[None, :] * np.exp(-theta * dist)  # (T, N)
     bg = 1e-3
     num = dom @ targets + bg * rest
     return num / (dom.sum(1, keepdims=True) + bg)

@@ -7,6 +7,21 @@ from pydantic import Field
 from dubbing.schema import Record
 
 
+class PersonCheck(Record):
+    """The person's mouth model (lipsync.person) checked on the source's own frames it was not fitted
+    on: predicted from phones and voice loudness alone, against what the frames show."""
+
+    r: float  # Pearson r of the predicted against the real mouth opening (inner-lip gap over mouth width)
+    amp: float  # amplitude ratio: std of the predicted opening over std of the real one
+    frames: int  # frames held out (the end of the source's footage)
+    fit_frames: int  # frames fitted on
+    visemes: int  # viseme classes with evidence in the fitted footage (the rest keep generic targets)
+    lead: float  # s: how far the person's mouth moves ahead of the phone times
+    r_generic: float | None = None  # the generic viseme targets' r on the same held-out frames
+    amp_generic: float | None = None  # and their amplitude ratio
+    used: bool = False  # the person's model drove the new mouth (it beat the generic targets here)
+
+
 class SyncReport(Record):
     """Sync and look metrics of one output (None = could not be measured). Times in seconds."""
 
@@ -28,4 +43,5 @@ class SyncReport(Record):
     psnr_outside: float | None = None  # dB, outside the mouth region, against the source
     ssim_outside: float | None = None
     render_fps: float | None = None  # frames/s of the renderer alone
+    person: PersonCheck | None = None  # the person's mouth model checked on held-out source frames (None = not used)
     skipped: list[tuple[float, float, str]] = Field(default_factory=list)  # (start s, end s, reason)
