@@ -114,6 +114,10 @@ class Synthesizer:
                 max(last[1] + min(last[2] - last[1], LAST_PHONE / rate) - phones[0][1], 1e-3)
         return self._predicted[key]
 
+    def kokoro_phonemes(self, text: str, language: Language) -> str:
+        """`text` as Kokoro's phoneme symbols (cached)."""
+        return self._kokoro_phonemes(text.strip(), language)
+
     def _kokoro_phonemes(self, text: str, language: Language) -> str:
         key = (text, language.code)
         if key not in self._phonemes:
