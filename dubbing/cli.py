@@ -150,6 +150,8 @@ def translate(
     speakers: Optional[int] = typer.Option(None, "--speakers", min=1, help="number of speakers, as a hint"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml"),
     no_lipsync: bool = typer.Option(False, "--no-lipsync", help="keep the source video frames as they are"),
+    voice: list[str] = typer.Option([], "--voice", help="pin a voice: SPEAKER_00=NAME (a library voice, a .npy/.pt "
+                                    "style file or a stock voice); repeat per speaker"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from . import config as config_mod
@@ -172,6 +174,9 @@ def translate(
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
+    from .voices_cli import pin_config
+
+    config = pin_config(config, voice, out / input.stem)
     _quiet_prefect()
     from flows.dub_video import run, set_progress
 
@@ -319,6 +324,10 @@ def review(
 
     review_command(job_dir, approve.split(",") if approve else None, port, not no_browser)
 
+
+from .voices_cli import voices_app  # noqa: E402  (dub voices list / name)
+
+app.add_typer(voices_app, name="voices")
 
 library_app = typer.Typer(no_args_is_help=True, help="Keep a content library dubbed: now, or on a cron schedule.")
 app.add_typer(library_app, name="library")

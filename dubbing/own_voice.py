@@ -1,0 +1,78 @@
+"""Each speaker's own voice: the user's pinned voice, else a kept clone of the same person, else a new
+clone, else (too little speech, cloning off, or a backend that cannot clone) the matched stock voice.
+
+The cast is dubbing.voices.cast_voices's, with voices replaced speaker by speaker; each Voice says
+where it came from (`origin`) and why (`note`), in `<lang>/voices.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from . import clone, voicelib, voices
+from .config import Config
+from .schema import Diarization, SpeakerProfile, Voice, VoiceCast
+
+_cloning = threading.Lock()  # two languages dubbed at once must not search the same speaker twice
+
+
+def cast(profiles: list[SpeakerProfile], diarization: Diarization, wav16k: np.ndarray | None, language,
+         cfg: Config, source: str = "", log: Callable[[str], None] | None = None) -> VoiceCast:
+    """The stock cast with pinned, kept or cloned voices put in. `wav16k` is the source audio (16 kHz),
+    needed only for speakers to clone or to look up in the library."""
+    base = voices.cast_voices(profiles, language, cfg.tts.backend)
+    by_speaker = {p.speaker: p for p in profiles}
+    out = {}
+    for speaker, stock in base.voices.items():
+        pin = cfg.tts.voices.get(speaker)
+        if pin:
+            out[speaker] = pinned(stock, pin)
+        elif cfg.tts.clone and stock.backend == "kokoro" and wav16k is not None:
+            out[speaker] = own(stock, by_speaker[speaker], diarization, wav16k, language, cfg, source, log)
+        else:
+            out[speaker] = stock
+    return base.model_copy(update={"voices": out})
+
+
+def pinned(stock: Voice, ref: str) -> Voice:
+    """The user's voice for a speaker: a library voice keeps its pitch; a file or stock voice speaks as is."""
+    name = voicelib.voice_name(ref)
+    pitch = voicelib.find(name[len(voicelib.LIB):]).pitch if name.startswith(voicelib.LIB) else 0.0
+    if not voicelib.is_custom(name):
+        from .kokoro import parse_voice
+
+        parse_voice(name)  # an unknown stock name fails here, in one line
+    return stock.model_copy(update={"name": name, "pitch": round(pitch, 2), "origin": "pinned",
+                                    "note": f"--voice {stock.speaker}={ref}"})
+
+
+def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k: np.ndarray, language,
+        cfg: Config, source: str, log: Callable[[str], None] | None) -> Voice:
+    """A kept clone of this person, a new clone, or the stock voice if there is too little speech."""
+    if profile.speech_seconds < clone.MIN_SPEECH:
+        return stock.model_copy(update={"note": f"stock voice: only {profile.speech_seconds:.1f} s of speech, "
+                                                f"{clone.MIN_SPEECH:.0f} s needed to clone"})
+    speech = clone.speaker_audio(wav16k, diarization.turns, stock.speaker)
+    key = clone.embed(speech)
+    with _cloning:
+        kept = voicelib.match(key)
+        if kept is not None:
+            cos = voicelib.cosine(kept.key, key)
+            return stock.model_copy(update={
+                "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "origin": "library",
+                "note": f"kept voice {kept.name or kept.id} (same speaker: cosine {cos:.2f}); no search"})
+        found, _ = clone.clone_speaker(speech, profile.median_f0, language, cfg.asr, cfg.tts.clone_seconds, log=log)
+        vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
+        entry = voicelib.add(voicelib.LibraryVoice(
+            id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), start=found.start,
+            language=language.code, similarity=round(found.similarity, 4),
+            start_similarity=round(found.start_similarity, 4), cer=round(found.cer, 4),
+            seconds=round(found.seconds, 1), evaluations=found.evaluations, source=source), found.style)
+    return stock.model_copy(update={
+        "name": voicelib.LIB + entry.id, "pitch": entry.pitch, "origin": "cloned",
+        "note": f"cloned in {entry.seconds:.0f} s ({entry.evaluations} voices tried): similarity "
+                f"{entry.start_similarity:.2f} -> {entry.similarity:.2f}, CER {entry.cer:.2f} ({language.code})"})
