@@ -42,10 +42,6 @@ def pinned(stock: Voice, ref: str) -> Voice:
     """The user's voice for a speaker: a library voice keeps its pitch; a file or stock voice speaks as is."""
     name = voicelib.voice_name(ref)
     pitch = voicelib.find(name[len(voicelib.LIB):]).pitch if name.startswith(voicelib.LIB) else 0.0
-    if not voicelib.is_custom(name):
-        from .kokoro import parse_voice
-
-        parse_voice(name)  # an unknown stock name fails here, in one line
     return stock.model_copy(update={"name": name, "pitch": round(pitch, 2), "origin": "pinned",
                                     "note": f"--voice {stock.speaker}={ref}"})
 
@@ -65,7 +61,7 @@ def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k:
             return stock.model_copy(update={
                 "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "origin": "library",
                 "note": f"kept voice {kept.name or kept.id} (same speaker: cosine {cos:.2f}); no search"})
-        found, _ = clone.clone_speaker(speech, profile.median_f0, language, cfg.asr, cfg.tts.clone_seconds, log=log)
+        found, _ = clone.clone_speaker(speech, language, cfg.asr, cfg.tts.clone_seconds, log=log)
         vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
         entry = voicelib.add(voicelib.LibraryVoice(
             id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), start=found.start,

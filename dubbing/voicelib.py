@@ -120,7 +120,7 @@ def find(ref: str, library: VoiceLibrary | None = None) -> LibraryVoice:
 
 def voice_name(ref: str) -> str:
     """A user's --voice value as a synthesizer voice name: a file path, a library voice, or a stock
-    voice/blend (left as it is, for dubbing.kokoro to check)."""
+    voice/blend; DubError in one line if it is none of them."""
     if ref.endswith((".npy", ".pt")):
         path = Path(ref).expanduser().resolve()
         read_style(path)  # fail now, in one line, not mid-run
@@ -130,6 +130,9 @@ def voice_name(ref: str) -> str:
     lib = load()
     if any(ref in (v.id, v.name) for v in lib.voices):
         return LIB + find(ref, lib).id
+    from .kokoro import parse_voice
+
+    parse_voice(ref)  # an unknown stock name fails now, in one line
     return ref
 
 

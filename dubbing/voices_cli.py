@@ -29,11 +29,7 @@ def parse_pins(pins: list[str]) -> dict[str, str]:
         speaker, eq, ref = item.partition("=")
         if not eq or not speaker.strip() or not ref.strip():
             raise DubError(f"--voice {item!r}: expected SPEAKER=VOICE, e.g. SPEAKER_00=anna or SPEAKER_01=my.npy")
-        name = voicelib.voice_name(ref.strip())
-        if not voicelib.is_custom(name):
-            from .kokoro import parse_voice
-
-            parse_voice(name)
+        voicelib.voice_name(ref.strip())  # checked now: one line, before any work
         out[speaker.strip()] = ref.strip()
     return out
 

@@ -40,6 +40,11 @@ class FakeJudge:
         self.w = cer_axis_weight
         self.cers: list[float] = []
 
+    def stock_embeddings(self, stock):
+        self.evaluations += len(stock)
+        return {n: {float(p): self.speak(s) / np.linalg.norm(self.speak(s)) * (1 - 0.01 * abs(p - 2))
+                    for p in range(-4, 5)} for n, s in stock.items()}
+
     def speak(self, style):
         self.evaluations += 1
         return style.mean(axis=0)
@@ -64,7 +69,7 @@ def test_search_climbs_toward_the_target_within_its_budget():
     stock = stock_voices(rng)
     judge = FakeJudge(rng.standard_normal(16))
     t0 = time.perf_counter()
-    out = clone.search(judge, stock, {n: 0.0 for n in stock}, budget=1.0, seed=0)
+    out = clone.search(judge, stock, budget=1.0, seed=0)
     assert time.perf_counter() - t0 < 1.5
     assert out.similarity > out.start_similarity + 0.1  # the search, not the start, found it
     assert out.style.shape == (510, 16)
@@ -79,7 +84,7 @@ def test_search_never_keeps_a_voice_whisper_cannot_understand():
     target = rng.standard_normal(16)
     target[0] = 5.0  # most of the similarity lies along the axis that costs intelligibility
     judge = FakeJudge(target, cer_axis_weight=0.2)
-    out = clone.search(judge, stock, {n: 0.0 for n in stock}, budget=1.0, seed=0)
+    out = clone.search(judge, stock, budget=1.0, seed=0)
     start_cer = judge.cers[0]
     assert out.cer <= clone.cer_bound("es", start_cer) + 1e-9
     assert max(judge.cers) > out.cer  # there were better-sounding, worse-heard candidates, and they were refused
@@ -166,7 +171,7 @@ def fake_models(monkeypatch):
     calls = []
     monkeypatch.setattr(clone, "embed", lambda wav: unit(int(wav[0])))
 
-    def fake_clone(speech, f0, language, asr_cfg, budget, log=None):
+    def fake_clone(speech, language, asr_cfg, budget, log=None):
         calls.append(budget)
         return clone.Clone(style=np.full((510, 256), 0.1, np.float32), pitch=1.0, start="jm_kumo", similarity=0.7,
                            start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9), unit(int(speech[0]))
