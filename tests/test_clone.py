@@ -45,6 +45,9 @@ class FakeJudge:
         return {n: {float(p): self.speak(s) / np.linalg.norm(self.speak(s)) * (1 - 0.01 * abs(p - 2))
                     for p in range(-4, 5)} for n, s in stock.items()}
 
+    def eq(self, audio, pitch):
+        return []
+
     def speak(self, style):
         self.evaluations += 1
         return style.mean(axis=0)
@@ -88,6 +91,29 @@ def test_search_never_keeps_a_voice_whisper_cannot_understand():
     start_cer = judge.cers[0]
     assert out.cer <= clone.cer_bound("es", start_cer) + 1e-9
     assert max(judge.cers) > out.cer  # there were better-sounding, worse-heard candidates, and they were refused
+
+
+def test_equalizer_gives_synthetic_speech_the_speakers_spectrum():
+    from dubbing import timbre
+
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(16000 * 3).astype(np.float32)
+    from scipy.signal import butter, lfilter
+
+    phone = lfilter(*butter(4, [300, 3400], btype="band", fs=16000), noise)  # a telephone channel
+    bright = lfilter(*butter(2, 2000, btype="high", fs=16000), noise) + 0.2 * noise
+    gains = timbre.match(phone, bright, 16000)
+    assert len(gains) == len(timbre.BANDS) and max(map(abs, gains)) <= timbre.LIMIT
+    out = timbre.apply(bright, 16000, gains)
+    inside = (timbre.BANDS > 400) & (timbre.BANDS < 3000)  # where the channel passes (outside: cut by LIMIT)
+
+    def mismatch(x):  # mean distance between the spectra in dB, whatever their levels
+        d = (timbre.band_db(phone, 16000) - timbre.band_db(x, 16000))[inside]
+        return np.mean(np.abs(d - np.median(d)))
+
+    assert mismatch(out) < 0.5 * mismatch(bright)
+    assert np.sqrt(np.mean(out ** 2)) == pytest.approx(np.sqrt(np.mean(bright ** 2)), rel=1e-3)
+    assert np.argmax(np.correlate(out[:4000], bright[:4000], "full")) == 3999  # no delay: phone times hold
 
 
 def test_blend_weights_favour_the_closest_voices():
