@@ -308,6 +308,18 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
                  eq=judge.eq(best_audio, best_pitch))
 
 
+def heard_well(style: np.ndarray, pitch: float, stock_style: np.ndarray, stock_pitch: float, speech16k: np.ndarray,
+               language, asr_cfg, synth=None) -> tuple[bool, float]:
+    """Whether a clone (searched in another language) is still understood in `language`: its CER on
+    that language's search sentence within the language's limit, or within CER_SLACK of the stock
+    voice's. Returns (understood, its CER)."""
+    judge = Judge(np.zeros(256), language, asr_cfg, synth, reference=speech16k)
+    cer = judge.cer(judge.speak(style), pitch)
+    if cer <= CER_LIMIT.get(language.code, DEFAULT_CER_LIMIT):
+        return True, cer
+    return cer <= cer_bound(language.code, judge.cer(judge.speak(stock_style), stock_pitch)), cer
+
+
 def stock_styles() -> dict[str, np.ndarray]:
     """The stock Kokoro voices' style tensors."""
     from .kokoro import VOICES, engine

@@ -56,19 +56,36 @@ def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k:
     key = clone.embed(speech)
     with _cloning:
         kept = voicelib.match(key)
-        if kept is not None:
+        if kept is None:
+            kept = new_clone(speech, key, language, cfg, source, log)
+            voice = stock.model_copy(update={
+                "name": voicelib.LIB + kept.id, "pitch": kept.pitch, "origin": "cloned",
+                "note": f"cloned in {kept.seconds:.0f} s ({kept.evaluations} voices tried): similarity "
+                        f"{kept.start_similarity:.2f} -> {kept.similarity:.2f}, CER {kept.cer:.2f} ({language.code})"})
+        else:
             cos = voicelib.cosine(kept.key, key)
-            return stock.model_copy(update={
+            voice = stock.model_copy(update={
                 "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "origin": "library",
                 "note": f"kept voice {kept.name or kept.id} (same speaker: cosine {cos:.2f}); no search"})
-        found, _ = clone.clone_speaker(speech, language, cfg.asr, cfg.tts.clone_seconds, log=log)
-        vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
-        entry = voicelib.add(voicelib.LibraryVoice(
-            id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), eq=found.eq, start=found.start,
-            language=language.code, similarity=round(found.similarity, 4),
-            start_similarity=round(found.start_similarity, 4), cer=round(found.cer, 4),
-            seconds=round(found.seconds, 1), evaluations=found.evaluations, source=source), found.style)
-    return stock.model_copy(update={
-        "name": voicelib.LIB + entry.id, "pitch": entry.pitch, "origin": "cloned",
-        "note": f"cloned in {entry.seconds:.0f} s ({entry.evaluations} voices tried): similarity "
-                f"{entry.start_similarity:.2f} -> {entry.similarity:.2f}, CER {entry.cer:.2f} ({language.code})"})
+        if language.code not in kept.heard:  # searched in another language: is it understood in this one?
+            from .kokoro import engine
+
+            ok, cer = clone.heard_well(voicelib.style(voice.name), kept.pitch, engine().style(stock.name), stock.pitch,
+                                       speech, language, cfg.asr)
+            kept = voicelib.note_heard(kept.id, language.code, cer, ok)
+    if language.code in kept.unclear:
+        return stock.model_copy(update={"note": f"stock voice: the cloned voice {kept.name or kept.id} is not "
+                                                f"understood in {language.code} (CER {kept.heard[language.code]:.2f})"})
+    return voice
+
+
+def new_clone(speech: np.ndarray, key: np.ndarray, language, cfg: Config, source: str,
+              log: Callable[[str], None] | None) -> voicelib.LibraryVoice:
+    """Search a voice for `speech` and keep it in the library."""
+    found, _ = clone.clone_speaker(speech, language, cfg.asr, cfg.tts.clone_seconds, log=log)
+    vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
+    return voicelib.add(voicelib.LibraryVoice(
+        id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), eq=found.eq, start=found.start,
+        language=language.code, similarity=round(found.similarity, 4), start_similarity=round(found.start_similarity, 4),
+        cer=round(found.cer, 4), heard={language.code: round(found.cer, 4)}, seconds=round(found.seconds, 1),
+        evaluations=found.evaluations, source=source), found.style)

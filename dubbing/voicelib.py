@@ -47,6 +47,8 @@ class LibraryVoice(Record):
     similarity: float = 0.0  # Resemblyzer cosine to the speaker's speech, search sentences (the optimised figure)
     start_similarity: float = 0.0  # the same for the starting voice
     cer: float = 0.0  # back-transcription character error rate of the search sentences, 0..1
+    heard: dict[str, float] = Field(default_factory=dict)  # language -> CER of its search sentence, checked
+    unclear: list[str] = Field(default_factory=list)  # languages it is not understood in: the stock voice speaks
     seconds: float = 0.0  # wall time of the search
     evaluations: int = 0  # candidate voices synthesized
     source: str = ""  # the input it was first cloned from
@@ -93,6 +95,17 @@ def add(entry: LibraryVoice, style: np.ndarray) -> LibraryVoice:
         lib.voices = [v for v in lib.voices if v.id != entry.id] + [entry]
         lib.save(root() / "index.json")
     return entry
+
+
+def note_heard(vid: str, language: str, cer: float, understood: bool) -> LibraryVoice:
+    """Record how well voice `vid` is understood in `language`."""
+    with _lock:
+        lib = load()
+        v = find(vid, lib)
+        v.heard[language] = round(cer, 4)
+        v.unclear = sorted(set(v.unclear) - {language} | ({language} if not understood else set()))
+        lib.save(root() / "index.json")
+    return v
 
 
 def rename(ref: str, name: str) -> LibraryVoice:

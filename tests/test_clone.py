@@ -196,7 +196,11 @@ def clone_cfg(**tts):
 def fake_models(monkeypatch):
     """clone.embed answers the speaker's 'embedding' from the audio's first sample (the seed of a unit
     vector); clone_speaker counts its calls and returns a fixed style."""
-    calls = []
+    class Calls(list):
+        def searches(self):
+            return [c for c in self if not isinstance(c, tuple)]
+
+    calls = Calls()
     monkeypatch.setattr(clone, "embed", lambda wav: unit(int(wav[0])))
 
     def fake_clone(speech, language, asr_cfg, budget, log=None):
@@ -205,6 +209,11 @@ def fake_models(monkeypatch):
                            start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9), unit(int(speech[0]))
 
     monkeypatch.setattr(clone, "clone_speaker", fake_clone)
+    heard = {}  # language -> (understood, CER) the check answers; understood with CER 0.05 unless set
+    monkeypatch.setattr(clone, "heard_well", lambda style, pitch, s2, p2, speech, language, asr:
+                        calls.append(("heard", language.code)) or heard.get(language.code, (True, 0.05)))
+    monkeypatch.setattr("dubbing.kokoro.engine", lambda: type("K", (), {"style": lambda self, n: np.zeros((510, 256))})())
+    calls.heard = heard
     return calls
 
 
@@ -219,13 +228,25 @@ def test_second_video_of_the_same_speaker_reuses_the_voice_without_a_search(fake
     es, fr = languages.get("es"), languages.get("fr")
     first = own_voice.cast(*video_of(7), es, clone_cfg(), "talk1").voices["SPEAKER_00"]
     assert first.origin == "cloned" and first.name.startswith("lib:") and first.pitch == 1.0
-    assert len(fake_models) == 1
+    assert len(fake_models.searches()) == 1 and ("heard", "es") not in fake_models  # searched in es: heard there
     again = own_voice.cast(*video_of(7), fr, clone_cfg(), "talk2").voices["SPEAKER_00"]
     assert again.origin == "library" and again.name == first.name and "no search" in again.note
-    assert len(fake_models) == 1  # no second search
+    assert len(fake_models.searches()) == 1  # no second search
+    assert fake_models.count(("heard", "fr")) == 1  # only checked that French listeners understand it
     other = own_voice.cast(*video_of(8), es, clone_cfg(), "talk3").voices["SPEAKER_00"]
-    assert other.origin == "cloned" and other.name != first.name and len(fake_models) == 2
+    assert other.origin == "cloned" and other.name != first.name and len(fake_models.searches()) == 2
     assert fake_models[0] == config.load().tts.clone_seconds
+
+
+def test_a_clone_not_understood_in_a_language_gives_way_to_the_stock_voice_there(fake_models):
+    es, fr = languages.get("es"), languages.get("fr")
+    own_voice.cast(*video_of(7), es, clone_cfg(), "talk1")
+    fake_models.heard["fr"] = (False, 0.62)
+    v = own_voice.cast(*video_of(7), fr, clone_cfg(), "talk1").voices["SPEAKER_00"]
+    assert (v.origin, v.name) == ("stock", "jm_kumo") and "not understood in fr (CER 0.62)" in v.note
+    own_voice.cast(*video_of(7), fr, clone_cfg(), "talk2")
+    assert fake_models.count(("heard", "fr")) == 1  # the verdict is kept with the voice
+    assert own_voice.cast(*video_of(7), es, clone_cfg(), "x").voices["SPEAKER_00"].origin == "library"
 
 
 def test_too_little_speech_keeps_the_stock_voice_and_says_so(fake_models):
