@@ -146,7 +146,12 @@ def voice_name(ref: str) -> str:
         return LIB + find(ref, lib).id
     from .kokoro import parse_voice
 
-    parse_voice(ref)  # an unknown stock name fails now, in one line
+    try:
+        parse_voice(ref)  # an unknown name fails now, in one line
+    except DubError as e:
+        kept = ", ".join(v.name or v.id for v in lib.voices) or "none yet"
+        raise DubError(f"voice {ref!r} is not a .npy/.pt file, a library voice (kept: {kept}) or a stock "
+                       f"voice ({e})") from None
     return ref
 
 

@@ -266,7 +266,7 @@ def test_a_pinned_voice_wins(fake_models, tmp_path):
     cfg = clone_cfg(voices={"SPEAKER_00": "anna"})
     v = own_voice.cast(*video_of(7), languages.get("es"), cfg, "x").voices["SPEAKER_00"]
     assert (v.origin, v.name, v.pitch) == ("pinned", "lib:vk", -2.0) and not fake_models
-    with pytest.raises(DubError, match="unknown Kokoro voice"):
+    with pytest.raises(DubError, match="'nobody' is not a .npy/.pt file, a library voice .kept: anna"):
         own_voice.cast(*video_of(7), languages.get("es"), clone_cfg(voices={"SPEAKER_00": "nobody"}), "x")
 
 
