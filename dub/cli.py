@@ -165,6 +165,8 @@ def translate(
                                           "language (JSON {line_id: text} or SRT); repeat per language"),
     glossary: Optional[Path] = typer.Option(None, "--glossary", help="terms and their translations: CSV "
                                             "(term,es,fr; empty cell or a keep column = keep) or YAML"),
+    voice: list[str] = typer.Option([], "--voice", help="pin a voice: SPEAKER_00=NAME (a library voice, a .npy/.pt "
+                                    "style file or a stock voice); repeat per speaker"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
@@ -195,10 +197,13 @@ def translate(
         check_fonts(cfg.output.subtitle_font, [l.code for l in langs])
     from dubbing import run_inputs
 
+    from .voices_cli import pin_config
+
     own = run_inputs.parse_translations(translation, [l.code for l in langs])
     run_inputs.check(transcript, from_.lower() if from_ else None, info.duration, glossary)
     config = run_inputs.config_with(config, run_inputs.settings(transcript, own, glossary),
                                     check_writable(out / input.stem))
+    config = pin_config(config, voice, out / input.stem)
     run_inputs.check_server(config_mod.load(config, overrides))
     from .logs import log_to
 
@@ -352,6 +357,10 @@ def review(
 
     review_command(job_dir, approve.split(",") if approve else None, port, not no_browser)
 
+
+from .voices_cli import voices_app  # noqa: E402  (dub voices list / name)
+
+app.add_typer(voices_app, name="voices")
 
 library_app = typer.Typer(no_args_is_help=True, help="Keep a content library dubbed: now, or on a cron schedule.")
 app.add_typer(library_app, name="library")

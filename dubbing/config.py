@@ -84,6 +84,9 @@ class Translation(_Section):
 
 class TTS(_Section):
     backend: str
+    clone: bool = False  # clone each speaker's voice (dubbing/clone.py) instead of a stock voice
+    clone_seconds: float = 60.0  # search budget per new speaker, wall seconds
+    voices: dict[str, str] = {}  # speaker -> voice pinned by the user (library name, .npy/.pt file, stock name)
 
 
 class Separation(_Section):

@@ -219,7 +219,14 @@ class Kokoro:
         return " ".join(self._g2p(s) for s in sentences).strip()
 
     def style(self, voice: str) -> np.ndarray:
-        """(510, 256) style vectors (one per input length) for a voice or a blend."""
+        """(510, 256) style vectors (one per input length) for a voice, a blend, a library or file voice
+        ("lib:ID", "file:PATH", see dubbing.voicelib) or a style tensor itself (a search's candidate)."""
+        if isinstance(voice, np.ndarray):
+            return voice
+        from . import voicelib
+
+        if voicelib.is_custom(voice):
+            return voicelib.style(voice)
         return sum(w * self.voices[v] for v, w in parse_voice(voice))
 
     def raw_durations(self, phonemes: str, voice: str) -> list[tuple[str, np.ndarray]]:

@@ -376,7 +376,7 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
                  lipsync: bool | None = None) -> Result:
     """Everything after translation for one language; writes the dubbed output into `out_dir`."""
-    from . import mix, subtitles, voices
+    from . import mix, own_voice, subtitles
     from .speak import Synthesizer
 
     lang = languages.get(tr.language)
@@ -384,7 +384,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
     cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, cfg.tts),
-                      lambda: voices.cast_voices(src.profiles, lang, cfg.tts.backend))
+                      lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
+                                     media.read_wav(job.path("source/audio16k.wav"))[0] if cfg.tts.clone else None,
+                                     lang, cfg, src.name))
     synth = Synthesizer()
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4

@@ -172,6 +172,8 @@ class Voice(Record):
     name: str  # backend voice id
     speed: float = 1.0  # synthesis rate multiplier
     pitch: float = 0.0  # semitones of pitch shift applied after synthesis
+    origin: str = "stock"  # "stock" | "cloned" | "library" (a kept clone reused) | "pinned" (--voice)
+    note: str = ""  # why this voice: a clone's scores, or why cloning fell back to the stock voice
 
 
 class VoiceCast(Record):

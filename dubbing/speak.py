@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import espeak, kokoro, stretch
+from . import espeak, kokoro, stretch, voicelib
 from .errors import DubError
 from .schema import Phone, Voice
 from languages import Language
@@ -96,7 +96,7 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        return Speech(stretch.pitch_shift(audio, sr, voice.pitch), sr, phones)
+        return Speech(voicelib.colour(voice.name, stretch.pitch_shift(audio, sr, voice.pitch), sr), sr, phones)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,
@@ -113,6 +113,10 @@ class Synthesizer:
             self._predicted[key] = None if last is None else \
                 max(last[1] + min(last[2] - last[1], LAST_PHONE / rate) - phones[0][1], 1e-3)
         return self._predicted[key]
+
+    def kokoro_phonemes(self, text: str, language: Language) -> str:
+        """`text` as Kokoro's phoneme symbols (cached)."""
+        return self._kokoro_phonemes(text.strip(), language)
 
     def _kokoro_phonemes(self, text: str, language: Language) -> str:
         key = (text, language.code)
