@@ -84,3 +84,14 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def reserve(path: str | os.PathLike) -> None:
+    """Allocate every byte of the file at `path` on disk now. A memory-mapped file is sparse when made; a
+    page written to it later on a full disk kills the process with SIGBUS, where this raises ENOSPC."""
+    p = Path(path)
+    try:
+        with open(p, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, p.stat().st_size)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(p)) from e

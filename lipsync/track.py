@@ -24,6 +24,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from dubbing import video as vio
+from dubbing.files import reserve
 from dubbing.video import Frame
 
 from . import geometry as G
@@ -465,6 +466,7 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
     n = max(n_frames, 1)
     lm = np.lib.format.open_memmap(workdir / "landmarks.npy", mode="w+", dtype=np.float32,
                                    shape=(n, MAX_FACES, N_LM, 2))
+    reserve(workdir / "landmarks.npy")  # a full disk: ENOSPC now, not SIGBUS while tracking
     blend = np.zeros((n, MAX_FACES, len(BLENDSHAPES)), np.float32)
     track = np.full((n, MAX_FACES), -1, np.int32)
     times = np.zeros(n)
