@@ -5,6 +5,7 @@
 
 or stage by stage (whisperX-style), each reading and writing records in a job folder:
 
+    import languages
     cfg = dubbing.load_config()                              # configs/default.yaml (+ your YAML)
     job = dubbing.Job("out/talk")
     src = dubbing.prepare("talk.mp4", job, cfg)              # probe, transcript, speakers, lines

@@ -66,8 +66,12 @@ def pick(faces: dict[int, FaceCurve], box: np.ndarray | None = None) -> FaceCurv
 
 def samples(audio: str | Path | np.ndarray) -> np.ndarray:
     """Mono samples at AUDIO_RATE Hz: a media file decoded, or samples already decoded at that rate
-    (so a caller that needs a voice several times decodes it once)."""
-    return audio if isinstance(audio, np.ndarray) else media.load_audio(audio, AUDIO_RATE)
+    (so a caller that needs a voice several times decodes it once); none for a file without audio."""
+    if isinstance(audio, np.ndarray):
+        return audio
+    if not media.probe(audio).has_audio:
+        return np.zeros(0, np.float32)
+    return media.load_audio(audio, AUDIO_RATE)
 
 
 def envelope(audio: str | Path | np.ndarray, times: np.ndarray,
