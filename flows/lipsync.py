@@ -18,6 +18,7 @@ from dubbing.schema import SpeakerTurn
 
 from .server import prefect_api
 
+
 @task(name="text and phones of the audio", cache_policy=NO_CACHE)
 def read_audio(audio, cfg: Config):
     return resync.phones_of(audio, cfg)
