@@ -51,20 +51,27 @@ def voice_of(audio: np.ndarray, cfg: Config) -> np.ndarray:
     return separate.split(audio, SPEECH_RATE, cfg.separation.backend)[0]
 
 
-def same_words(new_tr: Transcript, new_voice: np.ndarray, own: np.ndarray, cfg: Config):
+def own_speech(own: np.ndarray, cfg: Config) -> tuple[Transcript, list[Phone], np.ndarray] | None:
+    """The video's own 16 kHz audio read once: its transcript, its phones and its voice alone, for both the
+    person's own lips (same_words) and their mouth model (source_speech); None when it holds no speech."""
+    try:
+        tr, phones = phones_of(own, cfg)
+    except NoSpeech:
+        return None
+    return tr, phones, voice_of(own, cfg)
+
+
+def same_words(new_tr: Transcript, new_voice: np.ndarray, src_tr: Transcript, src_voice: np.ndarray):
     """Where the replacement (transcript `new_tr`, separated voice `new_voice`) says the words of the
-    video's own 16 kHz audio `own`, the map of its time to the source's (lipsync.retime.TimeMap);
-    None when it says other words or speaks another language."""
+    video's own speech (transcript `src_tr`, voice `src_voice`, both 16 kHz), the map of its time to the
+    source's (lipsync.retime.TimeMap); None when it says other words or speaks another language."""
     from lipsync import retime
 
-    from . import transcribe
-
-    src_tr = transcribe.transcribe(own, cfg.asr)
     if src_tr.language != new_tr.language:
         return None
     words = lambda tr: [(w.text, w.start, w.end) for s in tr.segments for w in s.words]
     return retime.time_map(words(new_tr), words(src_tr), retime.features(new_voice, SPEECH_RATE),
-                           retime.features(voice_of(own, cfg), SPEECH_RATE))
+                           retime.features(src_voice, SPEECH_RATE))
 
 
 def label(phones: list[Phone], turns: list[SpeakerTurn]) -> list[tuple[str, float, float, str]]:
@@ -77,15 +84,10 @@ def label(phones: list[Phone], turns: list[SpeakerTurn]) -> list[tuple[str, floa
     return out
 
 
-def source_speech(own: np.ndarray, turns: list[SpeakerTurn], cfg: Config):
-    """The video's own phones (labelled with its speakers) and voice, for the person's mouth model
-    (lipsync.person); None when the video's audio (16 kHz `own`) holds no speech."""
-    try:
-        phones = phones_of(own, cfg)[1]
-    except NoSpeech:
-        return None
-    turns = turns or [SpeakerTurn(start=0.0, end=len(own) / SPEECH_RATE, speaker="SPEAKER_00")]
-    return label(phones, turns), voice_of(own, cfg)
+def source_speech(phones: list[Phone], voice: np.ndarray, turns: list[SpeakerTurn]):
+    """The video's own phones labelled with its speakers, and its voice: what the person's mouth model
+    (lipsync.person) learns from."""
+    return label(phones, turns), voice
 
 
 def replacement_audio(path: str | os.PathLike, duration: float) -> tuple[np.ndarray, str | None]:

@@ -41,16 +41,12 @@ def speakers(video: Path, info, cfg: Config):
     return turns or [SpeakerTurn(start=0.0, end=info.duration, speaker="SPEAKER_00")], own
 
 
-@task(name="person's mouth", cache_policy=NO_CACHE)
-def source_speech(own, turns, cfg: Config):
-    """The video's own phones and voice, from which the person's mouth model is learned (None: off, or no
-    speech in the video's audio)."""
-    return resync.source_speech(own, turns, cfg) if own is not None and cfg.lipsync.person_model else None
-
-
-@task(name="own lips", cache_policy=NO_CACHE)
-def own_lips(tr, new_voice, own, cfg: Config):
-    return resync.same_words(tr, new_voice, own, cfg) if own is not None and cfg.lipsync.own_motion else None
+@task(name="the video's own speech", cache_policy=NO_CACHE)
+def own_speech(own, cfg: Config):
+    """Transcript, phones and voice of the video's own audio, read once for its own lips and its mouth model
+    (None: both off, no audio or no speech)."""
+    wanted = cfg.lipsync.own_motion or cfg.lipsync.person_model
+    return resync.own_speech(own, cfg) if own is not None and wanted else None
 
 
 @task(name="render mouths", cache_policy=NO_CACHE)
@@ -82,8 +78,9 @@ def lipsync_video(video: Path, audio: Path, out_dir: Path, cfg: Config, progress
     tr, phones = read_audio(new, cfg)
     new_voice = voice(new, cfg)
     turns, own = found.result()
-    retime = own_lips(tr, new_voice, own, cfg)
-    person = source_speech(own, turns, cfg)
+    mine = own_speech(own, cfg)
+    retime = resync.same_words(tr, new_voice, mine[0], mine[2]) if mine and cfg.lipsync.own_motion else None
+    person = resync.source_speech(mine[1], mine[2], turns) if mine and cfg.lipsync.person_model else None
     wav = media.write_wav(work / "audio.wav", new, SPEECH_RATE)
     voice_wav = media.write_wav(work / "voice.wav", new_voice, SPEECH_RATE)
     frames = work / "lips.mp4"
