@@ -2,14 +2,18 @@
 
 Interviews quote clips, interpreters follow speakers, people switch mid-conversation. After the file's
 language is settled (dubbing/langid.py), each speech stretch (a VAD region, seconds) long enough to
-judge is asked again; a stretch the detector hears in another language is decoded in both and switches
-only if the other reading is the more likely one. Shorter stretches take their neighbours' language.
+judge and in doubt is asked again; a stretch the detector hears in another language is decoded in both
+and switches only if the other reading is the more likely one. Shorter stretches take their neighbours'
+language. The doubt comes from a first transcription in the file's language: speech forced into the
+wrong language comes out as few or improbable words, so a stretch whose words are clear costs no
+detector pass (each one encodes 30 s of audio, ~3.7 CPU-seconds with whisper base).
 Consecutive stretches of one language form a run, transcribed in that language; every segment, word
 and (later) line carries its language, and translation translates each line from it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,7 +23,9 @@ from pydantic import Field
 from . import langid
 from .config import ASR, LanguageId
 from .errors import DubError
-from .schema import Line, Record, Segment, Transcript, Translation
+from .schema import Line, Record, Segment, Transcript, Translation, Word
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000  # Hz
 
@@ -30,7 +36,9 @@ class Stretch(Record):
     start: float  # seconds
     end: float
     language: str
-    probability: float = 0.0  # the detector's, for `language`; 0 if not asked (too short)
+    probability: float = 0.0  # the detector's, for `language`; 0 if not asked (too short, or clear)
+    heard: float | None = None  # mean word probability of the first transcription, in the file's language
+    words: int | None = None  # words that transcription found in the stretch
     checked: list[langid.Candidate] = Field(default_factory=list)  # the decode check, where one ran
 
 
@@ -45,22 +53,39 @@ class SourceLanguages(Record):
         return sorted({s.language for s in self.stretches} | {self.decision.language})
 
 
+def doubtful(region: tuple[float, float], words: Sequence[Word], cfg: LanguageId) -> tuple[bool, float, int]:
+    """Whether a first transcription in the file's language leaves `region` (seconds) in doubt: fewer than
+    `cfg.doubt_words_per_second` words in it, or their mean probability under `cfg.doubt_word_prob`.
+    Returns (doubt, mean word probability, word count)."""
+    s, e = region
+    inside = [w.probability for w in words if s - 0.2 <= (w.start + w.end) / 2 <= e + 0.2]
+    mean = float(np.mean(inside)) if inside else 0.0
+    return len(inside) < cfg.doubt_words_per_second * (e - s) or mean < cfg.doubt_word_prob, mean, len(inside)
+
+
 def stretch_languages(audio: np.ndarray, regions: Sequence[tuple[float, float]], main: str,
-                      detect: langid.Detector, decode: langid.Decoder, cfg: LanguageId) -> list[Stretch]:
+                      detect: langid.Detector, decode: langid.Decoder, cfg: LanguageId,
+                      first: Transcript | None = None) -> list[Stretch]:
     """The language of each speech region of 16 kHz `audio`, given the file's language `main`.
 
-    The detector is asked on every region of `cfg.stretch_min` seconds or more; a language it gives
+    The detector is asked on every region of `cfg.stretch_min` seconds or more that the `first`
+    transcription (in `main`; None: every region) leaves in doubt; a clear region is evidence for `main`.
+    A language the detector gives
     `cfg.switch_prob` somewhere becomes a candidate, and the regions are labelled by the most probable
     path (`label`). Whisper base on a 1-2 s region is often unsure (ls_demo2's Portuguese heard as
     Croatian at 0.64), and forced into the wrong language it translates fluently, so each run of another
     language is checked as a whole: decoded in it and in `main`, it switches only if its own reading wins."""
     clips = [audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in regions]
-    probs = [detect(c) if e - s >= cfg.stretch_min else {} for c, (s, e) in zip(clips, regions)]
+    words = [w for seg in first.segments for w in seg.words] if first is not None else []
+    heard = [doubtful(r, words, cfg) if first is not None else (True, None, None) for r in regions]
+    probs = [({main: 1.0} if not doubt else detect(c)) if e - s >= cfg.stretch_min else {}
+             for c, (s, e), (doubt, _, _) in zip(clips, regions, heard)]
     others = sorted({l for p in probs for l, v in p.items() if l != main and v >= cfg.switch_prob})
     weights = [min(e - s, cfg.window) for s, e in regions]
     langs = label(probs, weights, [main, *others], cfg.switch_cost)
-    out = [Stretch(start=round(s, 3), end=round(e, 3), language=l, probability=round(p.get(l, 0.0), 4))
-           for (s, e), l, p in zip(regions, langs, probs)]
+    out = [Stretch(start=round(s, 3), end=round(e, 3), language=l, probability=round(p.get(l, 0.0), 4),
+                   heard=None if mean is None else round(mean, 3), words=n)
+           for (s, e), l, p, (_, mean, n) in zip(regions, langs, probs, heard)]
     i = 0
     while i < len(out):  # each run of another language, checked whole
         j = i
@@ -146,14 +171,20 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
     detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
     decision = langid.identify(audio, regions, detect, decode, cfg)
     duration = len(audio) / SAMPLE_RATE
-    stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg) if cfg.mode == "stretch"
-                 else [])
+    first = transcribe.transcribe(audio, asr, decision.language, progress)
+    stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg, first)
+                 if cfg.mode == "stretch" else [])
     if record is not None:
         SourceLanguages(decision=decision, stretches=stretches).save(record)
-    segments: list[Segment] = []
-    for start, end, lang in runs(stretches, duration) or [(0.0, duration, decision.language)]:
+    parts = runs(stretches, duration)
+    if len(parts) <= 1:  # one language: the first transcription stands
+        parts, segments = [], [shift(s, 0.0, s.id, decision.language) for s in first.segments]
+    else:  # the whole file again, each run in its language (speech after a wrongly forced stretch is often lost)
+        log.info("the source switches language %d times: transcribing each run in its own", len(parts) - 1)
+        segments = []
+    for start, end, lang in parts:
         clip = audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
-        part = transcribe.transcribe(clip, asr, lang, (lambda s, o=start: progress(s + o)) if progress else None)
+        part = transcribe.transcribe(clip, asr, lang)
         segments += [shift(s, start, len(segments) + i, lang) for i, s in enumerate(part.segments)]
     return Transcript(language=decision.language, language_probability=decision.probability,
                       duration=round(duration, 3), model=asr.model, segments=segments)

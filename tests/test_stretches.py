@@ -104,3 +104,30 @@ def test_a_portuguese_stretch_cut_into_english_is_transcribed_in_portuguese():
     pt_text = " ".join(s.text for s in t.segments if s.language == "pt")
     assert langid.word_share(pt_text, "pt") > max(0.5, langid.word_share(pt_text, "en")), pt_text
     assert np.all([w.language == s.language for s in t.segments for w in s.words])
+
+
+def test_only_stretches_the_first_transcription_leaves_in_doubt_cost_a_detector_pass():
+    """A clear first-pass stretch is evidence for the file's language and is not asked; a stretch with
+    improbable words, or with speech but (almost) no words, is asked and can switch."""
+    def w(t, p):
+        return Word(start=t, end=t + 0.3, text="x", probability=p)
+
+    first = Transcript(language="en", duration=12.0, segments=[Segment(
+        id=0, start=0.0, end=12.0, text="x",
+        words=[w(0.2 + 0.4 * k, 0.9) for k in range(6)] + [w(4.2 + 0.4 * k, 0.3) for k in range(6)])])
+    regions = [(0.0, 2.5), (4.0, 6.5), (8.0, 10.5)]  # clear / improbable words / no words
+    asked = []
+
+    def detect(clip):
+        asked.append(len(clip) / stretches.SAMPLE_RATE)
+        return {"pt": 0.95, "en": 0.02}
+
+    def decode(clip, lang):
+        return ("eu vou fazer uma receita hoje", -0.3, 1.2) if lang == "pt" else ("the the the the the", -1.5, 3.5)
+
+    audio = np.zeros(12 * stretches.SAMPLE_RATE, np.float32)
+    out = stretches.stretch_languages(audio, regions, "en", detect, decode, CFG.language_id, first)
+    assert asked == [2.5, 2.5]  # the second and third stretches only
+    assert [s.language for s in out] == ["en", "pt", "pt"], [c.model_dump() for s in out for c in s.checked]
+    assert [s.words for s in out] == [6, 6, 0] and out[0].heard == 0.9
+    assert stretches.doubtful((0.0, 2.5), first.segments[0].words, CFG.language_id)[0] is False
