@@ -10,10 +10,17 @@ last good outputs in place (the pipeline replaces an output only by a finished o
 The scan, the decisions and the locking are plain functions (`library_run`, `visit`); the Prefect
 flow `library` only chooses how the videos run: in turn in this process by default, or on a Dask
 cluster (prefect-dask) when given a scheduler address, or "local[:N]" for a LocalCluster.
+
+Two locks keep one video from being dubbed twice at once: a file lock in its job folder (threads and
+processes of one host, and a dead holder's lock is free at once), and, when a video is dubbed as a
+Prefect task, a Prefect global concurrency limit of one named after the video's place in the library
+(`server_lock`): every worker and host that reports to the same Prefect server shares it, whatever
+disk it sees the library on. A killed holder's slot is freed when its lease runs out (`LEASE`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -43,6 +50,7 @@ MEDIA_EXTS = VIDEO_EXTS | AUDIO_EXTS
 STATE = "library.json"  # per video, in its job folder
 LOCK = "library.lock"  # per video, in its job folder, held while the video is looked at or dubbed
 SUMMARY = "library-summary.json"  # per library run, in the output root
+LEASE = 300.0  # seconds a dubbing worker's concurrency slot outlives it if it dies (renewed while alive)
 
 # dub(input_path, languages, out, config_path, lipsync) -> dub_video's summary; the job folder is
 # out/<input stem>. Injectable so the library logic is tested without the models.
@@ -95,6 +103,7 @@ class Video:
 
     path: Path
     out_parent: Path
+    key: str = ""  # the job folder relative to the library's output root: the same on every host
 
     @property
     def job_dir(self) -> Path:
@@ -110,6 +119,7 @@ class Outcome:
     job: str = ""
     languages: list[str] = field(default_factory=list)
     error: str = ""
+    worker: str = ""  # host:pid of the process that dubbed it
 
 
 def one_line(e: BaseException) -> str:
@@ -216,7 +226,8 @@ def place(paths: Iterable[Path], base: Path, out: Path) -> tuple[list[Video], li
     bad = clashing(videos)
     refused = [Outcome(str(v.path), "failed", job=str(v.job_dir), error="output folder clashes with another video's")
                for v in videos if v.job_dir in bad]
-    return [v for v in videos if v.job_dir not in bad], refused
+    return [Video(v.path, v.out_parent, v.job_dir.relative_to(out).as_posix()) for v in videos
+            if v.job_dir not in bad], refused
 
 
 # --- the lock -------------------------------------------------------------------------------------
@@ -272,6 +283,29 @@ class VideoLock:
         self.release()
 
 
+@contextlib.contextmanager
+def server_lock(key: str, wait: float = 1.0):
+    """Hold the Prefect global concurrency limit (limit 1) of the video at `key` (its job folder relative
+    to the output root) on the current Prefect API, for every worker and host that reports to it; Busy
+    if another holds it after `wait` seconds. The slot is leased for LEASE seconds, renewed while held."""
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+    from prefect.exceptions import ObjectAlreadyExists
+
+    name = f"dub-video-{digest(key)}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except ObjectAlreadyExists:  # another host created it between the read and the create
+            pass
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(concurrency(name, occupy=1, timeout_seconds=wait, strict=True, lease_duration=LEASE))
+        except TimeoutError:
+            raise Busy(f"being dubbed by another worker (Prefect concurrency limit {name} is held)") from None
+        yield
+
+
 # --- deciding and dubbing one video ---------------------------------------------------------------
 
 
@@ -316,14 +350,16 @@ def stale(state: VideoState, targets: list[str], settings: str) -> list[str]:
 
 
 def visit(video: Video, targets: list[str], settings: str, config_path: str | None = None,
-          lipsync: bool | None = None, dub: DubFn | None = None) -> Outcome:
+          lipsync: bool | None = None, dub: DubFn | None = None,
+          shared: Callable[[str], contextlib.AbstractContextManager] | None = None) -> Outcome:
     """Look at one video under its lock and, if `dub` is given, dub its stale languages.
 
-    Without `dub` this only decides ("up to date" or "to do" with the languages). Any exception
-    becomes a failed Outcome (and, when dubbing, the record's error line); earlier good dubs stay."""
+    Without `dub` this only decides ("up to date" or "to do" with the languages). `shared(key)` is a
+    second lock held around the file lock (`server_lock` across hosts). Any exception becomes a failed
+    Outcome (and, when dubbing, the record's error line); earlier good dubs stay."""
     out = Outcome(str(video.path), "to do", job=str(video.job_dir))
     try:
-        with VideoLock(video.job_dir / LOCK):
+        with (shared or (lambda k: contextlib.nullcontext()))(video.key), VideoLock(video.job_dir / LOCK):
             state = load_state(video)
             changed = refresh_source(state, video.path)
             out.languages = stale(state, targets, settings)
@@ -331,6 +367,7 @@ def visit(video: Video, targets: list[str], settings: str, config_path: str | No
             if not out.languages or state.no_speech == no_speech:
                 out.status = "up to date" if not out.languages else "no speech"
             elif dub is not None:
+                out.worker = f"{socket.gethostname()}:{os.getpid()}"
                 _dub(video, state, out, settings, no_speech, config_path, lipsync, dub)
                 changed = True
             if changed:
@@ -461,7 +498,7 @@ def task_runner(dask: str | None):
 @task(name="dub library video", cache_policy=NO_CACHE, task_run_name="{video.path.name}")
 def dub_video_task(video: Video, targets: list[str], settings: str, config_path: str | None,
                    lipsync: bool | None) -> Outcome:
-    out = visit(video, targets, settings, config_path, lipsync, dub=dub_with_flow)
+    out = visit(video, targets, settings, config_path, lipsync, dub=dub_with_flow, shared=server_lock)
     log = get_run_logger()
     (log.warning if out.status == "failed" else log.info)(
         f"{video.path}: {out.status} ({', '.join(out.languages)})" + (f": {out.error}" if out.error else ""))

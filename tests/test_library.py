@@ -402,3 +402,87 @@ def test_deployment_on_a_real_server_and_worker(tmp_path):
     finally:
         for proc in reversed(started):
             _stop(proc)
+
+
+HOLD = """
+import sys
+from flows import library as lib
+with lib.server_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+print("released", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_video_another_host_is_dubbing_is_busy_through_the_prefect_server(tmp_path):
+    """Another host (a process reporting to the same Prefect server, seeing the library at another path,
+    so no file lock of ours can meet it) is dubbing talks/a: here talks/a is busy, talks/b is not, and
+    talks/a is dubbed once the other host lets go."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.server import LocalServer
+
+    (tmp_path / "lib" / "talks").mkdir(parents=True)
+    a, b = tmp_path / "lib" / "talks" / "a.mp4", tmp_path / "lib" / "talks" / "b.mp4"
+    a.write_bytes(b"a" * 100)
+    b.write_bytes(b"b" * 100)
+    here = tmp_path / "this-host-out" / "talks"
+    server = LocalServer.start(tmp_path / "server.log")
+    holder = None
+    try:
+        url = server.wait()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, "talks/a"], cwd=ROOT, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env={**os.environ, "PREFECT_API_URL": url})
+        assert holder.stdout.readline().strip() == "held"
+        dub = FakeDub()
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            busy = lib.visit(lib.Video(a, here, "talks/a"), ["es"], "s", dub=dub, shared=lib.server_lock)
+            assert busy.status == "busy" and "Prefect concurrency limit" in busy.error, busy
+            assert lib.visit(lib.Video(b, here, "talks/b"), ["es"], "s", dub=dub, shared=lib.server_lock).status == "dubbed"
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.stdout.readline().strip() == "released"
+            done = lib.visit(lib.Video(a, here, "talks/a"), ["es"], "s", dub=dub, shared=lib.server_lock)
+            assert done.status == "dubbed", done
+        assert dub.names() == ["a.mp4", "b.mp4"]
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/espeak-ng").exists(), reason="espeak-ng not installed")
+def test_library_on_a_dask_local_cluster_of_two_worker_processes(tmp_path):
+    """`dub library run --dask local:2` dubs a folder of small videos on two Dask worker processes (real
+    dubs, cheap settings): every video dubbed once, by a worker process, both workers used; a re-run
+    finds everything up to date from the records the workers wrote."""
+    from dubbing import media
+
+    lib_dir, out = tmp_path / "library", tmp_path / "out"
+    lib_dir.mkdir()
+    for i, sentence in enumerate(["Hello, the weather is nice today.", "The train leaves at nine.",
+                                  "My sister lives in a small house.", "We eat bread and cheese."]):
+        _clip(lib_dir / f"clip{i}.mp4", sentence)
+    (tmp_path / "fast.yaml").write_text(FAST)
+    cmd = [sys.executable, "-m", "dub", "library", "run", "--root", str(lib_dir), "--to", "es", "--out", str(out),
+           "--config", str(tmp_path / "fast.yaml"), "--dask", "local:2"]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((out / lib.SUMMARY).read_text())
+    assert summary["counts"]["dubbed"] == 4 and summary["counts"]["failed"] == 0, summary
+    workers = {d["worker"] for d in summary["dubbed"]}
+    assert len(workers) == 2, workers  # both worker processes took videos
+    for d in summary["dubbed"]:
+        src = Path(d["input"])
+        dubbed = Path(lib.VideoState.load(out / src.stem / lib.STATE).languages["es"].output)
+        info = media.probe(dubbed)
+        assert out / src.stem in dubbed.parents and info.has_video and info.has_audio, d
+        assert abs(info.duration - media.probe(src).duration) < 0.3, (d, info.duration)
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((out / lib.SUMMARY).read_text())["counts"]["up to date"] == 4
