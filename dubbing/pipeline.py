@@ -498,7 +498,8 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
         report = api.sync_video(Path(src.info.path), voices, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
-                                crf=cfg.output.crf, preset=cfg.output.preset)
+                                crf=cfg.output.crf, preset=cfg.output.preset,
+                                shared_chunks=src.job.path("source/passthrough"))
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out

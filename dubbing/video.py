@@ -30,7 +30,7 @@ class Frame:
     index: int
     time: float  # seconds from the first frame's timestamp origin
     pts: int  # in VideoInfo.time_base
-    rgb: np.ndarray  # (h, w, 3) uint8
+    rgb: np.ndarray | None  # (h, w, 3) uint8; None for a frame decoded but not wanted (frames)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -44,8 +44,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(s.codec_context.width, s.codec_context.height, s.time_base, Fraction(rate), dur)
 
 
-def frames(path: str | os.PathLike) -> Iterator[Frame]:
-    """Decode frames one at a time as RGB with their pts and time (s); memory stays flat."""
+def frames(path: str | os.PathLike, wanted: np.ndarray | None = None) -> Iterator[Frame]:
+    """Decode frames one at a time as RGB with their pts and time (s); memory stays flat. A frame whose
+    index `wanted` (bool per frame) marks False comes without its picture (rgb None): it is decoded,
+    but not converted."""
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
@@ -54,7 +56,8 @@ def frames(path: str | os.PathLike) -> Iterator[Frame]:
         for i, f in enumerate(c.decode(s)):
             pts = f.pts if f.pts is not None else (0 if last is None else last + 1)
             last = pts
-            yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24"))
+            keep = wanted is None or (i < len(wanted) and wanted[i])
+            yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24") if keep else None)
 
 
 def frame_times(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -67,7 +67,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                language: str | None = None, faces: F.SourceFaces | None = None,
                jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None,
                source_speech: tuple[Phones, np.ndarray] | None = None, crf: int = CRF,
-               preset: str = PRESET) -> SyncReport:
+               preset: str = PRESET, shared_chunks: Path | None = None) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -81,7 +81,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     (samples at metrics.AUDIO_RATE): each speaking face's mouth model is learned from them and its own
     frames (lipsync.person), checked on held-out frames (report.person), and drives its new mouth.
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
-    the chunks whose mouths changed. `crf`, `preset`: x264's quality and speed for the rendered video.
+    the chunks whose mouths changed. Chunks that draw nothing (every frame passed through) are the same
+    for every audio: with `shared_chunks` they are kept there, encoded once for all the languages of a
+    source. `crf`, `preset`: x264's quality and speed for the rendered video.
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -158,13 +160,17 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                 by_frame.setdefault(int(fi), []).append((plan, j, weights[j]))
     st = video.stat()
     salt = f"{video.resolve()}|{st.st_size}|{st.st_mtime_ns}|{info.width}x{info.height}|crf{crf}|{preset}"
-    chunks = CH.plan(times, tracks.pts, *_frame_draws(n, by_frame, banks), salt)
+    keys, values = _frame_draws(n, by_frame, banks)
+    chunks = CH.plan(times, tracks.pts, keys, values, salt)
+    own = workdir / "chunks"
+    folders = {c.key: shared_chunks if shared_chunks is not None and not any(keys[c.first:c.stop]) else own
+               for c in chunks}
     report.synced_frames = len(by_frame)
-    report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, workdir / "chunks",
+    report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, folders,
                                                       lambda i: tick(n + i + 1), crf, preset)
     report.render_fps = round(report.rendered_frames / render_s, 1) if render_s > 0 else None
-    vio.concat([workdir / "chunks" / f"{c.key}.mp4" for c in chunks], out_video)
-    CH.prune(workdir / "chunks", chunks)
+    vio.concat([folders[c.key] / f"{c.key}.mp4" for c in chunks], out_video)
+    CH.prune(own, [c for c in chunks if folders[c.key] == own])  # the shared folder serves other languages too
     if not plans:
         skipped.append((0.0, float(times[-1] + dt) if n else 0.0, "no speaking face found; video passed through"))
 
@@ -203,21 +209,32 @@ def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[b
 
 
 def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,
-                   banks: dict[int, Bank], folder: Path, tick: Callable[[int], None], crf: int = CRF,
+                   banks: dict[int, Bank], folders: dict[str, Path], tick: Callable[[int], None], crf: int = CRF,
                    preset: str = PRESET) -> tuple[int, float]:
-    """Render and encode the chunks not already in `folder`, in one decode pass.
+    """Render and encode the chunks not already in their folder (`folders[chunk.key]`), in one decode
+    pass that stops after the last chunk to make.
 
     Returns (frames rendered, seconds spent rendering them, decode and encode not counted)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    todo = {c.first: c for c in chunks if not CH.reusable(folder, c)}
+    for folder in set(folders.values()):
+        folder.mkdir(parents=True, exist_ok=True)
+    todo = {c.first: c for c in chunks if not CH.reusable(folders[c.key], c)}
+    if not todo:
+        return 0, 0.0
+    end = max(c.stop for c in todo.values())
+    wanted = np.zeros(end, bool)
+    for c in todo.values():
+        wanted[c.first:c.stop] = True
     chunk, writer, rendered, render_s = None, None, 0, 0.0
     try:
-        for fr in vio.frames(video):
+        for fr in vio.frames(video, wanted):
+            if fr.index >= end:
+                break
             tick(fr.index)
             if writer is None:
                 chunk = todo.get(fr.index)
                 if chunk is None:
                     continue
+                folder = folders[chunk.key]
                 CH.forget(folder, chunk)
                 writer = vio.VideoWriter(folder / f"{chunk.key}.mp4", info.width, info.height, info.time_base,
                                          info.rate, crf=crf, preset=preset, b_frames=False)

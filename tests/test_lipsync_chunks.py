@@ -87,3 +87,39 @@ def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
     # as rendering the edit from scratch, up to far-away points moved by float noise
     assert max(np.abs(x.astype(int) - y).max() for x, y in zip(b, c)) <= 3
     assert any(not np.array_equal(x, y) for x, y in zip(a[early:], b[early:]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_chunks_that_draw_nothing_are_encoded_once_for_every_language(tmp_path):
+    """vr_face1's first 2.5 s, then 4 s without a face: the chunks after the face pass the frames
+    through, are encoded by the first language into the shared folder and taken as they are by the
+    second; each language's chunks with the face are its own."""
+    from conftest import ffmpeg
+    from dubbing.schema import SpeakerTurn
+    from dubbing import video as vio
+    from lipsync import api, faces
+
+    info = vio.probe(FACE1)
+    clip = tmp_path / "face-then-none.mp4"
+    ffmpeg("-i", str(FACE1), "-f", "lavfi", "-i", f"color=c=gray:s={info.width}x{info.height}:r={float(info.rate)}:d=4",
+           "-filter_complex", "[0:v]trim=0:2.5,setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]",
+           "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    turns = [SpeakerTurn(start=0.0, end=2.4, speaker="S0")]
+    fa = faces.analyse(clip, tmp_path / "track")
+    shared = tmp_path / "passthrough"
+    es = [(p, 0.2 + 0.15 * i, 0.33 + 0.15 * i, "S0") for i, p in enumerate(["o", "l", "a", "a", "m", "i", "ɣ", "o"])]
+    fr = [(p, 0.2 + 0.15 * i, 0.33 + 0.15 * i, "S0") for i, p in enumerate(["b", "o", "ʒ", "u", "ʁ", "a", "m", "i"])]
+    a = api.sync_video(clip, FACE1, es, turns, tmp_path / "es.mp4", tmp_path / "es", faces=fa, shared_chunks=shared)
+    kept = {p.name: p.stat().st_mtime_ns for p in shared.glob("*.mp4")}
+    assert len(kept) >= 1 and a.rendered_frames > 0
+    b = api.sync_video(clip, FACE1, fr, turns, tmp_path / "fr.mp4", tmp_path / "fr", faces=fa, shared_chunks=shared)
+    assert {p.name: p.stat().st_mtime_ns for p in shared.glob("*.mp4")} == kept  # taken, not made again
+    own = [len(list((tmp_path / x / "chunks").glob("*.mp4"))) for x in ("es", "fr")]
+    assert own[0] == own[1] >= 1
+    x, y = ([f.rgb for f in vio.frames(tmp_path / n)] for n in ("es.mp4", "fr.mp4"))
+    times = vio.frame_times(clip)[0]
+    idle = int(np.searchsorted(times, times[0] + 2.0 * own[0]))  # the first chunk without the face
+    assert len(x) == len(y) == len(times) == b.frames and idle < len(times)
+    assert all(np.array_equal(p, q) for p, q in zip(x[idle:], y[idle:]))
+    assert any(not np.array_equal(p, q) for p, q in zip(x[:idle], y[:idle]))
