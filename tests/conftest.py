@@ -49,3 +49,12 @@ def made(tmp_path_factory) -> dict[str, Path]:
     sf.write(out["tone"], 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
     out["junk"].write_bytes(np.random.default_rng(0).bytes(20000))
     return out
+
+
+def spoken_clip(path: Path, sentence: str, size: str = "160x120") -> None:
+    """A short test-pattern video whose audio is espeak-ng saying `sentence`."""
+    wav = path.with_suffix(".speech.wav")
+    subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
+    ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=25", "-i", str(wav), "-shortest",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path))
+    wav.unlink()

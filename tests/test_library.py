@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import spoken_clip
 from dubbing.errors import DubError, NoSpeech
 from flows import library as lib
 from flows.deploy import next_fire, validate_cron
@@ -296,17 +297,6 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 FAST = "translation:\n  backend: apertium\nseparation:\n  backend: none\nlipsync:\n  enabled: false\n"
 
 
-def _clip(path: Path, sentence: str, size: str = "160x120") -> None:
-    """A short test-pattern video whose audio is espeak-ng saying `sentence`."""
-    from conftest import ffmpeg
-
-    wav = path.with_suffix(".speech.wav")
-    subprocess.run(["espeak-ng", "-w", str(wav), sentence], check=True)
-    ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=25", "-i", str(wav), "-shortest",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(path))
-    wav.unlink()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -345,8 +335,8 @@ def test_deployment_on_a_real_server_and_worker(tmp_path):
     lib_dir, out, logs = tmp_path / "library", tmp_path / "out", tmp_path / "logs"
     (lib_dir / "talks").mkdir(parents=True)
     logs.mkdir()
-    _clip(lib_dir / "hello.mp4", "Hello, the weather is nice today.")
-    _clip(lib_dir / "talks" / "train.mp4", "The train leaves at nine.")
+    spoken_clip(lib_dir / "hello.mp4", "Hello, the weather is nice today.")
+    spoken_clip(lib_dir / "talks" / "train.mp4", "The train leaves at nine.")
     (lib_dir / "broken.mp4").write_bytes(os.urandom(4000))  # media by name only
     (lib_dir / "readme.txt").write_text("not media")
     (tmp_path / "fast.yaml").write_text(FAST)
@@ -394,7 +384,7 @@ def test_deployment_on_a_real_server_and_worker(tmp_path):
         assert second["counts"]["dubbed"] == 0 and second["counts"]["up to date"] == 2, second
         assert {n: p.stat().st_mtime_ns for n, p in outputs.items()} == mtimes
 
-        _clip(lib_dir / "talks" / "train.mp4", "The last train leaves at ten.", size="176x144")
+        spoken_clip(lib_dir / "talks" / "train.mp4", "The last train leaves at ten.", size="176x144")
         third = run_now()
         assert [Path(d["input"]).name for d in third["dubbed"]] == ["train.mp4"], third
         assert outputs["hello"].stat().st_mtime_ns == mtimes["hello"]
@@ -466,7 +456,7 @@ def test_library_on_a_dask_local_cluster_of_two_worker_processes(tmp_path):
     lib_dir.mkdir()
     for i, sentence in enumerate(["Hello, the weather is nice today.", "The train leaves at nine.",
                                   "My sister lives in a small house.", "We eat bread and cheese."]):
-        _clip(lib_dir / f"clip{i}.mp4", sentence)
+        spoken_clip(lib_dir / f"clip{i}.mp4", sentence)
     (tmp_path / "fast.yaml").write_text(FAST)
     cmd = [sys.executable, "-m", "dub", "library", "run", "--root", str(lib_dir), "--to", "es", "--out", str(out),
            "--config", str(tmp_path / "fast.yaml"), "--dask", "local:2"]

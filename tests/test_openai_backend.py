@@ -290,3 +290,35 @@ def test_cli_stops_before_any_work_when_the_server_is_down(made, tmp_path):
     assert_one_line_error(r, "cannot be reached (connection refused)")
     assert not (tmp_path / "out" / "tone" / "source").exists()  # no speech recognition was started
     print(f"failed in {time.perf_counter() - t0:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/espeak-ng").exists(), reason="espeak-ng not installed")
+def test_dask_workers_share_one_served_model(llama_server, tmp_path):
+    """`dub library run --dask local:2` with translation.backend openai: both worker processes translate
+    through the one served model (no model of their own), and each video is dubbed from its reply."""
+    import yaml
+
+    from conftest import spoken_clip
+
+    lib_dir, out = tmp_path / "library", tmp_path / "out"
+    lib_dir.mkdir()
+    for i, sentence in enumerate(["The weather is nice today.", "The train leaves at nine.",
+                                  "My sister lives in a small house."]):
+        spoken_clip(lib_dir / f"clip{i}.mp4", sentence)
+    settings = {"translation": {"backend": "openai", "openai": {"base_url": llama_server, "model": "qwen-embedded",
+                                                                "timeout": 300.0}},
+                "separation": {"backend": "none"}, "lipsync": {"enabled": False}}
+    (tmp_path / "served.yaml").write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    proc = subprocess.run([sys.executable, "-m", "dub", "library", "run", "--root", str(lib_dir), "--to", "es",
+                           "--out", str(out), "--config", str(tmp_path / "served.yaml"), "--dask", "local:2"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((out / "library-summary.json").read_text())
+    assert summary["counts"]["dubbed"] == 3, summary
+    assert len({d["worker"] for d in summary["dubbed"]}) == 2
+    for d in summary["dubbed"]:
+        tr = json.loads((out / Path(d["input"]).stem / "es" / "translation.json").read_text())
+        assert tr["backend"] == "openai" and all(l["text"] for l in tr["lines"]), tr
