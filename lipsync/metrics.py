@@ -187,9 +187,9 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Tracks,
-                   focus: np.ndarray | None = None, every: int = COMPARE_EVERY) -> tuple[float, float, float]:
+                   every: int = COMPARE_EVERY) -> tuple[float, float, float]:
     """(PSNR dB, SSIM) outside the mouth regions of the source's faces, and the flicker ratio
-    (mean absolute frame-to-frame change inside the mouth box of frames `focus`, output over source).
+    (mean absolute frame-to-frame change inside the mouth box, output over source).
 
     PSNR and SSIM are taken on every `every`-th frame (full-frame SSIM cost twice the face tracking): a
     sample of the whole video's mean. The flicker sees every frame, in the mouth box only."""
