@@ -25,6 +25,9 @@ PAUSE_DB = 35.0  # dB under the voice's loud level (its 95th percentile) that co
 MAX_YAW = 0.55  # beyond this head turn the face is passed through
 MIN_IOD_PX = 18.0  # eyes closer than this (px) = face too small to re-render
 RAMP_FRAMES = 4  # frames to fade the effect in and out at skipped spans
+IDLE_MARGIN = 0.3  # s: a face is left as it is only this far from its new speech and its own turns (coarticulation)
+MIN_IDLE = 1.0  # s: shorter idle stretches are drawn anyway (no fading out and in again within a breath)
+OPEN_PARTED = 0.06  # iod over the lips' rest opening: lips parted in the source (a mouth that moves needs drawing)
 
 
 @dataclass
@@ -80,15 +83,18 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                overrides: dict[str, str] | None = None, still: bool = False,
                voice_pauses: Sequence[tuple[float, float]] | None = None, jaw_activation: np.ndarray | None = None,
                jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None,
-               person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None
-               ) -> tuple[TrackPlan, list[str]]:
+               person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None,
+               busy: Sequence[tuple[float, float]] | None = None) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
     mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
     frames as a jaw activation 0..1 (jali.activation), blended into the visemes' jaw by `jaw_weight`.
     person_source: the phones the track's own frames were spoken with (symbol, start s, end s) and
     its voice's jaw activation at those frames: the person's mouth model (lipsync.person) is fitted
-    on them and drives the target instead of the generic visemes through the person's range."""
+    on them and drives the target instead of the generic visemes through the person's range.
+    busy: the spans (start s, end s) where this face's mouth must follow the new speech (its new
+    phones and its own turns in the source); away from them, with its lips at rest in the source,
+    the face is left as it is (weight 0: not drawn). None = drawn on every frame."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
@@ -127,7 +133,10 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     inv = np.array([G.invert(x) for x in m])
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
     reasons = skip_reasons(lm, G.yaw_ratio(lm))
-    weight = ramp(np.array([r == "" for r in reasons]))
+    ok = np.array([r == "" for r in reasons], bool)
+    if busy is not None:
+        ok &= ~idle(t, busy, q[:, 0] > rng.open_rest + OPEN_PARTED)
+    weight = ramp(ok)
     src_img, dst_img = to_img(lips_at), to_img(target)
     dst_img = src_img + weight[:, None, None] * (dst_img - src_img)
     rg = ring(mov.mean(0), canon[:, L.at(L.NOSE_BASE)].mean(0))
@@ -137,6 +146,30 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     choice = np.array([bank.choose(qq, th, rng) if items else -1 for qq, th in zip(q_t, art[:, V.TEETH])])
     return TrackPlan(tid, frames, src_img, dst_img, ring_img, tris, weight, q, q_t, art[:, V.TEETH], choice,
                      check), reasons
+
+
+def idle(t: np.ndarray, busy: Sequence[tuple[float, float]], parted: np.ndarray, margin: float = IDLE_MARGIN,
+         min_idle: float = MIN_IDLE) -> np.ndarray:
+    """Frames (at times t, s, increasing) where a face can be left as it is: more than `margin` s
+    from every busy span (start s, end s) and every frame whose lips are `parted` in the source, in
+    idle stretches of at least `min_idle` s."""
+    t = np.asarray(t, float)
+    marks = [t[np.asarray(parted, bool)]] + [np.asarray([a, b], float) for a, b in busy]
+    inside = np.zeros(len(t), bool)
+    for a, b in busy:
+        inside[np.searchsorted(t, a):np.searchsorted(t, b)] = True
+    ev = np.sort(np.concatenate(marks)) if marks else np.zeros(0)
+    if ev.size:
+        k = np.searchsorted(ev, t)
+        near = np.minimum(np.abs(t - ev[np.clip(k - 1, 0, ev.size - 1)]), np.abs(ev[np.clip(k, 0, ev.size - 1)] - t))
+        inside |= near <= margin
+    out = ~inside
+    edges = np.flatnonzero(np.diff(np.r_[0, out.astype(int), 0]))
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    for a, b in zip(edges[::2], edges[1::2]):
+        if t[b - 1] - t[a] + dt < min_idle:
+            out[a:b] = False
+    return out
 
 
 def _with_own_motion(target: np.ndarray, lips: np.ndarray, t: np.ndarray, src_t: np.ndarray, weight: np.ndarray,

@@ -71,7 +71,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
-    Faces that do not speak, and frames that cannot be synced, pass through untouched; the
+    Faces that do not speak, frames that cannot be synced, and a speaking face more than
+    analysis.IDLE_MARGIN s from its new speech and its own turns with its lips at rest pass through
+    untouched (not drawn; chunks of such frames only are shared across languages); the
     report lists skipped spans and the sync metrics of the output against `audio`. jaw_from_voice:
     0..1, how much the jaw follows the loudness of `audio` rather than the visemes (lipsync.jali). `faces`: the
     source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
@@ -139,7 +141,10 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                                      (retime.source_time(times[f]), retime.weight(times[f])),
                                      person_source=None if src_pauses is None else
                                      (A.outside_pauses([p[:3] for p in source_speech[0] if p[3] == spk], src_pauses,
-                                                       overrides=overrides), None if src_act is None else src_act[f]))
+                                                       overrides=overrides), None if src_act is None else src_act[f]),
+                                     busy=None if retime is not None else   # a re-sync keeps every frame
+                                     [(a, b) for _, a, b in ph] + [(u.start, u.end) for u in source_turns
+                                                                   if u.speaker == spk])
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

@@ -76,7 +76,7 @@ def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
                                                    faces=fa)
     first = run(before, "a.mp4", "w")
     edited = run(after, "b.mp4", "w")
-    fresh = run(after, "c.mp4", "w2")
+    run(after, "c.mp4", "w2")  # the edit rendered from scratch
     n = first.frames
     assert first.rendered_frames == first.synced_frames > 0.8 * n
     a, b, c = ([f.rgb for f in vio.frames(tmp_path / x)] for x in ("a.mp4", "b.mp4", "c.mp4"))
@@ -123,3 +123,31 @@ def test_chunks_that_draw_nothing_are_encoded_once_for_every_language(tmp_path):
     assert len(x) == len(y) == len(times) == b.frames and idle < len(times)
     assert all(np.array_equal(p, q) for p, q in zip(x[idle:], y[idle:]))
     assert any(not np.array_equal(p, q) for p, q in zip(x[:idle], y[:idle]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_a_face_that_neither_speaks_nor_parts_its_lips_is_left_as_it_is(tmp_path):
+    """vr_face1's first 2.9 s (its lips close at 2.5-3.2 s), then that frame held for 4 s: the new speech
+    ends at 1.5 s and the face's own turn at 2.0 s, so from 0.3 s after its lips last part the face is
+    passed through (not drawn, its chunks shared by every language), and drawn before."""
+    from conftest import ffmpeg
+    from dubbing.schema import SpeakerTurn
+    from dubbing import video as vio
+    from lipsync import api, faces
+
+    clip = tmp_path / "speak-then-hold.mp4"
+    ffmpeg("-i", str(FACE1), "-vf", "trim=0:2.9,setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration=4",
+           "-af", "atrim=0:2.9,apad=pad_dur=4", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    fa = faces.analyse(clip, tmp_path / "track")
+    phones = [(p, 0.2 + 0.15 * i, 0.33 + 0.15 * i, "S0") for i, p in enumerate(["o", "l", "a", "a", "m", "i", "ɣ", "o"])]
+    shared = tmp_path / "passthrough"
+    rep = api.sync_video(clip, FACE1, phones, [SpeakerTurn(start=0.0, end=2.0, speaker="S0")], tmp_path / "out.mp4",
+                         tmp_path / "w", faces=fa, shared_chunks=shared)
+    times = vio.frame_times(clip)[0]
+    speech = int(np.searchsorted(times, 1.5))
+    assert rep.speakers == {"S0": 0} and rep.frames == len(times)
+    assert speech < rep.rendered_frames == rep.synced_frames < int(np.searchsorted(times, 3.3))
+    assert len(list(shared.glob("*.mp4"))) >= 1  # the held frames' chunks, made once for all languages
+    out = [f.rgb for f in vio.frames(tmp_path / "out.mp4")]
+    assert len(out) == len(times)

@@ -8,7 +8,7 @@ from lipsync import geometry as G
 from lipsync import smooth as S
 from lipsync import visemes as V
 from lipsync import warp as W
-from lipsync.analysis import ramp
+from lipsync.analysis import idle, ramp
 from lipsync.metrics import av_sync, closure_rate, envelope
 from lipsync.mouth_model import Range, blend_measures
 
@@ -208,3 +208,17 @@ def test_envelope_follows_the_speech_band_not_a_loud_hum(tmp_path):
 def test_ramp_fades_at_skips():
     w = ramp(np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1], bool), 3)
     assert w[5] == 0 and 0 < w[4] < 1 and w[0] == 1
+
+
+def test_a_face_is_idle_only_well_away_from_speech_and_with_its_lips_at_rest():
+    t = np.arange(0, 10, 0.04)  # 25 f/s
+    parted = (t >= 6.0) & (t < 6.2)  # the source's lips part once, with no turn of this face's (a laugh)
+    busy = [(2.0, 3.0), (3.5, 4.0)]  # new speech, then a 0.5 s gap
+    out = idle(t, busy, parted, margin=0.3, min_idle=1.0)
+    at = lambda x: out[int(round(x / 0.04))]
+    assert at(0.5) and not at(1.8) and not at(2.5)  # before the speech, not within 0.3 s of it
+    assert not at(3.25)  # a gap of 0.5 s between two busy spans is drawn through
+    assert at(5.0) and not at(5.8) and not at(6.1) and not at(6.4) and at(7.5)  # parted lips keep their margin
+    assert at(9.96)
+    short = idle(t, [(1.0, 2.0)], np.zeros_like(t, bool), margin=0.3, min_idle=1.0)
+    assert short[int(2.5 / 0.04)] and not idle(t[:70], [(1.0, 2.0)], np.zeros(70, bool), 0.3, 1.0).any()  # 0.76 s idle
