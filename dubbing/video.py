@@ -44,20 +44,50 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         return VideoInfo(s.codec_context.width, s.codec_context.height, s.time_base, Fraction(rate), dur)
 
 
-def frames(path: str | os.PathLike, wanted: np.ndarray | None = None) -> Iterator[Frame]:
+def frames(path: str | os.PathLike, wanted: np.ndarray | None = None,
+           span: tuple[int, int] | None = None) -> Iterator[Frame]:
     """Decode frames one at a time as RGB with their pts and time (s); memory stays flat. A frame whose
     index `wanted` (bool per frame) marks False comes without its picture (rgb None): it is decoded,
-    but not converted."""
+    but not converted. `span` (first, stop): only those frames (indices kept), reached by a seek to the
+    keyframe before them, not by decoding the video from its start."""
+    if span is not None and span[0] > 0:
+        yield from _frames_from(path, wanted, span)
+        return
+    stop = None if span is None else span[1]
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         tb = s.time_base
         last = None
         for i, f in enumerate(c.decode(s)):
+            if stop is not None and i >= stop:
+                return
             pts = f.pts if f.pts is not None else (0 if last is None else last + 1)
             last = pts
             keep = wanted is None or (i < len(wanted) and wanted[i])
             yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24") if keep else None)
+
+
+def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple[int, int]) -> Iterator[Frame]:
+    all_pts = frame_times(path)[1]
+    first, stop = span[0], min(span[1], len(all_pts))
+    if first >= stop:
+        return
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        tb = s.time_base
+        c.seek(int(all_pts[first]), stream=s, backward=True, any_frame=False)
+        for f in c.decode(s):
+            if f.pts is None:
+                raise ValueError(f"{path}: frames without timestamps cannot be sought")
+            i = int(np.searchsorted(all_pts, f.pts))
+            if i < first:
+                continue
+            if i >= stop:
+                return
+            keep = wanted is None or (i < len(wanted) and wanted[i])
+            yield Frame(i, float(f.pts * tb), int(f.pts), f.to_ndarray(format="rgb24") if keep else None)
 
 
 def frame_times(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

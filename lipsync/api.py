@@ -74,7 +74,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     Faces that do not speak, frames that cannot be synced, and a speaking face more than
     analysis.IDLE_MARGIN s from its new speech and its own turns with its lips at rest pass through
     untouched (not drawn; chunks of such frames only are shared across languages); the
-    report lists skipped spans and the sync metrics of the output against `audio`. jaw_from_voice:
+    report lists skipped spans and the sync metrics of the output against `audio` (on windows of a
+    long output: metrics.measure_spans). jaw_from_voice:
     0..1, how much the jaw follows the loudness of `audio` rather than the visemes (lipsync.jali). `faces`: the
     source's face analysis when the caller keeps one (faces.analyse); otherwise it is made here.
     `retime`: where `audio` says the source's own words, when they were said in the source
@@ -94,8 +95,18 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     n = len(vio.frame_times(video)[0])
     total = 3 * n
     tick = (lambda k: progress(k, total)) if progress else (lambda k: None)
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase] = round(seconds.get(phase, 0.0) + now - clock, 2)
+        clock = now
+
     if faces is None:
         faces = F.analyse(video, workdir / "track", lambda k, _: tick(k))
+        lap("track")
     tracks, templates, banks = faces.tracks, faces.templates, faces.banks
     times = tracks.times
     n = len(times)
@@ -156,6 +167,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             active[(times >= a) & (times < b)] = True
         skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
 
+    lap("plan")
     # render pass, in cached chunks
     by_frame: dict[int, list[tuple[A.TrackPlan, int, dict[int, float]]]] = {}
     for plan in plans:
@@ -178,6 +190,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     CH.prune(own, [c for c in chunks if folders[c.key] == own])  # the shared folder serves other languages too
     if not plans:
         skipped.append((0.0, float(times[-1] + dt) if n else 0.0, "no speaking face found; video passed through"))
+    lap("render")
 
     # metrics on the written file
     if plans and n > 2:
@@ -185,13 +198,19 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         spk = assigned[main.tid]
         box = faces[main.tid].box
         report.person = main.person
-        m = M.evaluate(out_video, voice, workdir / "metrics", phones, spk, target_open, video, tracks, box, overrides)
-        for k in ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio",
-                  "flicker_ratio", "psnr_outside", "ssim_outside"):
-            setattr(report, k, getattr(m, k))
+        drawn = np.zeros(n, bool)
+        drawn[main.frames[main.weight > 0]] = True
+        parts = [M.evaluate(out_video, voice, workdir / "metrics" / str(k), phones, spk, target_open, video, tracks,
+                            box, overrides, span=span) for k, span in enumerate(M.measure_spans(times, drawn))]
+        for k, v in M.pooled(parts).items():
+            setattr(report, k, v)
+        report.measured_frames = sum(p.frames for p in parts)
+        lap("measure")
     tick(total)
     report.skipped = sorted(skipped)
-    shutil.rmtree(workdir / "track", ignore_errors=True)
+    report.seconds = seconds
+    for scratch in ("track", "metrics"):
+        shutil.rmtree(workdir / scratch, ignore_errors=True)
     return report
 
 

@@ -27,6 +27,11 @@ from .report import SyncReport
 
 MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
 COMPARE_EVERY = 4  # frames: PSNR and SSIM outside the mouth are sampled on every 4th frame
+MEASURE_WHOLE = 40.0  # s: an output up to this long is measured whole; a longer one in windows
+MEASURE_WINDOWS = 3  # windows spread over a longer output (the measuring re-tracks the faces: ~0.05 CPU-s a frame)
+MEASURE_WINDOW = 12.0  # s each
+FIGURES = ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio", "flicker_ratio",
+           "psnr_outside", "ssim_outside")
 AUDIO_RATE = SPEECH_RATE  # Hz the loudness is measured at
 SPEECH_BAND = (300.0, 3400.0)  # Hz: the telephone band, where the articulation-driven loudness is
 
@@ -187,16 +192,18 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Tracks,
-                   every: int = COMPARE_EVERY) -> tuple[float, float, float]:
+                   every: int = COMPARE_EVERY, span: tuple[int, int] | None = None) -> tuple[float, float, float]:
     """(PSNR dB, SSIM) outside the mouth regions of the source's faces, and the flicker ratio
-    (mean absolute frame-to-frame change inside the mouth box, output over source).
+    (mean absolute frame-to-frame change inside the mouth box, output over source). `span` (first,
+    stop): those frames only, `source_tracks` being theirs (Tracks.window).
 
     PSNR and SSIM are taken on every `every`-th frame (full-frame SSIM cost twice the face tracking): a
     sample of the whole video's mean. The flicker sees every frame, in the mouth box only."""
     se, n, ssum, nssim, fl_o, fl_s = 0.0, 0, 0.0, 0, 0.0, 0.0
     prev = None
-    for fo, fs in zip(vio.frames(video), vio.frames(source)):
-        i = fs.index
+    first = 0 if span is None else span[0]
+    for fo, fs in zip(vio.frames(video, span=span), vio.frames(source, span=span)):
+        i = fs.index - first
         a, b = fo.rgb, fs.rgb[: fo.rgb.shape[0], : fo.rgb.shape[1]]
         lms = [source_tracks.lm[i, k][L.SUBSET] for k in np.flatnonzero(source_tracks.track[i] >= 0)] \
             if i < len(source_tracks.track) else []
@@ -230,16 +237,23 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
              phones: Sequence[tuple[str, float, float, str]] | None = None, speaker: str | None = None,
              target_open: np.ndarray | None = None, source: str | Path | None = None,
              source_tracks: T.Tracks | None = None, face_box: np.ndarray | None = None,
-             overrides: dict[str, str] | None = None, tracks: T.Tracks | None = None) -> SyncReport:
+             overrides: dict[str, str] | None = None, tracks: T.Tracks | None = None,
+             span: tuple[int, int] | None = None) -> SyncReport:
     """Measure `video` against `audio` (and `source`, if given). target_open: the wanted opening
     per frame of the whole video (NaN where none); phones restricted to `speaker` when given;
-    tracks: `video`'s face tracks if already made (else it is tracked here).
+    tracks: `video`'s face tracks if already made (else it is tracked here). `span` (first, stop):
+    measure those frames only (`source_tracks` and `target_open` still of the whole video).
 
     `audio` should be the voice alone (a dub's voices, a source's separated speech): music and
     effects under the voice add loudness the lips do not make."""
     workdir = Path(workdir)
-    tr = tracks if tracks is not None else T.track_file(video, workdir / "measure_out")
+    first = 0 if span is None else span[0]
+    tr = tracks if tracks is not None else T.track_file(video, workdir / "measure_out", span=span)
     times = tr.times
+    if target_open is not None:
+        target_open = np.asarray(target_open)[first:first + len(times)]
+    if source_tracks is not None and span is not None:
+        source_tracks = source_tracks.window(*span)
     face = pick(curves(tr), face_box)
     rep = SyncReport(frames=len(times), tracks=len(tr.ids))
     if face is None:
@@ -254,11 +268,11 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
         ok = np.isfinite(tgt)
         rep.target_r = round(_r(o[ok], tgt[ok]), 4)
     ph = [p for p in (phones or []) if speaker is None or p[3] == speaker]
-    bil = [(a, b) for s, a, b, _ in ph if V.is_bilabial(s, overrides) and a < times[-1]]
+    bil = [(a, b) for s, a, b, _ in ph if V.is_bilabial(s, overrides) and a < times[-1] and b > times[0]]
     src_face = None
     if source is not None:
         if source_tracks is None:
-            source_tracks = T.track_file(source, workdir / "measure_src")
+            source_tracks = T.track_file(source, workdir / "measure_src", span=span)
         src_face = pick(curves(source_tracks), face.box)
     thr = closed_threshold(src_face.q[:, 0] if src_face is not None else o)
     cr = closure_rate(o, times[f], bil, thr)
@@ -266,6 +280,45 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
     if src_face is not None:
         js = jitter(src_face.moving)
         rep.jitter_ratio = round(jitter(face.moving) / js, 4) if js > 0 else None
-        psnr, ssim, flick = compare_frames(video, source, source_tracks)
+        psnr, ssim, flick = compare_frames(video, source, source_tracks, span=span)
         rep.psnr_outside, rep.ssim_outside, rep.flicker_ratio = round(psnr, 2), round(ssim, 4), round(flick, 4)
     return rep
+
+
+def measure_spans(times: np.ndarray, drawn: np.ndarray, whole: float = MEASURE_WHOLE, count: int = MEASURE_WINDOWS,
+                  window: float = MEASURE_WINDOW) -> list[tuple[int, int]]:
+    """The frame spans (first, stop) an output is measured on: all of it up to `whole` s; beyond, `count`
+    windows of `window` s, one in each of `count` equal parts of the video, each where most frames
+    are `drawn` (bool per frame). The cost of measuring stays bounded at any length."""
+    n = len(times)
+    if n == 0:
+        return []
+    if times[-1] - times[0] <= whole:
+        return [(0, n)]
+    dt = float(np.median(np.diff(times)))
+    w = max(1, int(round(window / dt)))
+    done = np.r_[0, np.cumsum(np.asarray(drawn, int))]
+    out = []
+    for lo, hi in zip(np.linspace(0, n, count + 1).astype(int)[:-1], np.linspace(0, n, count + 1).astype(int)[1:]):
+        if hi - lo <= w:
+            out.append((int(lo), int(hi)))
+            continue
+        starts = np.arange(lo, hi - w + 1)
+        best = int(starts[np.argmax(done[starts + w] - done[starts])])
+        out.append((best, best + w))
+    return out
+
+
+def pooled(parts: Sequence[SyncReport]) -> dict[str, float | int | None]:
+    """The FIGURES of reports measured on separate spans as one: each a mean weighted by the span's
+    frames, over the spans where it could be measured (None where none could)."""
+    out: dict[str, float | int | None] = {}
+    for k in FIGURES:
+        got = [(float(getattr(p, k)), p.frames) for p in parts
+               if getattr(p, k) is not None and np.isfinite(getattr(p, k)) and p.frames]
+        if not got:
+            out[k] = None
+            continue
+        v = float(np.average([x for x, _ in got], weights=[w for _, w in got]))
+        out[k] = int(round(v)) if k == "av_offset_frames" else round(v, 4)
+    return out

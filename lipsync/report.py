@@ -42,6 +42,8 @@ class SyncReport(Record):
     flicker_ratio: float | None = None
     psnr_outside: float | None = None  # dB, outside the mouth region, against the source
     ssim_outside: float | None = None
+    measured_frames: int = 0  # frames the sync and look figures were measured on (metrics.measure_spans)
     render_fps: float | None = None  # frames/s of the renderer alone
+    seconds: dict[str, float] = Field(default_factory=dict)  # wall s per phase: track, plan, render (decode, draw, encode), measure
     person: PersonCheck | None = None  # the person's mouth model checked on held-out source frames (None = not used)
     skipped: list[tuple[float, float, str]] = Field(default_factory=list)  # (start s, end s, reason)

@@ -10,6 +10,7 @@ Landmarks go to a disk-backed array in the work folder, so memory stays flat in 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ctypes
 import os
 import threading
@@ -245,6 +246,11 @@ class Tracks:
         o = np.argsort(f)
         return f[o], s[o]
 
+    def window(self, first: int, stop: int) -> "Tracks":
+        """Frames first..stop-1 only (views, not copies), indexed from 0."""
+        return Tracks(self.times[first:stop], self.pts[first:stop], self.width, self.height, self.lm[first:stop],
+                      self.blend[first:stop], self.track[first:stop], self.filled[first:stop], self.extra)
+
     def landmarks(self, tid: int) -> tuple[np.ndarray, np.ndarray]:
         """(frame indices, landmarks (n, len(SUBSET), 2) float64 in subset layout) of one track."""
         f, s = self.frames_of(tid)
@@ -441,11 +447,17 @@ def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
 
 
 def track_file(video: str | os.PathLike, workdir: str | os.PathLike,
-               on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None) -> Tracks:
-    """Track the faces of a whole video file, decoded as a stream (see track_video)."""
+               on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None,
+               span: tuple[int, int] | None = None) -> Tracks:
+    """Track the faces of a whole video file, decoded as a stream (see track_video); with `span`
+    (first, stop), of those frames only, indexed from 0 (as Tracks.window of the whole)."""
     info = vio.probe(video)
-    n = len(vio.frame_times(video)[0])
-    return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
+    if span is None:
+        n = len(vio.frame_times(video)[0])
+        return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
+    first, stop = span
+    local = (dataclasses.replace(f, index=f.index - first) for f in vio.frames(video, span=span))
+    return track_video(local, stop - first, info.width, info.height, Path(workdir), on_frame)
 
 
 def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int, workdir: Path,

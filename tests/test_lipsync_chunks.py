@@ -151,3 +151,31 @@ def test_a_face_that_neither_speaks_nor_parts_its_lips_is_left_as_it_is(tmp_path
     assert len(list(shared.glob("*.mp4"))) >= 1  # the held frames' chunks, made once for all languages
     out = [f.rgb for f in vio.frames(tmp_path / "out.mp4")]
     assert len(out) == len(times)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_an_output_measured_on_a_span_is_measured_on_those_frames_alone(tmp_path):
+    """The sync figures of a span come from seeking to it: the span of every frame gives the whole
+    video's figures exactly, and a 2.4-s span its own, from 60 frames."""
+    from dubbing import espeak
+    from dubbing.schema import SpeakerTurn
+    from dubbing import video as vio
+    from lipsync import api, faces
+    from lipsync import metrics as M
+
+    _, _, ph = espeak.synthesize("Hola, me llamo Ana y hoy vamos a hablar de la ayuda.", "es")
+    phones = [(p.symbol, p.start + 0.2, p.end + 0.2, "S0") for p in ph]
+    fa = faces.analyse(FACE1, tmp_path / "track")
+    rep = api.sync_video(FACE1, FACE1, phones, [SpeakerTurn(start=0.0, end=4.5, speaker="S0")], tmp_path / "o.mp4",
+                         tmp_path / "w", faces=fa)
+    n = len(vio.frame_times(FACE1)[0])
+    assert rep.measured_frames == rep.frames == n  # a short output is measured whole
+    target = np.linspace(0, 1, n)
+    run = lambda span, k: M.evaluate(tmp_path / "o.mp4", FACE1, tmp_path / f"m{k}", phones, "S0", target, FACE1,
+                                     fa.tracks, span=span)
+    whole, all_of_it, part = run(None, 0), run((0, n), 1), run((40, 100), 2)
+    assert [getattr(whole, k) for k in M.FIGURES] == [getattr(all_of_it, k) for k in M.FIGURES]
+    assert whole.frames == n and part.frames == 60
+    assert part.psnr_outside is not None and abs(part.psnr_outside - whole.psnr_outside) < 3
+    assert part.target_r is not None and part.target_r != whole.target_r

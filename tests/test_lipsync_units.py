@@ -9,7 +9,7 @@ from lipsync import smooth as S
 from lipsync import visemes as V
 from lipsync import warp as W
 from lipsync.analysis import idle, ramp
-from lipsync.metrics import av_sync, closure_rate, envelope
+from lipsync.metrics import av_sync, closure_rate, envelope, measure_spans, pooled
 from lipsync.mouth_model import Range, blend_measures
 
 
@@ -222,3 +222,26 @@ def test_a_face_is_idle_only_well_away_from_speech_and_with_its_lips_at_rest():
     assert at(9.96)
     short = idle(t, [(1.0, 2.0)], np.zeros_like(t, bool), margin=0.3, min_idle=1.0)
     assert short[int(2.5 / 0.04)] and not idle(t[:70], [(1.0, 2.0)], np.zeros(70, bool), 0.3, 1.0).any()  # 0.76 s idle
+
+
+def test_a_long_output_is_measured_on_a_few_windows_where_the_face_is_drawn():
+    t = np.arange(0, 30, 0.04)
+    assert measure_spans(t, np.zeros(len(t), bool), whole=40.0) == [(0, len(t))]  # short: all of it
+    t = np.arange(0, 600, 0.04)  # 10 minutes
+    drawn = np.zeros(len(t), bool)
+    drawn[(t > 100) & (t < 150)] = drawn[(t > 430) & (t < 436)] = True
+    spans = measure_spans(t, drawn, whole=40.0, count=3, window=12.0)
+    assert len(spans) == 3 and all(b - a == 300 for a, b in spans)  # 12 s each
+    assert all(lo <= a and b <= hi for (a, b), lo, hi in zip(spans, [0, 5000, 10000], [5000, 10000, 15000]))
+    assert drawn[spans[0][0]:spans[0][1]].all()  # inside the drawn stretch of its third
+    assert drawn[spans[2][0]:spans[2][1]].sum() == drawn[(t > 430) & (t < 436)].sum()  # all 6 s of it
+
+
+def test_figures_of_windows_pool_by_their_frames():
+    from lipsync.report import SyncReport
+
+    a = SyncReport(frames=300, target_r=0.8, av_offset_frames=1, psnr_outside=float("nan"), closure_rate=None)
+    b = SyncReport(frames=100, target_r=0.4, av_offset_frames=-1, psnr_outside=40.0, closure_rate=None)
+    p = pooled([a, b])
+    assert p["target_r"] == 0.7 and p["av_offset_frames"] == 0 and p["psnr_outside"] == 40.0
+    assert p["closure_rate"] is None

@@ -31,7 +31,7 @@ def test_truncated_file_is_refused(made, tmp_path, media_dir):
     data = (media_dir / "video/vr_face1.mp4").read_bytes()
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(DubError):
-        info = media.probe(cut)
+        media.probe(cut)
         media.load_audio(cut)
 
 
@@ -73,3 +73,21 @@ def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
     assert media.probe(both).audio_start > 0.04  # 0.12 s, less the AAC priming the copy made audible
     out = media.mux(tmp_path / "b.mp4", made["tone"], video=both, audio_origin=media.probe(both).audio_start)
     assert abs(vio.frame_times(out)[0][0] - (vio.frame_times(both)[0][0] - media.probe(both).audio_start)) < 1e-3
+
+
+def test_a_span_of_frames_is_reached_by_seeking_and_is_exactly_those_frames(tmp_path):
+    """A 75-frame clip with a keyframe every 10 frames and B-frames: spans starting mid-group give
+    the same pictures, indices and pts as the whole decode, and a span past the end gives what is there."""
+    from conftest import ffmpeg
+    from dubbing import video as vio
+
+    clip = tmp_path / "gop.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=3", "-c:v", "libx264", "-g", "10",
+           "-bf", "2", "-pix_fmt", "yuv420p", str(clip))
+    whole = list(vio.frames(clip))
+    assert len(whole) == 75
+    for first, stop in [(0, 5), (13, 27), (40, 41), (70, 90)]:
+        got = list(vio.frames(clip, span=(first, stop)))
+        want = whole[first:stop]
+        assert [f.index for f in got] == [f.index for f in want] and [f.pts for f in got] == [f.pts for f in want]
+        assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, want))
