@@ -69,3 +69,44 @@ def test_ctrl_c_is_one_line_and_kill_9_resumes(tmp_path, media_dir):
     assert (job / "source/lines.json").read_bytes() == lines_rec
     assert (job / "vr_face1.es.mp4").exists()
     assert not list(job.glob(".*.part")) and not list(job.glob(".vr_face1*")), "no partial files left"
+
+
+def test_kill_9_mid_render_keeps_the_rendered_chunks_and_gives_the_same_dub(tmp_path, media_dir):
+    """Killed while a language's lips are half rendered, a re-run keeps the 2-s chunks already made
+    (untouched) and renders only the rest; the dub is the same as an uninterrupted run's, frame for
+    frame and sample for sample."""
+    import numpy as np
+    import soundfile as sf
+
+    from dubbing import video as vio
+
+    def run(out):
+        return subprocess.Popen([sys.executable, "-m", "dub", "translate", str(media_dir / "video/vr_face1.mp4"),
+                                 "--to", "es", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    chunks = killed / "vr_face1/es/lipsync/chunks"
+    p = run(killed)
+    t0 = time.time()
+    while not list(chunks.glob("*.npy")):  # a chunk's record is written once its video is in place
+        assert p.poll() is None, p.stderr.read()
+        assert time.time() - t0 < 900
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (killed / "vr_face1/es/lips.mp4").exists(), "killed before the lips were finished"
+    made = {c.name: c.stat().st_mtime_ns for c in chunks.glob("*.mp4") if (chunks / f"{c.stem}.npy").exists()}
+    assert made
+
+    for out in (killed, clean):
+        p = run(out)
+        _, err = p.communicate(timeout=1200)
+        assert p.returncode == 0, err
+    assert {n: (chunks / n).stat().st_mtime_ns for n in made} == made, "finished chunks are not rendered again"
+    sync = __import__("json").loads((killed / "vr_face1/es/sync.json").read_text())
+    assert 0 < sync["rendered_frames"] < sync["synced_frames"]  # only the chunks not made before the kill
+    a, b = ([f.rgb for f in vio.frames(o / "vr_face1/es/lips.mp4")] for o in (killed, clean))
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert np.array_equal(sf.read(killed / "vr_face1/es/dub.wav")[0], sf.read(clean / "vr_face1/es/dub.wav")[0])
+    assert not list(chunks.glob(".*.mp4")), "the chunk being written at the kill is not left behind"
