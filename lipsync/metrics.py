@@ -28,7 +28,7 @@ from .report import SyncReport
 MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
 COMPARE_EVERY = 4  # frames: PSNR and SSIM outside the mouth are sampled on every 4th frame
 MEASURE_WHOLE = 40.0  # s: an output up to this long is measured whole; a longer one in windows
-MEASURE_WINDOWS = 3  # windows spread over a longer output (the measuring re-tracks the faces: ~0.05 CPU-s a frame)
+MEASURE_WINDOWS = 3  # windows spread over a longer output (measuring re-tracks its faces: ~0.07 s a 720p frame)
 MEASURE_WINDOW = 12.0  # s each
 FIGURES = ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio", "flicker_ratio",
            "psnr_outside", "ssim_outside")

@@ -10,8 +10,8 @@ Landmarks go to a disk-backed array in the work folder, so memory stays flat in 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import ctypes
+import dataclasses
 import os
 import threading
 import time
