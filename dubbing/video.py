@@ -45,13 +45,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 
 
 def frames(path: str | os.PathLike, wanted: np.ndarray | None = None,
-           span: tuple[int, int] | None = None) -> Iterator[Frame]:
+           span: tuple[int, int] | None = None, pts: np.ndarray | None = None) -> Iterator[Frame]:
     """Decode frames one at a time as RGB with their pts and time (s); memory stays flat. A frame whose
     index `wanted` (bool per frame) marks False comes without its picture (rgb None): it is decoded,
     but not converted. `span` (first, stop): only those frames (indices kept), reached by a seek to the
-    keyframe before them, not by decoding the video from its start."""
+    keyframe before them, not by decoding the video from its start; `pts`: every frame's pts when
+    already known (frame_times), so the seek does not demux the file again."""
     if span is not None and span[0] > 0:
-        yield from _frames_from(path, wanted, span)
+        yield from _frames_from(path, wanted, span, frame_times(path)[1] if pts is None else pts)
         return
     stop = None if span is None else span[1]
     with av.open(str(path)) as c:
@@ -68,8 +69,8 @@ def frames(path: str | os.PathLike, wanted: np.ndarray | None = None,
             yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24") if keep else None)
 
 
-def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple[int, int]) -> Iterator[Frame]:
-    all_pts = frame_times(path)[1]
+def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple[int, int],
+                 all_pts: np.ndarray) -> Iterator[Frame]:
     first, stop = span[0], min(span[1], len(all_pts))
     if first >= stop:
         return

@@ -158,7 +158,7 @@ def idle(t: np.ndarray, busy: Sequence[tuple[float, float]], parted: np.ndarray,
     inside = np.zeros(len(t), bool)
     for a, b in busy:
         inside[np.searchsorted(t, a):np.searchsorted(t, b)] = True
-    ev = np.sort(np.concatenate(marks)) if marks else np.zeros(0)
+    ev = np.sort(np.concatenate(marks))
     if ev.size:
         k = np.searchsorted(ev, t)
         near = np.minimum(np.abs(t - ev[np.clip(k - 1, 0, ev.size - 1)]), np.abs(ev[np.clip(k, 0, ev.size - 1)] - t))

@@ -192,17 +192,19 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Tracks,
-                   every: int = COMPARE_EVERY, span: tuple[int, int] | None = None) -> tuple[float, float, float]:
+                   every: int = COMPARE_EVERY, span: tuple[int, int] | None = None,
+                   pts: tuple[np.ndarray | None, np.ndarray | None] = (None, None)) -> tuple[float, float, float]:
     """(PSNR dB, SSIM) outside the mouth regions of the source's faces, and the flicker ratio
     (mean absolute frame-to-frame change inside the mouth box, output over source). `span` (first,
-    stop): those frames only, `source_tracks` being theirs (Tracks.window).
+    stop): those frames only, `source_tracks` being theirs (Tracks.window); `pts`: the two files'
+    frame pts when known (video.frames).
 
     PSNR and SSIM are taken on every `every`-th frame (full-frame SSIM cost twice the face tracking): a
     sample of the whole video's mean. The flicker sees every frame, in the mouth box only."""
     se, n, ssum, nssim, fl_o, fl_s = 0.0, 0, 0.0, 0, 0.0, 0.0
     prev = None
     first = 0 if span is None else span[0]
-    for fo, fs in zip(vio.frames(video, span=span), vio.frames(source, span=span)):
+    for fo, fs in zip(vio.frames(video, span=span, pts=pts[0]), vio.frames(source, span=span, pts=pts[1])):
         i = fs.index - first
         a, b = fo.rgb, fs.rgb[: fo.rgb.shape[0], : fo.rgb.shape[1]]
         lms = [source_tracks.lm[i, k][L.SUBSET] for k in np.flatnonzero(source_tracks.track[i] >= 0)] \
@@ -248,10 +250,12 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
     effects under the voice add loudness the lips do not make."""
     workdir = Path(workdir)
     first = 0 if span is None else span[0]
-    tr = tracks if tracks is not None else T.track_file(video, workdir / "measure_out", span=span)
+    pts = vio.frame_times(video)[1] if span is not None and tracks is None else None  # demuxed once, sought twice
+    tr = tracks if tracks is not None else T.track_file(video, workdir / "measure_out", span=span, pts=pts)
     times = tr.times
     if target_open is not None:
         target_open = np.asarray(target_open)[first:first + len(times)]
+    src_pts = None if source_tracks is None else source_tracks.pts  # the source's, as tracked
     if source_tracks is not None and span is not None:
         source_tracks = source_tracks.window(*span)
     face = pick(curves(tr), face_box)
@@ -280,7 +284,7 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
     if src_face is not None:
         js = jitter(src_face.moving)
         rep.jitter_ratio = round(jitter(face.moving) / js, 4) if js > 0 else None
-        psnr, ssim, flick = compare_frames(video, source, source_tracks, span=span)
+        psnr, ssim, flick = compare_frames(video, source, source_tracks, span=span, pts=(pts, src_pts))
         rep.psnr_outside, rep.ssim_outside, rep.flicker_ratio = round(psnr, 2), round(ssim, 4), round(flick, 4)
     return rep
 
@@ -299,7 +303,8 @@ def measure_spans(times: np.ndarray, drawn: np.ndarray, whole: float = MEASURE_W
     w = max(1, int(round(window / dt)))
     done = np.r_[0, np.cumsum(np.asarray(drawn, int))]
     out = []
-    for lo, hi in zip(np.linspace(0, n, count + 1).astype(int)[:-1], np.linspace(0, n, count + 1).astype(int)[1:]):
+    bounds = np.linspace(0, n, count + 1).astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi - lo <= w:
             out.append((int(lo), int(hi)))
             continue

@@ -448,15 +448,16 @@ def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
 
 def track_file(video: str | os.PathLike, workdir: str | os.PathLike,
                on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None,
-               span: tuple[int, int] | None = None) -> Tracks:
+               span: tuple[int, int] | None = None, pts: np.ndarray | None = None) -> Tracks:
     """Track the faces of a whole video file, decoded as a stream (see track_video); with `span`
-    (first, stop), of those frames only, indexed from 0 (as Tracks.window of the whole)."""
+    (first, stop), of those frames only, indexed from 0 (as Tracks.window of the whole). `pts`: the
+    file's frame pts when known (video.frames)."""
     info = vio.probe(video)
     if span is None:
         n = len(vio.frame_times(video)[0])
         return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
     first, stop = span
-    local = (dataclasses.replace(f, index=f.index - first) for f in vio.frames(video, span=span))
+    local = (dataclasses.replace(f, index=f.index - first) for f in vio.frames(video, span=span, pts=pts))
     return track_video(local, stop - first, info.width, info.height, Path(workdir), on_frame)
 
 

@@ -75,6 +75,8 @@ def test_kill_9_mid_render_keeps_the_rendered_chunks_and_gives_the_same_dub(tmp_
     """Killed while a language's lips are half rendered, a re-run keeps the 2-s chunks already made
     (untouched) and renders only the rest; the dub is the same as an uninterrupted run's, frame for
     frame and sample for sample."""
+    import json
+
     import numpy as np
     import soundfile as sf
 
@@ -104,7 +106,7 @@ def test_kill_9_mid_render_keeps_the_rendered_chunks_and_gives_the_same_dub(tmp_
         _, err = p.communicate(timeout=1200)
         assert p.returncode == 0, err
     assert {n: (chunks / n).stat().st_mtime_ns for n in made} == made, "finished chunks are not rendered again"
-    sync = __import__("json").loads((killed / "vr_face1/es/sync.json").read_text())
+    sync = json.loads((killed / "vr_face1/es/sync.json").read_text())
     assert 0 < sync["rendered_frames"] < sync["synced_frames"]  # only the chunks not made before the kill
     a, b = ([f.rgb for f in vio.frames(o / "vr_face1/es/lips.mp4")] for o in (killed, clean))
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
