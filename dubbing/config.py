@@ -60,6 +60,7 @@ class Diarization(_Section):
     window: float
     hop: float
     max_speakers: int
+    faces: bool = True  # when the lips are re-rendered, faces that talk split and join the voice's speakers (dubbing.who)
 
 
 class OpenAIServer(_Section):

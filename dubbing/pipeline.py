@@ -11,6 +11,7 @@ so re-running redoes only what changed. Nothing here knows Prefect; flows/ compo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, media
+from . import asr_doubt, media, who
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .edits import check_edit
@@ -75,8 +76,10 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 
 
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
-            speakers: int | None = None, progress: Progress = quiet) -> Source:
-    """Run the shared stages once per input; NoSpeech if the audio holds none."""
+            speakers: int | None = None, progress: Progress = quiet, lipsync: bool | None = None) -> Source:
+    """Run the shared stages once per input; NoSpeech if the audio holds none. `lipsync`: whether the
+    lips will be re-rendered (None: as configured); then the faces are tracked here, and those seen
+    talking check the voice's speakers (dubbing.who)."""
     from . import diarize, profiles, rttm, stretches, subtitle_source
 
     t: dict[str, float] = {}
@@ -123,15 +126,24 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 
     progress("diarize", 0, 1)
     dia_key = digest(asr_key, cfg.diarization, speakers)
-    if subtitle_source.labelled(raw):  # speakers named in the user's subtitles: no clustering
-        dia = job.record("source/diarization.json", Diarization, dia_key,
+    labelled = subtitle_source.labelled(raw)
+    faces = (cfg.diarization.faces and info.has_video and not labelled and speakers is None
+             and (cfg.lipsync.enabled if lipsync is None else lipsync))
+    voice_path = "source/diarization.voice.json" if faces else "source/diarization.json"
+    if labelled:  # speakers named in the user's subtitles: no clustering
+        dia = job.record(voice_path, Diarization, dia_key,
                          lambda: _timed(t, "diarize", subtitle_source.diarization, raw, audio, SPEECH_RATE))
     else:
-        dia = job.record("source/diarization.json", Diarization, dia_key,
+        dia = job.record(voice_path, Diarization, dia_key,
                          lambda: _timed(t, "diarize", diarize.diarize, audio, cfg.diarization, speakers, SPEECH_RATE))
     if not dia.turns:  # VAD found nothing where ASR found words: one speaker over the words
         dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
                           speakers=["SPEAKER_00"], method="fallback: one speaker")
+    if faces:  # a face seen talking splits or joins the voice's speakers, where the voice agrees
+        folder = source_faces(job, src_key, input_path, progress)
+        voice = dia
+        dia = job.record("source/diarization.json", Diarization, digest(dia_key, voice, _faces_settings()),
+                         lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, input_path, audio))
     rttm.write_rttm(job.path("source/diarization.rttm"), dia.turns, uri=name)
     transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
                             lambda: diarize.assign_speakers(raw, dia))
@@ -489,12 +501,14 @@ def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg:
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -> Path:
     from lipsync import api
+    from lipsync.faces import SourceFaces
 
     out = src.job.path(f"{lang.code}/lips.mp4")
     voices = src.job.path(f"{lang.code}/voices.wav")  # the mouths follow, and are measured against, the voice alone
     key = digest(src.key, phones, cfg.lipsync, cfg.output.crf, cfg.output.preset, file_digest(voices))
     if not src.job.fresh(out, key):
-        faces = source_faces(src, progress)
+        faces = SourceFaces.load(source_faces(src.job, src.media_key, Path(src.info.path),
+                                              lambda step, d, n: progress(d, 3 * n)))
         report = api.sync_video(Path(src.info.path), voices, phones, src.diarization.turns, out,
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
@@ -509,20 +523,39 @@ _FACES_LOCKS: dict[Path, threading.Lock] = {}  # per job: its language branches 
 _FACES_LOCKS_GUARD = threading.Lock()
 
 
-def source_faces(src: Source, progress):
-    """The source's face tracks and mouth banks, made once per source and kept in source/faces."""
+def source_faces(job: Job, media_key: str, video: Path, progress: Progress) -> Path:
+    """The folder of the source's face tracks and mouth banks (lipsync.faces.SourceFaces), made once
+    per source and kept in source/faces."""
     from lipsync import faces
 
-    work = src.job.path("source/.faces-work")
+    work = job.path("source/.faces-work")
     with _FACES_LOCKS_GUARD:
-        lock = _FACES_LOCKS.setdefault(src.job.root.resolve(), threading.Lock())
+        lock = _FACES_LOCKS.setdefault(job.root.resolve(), threading.Lock())
     with lock:
         try:
-            folder = src.job.file("source/faces", digest(src.media_key, faces.FORMAT), lambda p: faces.analyse(
-                src.info.path, work, lambda d, n: progress(d, 3 * n)).save(p))
+            return job.file("source/faces", digest(media_key, faces.FORMAT), lambda p: faces.analyse(
+                video, work, lambda d, n: progress("faces", d, n)).save(p))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return faces.SourceFaces.load(folder)
+
+
+def _faces_settings() -> tuple:
+    """What the speakers from faces depend on besides the voice's turns and the video (a cache key)."""
+    from lipsync import faces, speakers
+
+    return (faces.FORMAT, speakers.TALK_R, speakers.TALK_MARGIN, speakers.TALK_SEEN, speakers.TALK_MIN_FRAMES,
+            who.SPLIT_BELOW, who.JOIN_ABOVE, who.MIN_EVIDENCE)
+
+
+def _speakers_from_faces(voice: Diarization, folder: Path, video: Path, audio: np.ndarray) -> Diarization:
+    """The voice's speakers checked against the faces seen talking in its turns (dubbing.who)."""
+    from lipsync import api, faces
+
+    from . import diarize
+
+    talking = api.talking_faces(video, faces.SourceFaces.load(folder), [(u.start, u.end) for u in voice.turns])
+    fused, decisions = who.fuse(voice, talking, lambda spans: diarize.embed_spans(audio, spans))
+    return fused.model_copy(update={"decisions": [dataclasses.asdict(d) for d in decisions]})
 
 
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
@@ -602,7 +635,8 @@ def summarize(input_path: str | os.PathLike, src: Source, results: dict[str, Res
         "status": "ok",
         "job": str(src.job.root),
         "source": {"language": src.transcript.language, "duration": src.info.duration,
-                   "speakers": src.diarization.speakers, "lines": len(src.lines), "key": src.key},
+                   "speakers": src.diarization.speakers, "speakers_by": src.diarization.method,
+                   "speakers_from_faces": src.diarization.decisions, "lines": len(src.lines), "key": src.key},
         "seconds": round(seconds, 2),
         "stage_seconds": {k: round(v, 2) for k, v in src.timings.items()},
         "languages": kept | {
@@ -656,7 +690,7 @@ def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLik
     job = Job(check_writable(Path(out) / Path(input_path).stem))
     job.clean_partial()
     try:
-        src = prepare(input_path, job, cfg, from_lang, speakers, progress)
+        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync)
     except NoSpeech as e:
         record_no_speech(input_path, job.root, e)
         raise

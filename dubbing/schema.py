@@ -125,6 +125,8 @@ class Diarization(Record):
     # mean speaker embedding (unit length) per speaker, for voice matching and checks
     embeddings: dict[str, list[float]] = Field(default_factory=dict)
     method: str = ""
+    # what the faces seen talking changed, or proposed and the voice refused (dubbing.who.Decision)
+    decisions: list[dict] = Field(default_factory=list)
 
 
 class SpeakerProfile(Record):

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 @task(name="prepare source", cache_policy=NO_CACHE)
 def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None, speakers: int | None,
-            progress: pipeline.Progress):
-    return pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress)
+            progress: pipeline.Progress, lipsync: bool | None):
+    return pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync)
 
 
 @task(name="separate speech and background", cache_policy=NO_CACHE)
@@ -66,7 +66,7 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
         try:
             job.clean_partial()  # what a killed run left half-written
             try:
-                seconds = pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress).timings
+                seconds = pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync).timings
             except Exception as e:  # the flow's prepare task meets it again, and the flow handles it there
                 log.debug("preparation before the flow stopped (%s: %s); the flow reports it",
                           type(e).__name__, e)
@@ -99,7 +99,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     out_dir = job.root
     job.clean_partial()
     try:
-        src = prepare(input_path, job, cfg, from_lang, speakers, progress)
+        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync)
     except NoSpeech as e:
         pipeline.record_no_speech(input_path, out_dir, e)
         raise

@@ -128,7 +128,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     turns = [(t.start, t.end, t.speaker) for t in source_turns]
     assigned, _ = SP.assign({k: c.frames for k, c in faces.items()}, {k: c.q[:, 0] for k, c in faces.items()},
                             times, turns, src_env)
-    report.speakers = {s: t for t, s in assigned.items()}
+    for tid, spk in sorted(assigned.items(), key=lambda ts: -len(faces[ts[0]].frames)):
+        report.speakers.setdefault(spk, tid)
+        report.faces.setdefault(spk, []).append(tid)
     for spk in sorted({p[3] for p in phones}):
         if spk not in report.speakers:
             ph = [p for p in phones if p[3] == spk]
@@ -212,6 +214,23 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     for scratch in ("track", "metrics"):
         shutil.rmtree(workdir / scratch, ignore_errors=True)
     return report
+
+
+def talking_faces(video: Path, faces: F.SourceFaces, turns: Sequence[tuple[float, float]]
+                  ) -> dict[int, tuple[int, float]]:
+    """Which face visibly talks in each of `turns` ((start s, end s) of the voice): {turn index: (track
+    id, r)}; see speakers.talkers. Track ids are people: tracks of one person across cuts share one."""
+    tracks = faces.tracks
+    if not tracks.ids or not turns:
+        return {}
+    curves = M.curves(tracks)
+    try:
+        env = M.envelope(video, tracks.times)
+    except Exception as e:  # a video without an audio stream: no voice to follow
+        log.info("no loudness from the audio of %s (%s: %s)", video, type(e).__name__, e)
+        return {}
+    return SP.talkers({k: c.frames for k, c in curves.items()}, {k: c.q[:, 0] for k, c in curves.items()},
+                      tracks.times, turns, env)
 
 
 def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[bytes], list[np.ndarray]]:

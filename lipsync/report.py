@@ -29,7 +29,8 @@ class SyncReport(Record):
     synced_frames: int = 0  # frames with a re-rendered mouth
     rendered_frames: int = 0  # of all frames, those drawn by this run (the rest reused from its chunk cache)
     tracks: int = 0
-    speakers: dict[str, int] = Field(default_factory=dict)  # speaker label -> face track id
+    speakers: dict[str, int] = Field(default_factory=dict)  # speaker label -> face track id (their main one)
+    faces: dict[str, list[int]] = Field(default_factory=dict)  # speaker label -> every face track drawn for them
     strength: float = 0.8
     own_motion: float | None = None  # share of the new audio's words found in the source, whose own lips were reused (None = not used)
     # sync: output mouth opening against the new voice and the target aperture curve

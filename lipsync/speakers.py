@@ -79,3 +79,44 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
             if c[r, k] >= MIN_CORR or (alone and (c[r, k] > 0 or gl[r] in still)):
                 out[gl[r]] = speakers[k]
     return out, corr
+
+
+# Tuned on bench/conversation.py's `interview` (its `panel` held out): over turns of 1-2.5 s a face that
+# talks scores r 0.16-0.60 (one of 11 turns below 0); a listener's held frame moves its mouth by
+# 0.0001-0.0004 (std of the opening), a talking one by 0.027-0.057.
+TALK_R = 0.15  # a face talks in a turn when its mouth motion follows the voice's loudness this well (r)...
+TALK_MARGIN = 0.15  # ...and better, by this much, than any other moving face on screen then
+TALK_SEEN = 0.7  # ...and it is on screen for this share of the turn's frames
+TALK_MIN_FRAMES = 12  # turns shorter than this (frames) say nothing
+
+
+def talkers(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndarray], times: np.ndarray,
+            turns: Sequence[tuple[float, float]], envelope: np.ndarray) -> dict[int, tuple[int, float]]:
+    """Which face talks in each turn, where one visibly does: {turn index: (track id, r)}.
+
+    track_frames, track_opening: as in `assign`; times: frame times (s); turns: (start s, end s) of
+    the voice's turns; envelope: the source audio's loudness at `times`. A face talks in a turn when
+    its mouth motion correlates with the voice's loudness motion over the turn's frames (TALK_R) clearly
+    better than every other moving face seen then (TALK_MARGIN). A listener whose lips do not move
+    (STILL_STD) is no talker; a voice over a shot without a moving face, or two faces that move alike,
+    give no answer for that turn."""
+    env = motion(envelope)
+    out: dict[int, tuple[int, float]] = {}
+    where = {tid: {int(f): k for k, f in enumerate(fr)} for tid, fr in track_frames.items()}
+    for i, (a, b) in enumerate(turns):
+        frames = np.flatnonzero((times >= a) & (times < b))
+        if len(frames) < TALK_MIN_FRAMES:
+            continue
+        scores = []
+        for tid, at in where.items():
+            k = [at[f] for f in frames if f in at]
+            if len(k) < TALK_SEEN * len(frames):
+                continue
+            if float(np.std(track_opening[tid][k])) < STILL_STD:  # lips that do not move: not a talker
+                continue
+            seen = np.array([f for f in frames if f in at])
+            scores.append((correlation(motion(track_opening[tid][k]), env[seen]), tid))
+        scores.sort(reverse=True)
+        if scores and scores[0][0] >= TALK_R and (len(scores) == 1 or scores[0][0] - scores[1][0] >= TALK_MARGIN):
+            out[i] = (scores[0][1], round(scores[0][0], 3))
+    return out

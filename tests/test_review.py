@@ -437,3 +437,14 @@ def test_page_in_a_headless_browser(served, tmp_path):
             assert _check_page(file_page, (job / "review/index.html").as_uri()) == []  # the page from file://
         finally:
             browser.close()
+
+
+def test_the_page_says_when_faces_seen_talking_changed_the_speakers(job):
+    summary = json.loads((job / "job.json").read_text())
+    summary["source"] = {"speakers_from_faces": [
+        {"kind": "split", "speakers": ["SPEAKER_02"], "faces": [3, 5], "cosine": 0.463, "seconds": 3.66},
+        {"kind": "kept together", "speakers": ["SPEAKER_00"], "faces": [0, 4], "cosine": 0.9, "seconds": 5.0}]}
+    (job / "job.json").write_text(json.dumps(summary))
+    html = review.build(job).read_text()
+    assert "faces seen talking split the voice's SPEAKER_02 (faces 3, 5, voices alike 0.46)" in html
+    assert "SPEAKER_00 (faces 0, 4" not in html  # what the voice refused changed nothing: not shown

@@ -1,0 +1,135 @@
+"""Who speaks, from voice and face (dubbing.who, lipsync.speakers.talkers): faces seen talking split a
+voice cluster heard from two people and join two clusters heard from one, only where the voice agrees;
+and (on real footage) the whole run finds the four people of a conversation cut from the shared clips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dubbing import who
+from dubbing.schema import Diarization, SpeakerTurn
+from lipsync import speakers as SP
+
+ROOT = Path(__file__).resolve().parents[1]
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+def T(start: float, end: float, speaker: str) -> SpeakerTurn:
+    return SpeakerTurn(start=start, end=end, speaker=speaker)
+
+
+def voices(turn_voice: list[int], dim: int = 8, spread: float = 0.05, seed: int = 0):
+    """An embed function giving each turn (by its start time's order) a d-vector near its true voice."""
+    rng = np.random.default_rng(seed)
+    base = np.eye(dim)[: max(turn_voice) + 1]
+
+    def embed(spans):
+        assert len(spans) == len(turn_voice)
+        v = base[turn_voice] + spread * rng.standard_normal((len(spans), dim))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+    return embed
+
+
+def test_two_people_in_one_voice_cluster_are_split_by_their_faces():
+    # the voice clustered persons 0 and 1 together as S0; face 7 talks in turns 0 and 2, face 9 in 3
+    dia = Diarization(turns=[T(0, 2, "S0"), T(2, 4, "S1"), T(4, 6, "S0"), T(6, 8, "S0"), T(8, 9, "S0")],
+                      speakers=["S0", "S1"])
+    talking = {0: (7, 0.6), 2: (7, 0.5), 3: (9, 0.7), 1: (8, 0.4)}
+    fused, decided = who.fuse(dia, talking, voices([0, 2, 0, 1, 1]))
+    assert [d.kind for d in decided] == ["split"] and set(decided[0].faces) == {7, 9}
+    labels = [t.speaker for t in fused.turns]
+    assert labels == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_02", "SPEAKER_02"]  # turn 4: no face, by voice
+    assert fused.speakers == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"] and fused.method.endswith("+faces")
+    assert set(fused.embeddings) == set(fused.speakers)
+
+
+def test_faces_that_sound_alike_do_not_split_a_voice():
+    """One person the tracker did not re-link across a cut (two face ids, one voice) stays one speaker."""
+    dia = Diarization(turns=[T(0, 2, "S0"), T(3, 5, "S0")], speakers=["S0"])
+    fused, decided = who.fuse(dia, {0: (1, 0.6), 1: (4, 0.6)}, voices([0, 0]))
+    assert fused == dia and [d.kind for d in decided] == ["kept together"] and decided[0].cosine > who.SPLIT_BELOW
+
+
+def test_one_face_heard_in_two_voice_clusters_joins_them_if_they_sound_alike():
+    dia = Diarization(turns=[T(0, 2, "S0"), T(2, 4, "S1"), T(4, 6, "S2")], speakers=["S0", "S1", "S2"])
+    close = voices([0, 1, 0], spread=0.0)
+
+    def embed(spans):  # S2's voice a little off S0's (cosine ~0.9), S1 another person
+        v = close(spans)
+        v[2] = v[2] + 0.5 * np.eye(8)[3]
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+    fused, decided = who.fuse(dia, {0: (5, 0.5), 2: (5, 0.5), 1: (6, 0.5)}, embed)
+    assert [d.kind for d in decided] == ["join"] and decided[0].speakers == ("S0", "S2")
+    assert [t.speaker for t in fused.turns] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"]
+
+
+def test_one_face_in_two_clusters_that_sound_apart_or_talk_at_once_stays_two():
+    dia = Diarization(turns=[T(0, 2, "S0"), T(2, 4, "S1")], speakers=["S0", "S1"])
+    fused, decided = who.fuse(dia, {0: (5, 0.5), 1: (5, 0.5)}, voices([0, 1]))
+    assert fused == dia and [d.kind for d in decided] == ["kept apart"]
+    dia = Diarization(turns=[T(0, 2, "S0"), T(1.5, 4, "S1")], speakers=["S0", "S1"])
+    fused, decided = who.fuse(dia, {0: (5, 0.5), 1: (5, 0.5)}, voices([0, 0]))
+    assert fused == dia and [d.kind for d in decided] == ["kept apart"]
+
+
+def test_too_little_face_evidence_changes_nothing():
+    dia = Diarization(turns=[T(0, 0.5, "S0"), T(1, 1.6, "S0")], speakers=["S0"])
+    fused, decided = who.fuse(dia, {0: (1, 0.6), 1: (2, 0.6)}, voices([0, 1]))
+    assert fused == dia and decided == []
+
+
+def _face(n: int, talk: np.ndarray | None, rng) -> np.ndarray:
+    """A mouth opening over n frames: following `talk` (plus noise), or at rest (tiny noise)."""
+    if talk is None:
+        return 0.05 + 0.0005 * rng.standard_normal(n)
+    return 0.05 + 0.3 * talk + 0.02 * rng.standard_normal(n)
+
+
+def test_the_face_whose_mouth_follows_the_voice_is_the_talker():
+    rng = np.random.default_rng(1)
+    times = np.arange(250) / 25.0
+    env = np.abs(np.sin(times * 9.0)) * (times < 5)  # speech 0-5 s, syllables
+    env += np.abs(np.sin(times * 7.0)) * (times >= 5)
+    frames = np.arange(250)
+    a = _face(250, np.where(times < 5, env, 0.0), rng)  # talks in 0-5 s, listens after
+    b = _face(250, np.where(times >= 5, env, 0.0), rng)  # listens, then talks
+    got = SP.talkers({0: frames, 1: frames}, {0: a, 1: b}, times, [(0.0, 5.0), (5.0, 10.0), (4.9, 5.1)], env)
+    assert got[0][0] == 0 and got[1][0] == 1 and got[0][1] >= SP.TALK_R
+    assert 2 not in got  # too short to say
+    still = {0: frames}, {0: 0.05 + 0 * times}  # a still picture over the voice says nothing
+    assert SP.talkers(*still, times, [(0.0, 5.0)], env) == {}
+
+
+def test_two_faces_moving_alike_give_no_talker():
+    rng = np.random.default_rng(2)
+    times = np.arange(125) / 25.0
+    env = np.abs(np.sin(times * 9.0))
+    frames = np.arange(125)
+    got = SP.talkers({0: frames, 1: frames}, {0: _face(125, env, rng), 1: _face(125, env, rng)}, times,
+                     [(0.0, 5.0)], env)
+    assert got == {}
+
+
+@pytest.mark.skipif(not MEDIA.exists(), reason="../shared/media not present")
+def test_a_conversation_of_four_people_cut_together_finds_four_speakers(tmp_path):
+    """bench/conversation.py's interview: four people, hard cuts, a wide shot and a reaction shot. The
+    voice alone joins the GRID speaker and ls_demo2's speaker into one (3 speakers); their talking
+    faces split them."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import conversation
+
+    path, truth = conversation.build("interview", tmp_path / "inputs")
+    subprocess.run([sys.executable, "-m", "dub", "translate", str(path), "--to", "es", "--out", str(tmp_path)],
+                   check=True, cwd=ROOT, capture_output=True)
+    s = conversation.score(tmp_path / path.stem, truth, "es")
+    assert s["found"] == s["people"] == 4
+    assert s["confusion"] < 0.10
+    dia = json.loads((tmp_path / path.stem / "source/diarization.json").read_text())
+    assert any(d["kind"] == "split" for d in dia["decisions"])
+    assert s["synced"] >= 0.8 * s["speaking"]
