@@ -544,7 +544,7 @@ def _faces_settings() -> tuple:
     from lipsync import faces, speakers
 
     return (faces.FORMAT, speakers.TALK_R, speakers.TALK_MARGIN, speakers.TALK_SEEN, speakers.TALK_MIN_FRAMES,
-            who.SPLIT_BELOW, who.JOIN_ABOVE, who.MIN_EVIDENCE)
+            who.SPLIT_BELOW, who.JOIN_ABOVE, who.MIN_EVIDENCE, who.MIN_PART)
 
 
 def _speakers_from_faces(voice: Diarization, folder: Path, video: Path, audio: np.ndarray) -> Diarization:
@@ -553,8 +553,12 @@ def _speakers_from_faces(voice: Diarization, folder: Path, video: Path, audio: n
 
     from . import diarize
 
-    talking = api.talking_faces(video, faces.SourceFaces.load(folder), [(u.start, u.end) for u in voice.turns])
-    fused, decisions = who.fuse(voice, talking, lambda spans: diarize.embed_spans(audio, spans))
+    found = faces.SourceFaces.load(folder)
+    parts = voice.model_copy(update={"turns": who.at_cuts(voice.turns, found.tracks.extra.get("cuts", []))})
+    talking = api.talking_faces(video, found, [(u.start, u.end) for u in parts.turns])
+    fused, decisions = who.fuse(parts, talking, lambda spans: diarize.embed_spans(audio, spans))
+    if not any(d.kind in ("split", "join") for d in decisions):
+        fused = voice  # nothing changed: the voice's turns as they were, not cut at the shots
     return fused.model_copy(update={"decisions": [dataclasses.asdict(d) for d in decisions]})
 
 

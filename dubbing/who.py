@@ -24,6 +24,7 @@ from .schema import Diarization, SpeakerTurn
 SPLIT_BELOW = 0.80  # cosine of two parts' mean d-vectors under which they are two people
 JOIN_ABOVE = 0.60  # cosine over which two clusters seen on one face are one person
 MIN_EVIDENCE = 1.0  # seconds of turns where a person's face talks, for that face to count
+MIN_PART = 0.5  # seconds: a turn is cut at a shot cut only into parts this long
 
 Embed = Callable[[list[tuple[float, float]]], np.ndarray]  # spans (s) -> unit d-vectors (n, d)
 
@@ -48,11 +49,26 @@ def _mean(emb: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return _unit((emb * np.asarray(weights, float)[:, None]).sum(0))
 
 
+def at_cuts(turns: Sequence[SpeakerTurn], cuts: Sequence[float], min_part: float = MIN_PART) -> list[SpeakerTurn]:
+    """`turns` cut in two at each shot cut (s) that leaves both parts at least `min_part` s long: a voice
+    heard across a cut may be two people, and each shot's face can then say so."""
+    out = []
+    for t in turns:
+        edges = [t.start]
+        for c in sorted(cuts):
+            if edges[-1] + min_part <= c <= t.end - min_part:
+                edges.append(c)
+        edges.append(t.end)
+        out += [SpeakerTurn(start=a, end=b, speaker=t.speaker) for a, b in zip(edges, edges[1:])]
+    return out
+
+
 def fuse(dia: Diarization, talking: dict[int, tuple[int, float]], embed: Embed
          ) -> tuple[Diarization, list[Decision]]:
     """`dia` with its speakers split and joined by the faces that talk in its turns (`talking`: turn
     index -> (face id, r), from lipsync.api.talking_faces) where the voice agrees; and the decisions.
-    `embed`: d-vectors of spans of the same audio. Speakers are renamed by first appearance."""
+    `embed`: d-vectors of spans of the same audio. Speakers are renamed by first appearance; a
+    speaker's turns that touch are one turn again (see at_cuts)."""
     turns = list(dia.turns)
     if not turns or not talking:
         return dia, []
@@ -131,7 +147,12 @@ def _relabelled(dia: Diarization, turns: list[SpeakerTurn], label: list[str], em
     names: dict[str, str] = {}
     for i in order:
         names.setdefault(label[i], f"SPEAKER_{len(names):02d}")
-    out = [SpeakerTurn(start=turns[i].start, end=turns[i].end, speaker=names[label[i]]) for i in order]
+    out: list[SpeakerTurn] = []
+    for i in order:
+        t = SpeakerTurn(start=turns[i].start, end=turns[i].end, speaker=names[label[i]])
+        if out and out[-1].speaker == t.speaker and abs(out[-1].end - t.start) < 1e-6:  # parts of one cut turn
+            t = SpeakerTurn(start=out.pop().start, end=t.end, speaker=t.speaker)
+        out.append(t)
     emb_of = {}
     for old, new in names.items():
         idx = [i for i in range(len(turns)) if label[i] == old]

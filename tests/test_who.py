@@ -43,8 +43,8 @@ def test_two_people_in_one_voice_cluster_are_split_by_their_faces():
     talking = {0: (7, 0.6), 2: (7, 0.5), 3: (9, 0.7), 1: (8, 0.4)}
     fused, decided = who.fuse(dia, talking, voices([0, 2, 0, 1, 1]))
     assert [d.kind for d in decided] == ["split"] and set(decided[0].faces) == {7, 9}
-    labels = [t.speaker for t in fused.turns]
-    assert labels == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_02", "SPEAKER_02"]  # turn 4: no face, by voice
+    got = [(t.start, t.end, t.speaker) for t in fused.turns]  # turn 4 (8-9 s): no face, goes by its voice
+    assert got == [(0, 2, "SPEAKER_00"), (2, 4, "SPEAKER_01"), (4, 6, "SPEAKER_00"), (6, 9, "SPEAKER_02")]
     assert fused.speakers == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"] and fused.method.endswith("+faces")
     assert set(fused.embeddings) == set(fused.speakers)
 
@@ -133,3 +133,17 @@ def test_a_conversation_of_four_people_cut_together_finds_four_speakers(tmp_path
     dia = json.loads((tmp_path / path.stem / "source/diarization.json").read_text())
     assert any(d["kind"] == "split" for d in dia["decisions"])
     assert s["synced"] >= 0.8 * s["speaking"]
+
+
+def test_a_turn_is_cut_at_shot_cuts_into_parts_long_enough():
+    got = who.at_cuts([T(0, 4, "S0"), T(5, 6, "S1")], [0.2, 1.0, 1.3, 3.8, 5.5])
+    assert [(t.start, t.end, t.speaker) for t in got] == [(0, 1.0, "S0"), (1.0, 4, "S0"), (5, 5.5, "S1"), (5.5, 6, "S1")]
+
+
+def test_a_voice_heard_across_a_cut_from_two_faces_becomes_two_speakers_and_parts_rejoin():
+    dia = Diarization(turns=[T(0, 4, "S0"), T(4, 6, "S0")], speakers=["S0"])
+    parts = who.at_cuts(dia.turns, [2.0])  # the voice ran on over a cut to another person
+    fused, decided = who.fuse(dia.model_copy(update={"turns": parts}), {0: (1, 0.5), 1: (2, 0.5), 2: (2, 0.4)},
+                              voices([0, 1, 1]))
+    assert [d.kind for d in decided] == ["split"]
+    assert [(t.start, t.end, t.speaker) for t in fused.turns] == [(0, 2.0, "SPEAKER_00"), (2.0, 6, "SPEAKER_01")]
