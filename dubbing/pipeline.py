@@ -140,7 +140,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
                           speakers=["SPEAKER_00"], method="fallback: one speaker")
     if faces:  # a face seen talking splits or joins the voice's speakers, where the voice agrees
-        folder = source_faces(job, src_key, input_path, progress)
+        folder = _timed(t, "faces", source_faces, job, src_key, input_path, progress)
         voice = dia
         dia = job.record("source/diarization.json", Diarization, digest(dia_key, voice, _faces_settings()),
                          lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, input_path, audio))
