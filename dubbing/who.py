@@ -7,7 +7,8 @@ face's person is speaking. So:
     sound apart (their mean d-vectors below SPLIT_BELOW: one person's two halves score 0.83-0.88); its
     turns where no face talks go to the part whose voice is nearest;
   - two voice clusters heard only from one person's talking face (one person across cuts) are joined,
-    when they never talk at once and sound alike enough (JOIN_ABOVE).
+    when they never talk at once and sound as alike as one person does (JOIN_ABOVE): a voice-over or
+    an interpreter heard over a face that happens to move stays apart.
 The face only proposes; the voice must agree, so a person the tracker failed to re-link across a cut
 (two track ids, one voice) is not split in two. Every decision is kept, to say which evidence decided.
 """
@@ -21,8 +22,10 @@ import numpy as np
 
 from .schema import Diarization, SpeakerTurn
 
+# Resemblyzer cosines (../shared/MODELS.md, and issue 15's measurements): one person's two halves
+# 0.83-0.88, two different people 0.68-0.74 (the interview's two people the voice had joined: 0.46).
 SPLIT_BELOW = 0.80  # cosine of two parts' mean d-vectors under which they are two people
-JOIN_ABOVE = 0.60  # cosine over which two clusters seen on one face are one person
+JOIN_ABOVE = 0.75  # cosine over which two clusters seen on one face are one person
 MIN_EVIDENCE = 1.0  # seconds of turns where a person's face talks, for that face to count
 MIN_PART = 0.5  # seconds: a turn is cut at a shot cut only into parts this long
 
