@@ -13,7 +13,7 @@ import atexit
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -266,6 +266,15 @@ def history_window(i: int, n: int) -> range:
     return range(start, i)
 
 
+def labelled(items: list[Item], page: range) -> dict[int, Item]:
+    """The lines of a page as they are asked with history: with their speaker labels where two or more
+    speakers speak on the page, else without (a label names who says a line only to tell the speakers
+    apart; on a one-speaker video it only changed what the model wrote: vr_face1's shortened line into
+    French, see Style)."""
+    speakers = {items[i].speaker for i in page if items[i].text.strip() and items[i].speaker}
+    return {i: items[i] if len(speakers) > 1 else replace(items[i], speaker="") for i in page}
+
+
 def _example_turns(source: str, target: Language) -> list[dict]:
     src, tgt = examples(source), target.examples
     if not src or not tgt:
@@ -287,12 +296,16 @@ def line_messages(item: Item, source: str, target: Language, style: Style, conte
     """Chat messages asking for one line. The fixed parts come first so the prompt cache can reuse them.
     `history`: earlier lines and their translations, given as earlier turns of the same chat, each asked
     as it was (so a prompt extends the one before it), so the model keeps its pronouns, register and
-    terms; with `style.history`, every line is asked with its speaker's label."""
+    terms. A line asked within the conversation (`history` given, if empty: the first line of a page) with
+    `style.history` is asked with its speaker's label, where the item has one; a line asked on its own
+    (history None: a shortened line translated again) never is. (Translator.lines leaves the labels out
+    where only one speaker speaks on the page.)"""
     src = language_name(source)
     msgs = [{"role": "system", "content": system_prompt(src, target, strict)}]
     if style.examples and not strict:
         msgs += _example_turns(source, target)
-    labels = style.history > 0 and not strict  # who says it, where the model sees the conversation
+    # who says it, where the model sees the conversation
+    labels = style.history > 0 and not strict and history is not None
     for before, said in (history or []) if not strict else []:
         msgs += [{"role": "user", "content": _ask(before.text, target, before.hint if style.hint else "",
                                                   before.speaker if labels else "")},
@@ -579,11 +592,12 @@ class Translator:
                         done.add(i)
             rest = [i for i in todo if i not in done]
             if self.style.history and self.parallel <= 1:  # each line reads the ones before it: in order
+                asked = labelled(items, page)
                 for i in rest:
                     window = history_window(i - first, self.style.history)
-                    history = [(items[first + k], out[first + k].text) for k in window
+                    history = [(asked[first + k], out[first + k].text) for k in window
                                if out[first + k].ok and out[first + k].text]
-                    out[i] = self.one(items[i], source, target, context, glossary, history)
+                    out[i] = self.one(asked[i], source, target, context, glossary, history)
             else:  # requests at once (a server, translation.openai.parallel > 1): no history
                 for i, res in zip(rest, self._map(lambda i: self.one(items[i], source, target, context, glossary),
                                                   rest)):
