@@ -40,9 +40,9 @@ TSV = MEDIA / "text" / "tatoeba_test_v2021-08-07_sample.tsv"
 FLORES = MEDIA / "text" / "flores200_devtest_docs_500-1011.tsv"
 FLORES_COLUMNS = {"es": "spa", "fr": "fra", "ja": "jpn"}
 PAIRS = {"eng-spa": "es", "eng-fra": "fr", "eng-jpn": "ja"}
-ALONE = replace(llm.DEFAULT, history=0)  # each line alone: the default until the FLORES document bench
+ALONE = replace(llm.DEFAULT, history=0)  # each line alone (the default: see llm.Style for the FLORES figures)
 VARIANTS = {
-    "default": llm.DEFAULT,  # length hint, one line per request, the conversation so far as earlier turns
+    "default": llm.DEFAULT,  # length hint, one line per request, each line alone
     "alone": ALONE,  # the same, each line alone
     "plain": replace(ALONE, hint=False),
     "shots": replace(ALONE, examples=True),
