@@ -5,13 +5,15 @@ per sentence).
     .venv/bin/python bench/translation.py --variants all --n 30 # compare the LLM prompt styles
     .venv/bin/python bench/translation.py --demo               # vr_face1 transcript into es/fr/ja
     .venv/bin/python bench/translation.py --model F.gguf --no-apertium  # another GGUF file, same sample
-    .venv/bin/python bench/translation.py --docs --n 20 --variants alone,history  # FLORES documents
+    .venv/bin/python bench/translation.py --docs --n 40 --variants alone,history2 --replies /tmp/r.json  # FLORES docs
 
 Each sentence's time budget is the time an English speaker takes to say the source (the slot a dub has),
 so "long" counts translations the pipeline would flag as likely too long for their slot.
 With --docs, whole FLORES documents (consecutive lines of one source article) are translated into es, fr
 and ja, each document as one page, so a style that reads the lines around a line has them; even documents
-form the tune half, odd ones the report half (--n lines per language, half each).
+form the tune half, odd ones the report half (--n lines per language, half each). s/req is seconds per
+request the model answered (a line is one request, more when retried); with --replies, a request asked
+again (a document's first line is asked alike with and without history; a rerun) reuses its kept reply.
 """
 
 from __future__ import annotations
@@ -38,15 +40,17 @@ TSV = MEDIA / "text" / "tatoeba_test_v2021-08-07_sample.tsv"
 FLORES = MEDIA / "text" / "flores200_devtest_docs_500-1011.tsv"
 FLORES_COLUMNS = {"es": "spa", "fr": "fra", "ja": "jpn"}
 PAIRS = {"eng-spa": "es", "eng-fra": "fr", "eng-jpn": "ja"}
-ALONE = replace(llm.DEFAULT, history=0)  # each line alone: the default until the FLORES document bench
+ALONE = replace(llm.DEFAULT, history=0)  # each line alone (the default: see llm.Style for the FLORES figures)
 VARIANTS = {
-    "default": llm.DEFAULT,  # length hint, one line per request, the conversation so far as earlier turns
+    "default": llm.DEFAULT,  # length hint, one line per request, each line alone
     "alone": ALONE,  # the same, each line alone
     "plain": replace(ALONE, hint=False),
     "shots": replace(ALONE, examples=True),
     "context": replace(ALONE, context=True),
     "batch8": replace(ALONE, batch=8),
     "history": replace(ALONE, history=4),  # earlier lines of the page as earlier chat turns
+    "history2": replace(ALONE, history=2),  # the same, 2-3 earlier lines
+    "history1": replace(ALONE, history=1),  # the same, the line before only
 }
 
 
@@ -73,20 +77,51 @@ def doc_halves(n: int) -> dict[str, list[list[dict]]]:
     return out
 
 
+class KeptReplies:
+    """A ChatModel (llm.LlamaChat) that keeps its replies in a JSON file, keyed by the whole request: a
+    request asked again (the first line of a document is asked alike with and without history; a rerun)
+    gets the reply it had, as greedy decoding would give it again. The file belongs to one model file and
+    one version of the prompts: start a new one when either changes."""
+
+    def __init__(self, model, path: Path | None):
+        self.chat, self.path = llm.LlamaChat(model), path
+        self.kept: dict[str, str] = json.loads(path.read_text()) if path and path.exists() else {}
+        self.asked = self.reused = 0  # requests the model answered, and answered from the file
+
+    def reply(self, messages, max_tokens, temperature=0.0, seed=llm.SEED, one_line=True) -> str:
+        key = json.dumps([messages, max_tokens, temperature, seed, one_line], ensure_ascii=False)
+        self.reused += key in self.kept
+        if key not in self.kept:
+            self.asked += 1
+            self.kept[key] = self.chat.reply(messages, max_tokens, temperature, seed, one_line)
+            if self.path:
+                self.path.write_text(json.dumps(self.kept, ensure_ascii=False))
+        return self.kept[key]
+
+    def count_tokens(self, text: str) -> int:
+        return self.chat.count_tokens(text)
+
+
 def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep: Path | None = None,
-               codes: tuple[str, ...] = tuple(FLORES_COLUMNS)) -> None:
+               codes: tuple[str, ...] = tuple(FLORES_COLUMNS), keep_out: Path | None = None,
+               replies: Path | None = None, halves_wanted: tuple[str, ...] = ("tune", "report")) -> None:
     """chrF per target language, prompt style and half on FLORES documents: each document is translated
-    as one page (so a style with history or context sees the document's earlier lines)."""
+    as one page (so a style with history or context sees the document's earlier lines). `keep_out`: a JSON
+    file for every translation, by "lang/half/style", with the FLORES line numbers and references; `replies`:
+    a JSON file of the model's replies, reused for a request asked again (see KeptReplies)."""
     en = languages.get("en")
-    model = llm.load(str(llm.model_path(model_file)))
-    halves = doc_halves(n)
+    model = KeptReplies(llm.load(str(llm.model_path(model_file))), replies)
+    halves = {h: docs for h, docs in doc_halves(n).items() if h in halves_wanted}
     rejected: list[dict] = []
-    print(f"{'lang':4} {'style':10} {'half':7} {'lines':>5} {'chrF':>6} {'s/sent':>7} {'failed':>6}")
+    kept: dict[str, list[dict]] = {}
+    print(f"{'lang':4} {'style':10} {'half':7} {'lines':>5} {'chrF':>6} {'s/req':>7} {'asked':>5} {'reused':>6} "
+          f"{'failed':>6}")
     for code in codes:
         target, column = languages.get(code), FLORES_COLUMNS[code]
         for half, docs in halves.items():
             for v in variants:
                 hyps, refs, failed, t0 = [], [], 0, time.perf_counter()
+                asked, reused = model.asked, model.reused
                 for doc in docs:
                     texts = [r["eng"] for r in doc]
                     items = [llm.Item(t, hint=translate.length_hint(translate.spoken_seconds(t, en), target))
@@ -98,9 +133,16 @@ def bench_docs(n: int, variants: list[str], model_file: str = llm.EMBEDDED, keep
                     rejected += [dict(r, style=v) for r in tr.rejected]
                     if keep is not None:
                         keep.write_text(json.dumps(rejected, ensure_ascii=False, indent=1))
-                per = (time.perf_counter() - t0) / len(hyps)
+                asked, reused = model.asked - asked, model.reused - reused
+                per = (time.perf_counter() - t0) / max(1, asked)  # seconds per request the model answered
                 chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
-                print(f"{code:4} {v:10} {half:7} {len(hyps):5d} {chrf:6.1f} {per:7.2f} {failed:6d}", flush=True)
+                if keep_out is not None:
+                    rows = [r for doc in docs for r in doc]
+                    kept[f"{code}/{half}/{v}"] = [{"line": r["line"], "src": r["eng"], "ref": ref, "hyp": h}
+                                                  for r, ref, h in zip(rows, refs, hyps)]
+                    keep_out.write_text(json.dumps(kept, ensure_ascii=False, indent=1))
+                print(f"{code:4} {v:10} {half:7} {len(hyps):5d} {chrf:6.1f} {per:7.2f} {asked:5d} {reused:6d} "
+                      f"{failed:6d}", flush=True)
 
 
 def load_pairs(n: int) -> dict[str, list[tuple[str, str]]]:
@@ -179,6 +221,10 @@ def main() -> None:
     ap.add_argument("--demo", action="store_true", help="translate the vr_face1 transcript instead")
     ap.add_argument("--docs", action="store_true", help="FLORES documents into es, fr, ja, tune and report halves")
     ap.add_argument("--keep-failures", type=Path, help="with --docs: write the replies that failed the checks here")
+    ap.add_argument("--replies", type=Path, help="with --docs: keep the model's replies in this JSON file and "
+                                                 "reuse them for a request asked again")
+    ap.add_argument("--halves", default="tune,report", help="with --docs: tune, report or both")
+    ap.add_argument("--keep-translations", type=Path, help="with --docs: write every translation here (JSON)")
     ap.add_argument("--langs", default=",".join(FLORES_COLUMNS), help="with --docs: target languages, in order")
     a = ap.parse_args()
     if not MEDIA.exists():
@@ -187,7 +233,8 @@ def main() -> None:
         return demo()
     variants = list(VARIANTS) if a.variants == "all" else [v for v in a.variants.split(",") if v]
     if a.docs:
-        return bench_docs(a.n, variants, a.model, a.keep_failures, tuple(c for c in a.langs.split(",") if c))
+        return bench_docs(a.n, variants, a.model, a.keep_failures, tuple(c for c in a.langs.split(",") if c),
+                          a.keep_translations, a.replies, tuple(a.halves.split(",")))
     bench(a.n, variants, not a.no_apertium, a.model)
 
 

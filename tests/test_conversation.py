@@ -59,3 +59,22 @@ def test_line_alone_style_sends_no_history_and_no_labels():
 def test_the_history_window():
     assert list(llm.history_window(0, 4)) == [] and list(llm.history_window(3, 4)) == [0, 1, 2]
     assert list(llm.history_window(4, 4)) == [0, 1, 2, 3] and list(llm.history_window(9, 4)) == [4, 5, 6, 7, 8]
+
+
+def test_one_speaker_pages_are_asked_without_labels():
+    fake = EchoLLM()
+    one = [llm.Item(f"This is sentence number {i + 1}.", speaker="S0", hint="at most 6 words") for i in range(4)]
+    llm.Translator(fake, llm.Style(history=2)).lines(one, "en", ES)
+    assert len(fake.prompts[3]) > 2  # the history is there
+    assert not any("S0" in m["content"] for p in fake.prompts for m in p)
+    assert all(p[-1]["content"].startswith("Translate into Spanish") for p in fake.prompts)
+
+
+def test_a_line_asked_on_its_own_has_no_label():
+    """A shortened line translated again (translate.shorten) is asked without history: no speaker label, as
+    with the line-alone style."""
+    fake = EchoLLM()
+    llm.Translator(fake, llm.Style(history=2)).one(llm.Item("Asking for help.", "S1", "at most 3 words"), "en", ES)
+    alone = EchoLLM()
+    llm.Translator(alone, llm.Style(history=0)).one(llm.Item("Asking for help.", "S1", "at most 3 words"), "en", ES)
+    assert fake.prompts == alone.prompts and "S1" not in fake.prompts[0][-1]["content"]
