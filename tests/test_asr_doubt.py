@@ -3,8 +3,6 @@ translation, and such lines (and lines that failed the translation guard) listed
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import languages
 from dubbing import asr_doubt, config, llm, review, translate
 from dubbing.config import Fit
