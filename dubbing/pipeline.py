@@ -143,7 +143,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         folder = _timed(t, "faces", source_faces, job, src_key, input_path, progress)
         voice = dia
         dia = job.record("source/diarization.json", Diarization, digest(dia_key, voice, _faces_settings()),
-                         lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, input_path, audio))
+                         lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, audio))
     rttm.write_rttm(job.path("source/diarization.rttm"), dia.turns, uri=name)
     transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
                             lambda: diarize.assign_speakers(raw, dia))
@@ -547,15 +547,16 @@ def _faces_settings() -> tuple:
             who.SPLIT_BELOW, who.JOIN_ABOVE, who.MIN_EVIDENCE, who.MIN_PART)
 
 
-def _speakers_from_faces(voice: Diarization, folder: Path, video: Path, audio: np.ndarray) -> Diarization:
-    """The voice's speakers checked against the faces seen talking in its turns (dubbing.who)."""
+def _speakers_from_faces(voice: Diarization, folder: Path, audio: np.ndarray) -> Diarization:
+    """The voice's speakers checked against the faces seen talking in its turns (dubbing.who); `audio`:
+    the source's speech-rate samples."""
     from lipsync import api, faces
 
     from . import diarize
 
     found = faces.SourceFaces.load(folder)
     parts = voice.model_copy(update={"turns": who.at_cuts(voice.turns, found.tracks.extra.get("cuts", []))})
-    talking = api.talking_faces(video, found, [(u.start, u.end) for u in parts.turns])
+    talking = api.talking_faces(audio, found, [(u.start, u.end) for u in parts.turns])  # decoded once, in prepare
     fused, decisions = who.fuse(parts, talking, lambda spans: diarize.embed_spans(audio, spans))
     if not any(d.kind in ("split", "join") for d in decisions):
         fused = voice  # nothing changed: the voice's turns as they were, not cut at the shots

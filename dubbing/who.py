@@ -95,7 +95,10 @@ def fuse(dia: Diarization, talking: dict[int, tuple[int, float]], embed: Embed
         groups: list[list[int]] = []  # faces that sound alike stay one speaker
         for f in sorted(people, key=lambda f: -sum(dur[i] for i in by_face[f])):
             near = next((g for g in groups if max(float(centre[f] @ centre[h]) for h in g) >= SPLIT_BELOW), None)
-            near.append(f) if near is not None else groups.append([f])
+            if near is None:
+                groups.append([f])
+            else:
+                near.append(f)
         cos = min(float(centre[a] @ centre[b]) for a in people for b in people if a != b)
         seconds = round(sum(dur[i] for f in people for i in by_face[f]), 2)
         if len(groups) < 2:

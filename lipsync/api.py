@@ -216,19 +216,16 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     return report
 
 
-def talking_faces(video: Path, faces: F.SourceFaces, turns: Sequence[tuple[float, float]]
+def talking_faces(audio: Path | np.ndarray, faces: F.SourceFaces, turns: Sequence[tuple[float, float]]
                   ) -> dict[int, tuple[int, float]]:
     """Which face visibly talks in each of `turns` ((start s, end s) of the voice): {turn index: (track
-    id, r)}; see speakers.talkers. Track ids are people: tracks of one person across cuts share one."""
+    id, r)}; see speakers.talkers. Track ids are people: tracks of one person across cuts share one.
+    `audio`: the source's audio (a file, or samples at metrics.AUDIO_RATE already decoded)."""
     tracks = faces.tracks
     if not tracks.ids or not turns:
         return {}
     curves = M.curves(tracks)
-    try:
-        env = M.envelope(video, tracks.times)
-    except Exception as e:  # a video without an audio stream: no voice to follow
-        log.info("no loudness from the audio of %s (%s: %s)", video, type(e).__name__, e)
-        return {}
+    env = M.envelope(audio, tracks.times)
     return SP.talkers({k: c.frames for k, c in curves.items()}, {k: c.q[:, 0] for k, c in curves.items()},
                       tracks.times, turns, env)
 
