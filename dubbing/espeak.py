@@ -33,7 +33,8 @@ OPENING = "¡¿«“("
 PUNCTUATION = OPENING + ".,;:!?—…»”)\""
 _PIECES = re.compile("([" + re.escape(PUNCTUATION) + "])")
 
-_FLAGS = re.compile(r"\([a-z]{2,3}(-[a-z0-9]+)?\)|-")  # language-switch flags "(en)", syllable hyphens
+# language-switch flags "(en)" (with a tie inside when one is asked for: "(^e^n)"), syllable hyphens
+_FLAGS = re.compile(r"\(\^?(?:[a-z]\^?){2,3}(?:-[a-z0-9^]+)?\)|-")
 
 _LOCK = threading.RLock()
 

@@ -287,3 +287,14 @@ def test_kokoro_engine_reading_the_package_files_speaks_as_the_packages_public_a
     voiced = lambda a: np.flatnonzero(np.abs(a) > 0.02)
     ours_len, theirs_len = np.ptp(voiced(ours)), np.ptp(voiced(np.asarray(theirs)))
     assert abs(ours_len - theirs_len) < 0.08 * theirs_len  # same phonemes, style and rate: the same length
+
+
+@pytest.mark.parametrize("text,voice", [("Je suis à New Jersey maintenant.", "fr-fr"),
+                                        ("Ich wohne jetzt in New Jersey.", "de")])
+@pytest.mark.parametrize("tie", ["", "^"])
+def test_language_switch_flags_are_not_spoken(text, voice, tie):
+    """espeak marks a word it reads in another language with "(en)" ... "(fr)"; the flags are not
+    phonemes, and Kokoro given them said the letters ("New Jersey" back-transcribed as "ennuiouf")."""
+    ipa = espeak.phonemes(text, voice, tie=tie)
+    assert "(" not in ipa and ")" not in ipa, ipa
+    assert "njˈuː" in ipa  # the English word itself is still there, read as English
