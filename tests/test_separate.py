@@ -62,7 +62,10 @@ def test_dual_mono_channels_get_one_speech_estimate():
 @pytest.mark.slow
 @needs_model
 @needs_media
-def test_deepfilternet_recovers_speech_from_a_noisy_mix():
+@pytest.mark.parametrize("level_db", [0.0, -40.0])
+def test_deepfilternet_recovers_speech_from_a_noisy_mix(level_db):
+    """At any recording level: fleurs_fr, at -62 dBFS, came back with no speech at all before the input was
+    brought to the model's level."""
     from dubbing.media import load_audio
 
     sr = 16000
@@ -74,9 +77,24 @@ def test_deepfilternet_recovers_speech_from_a_noisy_mix():
     background = sum(np.sin(2 * np.pi * root * r * k * t) / k ** 1.5 for r in (1, 1.25, 1.5) for k in range(1, 6))
     background = background + 0.3 * np.std(background) * rng.standard_normal(len(t))
     background *= np.sqrt(np.mean(speech ** 2) / np.mean(background ** 2)) * 10 ** (-5 / 20)  # -5 dB
+    scale = 10 ** (level_db / 20)
+    speech, background = speech * scale, background * scale
     mixture = (speech + background).astype(np.float32)
     estimate, rest = split(mixture, sr)
     assert si_sdr(estimate, speech) - si_sdr(mixture, speech) >= 4.0
     assert abs(lag(estimate, speech)) <= 1  # the model's latency is compensated
     # most of the speech has left the background
     assert np.sum((rest - background) ** 2) < 0.15 * np.sum(speech ** 2)
+
+
+def test_level_gain_brings_the_loud_part_to_the_model_level():
+    from dubbing.separate import MODEL_LEVEL_DBFS, level_gain
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = np.zeros(10 * sr, np.float32)
+    x[2 * sr:5 * sr] = 1e-3 * rng.standard_normal(3 * sr)  # speech in 3 s of 10, the rest silent
+    g = level_gain(x, sr)
+    loud = 10 * np.log10(np.mean(np.square(g * x[2 * sr:5 * sr])))
+    assert abs(loud - MODEL_LEVEL_DBFS) < 1.0  # the silence does not pull the level down
+    assert level_gain(np.zeros(sr, np.float32), sr) == 1.0
