@@ -94,6 +94,7 @@ class TTS(_Section):
 
 class Separation(_Section):
     backend: str
+    bleed: bool = True  # lower the source's voices left in the background under their own speech (dubbing/bleed.py)
 
 
 class Fit(_Section):

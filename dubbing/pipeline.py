@@ -163,7 +163,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> None:
     """Split the source's sound into speech and background: source/background.wav (MIX_RATE) and the
     loudness of each (source/levels.json), which dub_language needs."""
-    from . import separate
+    from . import bleed, separate
     from .mix import loudness
 
     def _split(p: Path) -> None:
@@ -174,6 +174,8 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
             full = media.load_audio(src.info.path, MIX_RATE, mono=False)
         speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE,
                                     cfg.separation.backend, lambda f: progress("separate", f, 1))
+        if cfg.separation.bleed and cfg.separation.backend != "none":
+            background = _timed(src.timings, "separate", bleed.suppress, background, speech, MIX_RATE)
         levels = Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
                         background_lufs=_finite(loudness(background, MIX_RATE), -70.0))
         levels.save(src.job.path("source/levels.json"))
