@@ -1,5 +1,10 @@
 """Language-independent forced alignment: DTW between the audio and an espeak-ng rendition of the
-same text whose phone times are known, mapping those times through the warping path."""
+same text whose phone times are known, mapping those times through the warping path.
+
+Silence is handled before the DTW: the speech of the audio is found first (Silero VAD, its edges
+refined on the frame energy), so leading and trailing silence never go to a phone, and espeak-ng
+speaks at the rate that makes its speech as long as the audio's, so the path's slope can be
+bounded (no phone squeezed into a frame, none stretched over a pause)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,14 @@ from .constants import SPEECH_RATE
 
 SR = SPEECH_RATE  # Hz, analysis rate
 HOP = 160  # samples (10 ms)
-
+FRAME = HOP / SR  # seconds per analysis frame
 
 VOICE_WEIGHT = 4.0  # weight of the speech/silence feature against the MFCCs
+BASE_WPM = 175  # espeak-ng's rate for the first rendition (words per minute)
+WPM_RANGE = (80, 450)  # what espeak-ng is asked for when matching the audio's rate
+EDGE_DB = 10.0  # a speech edge extends over frames this many dB above the noise floor ...
+EDGE_REACH = 0.15  # ... up to this many seconds beyond where the VAD put it
+STEPS = np.array([[1, 1], [1, 2], [2, 1]])  # DTW steps (reference, audio): slope within [1/2, 2]
 
 
 def _features(y: np.ndarray) -> np.ndarray:
@@ -31,7 +41,41 @@ def _features(y: np.ndarray) -> np.ndarray:
     return np.vstack([f, VOICE_WEIGHT * voice[None, : f.shape[1]]])
 
 
-def _speech_span(y: np.ndarray, top_db: float = 35.0) -> tuple[int, int]:
+def frame_db(y: np.ndarray) -> np.ndarray:
+    """Energy per 10 ms frame (25 ms window, 60-7600 Hz mel bands) in dB."""
+    import librosa
+
+    s = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
+    return 10 * np.log10(s.sum(0) + 1e-10)
+
+
+def widen_edges(db: np.ndarray, start: int, end: int, floor: float, above: float, reach: int) -> tuple[int, int]:
+    """Frames [start, end) grown outward over contiguous frames louder than floor + above dB, by at
+    most `reach` frames each side (a VAD's edges are late on soft onsets and early on soft endings)."""
+    s, e = start, end
+    while s > 0 and start - s < reach and db[s - 1] > floor + above:
+        s -= 1
+    while e < len(db) and e - end < reach and db[e] > floor + above:
+        e += 1
+    return s, e
+
+
+def speech_span(y: np.ndarray) -> tuple[float, float]:
+    """(start, end) in seconds of the speech in 16 kHz `y`: from the first to the last voice-active
+    region, widened on the frame energy; the whole signal if no voice is found."""
+    from . import vad
+
+    regions = vad.speech_regions(y, SR, min_silence=0.1, threshold=0.5, min_speech=0.05, pad=0.0)
+    if not regions:
+        return 0.0, len(y) / SR
+    db = frame_db(y)
+    s, e = widen_edges(db, int(regions[0][0] / FRAME), int(np.ceil(regions[-1][1] / FRAME)),
+                       float(np.percentile(db, 5)), EDGE_DB, int(EDGE_REACH / FRAME))
+    return s * FRAME, min(e * FRAME, len(y) / SR)
+
+
+def _reference_span(y: np.ndarray, top_db: float = 35.0) -> tuple[int, int]:
+    """Speech of an espeak-ng rendition (noise-free: its silence is digital zero), in samples."""
     import librosa
 
     _, (a, b) = librosa.effects.trim(y, top_db=top_db, frame_length=400, hop_length=HOP)
@@ -49,21 +93,35 @@ def warp_times(times: np.ndarray, path: np.ndarray) -> np.ndarray:
     return np.interp(times, ui, mean_j)
 
 
-def _reference(text: str, language) -> tuple[np.ndarray, int, list[Phone]]:
+def matched_rate(ref_seconds: float, audio_seconds: float, wpm: float = BASE_WPM) -> int:
+    """The espeak-ng rate (words per minute) that makes a rendition lasting `ref_seconds` at `wpm`
+    last `audio_seconds`, within WPM_RANGE."""
+    if audio_seconds <= 0 or ref_seconds <= 0:
+        return int(wpm)
+    return int(np.clip(round(wpm * ref_seconds / audio_seconds), *WPM_RANGE))
+
+
+def _reference(text: str, language, wpm: int) -> tuple[np.ndarray, list[Phone]]:
+    """espeak-ng's rendition at SR Hz and its phones (seconds)."""
+    import soxr
+
     from dubbing import espeak
 
     if language.g2p == "openjtalk":  # espeak-ng reads kana only
         from .speak import japanese_kana
 
         text = japanese_kana(text)
-    return espeak.synthesize(text, language.espeak)
+    ref, rsr, phones = espeak.synthesize(text, language.espeak, rate_wpm=wpm)
+    ref = ref.astype(np.float32)
+    return (soxr.resample(ref, rsr, SR) if rsr != SR else ref), phones
 
 
 def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phone]:
     """Phones (IPA, start/end s from the start of `audio`) of `text` spoken in `audio` (mono float).
 
-    The text is synthesized with espeak-ng (`language.espeak` voice), both signals are turned
-    into MFCCs, aligned by DTW (librosa), and espeak's phone times mapped through the path.
+    The speech of the audio is found (speech_span); the text is synthesized with espeak-ng
+    (`language.espeak` voice) at the rate that makes it as long; both signals' speech is turned into
+    MFCCs, aligned by slope-bounded DTW (librosa), and espeak's phone times mapped through the path.
     """
     import soxr
     from librosa.sequence import dtw
@@ -74,19 +132,26 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     if y.ndim > 1:
         y = y.mean(1) if y.shape[1] < y.shape[0] else y.mean(0)
     y = soxr.resample(y, sample_rate, SR) if sample_rate != SR else y
-    ref, rsr, phones = _reference(text, language)
-    ref = soxr.resample(ref.astype(np.float32), rsr, SR) if rsr != SR else ref.astype(np.float32)
-    if not phones or len(y) < 2 * HOP:
+    if len(y) < 2 * HOP:
         return []
-    a0, a1 = _speech_span(y)
-    r0, r1 = _speech_span(ref)
-    fa, fr = _features(y[a0:a1]), _features(ref[r0:r1])
-    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=np.array([[1, 1], [0, 1], [1, 0]]))
-    off_r, off_a = r0 / SR, a0 / SR
-    edges = np.array([[p.start, p.end] for p in phones]) - off_r
-    mapped = warp_times(np.clip(edges / (HOP / SR), 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
-    mapped = mapped * HOP / SR + off_a
-    # espeak times before or after its speech map to the speech edges of the audio
+    a0, a1 = speech_span(y)
+    ref, phones = _reference(text, language, BASE_WPM)
+    if not phones:
+        return []
+    r0, r1 = _reference_span(ref)
+    wpm = matched_rate((r1 - r0) / SR, a1 - a0)
+    if wpm != BASE_WPM:
+        ref, phones = _reference(text, language, wpm)
+        r0, r1 = _reference_span(ref)
+    i0, i1 = int(round(a0 * SR)), int(round(a1 * SR))
+    fa, fr = _features(y[i0:i1]), _features(ref[r0:r1])
+    steps = STEPS if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2 else np.array([[1, 1], [0, 1], [1, 0]])
+    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=steps)
+    edges = np.array([[p.start, p.end] for p in phones]) - r0 / SR
+    mapped = warp_times(np.clip(edges / FRAME, 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
+    # a reference time at its speech's last frame maps to the audio's last speech frame's end
+    mapped = np.where(edges.reshape(-1, 2) / FRAME >= fr.shape[1] - 1, fa.shape[1], mapped)
+    mapped = np.clip(mapped * FRAME + a0, a0, a1)
     out = []
     for p, (s, e) in zip(phones, mapped):
         e = max(e, s + 0.01)
