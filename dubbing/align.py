@@ -24,16 +24,20 @@ BASE_WPM = 175  # espeak-ng's rate for the first rendition (words per minute)
 WPM_RANGE = (80, 450)  # what espeak-ng is asked for when matching the audio's rate
 EDGE_DB = 10.0  # a speech edge extends over frames this many dB above the noise floor ...
 EDGE_REACH = 0.15  # ... up to this many seconds beyond where the VAD put it
+PAUSE = 0.08  # seconds: a shorter silence inside speech is not a pause
+PAUSE_REACH = 0.2  # seconds: how far a pause may be from the word boundary it goes to
 STEPS = np.array([[1, 1], [1, 2], [2, 1]])  # DTW steps (reference, audio): slope within [1/2, 2]
 
 
 def _features(y: np.ndarray) -> np.ndarray:
-    """MFCC 1-12 with deltas (mean/variance normalized per utterance) and a heavily weighted
-    speech/silence flag, so pauses align with pauses across speakers: (25, frames)."""
+    """Log-mel energies (40 bands, 60-7600 Hz) with deltas, mean/variance normalized per utterance,
+    and a heavily weighted speech/silence flag, so pauses align with pauses across speakers:
+    (81, frames)."""
     import librosa
 
-    m = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13, n_fft=400, hop_length=HOP, n_mels=40)
-    f = np.vstack([m[1:], librosa.feature.delta(m[1:], width=5)])
+    s = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
+    m = np.log(s + 1e-8)
+    f = np.vstack([m, librosa.feature.delta(m, width=5)])
     f = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-6)
     rms = librosa.feature.rms(y=y, frame_length=400, hop_length=HOP)[0]
     db = 20 * np.log10(rms + 1e-6)
@@ -60,18 +64,61 @@ def widen_edges(db: np.ndarray, start: int, end: int, floor: float, above: float
     return s, e
 
 
-def speech_span(y: np.ndarray) -> tuple[float, float]:
-    """(start, end) in seconds of the speech in 16 kHz `y`: from the first to the last voice-active
-    region, widened on the frame energy; the whole signal if no voice is found."""
+def speech_regions(y: np.ndarray) -> list[tuple[float, float]]:
+    """Speech of 16 kHz `y` as (start, end) seconds: voice-active regions (Silero VAD) with their edges
+    widened on the frame energy; the pauses between them are real silences. [(0, duration)] if no
+    voice is found."""
     from . import vad
 
-    regions = vad.speech_regions(y, SR, min_silence=0.1, threshold=0.5, min_speech=0.05, pad=0.0)
+    regions = vad.speech_regions(y, SR, min_silence=PAUSE, threshold=0.5, min_speech=0.05, pad=0.0)
     if not regions:
-        return 0.0, len(y) / SR
+        return [(0.0, len(y) / SR)]
     db = frame_db(y)
-    s, e = widen_edges(db, int(regions[0][0] / FRAME), int(np.ceil(regions[-1][1] / FRAME)),
-                       float(np.percentile(db, 5)), EDGE_DB, int(EDGE_REACH / FRAME))
-    return s * FRAME, min(e * FRAME, len(y) / SR)
+    floor, reach = float(np.percentile(db, 5)), int(EDGE_REACH / FRAME)
+    out: list[tuple[float, float]] = []
+    for a, b in regions:
+        s, e = widen_edges(db, int(a / FRAME), int(np.ceil(b / FRAME)), floor, EDGE_DB, reach)
+        s, e = s * FRAME, min(e * FRAME, len(y) / SR)
+        if out and s <= out[-1][1] + PAUSE / 2:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def fit_pauses(times: np.ndarray, word: list[int], pauses: list[tuple[float, float]],
+               reach: float) -> np.ndarray:
+    """Phone (start, end) times (seconds, shape (n, 2)) with each pause of the audio put between two
+    words: the word boundary nearest the pause's middle (within `reach` s) moves so the word before
+    ends where the pause starts and the word after starts where it ends; both words' phones are
+    rescaled into their new spans. `word` gives each phone's word index."""
+    t = np.array(times, float)
+    word = np.asarray(word)
+    for ps, pe in pauses:
+        mid = (ps + pe) / 2
+        # boundaries between consecutive words: (time, index of the first phone of the next word)
+        cut = [k for k in range(1, len(t)) if word[k] != word[k - 1]]
+        if not cut:
+            break
+        k = min(cut, key=lambda k: abs(t[k, 0] - mid))
+        if abs(t[k, 0] - mid) > reach:
+            continue
+        before = np.flatnonzero(word == word[k - 1])
+        after = np.flatnonzero(word == word[k])
+        b0, a1 = t[before, 0].min(), t[after, 1].max()
+        if not (b0 < ps and pe < a1):
+            continue
+        t[before] = _rescale(t[before], b0, ps)
+        t[after] = _rescale(t[after], pe, a1)
+    return t
+
+
+def _rescale(t: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Times t (n, 2) moved linearly so their span becomes [start, end]."""
+    lo, hi = t.min(), t.max()
+    if hi - lo < 1e-9:
+        return np.full_like(t, start)
+    return start + (t - lo) * (end - start) / (hi - lo)
 
 
 def _reference_span(y: np.ndarray, top_db: float = 35.0) -> tuple[int, int]:
@@ -101,8 +148,8 @@ def matched_rate(ref_seconds: float, audio_seconds: float, wpm: float = BASE_WPM
     return int(np.clip(round(wpm * ref_seconds / audio_seconds), *WPM_RANGE))
 
 
-def _reference(text: str, language, wpm: int) -> tuple[np.ndarray, list[Phone]]:
-    """espeak-ng's rendition at SR Hz and its phones (seconds)."""
+def _reference(text: str, language, wpm: int) -> tuple[np.ndarray, list[Phone], list[int]]:
+    """espeak-ng's rendition at SR Hz, its phones (seconds) and each phone's word index."""
     import soxr
 
     from dubbing import espeak
@@ -111,15 +158,15 @@ def _reference(text: str, language, wpm: int) -> tuple[np.ndarray, list[Phone]]:
         from .speak import japanese_kana
 
         text = japanese_kana(text)
-    ref, rsr, phones = espeak.synthesize(text, language.espeak, rate_wpm=wpm)
+    ref, rsr, phones, words = espeak.synthesize_words(text, language.espeak, rate_wpm=wpm)
     ref = ref.astype(np.float32)
-    return (soxr.resample(ref, rsr, SR) if rsr != SR else ref), phones
+    return (soxr.resample(ref, rsr, SR) if rsr != SR else ref), phones, words
 
 
 def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phone]:
     """Phones (IPA, start/end s from the start of `audio`) of `text` spoken in `audio` (mono float).
 
-    The speech of the audio is found (speech_span); the text is synthesized with espeak-ng
+    The speech of the audio is found (speech_regions); the text is synthesized with espeak-ng
     (`language.espeak` voice) at the rate that makes it as long; both signals' speech is turned into
     MFCCs, aligned by slope-bounded DTW (librosa), and espeak's phone times mapped through the path.
     """
@@ -134,14 +181,15 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     y = soxr.resample(y, sample_rate, SR) if sample_rate != SR else y
     if len(y) < 2 * HOP:
         return []
-    a0, a1 = speech_span(y)
-    ref, phones = _reference(text, language, BASE_WPM)
+    regions = speech_regions(y)
+    a0, a1 = regions[0][0], regions[-1][1]
+    ref, phones, words = _reference(text, language, BASE_WPM)
     if not phones:
         return []
     r0, r1 = _reference_span(ref)
     wpm = matched_rate((r1 - r0) / SR, a1 - a0)
     if wpm != BASE_WPM:
-        ref, phones = _reference(text, language, wpm)
+        ref, phones, words = _reference(text, language, wpm)
         r0, r1 = _reference_span(ref)
     i0, i1 = int(round(a0 * SR)), int(round(a1 * SR))
     fa, fr = _features(y[i0:i1]), _features(ref[r0:r1])
@@ -152,6 +200,8 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     # a reference time at its speech's last frame maps to the audio's last speech frame's end
     mapped = np.where(edges.reshape(-1, 2) / FRAME >= fr.shape[1] - 1, fa.shape[1], mapped)
     mapped = np.clip(mapped * FRAME + a0, a0, a1)
+    pauses = [(b, c) for (_, b), (c, _) in zip(regions, regions[1:])]
+    mapped = fit_pauses(mapped, words, pauses, PAUSE_REACH)
     out = []
     for p, (s, e) in zip(phones, mapped):
         e = max(e, s + 0.01)
