@@ -148,30 +148,49 @@ def matched_rate(ref_seconds: float, audio_seconds: float, wpm: float = BASE_WPM
     return int(np.clip(round(wpm * ref_seconds / audio_seconds), *WPM_RANGE))
 
 
-def _reference(text: str, language, wpm: int) -> tuple[np.ndarray, list[Phone], list[int]]:
-    """espeak-ng's rendition at SR Hz, its phones (seconds) and each phone's word index."""
+def _reference(text: str, voice: str, wpm: int) -> tuple[np.ndarray, list[Phone], list[int]]:
+    """espeak-ng's rendition (`voice`) at SR Hz, its phones (seconds) and each phone's word index."""
     import soxr
 
     from dubbing import espeak
 
-    if language.g2p == "openjtalk":  # espeak-ng reads kana only
-        from .speak import japanese_kana
-
-        text = japanese_kana(text)
-    ref, rsr, phones, words = espeak.synthesize_words(text, language.espeak, rate_wpm=wpm)
+    ref, rsr, phones, words = espeak.synthesize_words(text, voice, rate_wpm=wpm)
     ref = ref.astype(np.float32)
     return (soxr.resample(ref, rsr, SR) if rsr != SR else ref), phones, words
+
+
+def _mapped(fa: np.ndarray, text: str, voice: str, seconds: float) -> tuple[np.ndarray, list[Phone], list[int]]:
+    """Phone (start, end) of one espeak-ng rendition mapped onto the audio's speech (features `fa`
+    lasting `seconds`), in seconds from the speech's start; its phones and their word indices."""
+    from librosa.sequence import dtw
+
+    ref, phones, words = _reference(text, voice, BASE_WPM)
+    if not phones:
+        return np.zeros((0, 2)), phones, words
+    r0, r1 = _reference_span(ref)
+    wpm = matched_rate((r1 - r0) / SR, seconds)
+    if wpm != BASE_WPM:
+        ref, phones, words = _reference(text, voice, wpm)
+        r0, r1 = _reference_span(ref)
+    fr = _features(ref[r0:r1])
+    steps = STEPS if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2 else np.array([[1, 1], [0, 1], [1, 0]])
+    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=steps)
+    edges = np.array([[p.start, p.end] for p in phones]) - r0 / SR
+    mapped = warp_times(np.clip(edges / FRAME, 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
+    # a reference time at its speech's last frame maps to the audio's last speech frame's end
+    mapped = np.where(edges / FRAME >= fr.shape[1] - 1, fa.shape[1], mapped)
+    return mapped * FRAME, phones, words
 
 
 def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phone]:
     """Phones (IPA, start/end s from the start of `audio`) of `text` spoken in `audio` (mono float).
 
     The speech of the audio is found (speech_regions); the text is synthesized with espeak-ng
-    (`language.espeak` voice) at the rate that makes it as long; both signals' speech is turned into
-    MFCCs, aligned by slope-bounded DTW (librosa), and espeak's phone times mapped through the path.
+    (`language.espeak` voice) at the rate that makes it as long; the speech of both is turned into
+    log-mel features and aligned by slope-bounded DTW (librosa), espeak's phone times are mapped
+    through the path, and the audio's pauses put between words (fit_pauses).
     """
     import soxr
-    from librosa.sequence import dtw
 
     if not text.strip():
         raise DubError("nothing to align: empty text")
@@ -181,25 +200,17 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     y = soxr.resample(y, sample_rate, SR) if sample_rate != SR else y
     if len(y) < 2 * HOP:
         return []
+    if language.g2p == "openjtalk":  # espeak-ng reads kana only
+        from .speak import japanese_kana
+
+        text = japanese_kana(text)
     regions = speech_regions(y)
     a0, a1 = regions[0][0], regions[-1][1]
-    ref, phones, words = _reference(text, language, BASE_WPM)
+    fa = _features(y[int(round(a0 * SR)):int(round(a1 * SR))])
+    mapped, phones, words = _mapped(fa, text, language.espeak, a1 - a0)
     if not phones:
         return []
-    r0, r1 = _reference_span(ref)
-    wpm = matched_rate((r1 - r0) / SR, a1 - a0)
-    if wpm != BASE_WPM:
-        ref, phones, words = _reference(text, language, wpm)
-        r0, r1 = _reference_span(ref)
-    i0, i1 = int(round(a0 * SR)), int(round(a1 * SR))
-    fa, fr = _features(y[i0:i1]), _features(ref[r0:r1])
-    steps = STEPS if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2 else np.array([[1, 1], [0, 1], [1, 0]])
-    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=steps)
-    edges = np.array([[p.start, p.end] for p in phones]) - r0 / SR
-    mapped = warp_times(np.clip(edges / FRAME, 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
-    # a reference time at its speech's last frame maps to the audio's last speech frame's end
-    mapped = np.where(edges.reshape(-1, 2) / FRAME >= fr.shape[1] - 1, fa.shape[1], mapped)
-    mapped = np.clip(mapped * FRAME + a0, a0, a1)
+    mapped = np.clip(mapped + a0, a0, a1)
     pauses = [(b, c) for (_, b), (c, _) in zip(regions, regions[1:])]
     mapped = fit_pauses(mapped, words, pauses, PAUSE_REACH)
     out = []
