@@ -3,11 +3,12 @@
     PYTHONPATH=$PWD python bench/align.py [--baseline /work/main] [--split held-out] [--clips grid/bbaf2n]
 
 The clips and their truth are tests/align_material.py's (sources and licenses: tests/fixtures/align/
-README.md): GRID (English; word times from the corpus's .align files), 12 clips of speaker s1, the
+README.md): GRID (English; word times from the corpus's .align files), 24 clips of speaker s1, the
 shared grid_bbaf2n and swwp2s of another speaker; French spontaneous speech with SPPAS's published
 word alignment (11 clips). The aligner's settings were chosen on the TUNE clips (GRID s1: bbir9a
-brag1a bwbn5a lbwe6p lrarzn lwbz6p; French: AC AG BX EB IM); the HELD_OUT ones (GRID s1: pbwdzp praj3a
-pwbq5s sbit2n sgwx5a swbc3a, bbaf2n, swwp2s; French: MB MG ML NH SR YM) were not looked at while tuning.
+brag1a bwbn5a lbwe6p lrarzn lwbz6p bgbn9s brwa4p lbaq5s lgif1s lrwl5s pbap1a pgby5s prwd4n sbaa7a
+sgbj3a srin5s swwv6n; French: AC AG BX EB IM); the HELD_OUT ones (GRID s1: pbwdzp praj3a pwbq5s
+sbit2n sgwx5a swbc3a, bbaf2n, swwp2s; French: MB MG ML NH SR YM) were only reported.
 
 For every word the error of its start and of its end against the truth (leading and trailing
 silence count: the first word's start and the last word's end). Printed per clip, per language and

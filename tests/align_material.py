@@ -18,7 +18,9 @@ MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 GRID_UNIT = 25000.0  # .align times are in 1/25000 s (1000 per 25 fps video frame)
 SKIP_TOKENS = {"sil", "sp", "#", "+", "@", "*", "dummy", "gb"}  # silences, pauses, laughter, noise
 
-GRID_TUNE = ["bbir9a", "brag1a", "bwbn5a", "lbwe6p", "lrarzn", "lwbz6p"]
+GRID_TUNE = ["bbir9a", "brag1a", "bwbn5a", "lbwe6p", "lrarzn", "lwbz6p",
+             "bgbn9s", "brwa4p", "lbaq5s", "lgif1s", "lrwl5s", "pbap1a", "pgby5s", "prwd4n", "sbaa7a", "sgbj3a",
+             "srin5s", "swwv6n"]
 GRID_HELD_OUT = ["pbwdzp", "praj3a", "pwbq5s", "sbit2n", "sgwx5a", "swbc3a", "bbaf2n", "swwp2s"]
 FR_TUNE = ["AC_track_0379", "AG_____0460", "BX_track_0451", "EB_track_0641", "IM_track_0767"]
 FR_HELD_OUT = ["MB_track_0674", "MG_track_0702", "ML_track_0597", "NH_track_636", "SR_track_631", "YM_track_0182"]
