@@ -4,7 +4,10 @@ same text whose phone times are known, mapping those times through the warping p
 Silence is handled before the DTW: the speech of the audio is found first (Silero VAD, its edges
 refined on the frame energy), so leading and trailing silence never go to a phone, and espeak-ng
 speaks at the rate that makes its speech as long as the audio's, so the path's slope can be
-bounded (no phone squeezed into a frame, none stretched over a pause)."""
+bounded (no phone squeezed into a frame); a pause inside the speech goes between the two words
+nearest it instead of into a phone.
+
+Measured by bench/align.py against published word alignments (GRID, SPPAS French)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ SR = SPEECH_RATE  # Hz, analysis rate
 HOP = 160  # samples (10 ms)
 FRAME = HOP / SR  # seconds per analysis frame
 
-VOICE_WEIGHT = 4.0  # weight of the speech/silence feature against the MFCCs
+VOICE_WEIGHT = 4.0  # weight of the speech/silence feature against the log-mel ones
 BASE_WPM = 175  # espeak-ng's rate for the first rendition (words per minute)
 WPM_RANGE = (80, 450)  # what espeak-ng is asked for when matching the audio's rate
 EDGE_DB = 10.0  # a speech edge extends over frames this many dB above the noise floor ...
@@ -35,8 +38,7 @@ def _features(y: np.ndarray) -> np.ndarray:
     (81, frames)."""
     import librosa
 
-    s = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
-    m = np.log(s + 1e-8)
+    m = np.log(_mel(y) + 1e-8)
     f = np.vstack([m, librosa.feature.delta(m, width=5)])
     f = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-6)
     rms = librosa.feature.rms(y=y, frame_length=400, hop_length=HOP)[0]
@@ -45,12 +47,16 @@ def _features(y: np.ndarray) -> np.ndarray:
     return np.vstack([f, VOICE_WEIGHT * voice[None, : f.shape[1]]])
 
 
-def frame_db(y: np.ndarray) -> np.ndarray:
-    """Energy per 10 ms frame (25 ms window, 60-7600 Hz mel bands) in dB."""
+def _mel(y: np.ndarray) -> np.ndarray:
+    """Mel power spectrogram of 16 kHz `y`: 40 bands over 60-7600 Hz, 25 ms windows every 10 ms."""
     import librosa
 
-    s = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
-    return 10 * np.log10(s.sum(0) + 1e-10)
+    return librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
+
+
+def frame_db(y: np.ndarray) -> np.ndarray:
+    """Energy per 10 ms frame (25 ms window, 60-7600 Hz mel bands) in dB."""
+    return 10 * np.log10(_mel(y).sum(0) + 1e-10)
 
 
 def widen_edges(db: np.ndarray, start: int, end: int, floor: float, above: float, reach: int) -> tuple[int, int]:
