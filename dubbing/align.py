@@ -1,5 +1,13 @@
 """Language-independent forced alignment: DTW between the audio and an espeak-ng rendition of the
-same text whose phone times are known, mapping those times through the warping path."""
+same text whose phone times are known, mapping those times through the warping path.
+
+Silence is handled before the DTW: the speech of the audio is found first (Silero VAD, its edges
+refined on the frame energy), so leading and trailing silence never go to a phone, and espeak-ng
+speaks at the rate that makes its speech as long as the audio's, so the path's slope can be
+bounded (no phone squeezed into a frame); a pause inside the speech goes between the two words
+nearest it instead of into a phone.
+
+Measured by bench/align.py against published word alignments (GRID, SPPAS French)."""
 
 from __future__ import annotations
 
@@ -12,18 +20,26 @@ from .constants import SPEECH_RATE
 
 SR = SPEECH_RATE  # Hz, analysis rate
 HOP = 160  # samples (10 ms)
+FRAME = HOP / SR  # seconds per analysis frame
 
-
-VOICE_WEIGHT = 4.0  # weight of the speech/silence feature against the MFCCs
+VOICE_WEIGHT = 4.0  # weight of the speech/silence feature against the log-mel ones
+BASE_WPM = 175  # espeak-ng's rate for the first rendition (words per minute)
+WPM_RANGE = (80, 450)  # what espeak-ng is asked for when matching the audio's rate
+EDGE_DB = 10.0  # a speech edge extends over frames this many dB above the noise floor ...
+EDGE_REACH = 0.15  # ... up to this many seconds beyond where the VAD put it
+PAUSE = 0.08  # seconds: a shorter silence inside speech is not a pause
+PAUSE_REACH = 0.2  # seconds: how far a pause may be from the word boundary it goes to
+STEPS = np.array([[1, 1], [1, 2], [2, 1]])  # DTW steps (reference, audio): slope within [1/2, 2]
 
 
 def _features(y: np.ndarray) -> np.ndarray:
-    """MFCC 1-12 with deltas (mean/variance normalized per utterance) and a heavily weighted
-    speech/silence flag, so pauses align with pauses across speakers: (25, frames)."""
+    """Log-mel energies (40 bands, 60-7600 Hz) with deltas, mean/variance normalized per utterance,
+    and a heavily weighted speech/silence flag, so pauses align with pauses across speakers:
+    (81, frames)."""
     import librosa
 
-    m = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=13, n_fft=400, hop_length=HOP, n_mels=40)
-    f = np.vstack([m[1:], librosa.feature.delta(m[1:], width=5)])
+    m = np.log(_mel(y) + 1e-8)
+    f = np.vstack([m, librosa.feature.delta(m, width=5)])
     f = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-6)
     rms = librosa.feature.rms(y=y, frame_length=400, hop_length=HOP)[0]
     db = 20 * np.log10(rms + 1e-6)
@@ -31,7 +47,88 @@ def _features(y: np.ndarray) -> np.ndarray:
     return np.vstack([f, VOICE_WEIGHT * voice[None, : f.shape[1]]])
 
 
-def _speech_span(y: np.ndarray, top_db: float = 35.0) -> tuple[int, int]:
+def _mel(y: np.ndarray) -> np.ndarray:
+    """Mel power spectrogram of 16 kHz `y`: 40 bands over 60-7600 Hz, 25 ms windows every 10 ms."""
+    import librosa
+
+    return librosa.feature.melspectrogram(y=y, sr=SR, n_fft=400, hop_length=HOP, n_mels=40, fmin=60, fmax=7600)
+
+
+def frame_db(y: np.ndarray) -> np.ndarray:
+    """Energy per 10 ms frame (25 ms window, 60-7600 Hz mel bands) in dB."""
+    return 10 * np.log10(_mel(y).sum(0) + 1e-10)
+
+
+def widen_edges(db: np.ndarray, start: int, end: int, floor: float, above: float, reach: int) -> tuple[int, int]:
+    """Frames [start, end) grown outward over contiguous frames louder than floor + above dB, by at
+    most `reach` frames each side (a VAD's edges are late on soft onsets and early on soft endings)."""
+    s, e = start, end
+    while s > 0 and start - s < reach and db[s - 1] > floor + above:
+        s -= 1
+    while e < len(db) and e - end < reach and db[e] > floor + above:
+        e += 1
+    return s, e
+
+
+def speech_regions(y: np.ndarray) -> list[tuple[float, float]]:
+    """Speech of 16 kHz `y` as (start, end) seconds: voice-active regions (Silero VAD) with their edges
+    widened on the frame energy; the pauses between them are real silences. [(0, duration)] if no
+    voice is found."""
+    from . import vad
+
+    regions = vad.speech_regions(y, SR, min_silence=PAUSE, threshold=0.5, min_speech=0.05, pad=0.0)
+    if not regions:
+        return [(0.0, len(y) / SR)]
+    db = frame_db(y)
+    floor, reach = float(np.percentile(db, 5)), int(EDGE_REACH / FRAME)
+    out: list[tuple[float, float]] = []
+    for a, b in regions:
+        s, e = widen_edges(db, int(a / FRAME), int(np.ceil(b / FRAME)), floor, EDGE_DB, reach)
+        s, e = s * FRAME, min(e * FRAME, len(y) / SR)
+        if out and s <= out[-1][1] + PAUSE / 2:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def fit_pauses(times: np.ndarray, word: list[int], pauses: list[tuple[float, float]],
+               reach: float) -> np.ndarray:
+    """Phone (start, end) times (seconds, shape (n, 2)) with each pause of the audio put between two
+    words: the word boundary nearest the pause's middle (within `reach` s) moves so the word before
+    ends where the pause starts and the word after starts where it ends; both words' phones are
+    rescaled into their new spans. `word` gives each phone's word index."""
+    t = np.array(times, float)
+    word = np.asarray(word)
+    for ps, pe in pauses:
+        mid = (ps + pe) / 2
+        # boundaries between consecutive words: (time, index of the first phone of the next word)
+        cut = [k for k in range(1, len(t)) if word[k] != word[k - 1]]
+        if not cut:
+            break
+        k = min(cut, key=lambda k: abs(t[k, 0] - mid))
+        if abs(t[k, 0] - mid) > reach:
+            continue
+        before = np.flatnonzero(word == word[k - 1])
+        after = np.flatnonzero(word == word[k])
+        b0, a1 = t[before, 0].min(), t[after, 1].max()
+        if not (b0 < ps and pe < a1):
+            continue
+        t[before] = _rescale(t[before], b0, ps)
+        t[after] = _rescale(t[after], pe, a1)
+    return t
+
+
+def _rescale(t: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Times t (n, 2) moved linearly so their span becomes [start, end]."""
+    lo, hi = t.min(), t.max()
+    if hi - lo < 1e-9:
+        return np.full_like(t, start)
+    return start + (t - lo) * (end - start) / (hi - lo)
+
+
+def _reference_span(y: np.ndarray, top_db: float = 35.0) -> tuple[int, int]:
+    """Speech of an espeak-ng rendition (noise-free: its silence is digital zero), in samples."""
     import librosa
 
     _, (a, b) = librosa.effects.trim(y, top_db=top_db, frame_length=400, hop_length=HOP)
@@ -49,24 +146,57 @@ def warp_times(times: np.ndarray, path: np.ndarray) -> np.ndarray:
     return np.interp(times, ui, mean_j)
 
 
-def _reference(text: str, language) -> tuple[np.ndarray, int, list[Phone]]:
+def matched_rate(ref_seconds: float, audio_seconds: float, wpm: float = BASE_WPM) -> int:
+    """The espeak-ng rate (words per minute) that makes a rendition lasting `ref_seconds` at `wpm`
+    last `audio_seconds`, within WPM_RANGE."""
+    if audio_seconds <= 0 or ref_seconds <= 0:
+        return int(wpm)
+    return int(np.clip(round(wpm * ref_seconds / audio_seconds), *WPM_RANGE))
+
+
+def _reference(text: str, voice: str, wpm: int) -> tuple[np.ndarray, list[Phone], list[int]]:
+    """espeak-ng's rendition (`voice`) at SR Hz, its phones (seconds) and each phone's word index."""
+    import soxr
+
     from dubbing import espeak
 
-    if language.g2p == "openjtalk":  # espeak-ng reads kana only
-        from .speak import japanese_kana
+    ref, rsr, phones, words = espeak.synthesize_words(text, voice, rate_wpm=wpm)
+    ref = ref.astype(np.float32)
+    return (soxr.resample(ref, rsr, SR) if rsr != SR else ref), phones, words
 
-        text = japanese_kana(text)
-    return espeak.synthesize(text, language.espeak)
+
+def _mapped(fa: np.ndarray, text: str, voice: str, seconds: float) -> tuple[np.ndarray, list[Phone], list[int]]:
+    """Phone (start, end) of one espeak-ng rendition mapped onto the audio's speech (features `fa`
+    lasting `seconds`), in seconds from the speech's start; its phones and their word indices."""
+    from librosa.sequence import dtw
+
+    ref, phones, words = _reference(text, voice, BASE_WPM)
+    if not phones:
+        return np.zeros((0, 2)), phones, words
+    r0, r1 = _reference_span(ref)
+    wpm = matched_rate((r1 - r0) / SR, seconds)
+    if wpm != BASE_WPM:
+        ref, phones, words = _reference(text, voice, wpm)
+        r0, r1 = _reference_span(ref)
+    fr = _features(ref[r0:r1])
+    steps = STEPS if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2 else np.array([[1, 1], [0, 1], [1, 0]])
+    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=steps)
+    edges = np.array([[p.start, p.end] for p in phones]) - r0 / SR
+    mapped = warp_times(np.clip(edges / FRAME, 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
+    # a reference time at its speech's last frame maps to the audio's last speech frame's end
+    mapped = np.where(edges / FRAME >= fr.shape[1] - 1, fa.shape[1], mapped)
+    return mapped * FRAME, phones, words
 
 
 def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phone]:
     """Phones (IPA, start/end s from the start of `audio`) of `text` spoken in `audio` (mono float).
 
-    The text is synthesized with espeak-ng (`language.espeak` voice), both signals are turned
-    into MFCCs, aligned by DTW (librosa), and espeak's phone times mapped through the path.
+    The speech of the audio is found (speech_regions); the text is synthesized with espeak-ng
+    (`language.espeak` voice) at the rate that makes it as long; the speech of both is turned into
+    log-mel features and aligned by slope-bounded DTW (librosa), espeak's phone times are mapped
+    through the path, and the audio's pauses put between words (fit_pauses).
     """
     import soxr
-    from librosa.sequence import dtw
 
     if not text.strip():
         raise DubError("nothing to align: empty text")
@@ -74,19 +204,21 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     if y.ndim > 1:
         y = y.mean(1) if y.shape[1] < y.shape[0] else y.mean(0)
     y = soxr.resample(y, sample_rate, SR) if sample_rate != SR else y
-    ref, rsr, phones = _reference(text, language)
-    ref = soxr.resample(ref.astype(np.float32), rsr, SR) if rsr != SR else ref.astype(np.float32)
-    if not phones or len(y) < 2 * HOP:
+    if len(y) < 2 * HOP:
         return []
-    a0, a1 = _speech_span(y)
-    r0, r1 = _speech_span(ref)
-    fa, fr = _features(y[a0:a1]), _features(ref[r0:r1])
-    _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=np.array([[1, 1], [0, 1], [1, 0]]))
-    off_r, off_a = r0 / SR, a0 / SR
-    edges = np.array([[p.start, p.end] for p in phones]) - off_r
-    mapped = warp_times(np.clip(edges / (HOP / SR), 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
-    mapped = mapped * HOP / SR + off_a
-    # espeak times before or after its speech map to the speech edges of the audio
+    if language.g2p == "openjtalk":  # espeak-ng reads kana only
+        from .speak import japanese_kana
+
+        text = japanese_kana(text)
+    regions = speech_regions(y)
+    a0, a1 = regions[0][0], regions[-1][1]
+    fa = _features(y[int(round(a0 * SR)):int(round(a1 * SR))])
+    mapped, phones, words = _mapped(fa, text, language.espeak, a1 - a0)
+    if not phones:
+        return []
+    mapped = np.clip(mapped + a0, a0, a1)
+    pauses = [(b, c) for (_, b), (c, _) in zip(regions, regions[1:])]
+    mapped = fit_pauses(mapped, words, pauses, PAUSE_REACH)
     out = []
     for p, (s, e) in zip(phones, mapped):
         e = max(e, s + 0.01)

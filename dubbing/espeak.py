@@ -92,6 +92,7 @@ class _Engine:
         self.lib, self.sample_rate = lib, rate
         self._chunks: list[np.ndarray] = []
         self._events: list[tuple[int, int, str]] = []  # (type, audio_position ms, IPA name)
+        self._where: list[int] = []  # per event: its word's character position in the text (1-based)
         self._callback = _CALLBACK(self._collect)  # keep a reference: the library holds a raw pointer
         lib.espeak_SetSynthCallback(self._callback)
 
@@ -103,6 +104,7 @@ class _Engine:
             e = events[i]
             name = e.id.string.decode("utf-8", "replace") if e.type == EVENT_PHONEME else ""
             self._events.append((e.type, e.audio_position, name))
+            self._where.append(e.text_position)
             i += 1
         return 0
 
@@ -133,7 +135,7 @@ class _Engine:
         return " ".join(x for x in out if x)
 
     def synth(self, text: str) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
-        self._chunks, self._events = [], []
+        self._chunks, self._events, self._where = [], [], []
         data = text.encode() + b"\0"
         err = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
         if err != 0:
@@ -186,6 +188,12 @@ def synthesize(text: str, voice: str, rate_wpm: int = 175) -> tuple[np.ndarray, 
 
     A phone ends where the next phoneme event (pauses included) begins; pauses are not returned.
     """
+    audio, sr, events, _ = _speak(text, voice, rate_wpm)
+    return audio, sr, phones_from_events(events, len(audio) / sr)
+
+
+def _speak(text: str, voice: str, rate_wpm: int) -> tuple[np.ndarray, int, list[tuple[int, int, str]], list[int]]:
+    """Audio, sample rate (Hz), events and each event's word position (1-based character)."""
     if not text.strip():
         raise DubError("nothing to say: empty text")
     with _LOCK:
@@ -193,8 +201,26 @@ def synthesize(text: str, voice: str, rate_wpm: int = 175) -> tuple[np.ndarray, 
         eng.set_voice(voice)
         eng.lib.espeak_SetParameter(PARAM_RATE, int(rate_wpm), 0)
         audio, events = eng.synth(text)
-        sr = eng.sample_rate
-    return audio, sr, phones_from_events(events, len(audio) / sr)
+        return audio, eng.sample_rate, events, list(eng._where)
+
+
+def synthesize_words(text: str, voice: str, rate_wpm: int = 175
+                     ) -> tuple[np.ndarray, int, list[Phone], list[int]]:
+    """`synthesize`, and for each phone the index of the word of `text` (split on whitespace) it
+    belongs to, as espeak-ng reports it (a phone espeak places between words goes with the one before)."""
+    audio, sr, events, where = _speak(text, voice, rate_wpm)
+    phones = phones_from_events(events, len(audio) / sr)
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    # the text position of each phoneme event, in the order phones_from_events keeps them
+    kept = [w for (typ, _, name), w in sorted(zip(events, where), key=lambda ew: ew[0][1])
+            if typ == EVENT_PHONEME and _kept_symbol(name)]
+    words = [max(0, int(np.searchsorted(starts, pos - 1, side="right")) - 1) for pos in kept]
+    return audio, sr, phones, words
+
+
+def _kept_symbol(name: str) -> bool:
+    symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
+    return bool(symbol) and not symbol.startswith("_")
 
 
 def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> list[Phone]:
@@ -203,9 +229,9 @@ def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> l
                    if typ in (EVENT_PHONEME, EVENT_END, EVENT_SENTENCE, EVENT_MSG_TERMINATED))
     phones: list[Phone] = []
     for k, (t, _, typ, name) in enumerate(marks):
-        symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
-        if typ != EVENT_PHONEME or not symbol or symbol.startswith("_"):
+        if typ != EVENT_PHONEME or not _kept_symbol(name):
             continue
+        symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
         end = next((m[0] for m in marks[k + 1:] if m[0] > t), duration)
         phones.append(Phone(symbol=symbol, start=t, end=min(end, duration)))
     return phones

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import languages
-from dubbing.align import align, warp_times
+from dubbing.align import align, fit_pauses, matched_rate, warp_times, widen_edges
+from tests.conftest import needs_media
 
 
 def test_warp_times_follows_the_path():
@@ -32,3 +33,96 @@ def test_align_empty_text_is_a_clear_error():
 
     with pytest.raises(DubError):
         align(np.zeros(16000, np.float32), 16000, "  ", languages.get("es"))
+
+
+# ---- against published word alignments (tests/align_material.py; held-out clips only) ----------
+
+from tests import align_material as M  # noqa: E402
+
+
+def _held_out_errors(language: str) -> np.ndarray:
+    from dubbing import espeak
+
+    errs = []
+    for c in M.clips():
+        if c.language != language or c.split != "held-out":
+            continue
+        truth, text, owner = M.words_and_text(M.read_truth(c.truth))
+        lang = languages.get(language)
+        phone_word = espeak.synthesize_words(text, lang.espeak)[3]
+        phones = align(M.load_audio(c), M.RATE, text, lang)
+        got = M.word_times([(p.start, p.end) for p in phones], phone_word, owner, len(truth))
+        errs.append(M.boundary_errors(truth, got))
+    if not errs:
+        pytest.skip(f"no held-out {language} clip present")
+    return np.concatenate(errs)
+
+
+def test_grid_word_boundaries_hold_against_the_corpus_alignment():
+    """GRID (English, two speakers): main's aligner put words 0.2-1.2 s off (median 182 ms, 34 % of
+    boundaries within 100 ms); ours: median ~40 ms, 92 %."""
+    e = _held_out_errors("en")
+    assert np.median(e) <= 0.060, np.median(e)
+    assert np.mean(e <= 0.100) >= 0.85, np.mean(e <= 0.100)
+
+
+def test_french_word_boundaries_hold_against_sppas_alignment():
+    """Spontaneous French: main's median was 40 ms; ours ~25 ms."""
+    e = _held_out_errors("fr")
+    assert np.median(e) <= 0.032, np.median(e)
+    assert np.mean(e <= 0.100) >= 0.80, np.mean(e <= 0.100)
+
+
+@needs_media
+def test_leading_silence_is_not_eaten_by_the_first_phone():
+    """grid_bbaf2n: 0.95 s of silence before "bin" (the corpus's alignment); the first phone starts
+    there, and "now" ends where the corpus says (2.12 s), not at the end of the clip."""
+    from dubbing import media
+
+    y = media.load_audio(M.MEDIA / "video" / "grid_bbaf2n.mpg", M.RATE)
+    phones = align(y, M.RATE, "bin blue at f two now", languages.get("en"))
+    assert abs(phones[0].start - 0.95) <= 0.08, phones[0]
+    assert abs(phones[-1].end - 2.12) <= 0.08, phones[-1]
+
+
+def test_widen_edges_grows_over_loud_frames_only_within_reach():
+    db = np.array([-40, -40, -10, -10, -10, 0, 0, 0, -10, -40, -40], float)
+    assert widen_edges(db, 5, 8, floor=-40, above=10, reach=5) == (2, 9)
+    assert widen_edges(db, 5, 8, floor=-40, above=10, reach=1) == (4, 9)
+    assert widen_edges(db, 5, 8, floor=-40, above=40, reach=5) == (5, 8)
+
+
+def test_matched_rate_makes_the_reference_as_long_as_the_audio():
+    assert matched_rate(2.0, 1.0, wpm=175) == 350
+    assert matched_rate(1.0, 2.0, wpm=175) == 88
+    assert matched_rate(1.0, 10.0, wpm=175) == 80  # bounded below
+    assert matched_rate(1.0, 0.0, wpm=175) == 175
+
+
+def test_fit_pauses_puts_a_pause_between_the_nearest_words():
+    # two words of two phones each; the boundary at 1.0 s, the audio pauses 1.1-1.3 s
+    times = np.array([[0.5, 0.8], [0.8, 1.0], [1.0, 1.2], [1.2, 1.5]])
+    out = fit_pauses(times, [0, 0, 1, 1], [(1.1, 1.3)], reach=0.3)
+    assert np.allclose(out[:2], [[0.5, 0.86], [0.86, 1.1]])
+    assert np.allclose(out[2:], [[1.3, 1.38], [1.38, 1.5]])  # each phone keeps its share of the word
+    far = fit_pauses(times, [0, 0, 1, 1], [(1.1, 1.3)], reach=0.1)  # too far from a word boundary
+    assert np.allclose(far, times)
+
+
+def test_word_boundary_error_counts_starts_ends_and_missing_words():
+    truth, text, owner = M.words_and_text([(0.0, 0.5, "sil"), (0.5, 0.7, "s'"), (0.7, 0.9, "est"),
+                                           (0.9, 1.2, "et_puis"), (1.2, 1.4, "#"), (1.4, 1.6, "oui")])
+    assert text == "s'est et puis oui" and owner == [0, 1, 1, 2]
+    assert [w for *_, w in truth] == ["s'est", "et_puis", "oui"]
+    # phones: two for s'est, one each for et / puis, none for oui (scored at the last end)
+    got = M.word_times([(0.52, 0.6), (0.6, 0.9), (0.9, 1.0), (1.0, 1.25)], [0, 0, 1, 2], owner, 3)
+    assert got == [(0.52, 0.9), (0.9, 1.25), (1.25, 1.25)]
+    e = M.boundary_errors(truth, got)
+    assert np.allclose(e, [0.02, 0.0, 0.0, 0.05, 0.15, 0.35])
+    s = M.summary(e)
+    assert s["within30"] == pytest.approx(0.5) and s["max_ms"] == pytest.approx(350)
+
+
+def test_grid_align_files_are_read_in_25000ths_of_a_second():
+    rows = M.read_truth(M.HERE / "grid" / "bbaf2n.align")
+    assert rows[1] == (0.95, 1.18, "bin") and rows[-1][2] == "sil"
