@@ -105,6 +105,7 @@ class Fit(_Section):
     max_borrow: float
     tolerance: float
     max_pause: float
+    rate_max: float = 2.0  # fastest effective rate (synthesis rate / stretch); capped per language (tts.rate_max)
 
 
 class Mix(_Section):

@@ -46,7 +46,9 @@ def plan(slot_start: float, slot_end: float, length: float, speed: float, cfg: F
     `room_before` / `room_after` are the seconds of silence that may be borrowed on each side.
     """
     slot = max(slot_end - slot_start, 1e-3)
-    stretch = _clamp(slot / length, cfg.stretch_min, cfg.stretch_max)
+    # the stretch may not speed the speech up past the effective-rate cap (speed / stretch <= rate_max)
+    fastest = min(max(cfg.stretch_min, speed / cfg.rate_max), cfg.stretch_max)
+    stretch = _clamp(slot / length, fastest, cfg.stretch_max)
     out = length * stretch
     flags: list[str] = []
     if abs(stretch - 1) > 1e-3:

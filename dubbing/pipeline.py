@@ -286,7 +286,8 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     from . import fit, glossary, stretch, translate
 
     job = src.job
-    fit_cfg = cfg.fit.model_copy(update={"speed_max": min(cfg.fit.speed_max, lang.tts.speed_max)})
+    fit_cfg = cfg.fit.model_copy(update={"speed_max": min(cfg.fit.speed_max, lang.tts.speed_max),
+                                         "rate_max": min(cfg.fit.rate_max, lang.tts.rate_max)})
     memo_path = job.path(f"{lang.code}/speech/{line.id}.fit.json")
     try:
         memo = FitMemo.load(memo_path)

@@ -22,6 +22,7 @@ class TTSSpec(BaseModel):
     voices: dict[str, list[str]]  # gender -> backend voice ids, in order of preference
     espeak_voices: dict[str, list[str]]
     speed_max: float = 1.3  # fastest synthesis rate still intelligible (back-transcription CER)
+    rate_max: float = 2.0  # fastest effective rate, synthesis rate / time-stretch, still intelligible
 
 
 class TranslationSpec(BaseModel):

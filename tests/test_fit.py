@@ -124,3 +124,15 @@ def test_a_line_that_cannot_fit_is_shortened_before_it_is_spoken_and_a_rerun_spe
     blind = Unforeseen()
     pipeline.fit_line(*args[:5], blind, *args[6:])
     assert blind.spoken == [line.text, line.text, "Hola, mi q", "Hola, mi q"]  # each at rate 1, then its own
+
+
+def test_the_stretch_does_not_push_the_effective_rate_past_its_cap():
+    """speed x 1/stretch is what the ear gets: French at 1.3 x a 0.8 stretch (1.63) was misheard."""
+    capped = CFG.model_copy(update={"rate_max": 1.4})
+    p = fit.plan(1.0, 2.0, 2.0, 1.3, capped)  # 2 s of speech at 1.3 for a 1 s slot
+    assert 1.3 / p.stretch == pytest.approx(1.4, abs=1e-3)
+    assert p.needs_shorter and "overflow" in p.flags  # what the cap keeps out becomes a shorter line
+    free = fit.plan(1.0, 2.0, 2.0, 1.3, CFG)
+    assert free.stretch == pytest.approx(CFG.stretch_min)
+    slow = fit.plan(1.0, 2.0, 1.1, 1.0, capped)  # a line that needs little: the cap changes nothing
+    assert slow.stretch == pytest.approx(1 / 1.1, abs=1e-3)
