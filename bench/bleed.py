@@ -2,7 +2,7 @@
 known music bed it keeps. For each shared clip, as it is and with a synthetic music bed mixed in at -12 dB:
 
 - level of the background relative to the input, after the split alone and after the bleed suppression;
-- source words Whisper reads back from the background (words of the clip's own transcript): the voice a
+- distinct words of the clip's own transcript that Whisper reads back from the background: the voice a
   viewer would hear under the dub;
 - with the music bed: SDR (dB) of the background against the music that was mixed in, a ground truth the
   system never saw.
@@ -83,7 +83,7 @@ def main() -> None:
             t0 = time.perf_counter()
             clean = bleed.suppress(background, speech, SR)
             took = time.perf_counter() - t0
-            heard = [sum(w in spoken for w in words(b, lang)) for b in (background, clean)]
+            heard = [len(spoken & set(words(b, lang))) for b in (background, clean)]
             level = f"{db(background) - db(mix):+.1f} -> {db(clean) - db(mix):+.1f}"
             kept = f"{sdr(bed, background):.1f} -> {sdr(bed, clean):.1f}" if bed is not None else ""
             print(f"{clip:26} {name:14} {level:>16} {f'{heard[0]} -> {heard[1]} of {len(spoken)}':>20} "
