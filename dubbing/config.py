@@ -162,10 +162,12 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
-    """The default configuration, with the YAML file at `path` (if any) merged over it, then `overrides`
-    (command-line options, as nested sections)."""
-    data = yaml.safe_load((CONFIGS / "default.yaml").read_text())
+def load(path: str | Path | None = None, overrides: dict | None = None, preset: str = "standard") -> Config:
+    """The default configuration with quality preset `preset`'s overlay (dubbing/presets.py) merged over
+    it, then the YAML file at `path` (if any), then `overrides` (command-line options, as nested sections)."""
+    from .presets import overlay
+
+    data = _merge(yaml.safe_load((CONFIGS / "default.yaml").read_text()), overlay(preset))
     if path:
         p = Path(path)
         try:
