@@ -145,10 +145,11 @@ def _progress_bar():
 
 
 def _check_quality(name: str) -> str:
-    """--quality's value, or a DubError: one line and exit 2 (typer's own choice check draws a box)."""
-    from dubbing.presets import check
+    """--quality's value, or a ConfigError: one line and exit 2 (typer's own choice check draws a box)."""
+    from dubbing.config import preset_overlay
 
-    return check(name)
+    preset_overlay(name)
+    return name
 
 
 _QUALITY = typer.Option("standard", "--quality", metavar="fast|standard|best", callback=_check_quality,

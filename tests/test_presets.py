@@ -9,7 +9,6 @@ import yaml
 
 from conftest import ROOT
 from dubbing import config, presets
-from dubbing.errors import DubError
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -24,14 +23,14 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 
 def test_every_preset_has_an_overlay_and_standard_is_the_default():
-    assert {p.stem for p in presets.FOLDER.glob("*.yaml")} == set(presets.NAMES)
-    assert presets.overlay("standard") == {}
+    assert {p.stem for p in (config.CONFIGS / "presets").glob("*.yaml")} == set(config.PRESETS)
+    assert config.preset_overlay("standard") == {}
     assert config.load(preset="standard") == config.load()
 
 
 @pytest.mark.parametrize("name", ["fast", "best"])
 def test_overlay_changes_exactly_the_settings_it_names(name):
-    named = flat(presets.overlay(name))
+    named = flat(config.preset_overlay(name))
     assert named, f"{name} changes nothing"
     base, got = flat(config.load().model_dump()), flat(config.load(preset=name).model_dump())
     changed = {k for k in base if base[k] != got[k]}
@@ -41,7 +40,7 @@ def test_overlay_changes_exactly_the_settings_it_names(name):
 
 @pytest.mark.parametrize("name", ["fast", "best"])
 def test_the_users_config_wins_over_the_preset(name, tmp_path):
-    named = flat(presets.overlay(name))
+    named = flat(config.preset_overlay(name))
     key = sorted(named)[0]
     section, setting = key.split(".", 1)
     default = flat(config.load().model_dump())[key]
@@ -61,7 +60,7 @@ def test_standard_writes_no_settings_file(tmp_path):
 
 
 def test_unknown_preset_is_a_user_error():
-    with pytest.raises(DubError, match="expected one of fast, standard, best"):
+    with pytest.raises(config.ConfigError, match="expected one of fast, standard, best"):
         config.load(preset="turbo")
 
 
@@ -80,11 +79,23 @@ def test_bad_quality_is_one_line_and_exit_2(command, tmp_path):
     assert len(lines) == 1 and "--quality 'turbo'" in lines[0] and "fast, standard, best" in lines[0], r.stderr
 
 
-@pytest.mark.parametrize("name", presets.NAMES)
+@pytest.mark.parametrize("name", config.PRESETS)
 def test_a_good_quality_is_accepted(name, tmp_path):
     """A preset name passes the option: the run goes on to the next check (here: the missing input)."""
     r = run_dub("translate", tmp_path / "missing.mp4", "--to", "es", "--out", tmp_path, "--quality", name)
     assert r.returncode == 2 and "input not found" in r.stderr and "--quality" not in r.stderr, r.stderr
+
+
+# The settings dubbing.pipeline keys the source's stages on: transcription (asr, language_id), speakers
+# (diarization), lines (fit.max_borrow), the background split (separation) and each translation.
+SOURCE_STAGES = ("asr", "language_id", "diarization", "fit", "separation", "translation")
+
+
+@pytest.mark.parametrize("name", ["fast", "best"])
+def test_switching_preset_keeps_the_source_stages(name):
+    """Switching presets reuses transcription, speakers, the split and translations: their keys' settings
+    are the same under every preset (checked on a real job: only speech, lips and mux ran again)."""
+    assert config.load(preset=name).digest(*SOURCE_STAGES) == config.load().digest(*SOURCE_STAGES)
 
 
 @pytest.mark.slow
@@ -93,14 +104,13 @@ def test_fast_dub_completes_and_records_its_preset(media_dir, tmp_path):
     from dubbing import media
 
     clip = media_dir / "video" / "grid_bbaf2n.mpg"
+    job = tmp_path / clip.stem
     r = run_dub("translate", clip, "--to", "es", "--out", tmp_path, "--quality", "fast")
     assert r.returncode == 0, r.stderr[-2000:]
-    job = tmp_path / clip.stem
     summary = json.loads((job / "job.json").read_text())
     assert summary["quality"] == "fast"
     out = summary["languages"]["es"]["output"]
     info, src = media.probe(out), media.probe(clip)
     assert info.has_video and info.has_audio
     assert abs(info.duration - src.duration) < 0.2
-    settings = yaml.safe_load((job / "run-settings.yaml").read_text())
-    assert flat(settings) == flat(presets.overlay("fast"))  # the overlay, nothing of the user's (there is none)
+    assert flat(yaml.safe_load((job / "run-settings.yaml").read_text())) == flat(config.preset_overlay("fast"))
