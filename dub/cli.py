@@ -144,6 +144,19 @@ def _progress_bar():
                     transient=False)
 
 
+def _check_quality(name: str) -> str:
+    """--quality's value, or a ConfigError: one line and exit 2 (typer's own choice check draws a box)."""
+    from dubbing.config import preset_overlay
+
+    preset_overlay(name)
+    return name
+
+
+_QUALITY = typer.Option("standard", "--quality", metavar="fast|standard|best", callback=_check_quality,
+                        help="speed against quality: configs/presets/<name>.yaml over the defaults, under "
+                        "--config (standard: the defaults)")
+
+
 @app.command()
 def translate(
     input: Path = typer.Argument(..., help="video (mp4, mov, webm, mkv) or audio (wav, mp3, m4a, flac)"),
@@ -167,6 +180,7 @@ def translate(
                                             "(term,es,fr; empty cell or a keep column = keep) or YAML"),
     voice: list[str] = typer.Option([], "--voice", help="pin a voice: SPEAKER_00=NAME (a library voice, a .npy/.pt "
                                     "style file or a stock voice); repeat per speaker"),
+    quality: str = _QUALITY,
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
@@ -186,7 +200,7 @@ def translate(
             raise DubError(f"source language {from_} is also a target: nothing to translate")
     overrides = {"output": {k: True for k, on in (("burn_subtitles", burn_subtitles), ("stems", stems),
                                                   ("multitrack", multitrack)) if on}}
-    cfg = config_mod.load(config, overrides)  # fail fast on a bad config
+    cfg = config_mod.load(config, overrides, quality)  # fail fast on a bad config
     info = media.probe(input)
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
@@ -195,12 +209,13 @@ def translate(
         from dubbing.burn import check_fonts
 
         check_fonts(cfg.output.subtitle_font, [l.code for l in langs])
-    from dubbing import run_inputs
+    from dubbing import presets, run_inputs
 
     from .voices_cli import pin_config
 
     own = run_inputs.parse_translations(translation, [l.code for l in langs])
     run_inputs.check(transcript, from_.lower() if from_ else None, info.duration, glossary)
+    config = presets.settings_file(config, quality, check_writable(out / input.stem))
     config = run_inputs.config_with(config, run_inputs.settings(transcript, own, glossary),
                                     check_writable(out / input.stem))
     config = pin_config(config, voice, out / input.stem)
@@ -224,6 +239,7 @@ def translate(
             if _CTRL_C.is_set():  # whatever the interrupt became on its way out of Prefect
                 raise KeyboardInterrupt from None
             raise
+    presets.record(Path(summary["job"]) / "job.json", quality)
     _summary_table(summary, time.perf_counter() - t0)
 
 
@@ -248,12 +264,13 @@ _OUT_DIR = typer.Option(Path("out"), "--out", help="output folder")
 _CONFIG_FILE = typer.Option(None, "--config", help="YAML settings merged over configs/default.yaml")
 
 
-def _lips_command(step: str, out: Path, config: Optional[Path], run):
-    """Load the settings, check the output folder, and run `run(cfg, progress)` under a progress bar."""
+def _lips_command(step: str, out: Path, config: Optional[Path], quality: str, run):
+    """Load the settings (preset `quality` under `config`), check the output folder, and run
+    `run(cfg, progress)` under a progress bar."""
     from dubbing import config as config_mod
     from dubbing.workspace import check_writable
 
-    cfg = config_mod.load(config)
+    cfg = config_mod.load(config, preset=quality)
     check_writable(out)
     from .logs import log_to
 
@@ -269,11 +286,12 @@ def lipsync(
     audio: Path = typer.Option(..., "--audio", help="replacement audio track (wav, mp3, m4a, flac, or a video)"),
     out: Path = _OUT_DIR,
     config: Optional[Path] = _CONFIG_FILE,
+    quality: str = _QUALITY,
 ):
     """Re-sync VIDEO's mouths to a replacement audio track (its text is found by ASR)."""
     from flows import lipsync as flows
 
-    path, report, note = _lips_command("lips", out, config, lambda cfg, p: flows.run(
+    path, report, note = _lips_command("lips", out, config, quality, lambda cfg, p: flows.run(
         flows.lipsync_video, video, audio, out, cfg, progress=p, log_dir=out))
     if note:
         console.print(f"[yellow]note:[/] {note}")
@@ -286,11 +304,12 @@ def animate(
     audio: Path = typer.Option(..., "--audio", help="the speech it should speak"),
     out: Path = _OUT_DIR,
     config: Optional[Path] = _CONFIG_FILE,
+    quality: str = _QUALITY,
 ):
     """Make a still portrait speak AUDIO, with blinks and slight head motion."""
     from flows import lipsync as flows
 
-    path, report = _lips_command("animate", out, config, lambda cfg, p: flows.run(
+    path, report = _lips_command("animate", out, config, quality, lambda cfg, p: flows.run(
         flows.animate_image, image, audio, out, cfg, progress=p, log_dir=out))
     _report_line(path, report)
 

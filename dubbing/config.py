@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+PRESETS = ("fast", "standard", "best")  # --quality, slowest last: CONFIGS/presets/<name>.yaml (dubbing/presets.py)
 
 
 class _Section(BaseModel):
@@ -163,10 +164,20 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
-    """The default configuration, with the YAML file at `path` (if any) merged over it, then `overrides`
-    (command-line options, as nested sections)."""
-    data = yaml.safe_load((CONFIGS / "default.yaml").read_text())
+def preset_overlay(name: str) -> dict:
+    """The settings quality preset `name` changes, as nested sections (empty for "standard")."""
+    if name not in PRESETS:
+        raise ConfigError(f"--quality {name!r}: expected one of {', '.join(PRESETS)}")
+    data = yaml.safe_load((CONFIGS / "presets" / f"{name}.yaml").read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"configs/presets/{name}.yaml: expected a mapping of settings")
+    return data
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None, preset: str = "standard") -> Config:
+    """The default configuration with quality preset `preset`'s overlay merged over it, then the YAML
+    file at `path` (if any), then `overrides` (command-line options, as nested sections)."""
+    data = _merge(yaml.safe_load((CONFIGS / "default.yaml").read_text()), preset_overlay(preset))
     if path:
         p = Path(path)
         try:
