@@ -162,19 +162,18 @@ def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime,
     out = np.zeros(len(x), np.float32)
     if len(x) == 0:
         return out
-    gain = level_gain(x, sample_rate)
-    x = x * np.float32(gain)
+    gain = np.float32(level_gain(x, sample_rate))  # applied chunk by chunk: no second copy of the channel
     resample = sample_rate != rt.sample_rate
     up = soxr.ResampleStream(sample_rate, rt.sample_rate, 1, dtype="float32") if resample else None
     down = soxr.ResampleStream(rt.sample_rate, sample_rate, 1, dtype="float32") if resample else None
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    rms = float(gain) * float(np.sqrt(np.mean(_block_power(x, min(len(x), sample_rate)))))
     fill = _BandFill(sample_rate, rt.sample_rate, rms) if sample_rate < BAND_FILL_BELOW * rt.sample_rate else None
     chunk = max(1, int(CHUNK_SECONDS * sample_rate))
     pos = 0
     with _Denoiser(rt) as dn:
         for i in range(0, len(x), chunk):
             last = i + chunk >= len(x)
-            seg = np.ascontiguousarray(x[i:i + chunk], dtype=np.float32)
+            seg = np.ascontiguousarray(x[i:i + chunk], dtype=np.float32) * gain
             if up:
                 seg = up.resample_chunk(seg, last=last)
                 seg = seg + fill(len(seg)) if fill else seg
@@ -183,22 +182,31 @@ def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime,
                 y = np.concatenate([y, dn.flush()])
             s = down.resample_chunk(y, last=last) if down else y
             s = s[:len(x) - pos]
-            out[pos:pos + len(s)] = s
+            out[pos:pos + len(s)] = s / gain
             pos += len(s)
             if progress:
                 progress(min(1.0, (i + chunk) / len(x)))
-    return out / np.float32(gain)
+    return out
+
+
+def _block_power(x: np.ndarray, block: int) -> np.ndarray:
+    """Mean square of each whole `block`-sample block of `x` (all of `x` if shorter than a block), a few
+    million samples at a time, so a long channel is never copied whole."""
+    n = len(x) // block
+    if n == 0:
+        return np.array([np.mean(np.square(x, dtype=np.float64))])
+    out = np.empty(n)
+    step = max(1, (1 << 22) // block)
+    for i in range(0, n, step):
+        j = min(n, i + step)
+        out[i:j] = np.mean(np.square(x[i * block:j * block].reshape(j - i, block), dtype=np.float64), axis=1)
+    return out
 
 
 def level_gain(x: np.ndarray, sample_rate: int) -> float:
     """Linear gain that brings the loud part of `x` (mono) to MODEL_LEVEL_DBFS, within +-MAX_GAIN_DB; 1 for
     silence."""
-    block = max(1, int(0.4 * sample_rate))
-    n = len(x) // block
-    if n == 0:
-        blocks = np.array([np.mean(np.square(x, dtype=np.float64))])
-    else:
-        blocks = np.mean(np.square(x[:n * block].reshape(n, block), dtype=np.float64), axis=1)
+    blocks = _block_power(x, max(1, int(0.4 * sample_rate)))
     loud = float(np.percentile(blocks, LOUD_PERCENTILE))
     if loud <= 1e-20:
         return 1.0
