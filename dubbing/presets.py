@@ -8,24 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
-from .config import _merge, load, preset_overlay
+from .config import preset_overlay
 from .files import write_atomic
+from .run_inputs import config_with
 
 
 def settings_file(config: Path | None, name: str, job_dir: Path) -> Path | None:
     """A settings file holding preset `name`'s overlay with the user's `config` merged over it, written
     to JOB_DIR/run-settings.yaml (the flows read their settings from a file); `config` itself for
     `standard` (nothing to add)."""
-    over = preset_overlay(name)
-    if not over:
-        return config
-    load(config)  # the user's file is checked first, with its own name in any message
-    user = (yaml.safe_load(Path(config).read_text()) or {}) if config else {}
-    path = job_dir / "run-settings.yaml"
-    write_atomic(path, yaml.safe_dump(_merge(over, user), allow_unicode=True, sort_keys=False).encode())
-    return path
+    return config_with(config, preset_overlay(name), job_dir, under=True)
 
 
 def record(job_json: Path, name: str) -> None:

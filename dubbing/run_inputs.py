@@ -57,16 +57,16 @@ def settings(transcript: Path | None, translations: dict[str, str], glossary_fil
     return out
 
 
-def config_with(config: Path | None, extra: dict, job_dir: Path) -> Path | None:
-    """`config` with `extra` merged over it, written to JOB_DIR/run-settings.yaml; `config` itself if
-    there is nothing extra."""
+def config_with(config: Path | None, extra: dict, job_dir: Path, under: bool = False) -> Path | None:
+    """`config` with `extra` merged over it (or, with `under`, beneath it: the user's file wins), written to
+    JOB_DIR/run-settings.yaml; `config` itself if there is nothing extra."""
     if not extra:
         return config
     from .config import _merge, load
 
     load(config)  # the user's file is checked first, with its own name in any message
     base = (yaml.safe_load(config.read_text()) or {}) if config else {}
-    merged = _merge(base, extra)
+    merged = _merge(extra, base) if under else _merge(base, extra)
     path = job_dir / "run-settings.yaml"
     write_atomic(path, yaml.safe_dump(merged, allow_unicode=True, sort_keys=False).encode())
     return path
