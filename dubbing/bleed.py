@@ -75,15 +75,14 @@ def suppress(background: np.ndarray, speech: np.ndarray, sample_rate: int) -> np
     for a in range(0, n, block):
         b = min(n, a + block)
         lo, hi = max(0, a - ctx), min(n, b + ctx)
-        mono = bg[lo:hi].mean(axis=1)
         if hi - lo < nper:
             out[a:b] = bg[a:b]
             continue
-        _, _, zb = stft(mono, nperseg=nper, noverlap=nper - hop)
+        zc = [stft(bg[lo:hi, c], nperseg=nper, noverlap=nper - hop)[2] for c in range(bg.shape[1])]
+        zb = zc[0] if len(zc) == 1 else sum(zc) / len(zc)  # the STFT is linear: the channels' mean is the mono mix's
         _, _, zs = stft(sp[lo:hi], nperseg=nper, noverlap=nper - hop)
         gain = bleed_gain(np.abs(zb), np.abs(zs), hop / sample_rate)
-        for c in range(bg.shape[1]):
-            _, _, z = stft(bg[lo:hi, c], nperseg=nper, noverlap=nper - hop)
+        for c, z in enumerate(zc):
             _, y = istft(z * gain, nperseg=nper, noverlap=nper - hop)
             out[a:b, c] = y[a - lo:b - lo]
     return out if multi else out[:, 0]
