@@ -218,8 +218,14 @@ def synthesize_words(text: str, voice: str, rate_wpm: int = 175
     return audio, sr, phones, words
 
 
+def _symbol(name: str) -> str:
+    """The IPA of a phoneme event without flags and stress marks."""
+    return _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
+
+
 def _kept_symbol(name: str) -> bool:
-    symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
+    """Whether a phoneme event is a phone (not a pause, "_"-named, or only marks)."""
+    symbol = _symbol(name)
     return bool(symbol) and not symbol.startswith("_")
 
 
@@ -231,7 +237,7 @@ def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> l
     for k, (t, _, typ, name) in enumerate(marks):
         if typ != EVENT_PHONEME or not _kept_symbol(name):
             continue
-        symbol = _FLAGS.sub("", name).strip().replace("ˈ", "").replace("ˌ", "")
+        symbol = _symbol(name)
         end = next((m[0] for m in marks[k + 1:] if m[0] > t), duration)
         phones.append(Phone(symbol=symbol, start=t, end=min(end, duration)))
     return phones
