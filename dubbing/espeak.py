@@ -10,7 +10,6 @@ import ctypes
 import ctypes.util
 import re
 import threading
-from functools import lru_cache
 
 import numpy as np
 
@@ -96,6 +95,17 @@ class _Engine:
         self._callback = _CALLBACK(self._collect)  # keep a reference: the library holds a raw pointer
         lib.espeak_SetSynthCallback(self._callback)
 
+    def unload(self) -> None:
+        """Unload the library, so the next _Engine starts from its initial state.
+
+        espeak-ng keeps its wave generator's state (phases, pitch flutter) in static variables from one
+        utterance to the next, so the same text came out a few samples different on every call and every
+        alignment built on it moved. Nothing public resets them (espeak_Terminate then espeak_Initialize
+        hangs); unloading does (ctypes' dlclose, the one private call here, tested by its effect)."""
+        import _ctypes
+
+        _ctypes.dlclose(self.lib._handle)
+
     def _collect(self, wav, n, events) -> int:
         if n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
@@ -144,14 +154,22 @@ class _Engine:
         return audio.astype(np.float32) / 32768.0, self._events
 
 
-@lru_cache(maxsize=1)
-def _engine() -> _Engine:
-    return _Engine()
+_LOADED: list[_Engine] = []  # the engine in use, at most one
+
+
+def _engine(fresh: bool = False) -> _Engine:
+    """The engine, loaded once; with `fresh`, reloaded so that synthesis starts from the initial state."""
+    if fresh and _LOADED:
+        _LOADED.pop().unload()
+    if not _LOADED:
+        _LOADED.append(_Engine())
+    return _LOADED[0]
 
 
 def sample_rate() -> int:
     """Output sample rate of espeak-ng in Hz (22050 for the Debian build)."""
-    return _engine().sample_rate
+    with _LOCK:
+        return _engine().sample_rate
 
 
 def phonemes(text: str, voice: str, tie: str = "") -> str:
@@ -197,7 +215,7 @@ def _speak(text: str, voice: str, rate_wpm: int) -> tuple[np.ndarray, int, list[
     if not text.strip():
         raise DubError("nothing to say: empty text")
     with _LOCK:
-        eng = _engine()
+        eng = _engine(fresh=True)  # the same text, voice and rate always give the same samples
         eng.set_voice(voice)
         eng.lib.espeak_SetParameter(PARAM_RATE, int(rate_wpm), 0)
         audio, events = eng.synth(text)
