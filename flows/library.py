@@ -51,6 +51,7 @@ STATE = "library.json"  # per video, in its job folder
 LOCK = "library.lock"  # per video, in its job folder, held while the video is looked at or dubbed
 SUMMARY = "library-summary.json"  # per library run, in the output root
 LEASE = 300.0  # seconds a dubbing worker's concurrency slot outlives it if it dies (renewed while alive)
+PATIENCE = 120.0  # seconds to wait for a free slot from a slow Prefect API (a held one is busy at once)
 
 # dub(input_path, languages, out, config_path, lipsync) -> dub_video's summary; the job folder is
 # out/<input stem>. Injectable so the library logic is tested without the models.
@@ -284,10 +285,14 @@ class VideoLock:
 
 
 @contextlib.contextmanager
-def server_lock(key: str, wait: float = 1.0):
+def server_lock(key: str, patience: float = PATIENCE):
     """Hold the Prefect global concurrency limit (limit 1) of the video at `key` (its job folder relative
-    to the output root) on the current Prefect API, for every worker and host that reports to it; Busy
-    if another holds it after `wait` seconds. The slot is leased for LEASE seconds, renewed while held."""
+    to the output root) on the current Prefect API, for every worker and host that reports to it.
+
+    Busy at once if another holds it, or if it is still held after `patience` seconds. The free slot
+    is asked for with that much patience because a loaded API can take seconds to answer: a client-side
+    timeout on a slow answer would both call a free video busy and leave the slot granted to nobody
+    (held until its lease runs out). The slot is leased for LEASE seconds, renewed while held."""
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
     from prefect.exceptions import ObjectAlreadyExists
@@ -298,11 +303,16 @@ def server_lock(key: str, wait: float = 1.0):
             client.upsert_global_concurrency_limit_by_name(name, limit=1)
         except ObjectAlreadyExists:  # another host created it between the read and the create
             pass
+        limit = client.read_global_concurrency_limit_by_name(name)
+    busy = Busy(f"being dubbed by another worker (Prefect concurrency limit {name} is held)")
+    if limit.active_slots >= limit.limit:
+        raise busy
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(concurrency(name, occupy=1, timeout_seconds=wait, strict=True, lease_duration=LEASE))
+            held.enter_context(concurrency(name, occupy=1, timeout_seconds=patience, strict=True,
+                                           lease_duration=LEASE))
         except TimeoutError:
-            raise Busy(f"being dubbed by another worker (Prefect concurrency limit {name} is held)") from None
+            raise busy from None
         yield
 
 

@@ -428,8 +428,10 @@ def test_a_video_another_host_is_dubbing_is_busy_through_the_prefect_server(tmp_
         assert holder.stdout.readline().strip() == "held"
         dub = FakeDub()
         with temporary_settings(updates={PREFECT_API_URL: url}):
+            t0 = time.monotonic()
             busy = lib.visit(lib.Video(a, here, "talks/a"), ["es"], "s", dub=dub, shared=lib.server_lock)
             assert busy.status == "busy" and "Prefect concurrency limit" in busy.error, busy
+            assert time.monotonic() - t0 < lib.PATIENCE / 4  # a held slot is busy at once, no waiting
             assert lib.visit(lib.Video(b, here, "talks/b"), ["es"], "s", dub=dub, shared=lib.server_lock).status == "dubbed"
             holder.stdin.write("\n")
             holder.stdin.flush()
@@ -464,7 +466,7 @@ def test_library_on_a_dask_local_cluster_of_two_worker_processes(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((out / lib.SUMMARY).read_text())
-    assert summary["counts"]["dubbed"] == 4 and summary["counts"]["failed"] == 0, summary
+    assert summary["counts"]["dubbed"] == 4, {k: summary[k] for k in ("counts", "busy", "no speech", "failed")}
     workers = {d["worker"] for d in summary["dubbed"]}
     assert len(workers) == 2, workers  # both worker processes took videos
     for d in summary["dubbed"]:
