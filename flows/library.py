@@ -15,7 +15,8 @@ Two locks keep one video from being dubbed twice at once: a file lock in its job
 processes of one host, and a dead holder's lock is free at once), and, when a video is dubbed as a
 Prefect task, a Prefect global concurrency limit of one named after the video's place in the library
 (`server_lock`): every worker and host that reports to the same Prefect server shares it, whatever
-disk it sees the library on. A killed holder's slot is freed when its lease runs out (`LEASE`).
+disk it sees the library on. A holder renews a record of itself (a Prefect variable) while it dubs; a
+slot whose holder stopped renewing for `STALE` seconds (killed mid-dub) is taken back (`server_lock`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -50,8 +53,11 @@ MEDIA_EXTS = VIDEO_EXTS | AUDIO_EXTS
 STATE = "library.json"  # per video, in its job folder
 LOCK = "library.lock"  # per video, in its job folder, held while the video is looked at or dubbed
 SUMMARY = "library-summary.json"  # per library run, in the output root
+log = logging.getLogger(__name__)
 LEASE = 300.0  # seconds a dubbing worker's concurrency slot outlives it if it dies (renewed while alive)
 PATIENCE = 120.0  # seconds to wait for a free slot from a slow Prefect API (a held one is busy at once)
+STALE = 300.0  # seconds without a renewal of its record after which a holder counts as gone
+GRACE = 60.0  # seconds a just-taken slot may go without its holder's record
 
 # dub(input_path, languages, out, config_path, lipsync) -> dub_video's summary; the job folder is
 # out/<input stem>. Injectable so the library logic is tested without the models.
@@ -289,31 +295,91 @@ def server_lock(key: str, patience: float = PATIENCE):
     """Hold the Prefect global concurrency limit (limit 1) of the video at `key` (its job folder relative
     to the output root) on the current Prefect API, for every worker and host that reports to it.
 
-    Busy at once if another holds it, or if it is still held after `patience` seconds. The free slot
-    is asked for with that much patience because a loaded API can take seconds to answer: a client-side
-    timeout on a slow answer would both call a free video busy and leave the slot granted to nobody
-    (held until its lease runs out). The slot is leased for LEASE seconds, renewed while held."""
-    from prefect.client.orchestration import get_client
+    Busy at once if a live holder has it. A holder says so in a Prefect variable of the same name, which it
+    renews while it dubs: a held slot whose holder stopped renewing (a run killed mid-dub; a server that
+    kept its leases in memory and restarted, as every temporary API does) is taken back, not left to
+    block the video forever. A free slot is asked for with `patience` seconds: a loaded API can take
+    seconds to answer, and a client-side timeout would both call a free video busy and leave the slot
+    granted to nobody. The slot is also leased for LEASE seconds, renewed while held."""
     from prefect.concurrency.sync import concurrency
-    from prefect.exceptions import ObjectAlreadyExists
 
     name = f"dub-video-{digest(key)}"
-    with get_client(sync_client=True) as client:
-        try:
-            client.upsert_global_concurrency_limit_by_name(name, limit=1)
-        except ObjectAlreadyExists:  # another host created it between the read and the create
-            pass
-        limit = client.read_global_concurrency_limit_by_name(name)
+    _take_back_if_abandoned(name)
     busy = Busy(f"being dubbed by another worker (Prefect concurrency limit {name} is held)")
-    if limit.active_slots >= limit.limit:
-        raise busy
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(concurrency(name, occupy=1, timeout_seconds=patience, strict=True,
                                            lease_duration=LEASE))
         except TimeoutError:
             raise busy from None
+        held.enter_context(_holding(name))
         yield
+
+
+def _take_back_if_abandoned(name: str) -> None:
+    """Create the limit if needed; Busy if it is held by a live holder; free it if its holder is gone."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except ObjectAlreadyExists:  # another host created it between the read and the create
+            pass
+        limit = client.read_global_concurrency_limit_by_name(name)
+        if limit.active_slots < limit.limit:
+            return
+        holder = client.read_variable_by_name(name)
+        if holder is not None and _age(holder.updated) < STALE:
+            raise Busy(f"being dubbed by {holder.value} (Prefect concurrency limit {name} is held)")
+        if holder is None and _age(limit.updated) < GRACE:  # just taken: the holder has yet to say so
+            raise Busy(f"being dubbed by another worker (Prefect concurrency limit {name} is held)")
+        log.warning("%s: its holder (%s) stopped renewing; taking the slot back", name,
+                    holder.value if holder is not None else "unknown")
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+
+
+def _age(when) -> float:
+    """Seconds since a Prefect timestamp (the API's clock against this host's)."""
+    return (datetime.now(timezone.utc) - when).total_seconds() if when is not None else float("inf")
+
+
+@contextlib.contextmanager
+def _holding(name: str):
+    """Say who holds `name` (a Prefect variable), renewed every STALE / 4 seconds until the block ends."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+    who = f"{socket.gethostname()}:{os.getpid()}"
+
+    def say(client) -> None:
+        if client.read_variable_by_name(name) is None:
+            client.create_variable(VariableCreate(name=name, value=who))
+        else:
+            client.update_variable(VariableUpdate(name=name, value=who))
+
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(STALE / 4):
+            try:
+                with get_client(sync_client=True) as client:
+                    say(client)
+            except Exception as e:  # noqa: BLE001 - a missed renewal is retried; the slot's lease still holds
+                log.warning("%s: could not renew the holder record (%s)", name, e)
+
+    with get_client(sync_client=True) as client:
+        say(client)
+    thread = threading.Thread(target=renew, name=f"holder {name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        with contextlib.suppress(Exception), get_client(sync_client=True) as client:
+            client.delete_variable_by_name(name)
 
 
 # --- deciding and dubbing one video ---------------------------------------------------------------

@@ -405,18 +405,19 @@ print("released", flush=True)
 
 
 @pytest.mark.slow
-def test_a_video_another_host_is_dubbing_is_busy_through_the_prefect_server(tmp_path):
+def test_a_video_another_host_is_dubbing_is_busy_through_the_prefect_server(tmp_path, monkeypatch):
     """Another host (a process reporting to the same Prefect server, seeing the library at another path,
     so no file lock of ours can meet it) is dubbing talks/a: here talks/a is busy, talks/b is not, and
-    talks/a is dubbed once the other host lets go."""
+    talks/a is dubbed once the other host lets go. A holder killed mid-dub (talks/c) blocks the video only
+    until its holder record goes stale, not forever."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.server import LocalServer
 
     (tmp_path / "lib" / "talks").mkdir(parents=True)
-    a, b = tmp_path / "lib" / "talks" / "a.mp4", tmp_path / "lib" / "talks" / "b.mp4"
-    a.write_bytes(b"a" * 100)
-    b.write_bytes(b"b" * 100)
+    a, b, c = (tmp_path / "lib" / "talks" / f"{n}.mp4" for n in "abc")
+    for f in (a, b, c):
+        f.write_bytes(f.name.encode() * 100)
     here = tmp_path / "this-host-out" / "talks"
     server = LocalServer.start(tmp_path / "server.log")
     holder = None
@@ -438,7 +439,20 @@ def test_a_video_another_host_is_dubbing_is_busy_through_the_prefect_server(tmp_
             assert holder.stdout.readline().strip() == "released"
             done = lib.visit(lib.Video(a, here, "talks/a"), ["es"], "s", dub=dub, shared=lib.server_lock)
             assert done.status == "dubbed", done
-        assert dub.names() == ["a.mp4", "b.mp4"]
+
+            killed = subprocess.Popen([sys.executable, "-c", HOLD, "talks/c"], cwd=ROOT, text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      env={**os.environ, "PREFECT_API_URL": url})
+            assert killed.stdout.readline().strip() == "held"
+            killed.kill()  # mid-dub: neither the slot nor its holder record is given back
+            killed.wait()
+            busy = lib.visit(lib.Video(c, here, "talks/c"), ["es"], "s", dub=dub, shared=lib.server_lock)
+            assert busy.status == "busy" and f":{killed.pid} " in busy.error, busy  # its record is fresh
+            monkeypatch.setattr(lib, "STALE", 2.0)  # records older than this are stale (300 s in use)
+            time.sleep(2.5)
+            taken = lib.visit(lib.Video(c, here, "talks/c"), ["es"], "s", dub=dub, shared=lib.server_lock)
+            assert taken.status == "dubbed", taken
+        assert dub.names() == ["a.mp4", "b.mp4", "c.mp4"]
     finally:
         if holder is not None:
             holder.kill()
