@@ -131,6 +131,7 @@ class Lipsync(_Section):
     jaw_from_voice: float
     own_motion: bool
     person_model: bool = True  # dub lipsync: learn the person's mouth from the video's own speech (lipsync/person.py)
+    measure: bool = True  # track the written mouths again for the sync figures (sync.json, review page)
 
 
 class Config(_Section):

@@ -516,7 +516,7 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
                                 crf=cfg.output.crf, preset=cfg.output.preset,
-                                shared_chunks=src.job.path("source/passthrough"))
+                                shared_chunks=src.job.path("source/passthrough"), measure=cfg.lipsync.measure)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out

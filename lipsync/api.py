@@ -67,7 +67,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                language: str | None = None, faces: F.SourceFaces | None = None,
                jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None,
                source_speech: tuple[Phones, np.ndarray] | None = None, crf: int = CRF,
-               preset: str = PRESET, shared_chunks: Path | None = None) -> SyncReport:
+               preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -86,7 +86,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
     the chunks whose mouths changed. Chunks that draw nothing (every frame passed through) are the same
     for every audio: with `shared_chunks` they are kept there, encoded once for all the languages of a
-    source. `crf`, `preset`: x264's quality and speed for the rendered video.
+    source. `crf`, `preset`: x264's quality and speed for the rendered video. `measure`: False leaves the
+    output's sync figures out (the written file is not tracked again; about as long as the render).
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +196,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     lap("render")
 
     # metrics on the written file
-    if plans and n > 2:
+    if measure and plans and n > 2:
         main = max(plans, key=lambda p: len(p.frames))
         spk = assigned[main.tid]
         box = faces[main.tid].box

@@ -61,7 +61,8 @@ def test_concat_joins_chunks_losslessly_with_their_timestamps(tmp_path):
 @pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
 def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
     """Phones changed after 2.6 s: the first 2-s chunk is reused as it was, the result is the same as a
-    fresh render of the edited phones, and the report says how many frames were drawn."""
+    fresh render of the edited phones (made without measuring: the same pictures, no sync figures), and the
+    report says how many frames were drawn."""
     from dubbing import espeak
     from dubbing.schema import SpeakerTurn
     from lipsync import api, faces
@@ -72,12 +73,14 @@ def test_an_edit_late_in_the_video_rerenders_only_its_chunks(tmp_path):
     after = [p if p[1] < 2.6 else ("m" if p[0] != "m" else "a", *p[1:]) for p in before]
     turns = [SpeakerTurn(start=0.0, end=4.5, speaker="S0")]
     fa = faces.analyse(FACE1, tmp_path / "track")
-    run = lambda phones, out, work: api.sync_video(FACE1, FACE1, phones, turns, tmp_path / out, tmp_path / work,
-                                                   faces=fa)
+    run = lambda phones, out, work, measure=True: api.sync_video(FACE1, FACE1, phones, turns, tmp_path / out,
+                                                                 tmp_path / work, faces=fa, measure=measure)
     first = run(before, "a.mp4", "w")
     edited = run(after, "b.mp4", "w")
-    run(after, "c.mp4", "w2")  # the edit rendered from scratch
+    fresh = run(after, "c.mp4", "w2", measure=False)  # the edit rendered from scratch
     n = first.frames
+    assert edited.measured_frames == n and edited.av_confidence is not None
+    assert fresh.measured_frames == 0 and all(getattr(fresh, k) is None for k in ("av_confidence", "closure_rate"))
     assert first.rendered_frames == first.synced_frames > 0.8 * n
     a, b, c = ([f.rgb for f in vio.frames(tmp_path / x)] for x in ("a.mp4", "b.mp4", "c.mp4"))
     times = vio.frame_times(tmp_path / "a.mp4")[0]
