@@ -61,6 +61,11 @@ class _Event(ctypes.Structure):
     ]
 
 
+RTLD_NOW = 2  # dlfcn.h
+_DL = ctypes.CDLL(ctypes.util.find_library("dl") or "libc.so.6")  # dlopen/dlclose (in libc since glibc 2.34)
+_DL.dlopen.restype, _DL.dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+_DL.dlclose.argtypes = [ctypes.c_void_p]
+
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
@@ -69,10 +74,10 @@ class _Engine:
 
     def __init__(self) -> None:
         name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            raise DubError("espeak-ng library not found: install the Debian package libespeak-ng1") from None
+        self.dl_handle = _DL.dlopen(name.encode(), RTLD_NOW)  # ours to dlclose (unload)
+        if not self.dl_handle:
+            raise DubError("espeak-ng library not found: install the Debian package libespeak-ng1")
+        lib = ctypes.CDLL(name, handle=self.dl_handle)
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -100,11 +105,9 @@ class _Engine:
 
         espeak-ng keeps its wave generator's state (phases, pitch flutter) in static variables from one
         utterance to the next, so the same text came out a few samples different on every call and every
-        alignment built on it moved. Nothing public resets them (espeak_Terminate then espeak_Initialize
-        hangs); unloading does (ctypes' dlclose, the one private call here, tested by its effect)."""
-        import _ctypes
-
-        _ctypes.dlclose(self.lib._handle)
+        alignment built on it moved. Nothing in its API resets them (espeak_Terminate then espeak_Initialize
+        hangs); unloading does: the library is opened with dlopen and closed with dlclose (libc's API)."""
+        _DL.dlclose(self.dl_handle)
 
     def _collect(self, wav, n, events) -> int:
         if n > 0:
