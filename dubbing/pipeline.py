@@ -400,9 +400,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     step = f"dub {lang.code}"
     cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, cfg.tts),
                       lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
-                                     media.read_wav(job.path("source/audio16k.wav"))[0] if cfg.tts.clone else None,
-                                     lang, cfg, src.name))
-    synth = Synthesizer()
+                                     media.read_wav(job.path("source/audio16k.wav"))[0]
+                                     if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
+                                     lang, cfg, src.name, clips=job.root / "voices"))
+    synth = Synthesizer(cfg.tts.xtts)
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4
     progress(step, 0, total)
