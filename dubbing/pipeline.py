@@ -87,6 +87,10 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     info = _timed(t, "probe", media.probe, input_path)
     if not info.has_audio:
         raise DubError(f"no audio track in {input_path}: nothing to dub")
+    if cfg.tts.backend == "xtts":  # every line needs the speech server: say it is down before any work
+        from . import xtts
+
+        xtts.client(cfg.tts.xtts).check()
     name = Path(input_path).stem
     src_key = digest(file_digest(input_path), info)
     job.path("source").mkdir(exist_ok=True)

@@ -199,16 +199,32 @@ def test_a_pinned_reference_wav_is_the_voice_and_other_backends_refuse_it(tmp_pa
 # --- the whole dub ---------------------------------------------------------------------------------------------
 
 
+def _xtts_config(path: Path, url: str) -> Path:
+    path.write_text("translation:\n  backend: apertium\nseparation:\n  backend: none\nlipsync:\n  enabled: false\n"
+                    f"tts:\n  backend: xtts\n  xtts:\n    base_url: {url}\n")
+    return path
+
+
+def _translate(clip: Path, out: Path, cfg: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dub", "translate", str(clip), "--to", "es", "--out", str(out),
+                           "--config", str(cfg)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_dub_translate_with_the_server_down_stops_before_any_work(tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"
+    spoken_clip(tmp_path / "hello.mp4", "Hello there.")
+    r = _translate(tmp_path / "hello.mp4", tmp_path / "out", _xtts_config(tmp_path / "x.yaml", url))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if url in ln]
+    assert len(errors) == 1 and "tts-server" in errors[0]
+    assert not list((tmp_path / "out").rglob("asr.json"))  # nothing transcribed (a run writes source/asr.json)
+
+
 @pytest.mark.slow
 def test_dub_translate_speaks_with_the_xtts_server(serve, tmp_path):
     url = serve()
     spoken_clip(tmp_path / "hello.mp4", "Hello, the weather is nice today. The train leaves at nine.")
-    (tmp_path / "xtts.yaml").write_text(
-        "translation:\n  backend: apertium\nseparation:\n  backend: none\nlipsync:\n  enabled: false\n"
-        f"tts:\n  backend: xtts\n  xtts:\n    base_url: {url}\n")
-    r = subprocess.run([sys.executable, "-m", "dub", "translate", str(tmp_path / "hello.mp4"), "--to", "es",
-                        "--out", str(tmp_path / "out"), "--config", str(tmp_path / "xtts.yaml")],
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    r = _translate(tmp_path / "hello.mp4", tmp_path / "out", _xtts_config(tmp_path / "xtts.yaml", url))
     assert r.returncode == 0, r.stderr[-2000:]
     job = tmp_path / "out" / "hello"
     assert media.probe(job / "hello.es.mp4").has_audio
