@@ -72,10 +72,11 @@ def _xtts(cfg) -> str:
         client.close()
 
 
-def checks() -> list[Check]:
+def checks(config_path=None) -> list[Check]:
+    """Every check, with the servers of the settings at `config_path` (None: configs/default.yaml)."""
     from dubbing import config
 
-    cfg = config.load()
+    cfg = config.load(config_path)
     return [
         _try("asr", "faster-whisper + whisper-base (embedded)", lambda: models.whisper_base()),
         _try("asr", "whisper large-v3 (configs/quality.yaml)", lambda: _hub_model("Systran/faster-whisper-large-v3", "configs/quality.yaml"), optional=True),

@@ -220,6 +220,22 @@ def test_dub_translate_with_the_server_down_stops_before_any_work(tmp_path):
     assert not list((tmp_path / "out").rglob("asr.json"))  # nothing transcribed (a run writes source/asr.json)
 
 
+def test_doctor_says_whether_the_configured_server_answers_and_why_xtts_cannot_run_here(serve, tmp_path):
+    from dub import doctor
+
+    def xtts_check(url: str) -> doctor.Check:
+        cfg = _xtts_config(tmp_path / "x.yaml", url)
+        return next(c for c in doctor.checks(cfg) if c.name.startswith("xtts"))
+
+    up = serve()
+    ok = xtts_check(up)
+    assert ok.ok and up in ok.name and "answers" in ok.detail and "coqui-tts" in ok.detail
+    down = f"http://127.0.0.1:{_free_port()}"
+    bad = xtts_check(down)
+    assert not bad.ok and bad.optional and down in bad.detail and "tts-server" in bad.detail
+    assert "torchaudio" in bad.detail
+
+
 @pytest.mark.slow
 def test_dub_translate_speaks_with_the_xtts_server(serve, tmp_path):
     url = serve()
