@@ -420,15 +420,15 @@ def library_run(root: Optional[Path] = _ROOT, manifest: Optional[Path] = _MANIFE
 
 
 @app.command()
-def doctor():
-    """List every model and backend, available or not, and why."""
+def doctor(config: Optional[Path] = _CONFIG_FILE):
+    """List every model and backend, available or not, and why (servers as --config sets them)."""
     from .doctor import checks
 
     t = Table(title="dub doctor")
     for col in ("stage", "backend", "status", "detail"):
         t.add_column(col)
     bad = 0
-    for c in checks():
+    for c in checks(config):
         t.add_row(c.stage, c.name, "[green]ok[/]" if c.ok else ("[yellow]optional[/]" if c.optional else "[red]missing[/]"),
                   c.detail)
         bad += not c.ok and not c.optional

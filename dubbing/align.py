@@ -207,7 +207,7 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     if len(y) < 2 * HOP:
         return []
     if language.g2p == "openjtalk":  # espeak-ng reads kana only
-        from .speak import japanese_kana
+        from .espeak import japanese_kana
 
         text = japanese_kana(text)
     regions = speech_regions(y)

@@ -86,11 +86,19 @@ class Translation(_Section):
     openai: OpenAIServer
 
 
+class XTTSServer(_Section):
+    """coqui's `tts-server` running XTTS v2 (dubbing/xtts.py), usually on another machine."""
+
+    base_url: str = "http://127.0.0.1:5002"
+    timeout: float = 300.0  # seconds to wait for one line's audio
+
+
 class TTS(_Section):
     backend: str
     clone: bool = False  # clone each speaker's voice (dubbing/clone.py) instead of a stock voice
     clone_seconds: float = 60.0  # search budget per new speaker, wall seconds
     voices: dict[str, str] = {}  # speaker -> voice pinned by the user (library name, .npy/.pt file, stock name)
+    xtts: XTTSServer = XTTSServer()  # the server of backend "xtts"
 
 
 class Separation(_Section):

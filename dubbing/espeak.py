@@ -262,3 +262,10 @@ def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> l
         end = next((m[0] for m in marks[k + 1:] if m[0] > t), duration)
         phones.append(Phone(symbol=symbol, start=t, end=min(end, duration)))
     return phones
+
+
+def japanese_kana(text: str) -> str:
+    """Japanese text as katakana (Open JTalk readings): espeak-ng reads kana only."""
+    import pyopenjtalk
+
+    return pyopenjtalk.g2p(text, kana=True)

@@ -1,5 +1,6 @@
 """Each speaker's own voice: the user's pinned voice, else a kept clone of the same person, else a new
 clone, else (too little speech, cloning off, or a backend that cannot clone) the matched stock voice.
+With tts.backend xtts every speaker speaks from a reference clip of their own speech (dubbing/xtts_voice.py).
 
 The cast is dubbing.voices.cast_voices's, with voices replaced speaker by speaker; each Voice says
 where it came from (`origin`) and why (`note`), in `<lang>/voices.json`.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import clone, voicelib, voices
+from . import clone, voicelib, voices, xtts_voice
 from .config import Config
 from .errors import DubError
 from .kokoro import parse_voice
@@ -24,9 +25,17 @@ _cloning = threading.Lock()  # two languages dubbed at once must not search the 
 
 
 def cast(profiles: list[SpeakerProfile], diarization: Diarization, wav16k: np.ndarray | None, language,
-         cfg: Config, source: str = "", log: Callable[[str], None] | None = None) -> VoiceCast:
+         cfg: Config, source: str = "", log: Callable[[str], None] | None = None,
+         clips: Path | None = None) -> VoiceCast:
     """The stock cast with pinned, kept or cloned voices put in. `wav16k` is the source audio (16 kHz),
-    needed only for speakers to clone or to look up in the library."""
+    needed only for speakers to clone or to look up in the library, and by the xtts backend, whose
+    reference clips go to `clips` (None: the cache)."""
+    if voices.resolve_backend(language, cfg.tts.backend) == "xtts":
+        return xtts_voice.cast(profiles, diarization, wav16k, language, cfg.tts.voices, clips)
+    for speaker, pin in cfg.tts.voices.items():
+        if pin.lower().endswith(".wav"):
+            raise DubError(f"--voice {speaker}={pin}: a reference recording is a voice of the xtts backend "
+                           f"only; set tts.backend: xtts (and tts.xtts.base_url) to clone from it")
     base = voices.cast_voices(profiles, language, cfg.tts.backend)
     by_speaker = {p.speaker: p for p in profiles}
     out = {}
@@ -96,7 +105,10 @@ def new_clone(speech: np.ndarray, key: np.ndarray, language, cfg: Config, source
 
 def voice_name(ref: str) -> str:
     """A user's --voice value as a synthesizer voice name: a file path, a library voice, or a stock
-    voice/blend; DubError in one line if it is none of them."""
+    voice/blend, or a reference recording (.wav, for the xtts backend); DubError in one line if it is none
+    of them."""
+    if ref.lower().endswith(".wav"):
+        return str(xtts_voice.reference_wav(ref))
     if ref.endswith((".npy", ".pt")):
         path = Path(ref).expanduser().resolve()
         voicelib.read_style(path)  # fail now, in one line, not mid-run

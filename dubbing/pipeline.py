@@ -87,6 +87,10 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     info = _timed(t, "probe", media.probe, input_path)
     if not info.has_audio:
         raise DubError(f"no audio track in {input_path}: nothing to dub")
+    if cfg.tts.backend == "xtts":  # every line needs the speech server: say it is down before any work
+        from . import xtts
+
+        xtts.client(cfg.tts.xtts).check()
     name = Path(input_path).stem
     src_key = digest(file_digest(input_path), info)
     job.path("source").mkdir(exist_ok=True)
@@ -400,9 +404,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     step = f"dub {lang.code}"
     cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, cfg.tts),
                       lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
-                                     media.read_wav(job.path("source/audio16k.wav"))[0] if cfg.tts.clone else None,
-                                     lang, cfg, src.name))
-    synth = Synthesizer()
+                                     media.read_wav(job.path("source/audio16k.wav"))[0]
+                                     if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
+                                     lang, cfg, src.name, clips=job.root / "voices"))
+    synth = Synthesizer(cfg.tts.xtts)
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4
     progress(step, 0, total)

