@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import io
-import wave
 
 import httpx
 import numpy as np
@@ -91,22 +90,16 @@ class XTTS:
 
 
 def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """A PCM WAV file's bytes as (float32 mono audio in [-1, 1], sample rate Hz); ValueError if it is not one."""
+    """A WAV file's bytes as (float32 mono audio in [-1, 1], sample rate Hz); ValueError if it is not one."""
+    import soundfile as sf
+
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise ValueError("no RIFF/WAVE header")
     try:
-        with wave.open(io.BytesIO(data)) as w:
-            width, channels, sr = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as e:
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
         raise ValueError(f"unreadable WAV: {e}") from None
-    if width == 1:
-        audio = (np.frombuffer(frames, np.uint8).astype(np.float32) - 128) / 128
-    elif width in (2, 4):
-        audio = np.frombuffer(frames, f"<i{width}").astype(np.float32) / float(2 ** (8 * width - 1))
-    else:
-        raise ValueError(f"{8 * width}-bit samples")
-    return audio.reshape(-1, channels).mean(1).astype(np.float32), sr
+    return audio.mean(axis=1).astype(np.float32), int(sr)
 
 
 def _reason(r: httpx.Response) -> str:
