@@ -353,11 +353,12 @@ def _holding(name: str):
 
     who = f"{socket.gethostname()}:{os.getpid()}"
 
-    def say(client) -> None:
+    def say(client) -> None:  # a new value each time, so the record's `updated` always moves
+        value = f"{who} (renewed {_now()})"
         if client.read_variable_by_name(name) is None:
-            client.create_variable(VariableCreate(name=name, value=who))
+            client.create_variable(VariableCreate(name=name, value=value))
         else:
-            client.update_variable(VariableUpdate(name=name, value=who))
+            client.update_variable(VariableUpdate(name=name, value=value))
 
     stop = threading.Event()
 
