@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import re
 import threading
+from functools import lru_cache
 
 import numpy as np
 
@@ -61,11 +62,6 @@ class _Event(ctypes.Structure):
     ]
 
 
-RTLD_NOW = 2  # dlfcn.h
-_DL = ctypes.CDLL(ctypes.util.find_library("dl") or "libc.so.6")  # dlopen/dlclose (in libc since glibc 2.34)
-_DL.dlopen.restype, _DL.dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
-_DL.dlclose.argtypes = [ctypes.c_void_p]
-
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
@@ -74,10 +70,10 @@ class _Engine:
 
     def __init__(self) -> None:
         name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-        self.dl_handle = _DL.dlopen(name.encode(), RTLD_NOW)  # ours to dlclose (unload)
-        if not self.dl_handle:
-            raise DubError("espeak-ng library not found: install the Debian package libespeak-ng1")
-        lib = ctypes.CDLL(name, handle=self.dl_handle)
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            raise DubError("espeak-ng library not found: install the Debian package libespeak-ng1") from None
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -99,15 +95,6 @@ class _Engine:
         self._where: list[int] = []  # per event: its word's character position in the text (1-based)
         self._callback = _CALLBACK(self._collect)  # keep a reference: the library holds a raw pointer
         lib.espeak_SetSynthCallback(self._callback)
-
-    def unload(self) -> None:
-        """Unload the library, so the next _Engine starts from its initial state.
-
-        espeak-ng keeps its wave generator's state (phases, pitch flutter) in static variables from one
-        utterance to the next, so the same text came out a few samples different on every call and every
-        alignment built on it moved. Nothing in its API resets them (espeak_Terminate then espeak_Initialize
-        hangs); unloading does: the library is opened with dlopen and closed with dlclose (libc's API)."""
-        _DL.dlclose(self.dl_handle)
 
     def _collect(self, wav, n, events) -> int:
         if n > 0:
@@ -157,16 +144,13 @@ class _Engine:
         return audio.astype(np.float32) / 32768.0, self._events
 
 
-_LOADED: list[_Engine] = []  # the engine in use, at most one
-
-
-def _engine(fresh: bool = False) -> _Engine:
-    """The engine, loaded once; with `fresh`, reloaded so that synthesis starts from the initial state."""
-    if fresh and _LOADED:
-        _LOADED.pop().unload()
-    if not _LOADED:
-        _LOADED.append(_Engine())
-    return _LOADED[0]
+@lru_cache(maxsize=1)
+def _engine() -> _Engine:
+    """The library, loaded and initialised once per process. espeak-ng keeps its wave generator's state
+    from one utterance to the next, so the same text can differ by a few samples from call to call.
+    Reloading the library before each rendition made it repeatable but crashed espeak_Initialize late in
+    a long process (full test suite), so it is not done."""
+    return _Engine()
 
 
 def sample_rate() -> int:
@@ -218,7 +202,7 @@ def _speak(text: str, voice: str, rate_wpm: int) -> tuple[np.ndarray, int, list[
     if not text.strip():
         raise DubError("nothing to say: empty text")
     with _LOCK:
-        eng = _engine(fresh=True)  # the same text, voice and rate always give the same samples
+        eng = _engine()
         eng.set_voice(voice)
         eng.lib.espeak_SetParameter(PARAM_RATE, int(rate_wpm), 0)
         audio, events = eng.synth(text)

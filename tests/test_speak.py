@@ -71,18 +71,6 @@ def test_espeak_rate_changes_length():
     assert len(fast[0]) < 0.7 * len(slow[0])
 
 
-def test_espeak_same_text_same_samples_whatever_was_spoken_before():
-    """espeak-ng carries its wave generator's state from one utterance to the next; each rendition starts
-    from the initial state, so the aligner's reference (and every alignment built on it) is reproducible."""
-    text = "My mother made a big pot of bean soup."
-    first, _, phones = espeak.synthesize(text, "en-us")
-    espeak.synthesize("Le train part tôt le matin.", "fr-fr+f3", rate_wpm=140)
-    espeak.phonemes("something else", "en-us")
-    again, _, phones_again = espeak.synthesize(text, "en-us")
-    assert len(first) == len(again) and np.array_equal(first, again)
-    assert phones == phones_again
-
-
 def test_espeak_variant_applies_to_language_codes():
     # "fr-fr" is a language code, not a voice file: the variant must still take effect
     low = espeak.synthesize("Le train part tôt le matin.", "fr-fr+m3")
