@@ -1,6 +1,12 @@
 """The one error type users see: a one-line message and an exit code, never a traceback."""
 
 
+def excerpt(text: str, n: int = 100) -> str:
+    """`text` on one line, cut to `n` characters, for a one-line message ("empty" if there is none)."""
+    one = " ".join(text.split())
+    return one[:n] + ("..." if len(one) > n else "") if one else "empty"
+
+
 class DubError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 

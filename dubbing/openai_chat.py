@@ -18,7 +18,7 @@ import time
 import httpx
 
 from .config import OpenAIServer
-from .errors import DubError
+from .errors import DubError, excerpt
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; the reply itself gets cfg.timeout
 BACKOFF = 1.0  # seconds before the first retry, doubled for each further one
@@ -58,7 +58,7 @@ class OpenAIChat:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise ServerError(f"translation server {self.url} answered without a chat reply "
-                              f"({_excerpt(json.dumps(data))})") from None
+                              f"({excerpt(json.dumps(data))})") from None
         return content if isinstance(content, str) else ""
 
     def count_tokens(self, text: str) -> int:
@@ -99,23 +99,23 @@ class OpenAIChat:
                 why = f"cannot be reached ({_reason(e)}): is it running?"
                 continue
             if r.status_code >= 500 or r.status_code == 429:
-                why = f"failed (HTTP {r.status_code}: {_excerpt(r.text)})"
+                why = f"failed (HTTP {r.status_code}: {excerpt(r.text)})"
                 continue
             if r.status_code >= 400:
                 raise ServerError(self._refused(r))
             try:
                 data = r.json()
             except ValueError:
-                why = f"answered something that is not JSON ({_excerpt(r.text)})"
+                why = f"answered something that is not JSON ({excerpt(r.text)})"
                 continue
             if isinstance(data, dict):
                 return data
-            why = f"answered JSON that is not an object ({_excerpt(r.text)})"
+            why = f"answered JSON that is not an object ({excerpt(r.text)})"
         tries = f" ({self.cfg.retries + 1} tries)" if self.cfg.retries else ""
         raise ServerError(f"translation server {self.url} {why}{tries}")
 
     def _refused(self, r: httpx.Response) -> str:
-        detail = _excerpt(r.text)
+        detail = excerpt(r.text)
         if r.status_code in (401, 403):
             return (f"translation server {self.url} refused the request (HTTP {r.status_code}): set the key in "
                     f"${self.cfg.api_key_env} (translation.openai.api_key_env)")
@@ -134,11 +134,6 @@ class OpenAIChat:
 def _reason(e: httpx.TransportError) -> str:
     text = str(e) or type(e).__name__
     return "connection refused" if "refused" in text.lower() else text.splitlines()[0][:120]
-
-
-def _excerpt(text: str, n: int = 100) -> str:
-    one = " ".join(text.split())
-    return one[:n] + ("..." if len(one) > n else "") if one else "empty"
 
 
 _CLIENTS: dict[str, OpenAIChat] = {}

@@ -17,8 +17,7 @@ import httpx
 import numpy as np
 
 from .config import XTTSServer
-from .errors import DubError
-from .openai_chat import _excerpt
+from .errors import DubError, excerpt
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; the reply itself gets cfg.timeout
 SILENT_PEAK = 1e-3  # a reply whose loudest sample is below this (full scale 1.0) holds no speech
@@ -50,7 +49,7 @@ class XTTS:
             audio, sr = self._request(text, language, speaker_wav)
             if len(audio) >= MIN_SECONDS * sr and np.max(np.abs(audio)) >= SILENT_PEAK:
                 return audio, sr
-        raise XTTSError(f"XTTS server {self.url} answered silence twice for {_excerpt(text, 60)!r} "
+        raise XTTSError(f"XTTS server {self.url} answered silence twice for {excerpt(text, 60)!r} "
                         f"(reference {speaker_wav}): the model gave no speech; try a cleaner reference clip")
 
     def check(self) -> str:
@@ -72,7 +71,7 @@ class XTTS:
         except httpx.TransportError as e:
             raise XTTSError(self._unreachable(e)) from None
         if r.status_code != 200:
-            raise XTTSError(f"XTTS server {self.url} refused {_excerpt(text, 60)!r} (HTTP {r.status_code}: "
+            raise XTTSError(f"XTTS server {self.url} refused {excerpt(text, 60)!r} (HTTP {r.status_code}: "
                             f"{_reason(r)})")
         try:
             return decode_wav(r.content)
@@ -107,12 +106,12 @@ def _reason(r: httpx.Response) -> str:
     try:
         data = r.json()
         if isinstance(data, dict) and data.get("error"):
-            return _excerpt(str(data["error"]))
+            return excerpt(str(data["error"]))
     except ValueError:
         pass
     if r.content[:4] == b"RIFF":
         return f"{len(r.content)} bytes of WAV"
-    return _excerpt(r.text)
+    return excerpt(r.text)
 
 
 def client(cfg: XTTSServer) -> XTTS:
