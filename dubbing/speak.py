@@ -9,6 +9,7 @@ offset (semitones) is applied after synthesis by a duration-preserving pitch shi
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from .schema import Phone, Voice
 from languages import Language
 
 BACKENDS = ("kokoro", "espeak", "xtts")
+XTTS_KEPT = 8  # lines of XTTS audio kept for the fit's retries at other rates
 ESPEAK_WPM = 175  # espeak-ng's default rate, words per minute, for speed 1.0
 SILENCE_DB = -40.0  # frames this far below the loudest count as silence when trimming
 PAD = 0.05  # seconds of silence kept before the first and after the last sound
@@ -74,7 +76,9 @@ class Synthesizer:
 
     def __init__(self, xtts: XTTSServer | None = None) -> None:
         self._xtts_cfg = xtts or XTTSServer()  # the server of voices of backend "xtts"
-        self._xtts: dict[tuple[str, str, str], tuple[np.ndarray, int, list[Phone]]] = {}  # at rate 1
+        # the server's last few lines at rate 1 (the fit retries one line at several rates); bounded, so
+        # memory does not grow with the video's length
+        self._xtts: OrderedDict[tuple[str, str, str], tuple[np.ndarray, int, list[Phone]]] = OrderedDict()
         self._kokoro: kokoro.Kokoro | None = None
         self._phonemes: dict[tuple[str, str], str] = {}  # (text, language) -> Kokoro phonemes
         self._predicted: dict[tuple, float | None] = {}  # predict()'s answers: the fit asks twice per text
@@ -152,6 +156,9 @@ class Synthesizer:
 
             audio, sr = xtts.client(self._xtts_cfg).speak(text, language.code, reference)
             self._xtts[key] = audio, sr, align.align(audio, sr, text, language)
+            while len(self._xtts) > XTTS_KEPT:
+                self._xtts.popitem(last=False)
+        self._xtts.move_to_end(key)
         audio, sr, phones = self._xtts[key]
         if abs(rate - 1.0) < 1e-6:
             return audio, sr, phones
