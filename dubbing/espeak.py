@@ -6,11 +6,16 @@ Voices are espeak voice names with an optional variant: "es", "fr-fr", "es+m3", 
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
+import os
 import re
+import shutil
+import tempfile
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -85,7 +90,10 @@ class _Engine:
                                      ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, None,
+        lib.espeak_ng_InitializePath.argtypes = [ctypes.c_char_p]
+        lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, _steady_data(lib),
                                      INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA)
         if rate <= 0:
             raise DubError("espeak-ng failed to initialise (is espeak-ng-data installed?)")
@@ -93,6 +101,7 @@ class _Engine:
         self._chunks: list[np.ndarray] = []
         self._events: list[tuple[int, int, str]] = []  # (type, audio_position ms, IPA name)
         self._where: list[int] = []  # per event: its word's character position in the text (1-based)
+        self._libc = ctypes.CDLL(None)  # breathy variants ("f3") draw their noise from libc's rand()
         self._callback = _CALLBACK(self._collect)  # keep a reference: the library holds a raw pointer
         lib.espeak_SetSynthCallback(self._callback)
 
@@ -137,6 +146,7 @@ class _Engine:
     def synth(self, text: str) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         self._chunks, self._events, self._where = [], [], []
         data = text.encode() + b"\0"
+        self._libc.srand(1)  # the same breath noise for every rendition
         err = self.lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
         if err != 0:
             raise DubError(f"espeak-ng synthesis failed (error {err})")
@@ -144,12 +154,47 @@ class _Engine:
         return audio.astype(np.float32) / 32768.0, self._events
 
 
+def _steady_data(lib) -> bytes | None:
+    """A private copy of espeak-ng's data in which every voice and variant has no pitch flutter.
+
+    Flutter (a slow pitch wobble read from a table) and roughness (a sign flipped every few glottal
+    cycles) run on counters that carry over from one utterance to the next, so with them the same text
+    comes out different (and up to ~6 samples longer or shorter) depending on what the process said
+    before, and alignments built on a rendition move with it. Without them a rendition depends on its
+    text, voice and rate only. Voice and variant files are copied with "flutter 0" and "roughness 0"
+    appended (a voice file's last word wins); everything else is a symlink. Returns the copy's path,
+    or None (the installed data, as it is) where it cannot be made.
+    """
+    lib.espeak_ng_InitializePath(None)  # resolves the installed data folder without loading anything
+    where = ctypes.c_char_p()
+    lib.espeak_Info(ctypes.byref(where))
+    source = Path(os.fsdecode(where.value or b""))
+    if not (source / "phontab").is_file():
+        return None
+    try:
+        home = Path(tempfile.mkdtemp(prefix="dub-espeak-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        for entry in source.iterdir():
+            if entry.name not in ("lang", "voices"):
+                (home / entry.name).symlink_to(entry)
+        for tree in ("lang", "voices"):
+            for path in sorted((source / tree).rglob("*")):
+                rel = path.relative_to(source)
+                copy = home / rel
+                if path.is_dir():
+                    copy.mkdir(parents=True, exist_ok=True)
+                elif rel.parts[:2] == ("voices", "mb"):
+                    copy.symlink_to(path)  # MBROLA voices: another synthesizer, left as they are
+                else:
+                    copy.write_bytes(path.read_bytes().rstrip(b"\n") + b"\nflutter 0\nroughness 0\n")
+    except OSError:
+        return None
+    return os.fsencode(home)
+
+
 @lru_cache(maxsize=1)
 def _engine() -> _Engine:
-    """The library, loaded and initialised once per process. espeak-ng keeps its wave generator's state
-    from one utterance to the next, so the same text can differ by a few samples from call to call.
-    Reloading the library before each rendition made it repeatable but crashed espeak_Initialize late in
-    a long process (full test suite), so it is not done."""
+    """The library, loaded and initialised once per process, on the steady voices of `_steady_data`."""
     return _Engine()
 
 
