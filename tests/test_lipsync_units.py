@@ -156,6 +156,10 @@ def test_av_sync_finds_known_lag_and_closure_rate_counts():
     t = np.arange(10) / 10
     o = np.array([0.1, 0.1, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert closure_rate(o, t, [(0.18, 0.22), (0.58, 0.62)], 0.02) == pytest.approx(0.5)
+    # lips shut one frame after the bilabial still count (they finish closing after the sound stops); two do not
+    assert closure_rate(o, t, [(0.08, 0.12)], 0.02) == 1.0 and closure_rate(o, t, [(0.28, 0.32)], 0.02) == 1.0
+    assert closure_rate(o, t, [(-0.02, 0.02)], 0.02) == 0.0 and closure_rate(o, t, [(0.38, 0.42)], 0.02) == 0.0
+    assert closure_rate(o, t, [(0.08, 0.12)], 0.02, slack=0) == 0.0
 
 
 def _smooth_noise(seed: int, n: int) -> np.ndarray:
