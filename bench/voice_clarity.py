@@ -1,6 +1,7 @@
 """How well each stock voice is understood, per language: the figures behind the voice order of languages/*.yaml.
 
     PYTHONPATH=. .venv/bin/python bench/voice_clarity.py [--to fr,es] [--voices jf_alpha,jm_kumo] [--pitch -3]
+        [--backend espeak --voices fr-fr+f3,fr-fr+m3]
 
 Each voice speaks human-written FLORES-200 sentences of 40-110 characters (../shared/media/text) the
 product's way (dubbing.speak.Synthesizer: trim, pitch shift), one sentence at a time at rate 1, and
@@ -56,7 +57,8 @@ def clarity(synth, voice, lang, texts: list[str], asr_cfg) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--to", default="fr,es,de,it,pt", help="languages, comma-separated")
-    ap.add_argument("--voices", default=None, help="Kokoro voices (default: every stock one)")
+    ap.add_argument("--backend", default="kokoro", choices=("kokoro", "espeak"))
+    ap.add_argument("--voices", default=None, help="voices of the backend (default: every stock Kokoro one)")
     ap.add_argument("--pitch", type=float, default=0.0, help="semitones of pitch shift, as the cast applies")
     args = ap.parse_args()
     if not FLORES.exists():
@@ -68,15 +70,17 @@ def main() -> None:
     from languages import get
 
     asr_cfg = config.load().asr
+    if args.backend == "espeak" and not args.voices:
+        sys.exit("--backend espeak needs --voices (espeak-ng voice names, e.g. fr-fr+f3)")
     names = args.voices.split(",") if args.voices else list(kokoro.VOICES)
     synth = Synthesizer()
-    print(f"CER % by Whisper base, FLORES sentences, rate 1, pitch {args.pitch:+.1f} st")
+    print(f"CER % by Whisper base, FLORES sentences, {args.backend}, rate 1, pitch {args.pitch:+.1f} st")
     print(f"{'lang':5} {'voice':15} {'tune':>6} {'held-out':>9} {'seconds':>8}")
     for code in args.to.split(","):
         lang, parts = get(code), sentences(code)
         for name in names:
             t0 = time.perf_counter()
-            voice = Voice(speaker="S", backend="kokoro", name=name, pitch=args.pitch)
+            voice = Voice(speaker="S", backend=args.backend, name=name, pitch=args.pitch)
             tune, held = (clarity(synth, voice, lang, parts[p], asr_cfg) for p in ("tune", "held-out"))
             print(f"{code:5} {name:15} {tune * 100:6.1f} {held * 100:9.1f} {time.perf_counter() - t0:8.1f}", flush=True)
 
