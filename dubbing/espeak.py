@@ -6,9 +6,9 @@ Voices are espeak voice names with an optional variant: "es", "fr-fr", "es+m3", 
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import ctypes.util
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import models
 from .errors import DubError
 from .schema import Phone
 
@@ -154,39 +155,54 @@ class _Engine:
         return audio.astype(np.float32) / 32768.0, self._events
 
 
+STEADY = b"\nflutter 0\nroughness 0\n"  # appended to every voice and variant file: a voice file's last word wins
+
+
 def _steady_data(lib) -> bytes | None:
-    """A private copy of espeak-ng's data in which every voice and variant has no pitch flutter.
+    """A copy of espeak-ng's data in which no voice or variant has pitch flutter or roughness.
 
     Flutter (a slow pitch wobble read from a table) and roughness (a sign flipped every few glottal
     cycles) run on counters that carry over from one utterance to the next, so with them the same text
     comes out different (and up to ~6 samples longer or shorter) depending on what the process said
     before, and alignments built on a rendition move with it. Without them a rendition depends on its
-    text, voice and rate only. Voice and variant files are copied with "flutter 0" and "roughness 0"
-    appended (a voice file's last word wins); everything else is a symlink. Returns the copy's path,
-    or None (the installed data, as it is) where it cannot be made.
+    text, voice and rate only. Voice and variant files are copied with STEADY appended; everything else
+    is a symlink. The copy is made once per installed espeak-ng under the dub cache (a folder renamed
+    into place, so processes starting together never see half of one). Returns its path, or None (the
+    installed data, as it is) where it cannot be made.
     """
     lib.espeak_ng_InitializePath(None)  # resolves the installed data folder without loading anything
     where = ctypes.c_char_p()
-    lib.espeak_Info(ctypes.byref(where))
+    version = lib.espeak_Info(ctypes.byref(where)) or b""
     source = Path(os.fsdecode(where.value or b""))
     if not (source / "phontab").is_file():
         return None
+    key = hashlib.sha1(b"|".join((version, os.fsencode(source), STEADY))).hexdigest()[:12]
+    home = models.home() / "espeak-steady" / key
+    if len(os.fsencode(home)) > 120:  # espeak-ng keeps its data path in a fixed buffer
+        return None
+    if home.is_dir():
+        return os.fsencode(home)
     try:
-        home = Path(tempfile.mkdtemp(prefix="dub-espeak-"))
-        atexit.register(shutil.rmtree, home, ignore_errors=True)
-        for entry in source.iterdir():
-            if entry.name not in ("lang", "voices"):
-                (home / entry.name).symlink_to(entry)
-        for tree in ("lang", "voices"):
-            for path in sorted((source / tree).rglob("*")):
-                rel = path.relative_to(source)
-                copy = home / rel
-                if path.is_dir():
-                    copy.mkdir(parents=True, exist_ok=True)
-                elif rel.parts[:2] == ("voices", "mb"):
-                    copy.symlink_to(path)  # MBROLA voices: another synthesizer, left as they are
-                else:
-                    copy.write_bytes(path.read_bytes().rstrip(b"\n") + b"\nflutter 0\nroughness 0\n")
+        home.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=home.parent, prefix=f".{key}."))
+        try:
+            for entry in source.iterdir():
+                if entry.name not in ("lang", "voices"):
+                    (tmp / entry.name).symlink_to(entry)
+            for tree in ("lang", "voices"):
+                for path in sorted((source / tree).rglob("*")):
+                    rel = path.relative_to(source)
+                    if path.is_dir():
+                        (tmp / rel).mkdir(parents=True, exist_ok=True)
+                    elif rel.parts[:2] == ("voices", "mb"):
+                        (tmp / rel).symlink_to(path)  # MBROLA voices: another synthesizer, left as they are
+                    else:
+                        (tmp / rel).write_bytes(path.read_bytes().rstrip(b"\n") + STEADY)
+            os.rename(tmp, home)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not home.is_dir():  # another process may have renamed its copy into place first
+                raise
     except OSError:
         return None
     return os.fsencode(home)
