@@ -94,11 +94,13 @@ class _Engine:
         lib.espeak_ng_InitializePath.argtypes = [ctypes.c_char_p]
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, _steady_data(lib),
+        data = _steady_data(lib)
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 500, data,
                                      INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA)
         if rate <= 0:
             raise DubError("espeak-ng failed to initialise (is espeak-ng-data installed?)")
         self.lib, self.sample_rate = lib, rate
+        self.data_path = os.fsdecode(data) if data else None  # the steady copy in use (None: the installed data)
         self._chunks: list[np.ndarray] = []
         self._events: list[tuple[int, int, str]] = []  # (type, audio_position ms, IPA name)
         self._where: list[int] = []  # per event: its word's character position in the text (1-based)

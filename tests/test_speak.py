@@ -4,8 +4,12 @@ silence trimming, pitch shifting, and (slow) back-transcription of real synthesi
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +85,19 @@ def test_espeak_rendition_does_not_depend_on_what_was_said_before(voice):
         espeak.synthesize(other, voice)
     again = espeak.synthesize(text, voice)[0]
     assert len(again) == len(first) and np.array_equal(again, first)
+
+
+def test_espeak_steady_voices_are_made_once_and_shared_by_processes_starting_together(tmp_path):
+    # two fresh processes race to build the copy under an empty dub cache: both get the same whole copy
+    code = "from dubbing import espeak; print(espeak._engine().data_path, espeak.ipa('bonjour', 'fr-fr'))"
+    env = {**os.environ, "DUB_HOME": str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=120)[0].split() for r in runs]
+    assert all(r.returncode == 0 for r in runs)
+    assert outs[0] == outs[1] and outs[0][1] == "bɔ̃ʒˈuʁ"
+    home = Path(outs[0][0])
+    assert home.parent == tmp_path / "espeak-steady" and not list(home.parent.glob(".*"))  # no half copy left
+    assert (home / "voices" / "!v" / "m3").read_bytes().endswith(espeak.STEADY)
 
 
 def test_espeak_variant_applies_to_language_codes():
