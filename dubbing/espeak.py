@@ -182,32 +182,34 @@ def _steady_data(lib) -> bytes | None:
     home = models.home() / "espeak-steady" / key
     if len(os.fsencode(home)) > 120:  # espeak-ng keeps its data path in a fixed buffer
         return None
-    if home.is_dir():
-        return os.fsencode(home)
-    try:
-        home.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=home.parent, prefix=f".{key}."))
+    if not home.is_dir():
         try:
-            for entry in source.iterdir():
-                if entry.name not in ("lang", "voices"):
-                    (tmp / entry.name).symlink_to(entry)
-            for tree in ("lang", "voices"):
-                for path in sorted((source / tree).rglob("*")):
-                    rel = path.relative_to(source)
-                    if path.is_dir():
-                        (tmp / rel).mkdir(parents=True, exist_ok=True)
-                    elif rel.parts[:2] == ("voices", "mb"):
-                        (tmp / rel).symlink_to(path)  # MBROLA voices: another synthesizer, left as they are
-                    else:
-                        (tmp / rel).write_bytes(path.read_bytes().rstrip(b"\n") + STEADY)
-            os.rename(tmp, home)
+            home.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=home.parent, prefix=f".{key}."))
+        except OSError:
+            return None
+        try:
+            _copy_steady(source, tmp)
+            os.rename(tmp, home)  # fails if another process renamed its copy into place first: theirs is used
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-            if not home.is_dir():  # another process may have renamed its copy into place first
-                raise
-    except OSError:
-        return None
-    return os.fsencode(home)
+    return os.fsencode(home) if home.is_dir() else None
+
+
+def _copy_steady(source: Path, dest: Path) -> None:
+    """espeak-ng data folder `source` into `dest`: voice and variant files with STEADY appended, the rest symlinked."""
+    for entry in source.iterdir():
+        if entry.name not in ("lang", "voices"):
+            (dest / entry.name).symlink_to(entry)
+    for tree in ("lang", "voices"):
+        for path in sorted((source / tree).rglob("*")):
+            rel = path.relative_to(source)
+            if path.is_dir():
+                (dest / rel).mkdir(parents=True, exist_ok=True)
+            elif rel.parts[:2] == ("voices", "mb"):
+                (dest / rel).symlink_to(path)  # MBROLA voices: another synthesizer, left as they are
+            else:
+                (dest / rel).write_bytes(path.read_bytes().rstrip(b"\n") + STEADY)
 
 
 @lru_cache(maxsize=1)
