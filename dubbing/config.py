@@ -133,6 +133,19 @@ class Output(_Section):
     multitrack: bool = False
 
 
+class Prosody(_Section):
+    """Each dubbed line moved to differ from its voice's usual as the source line differs from its speaker's
+    (dubbing/prosody.py)."""
+
+    enabled: bool = True
+    max_gain_db: float = 8.0  # dB a line's level may move
+    max_shift_st: float = 4.0  # semitones its pitch level may move
+    range_min: float = 0.5  # bounds of the pitch range's scale
+    range_max: float = 2.0
+    max_final_st: float = 6.0  # semitones of final rise or fall that may be added
+    final_seconds: float = 0.5  # the last seconds of voicing whose movement is carried over
+
+
 class Lipsync(_Section):
     enabled: bool
     strength: float
@@ -151,6 +164,7 @@ class Config(_Section):
     separation: Separation
     fit: Fit
     mix: Mix
+    prosody: Prosody = Prosody()
     output: Output
     lipsync: Lipsync
 

@@ -241,3 +241,57 @@ class Levels(Record):
 
     speech_lufs: float
     background_lufs: float
+
+
+# --- prosody -----------------------------------------------------------------------------------
+
+
+class Shape(Record):
+    """A line's prosody: loudness of its voiced frames (dB), median pitch and its 10-90 % range
+    (semitones re 100 Hz), the pitch movement over its last voiced stretch (semitones, > 0 rises) and its
+    seconds of voicing. Pitch figures are None where too little is voiced (a whisper, a cough)."""
+
+    level_db: float
+    median_st: float | None = None
+    range_st: float | None = None
+    final_st: float | None = None
+    voiced: float = 0.0
+
+
+class SourceProsody(Record):
+    """The shape of every source line, by line id (measured once, shared by the languages)."""
+
+    lines: dict[str, Shape]
+
+
+class ProsodyMove(Record):
+    """What was done to a dubbed line: gain (dB), pitch shift (semitones), range scale about its median and
+    a final movement added over its last voiced stretch (semitones)."""
+
+    gain_db: float = 0.0
+    shift_st: float = 0.0
+    range_scale: float = 1.0
+    final_st: float = 0.0
+
+
+class ProsodyLine(Record):
+    """One dubbed line: the source's shape, the synthesized line's before and after the move, and the move.
+    `wanted` and `got` are the line's level and pitch relative to its speaker's (source) and its voice's
+    (dub) usual, and its range and final movement: how closely the dub followed the source."""
+
+    line_id: str
+    speaker: str
+    question: bool  # the source line ends in a question mark
+    source: Shape
+    before: Shape
+    after: Shape
+    move: ProsodyMove
+    wanted: dict[str, float | None]
+    got_before: dict[str, float | None]
+    got: dict[str, float | None]
+
+
+class ProsodyReport(Record):
+    language: str
+    lines: list[ProsodyLine]
+    summary: dict[str, float | int | None]
