@@ -37,7 +37,8 @@ from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
 from .schema import (Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
-                     SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation, VoiceCast, ReadCheck)
+                     ProsodyReport, SourceProsody, SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation,
+                     VoiceCast, ReadCheck)
 from .textnorm import normalize
 from .workspace import Job, digest, file_digest
 
@@ -165,12 +166,13 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 
 
 def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> None:
-    """Split the source's sound into speech and background: source/background.wav (MIX_RATE) and the
-    loudness of each (source/levels.json), which dub_language needs."""
+    """Split the source's sound into speech and background: source/background.wav (MIX_RATE), the speech
+    in mono at SPEECH_RATE (source/speech16k.wav, whose prosody the dub carries) and the loudness of each
+    (source/levels.json), which dub_language needs."""
     from . import bleed, separate
     from .mix import loudness
 
-    def _split(p: Path) -> None:
+    def _split(p: Path, speech_path: Path) -> None:
         decoded = src.job.path("source/audio48k.wav")
         if src.job.fresh(decoded, src.media_key):
             full, _ = media.read_wav(decoded)
@@ -183,10 +185,17 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
         levels = Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
                         background_lufs=_finite(loudness(background, MIX_RATE), -70.0))
         levels.save(src.job.path("source/levels.json"))
+        mono = speech.mean(axis=1) if speech.ndim == 2 else speech
+        media.write_wav(speech_path, soxr.resample(mono, MIX_RATE, SPEECH_RATE).astype(np.float32), SPEECH_RATE)
         media.write_wav(p, background, MIX_RATE)
 
     progress("separate", 0, 1)
-    src.job.file("source/background.wav", digest(src.media_key, cfg.separation), _split)
+    key = digest(src.media_key, cfg.separation)
+    outputs = [src.job.path("source/background.wav"), src.job.path("source/speech16k.wav")]
+    if not all(src.job.fresh(p, key) for p in outputs):
+        _split(*outputs)
+        for p in outputs:
+            src.job.mark(p, key)
     progress("separate", 1, 1)
 
 
@@ -426,6 +435,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         final_text[ln.id] = text
         progress(step, i + 1, total)
     t["speak+fit"] = time.perf_counter() - t0
+    if cfg.prosody.enabled and clips:
+        t0 = time.perf_counter()
+        clips = _carry_prosody(src, lang, lines, clips, cfg)
+        t["prosody"] = time.perf_counter() - t0
     timing = TimingReport(language=lang.code, lines=fitted, phones=phones)
     timing.save(job.path(f"{lang.code}/timing.json"))
 
@@ -492,6 +505,25 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         log.warning("review plots of %s not drawn now (the page is built at the end)", lang.code, exc_info=True)
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
+
+
+def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[tuple[float, np.ndarray]],
+                   cfg: Config) -> list[tuple[float, np.ndarray]]:
+    """The fitted clips moved after their source lines' loudness and pitch (dubbing.prosody); what was
+    done and how closely each line followed goes to <lang>/prosody.json."""
+    from . import prosody
+
+    job = src.job
+    speech_path = job.path("source/speech16k.wav")
+    slots = [(ln.id, ln.start, ln.end) for ln in lines]  # the same in every language: one record for all
+    shapes = job.record("source/prosody.json", SourceProsody,
+                        digest(file_digest(speech_path), slots, cfg.prosody.final_seconds),
+                        lambda: SourceProsody(lines=prosody.measure_lines(
+                            media.read_wav(speech_path)[0], SPEECH_RATE, lines, cfg.prosody.final_seconds)))
+    audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody)
+    ProsodyReport(language=lang.code, lines=report, summary=prosody.summary(report)).save(
+        job.path(f"{lang.code}/prosody.json"))
+    return [(start, a) for (start, _), a in zip(clips, audios)]
 
 
 def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config, video: bool) -> str | None:

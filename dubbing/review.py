@@ -29,7 +29,8 @@ from .config import Fit
 from .edits import check_edit
 from .errors import DubError
 from .files import write_atomic
-from .schema import Diarization, FittedLine, MediaInfo, Record, RecordError, TimingReport, Transcript, Translation
+from .schema import (Diarization, FittedLine, MediaInfo, ProsodyLine, ProsodyReport, Record, RecordError, TimingReport,
+                     Transcript, Translation)
 from .workspace import Job, digest, file_digest
 
 ASSETS = Path(__file__).with_name("review_assets")
@@ -138,6 +139,7 @@ class Row:
     back: str | None = None  # what ASR heard in the dub over this line (normalized)
     back_match: float | None = None  # 1 - CER against what was spoken, 0..1
     sync_r: float | None = None
+    prosody: str = ""  # how the dubbed line's level, pitch and ending follow the source line's
     speaker_known: bool = True
     lips_skipped: list[str] = field(default_factory=list)  # why mouths were left as they were
     flags: list[str] = field(default_factory=list)  # the pipeline's, translation then timing
@@ -285,11 +287,27 @@ def _window_r(curves: dict, a: float, b: float) -> float | None:
     return float(np.corrcoef(o[sel], v[sel])[0, 1])
 
 
+def prosody_text(p: ProsodyLine) -> str:
+    """A line's prosody as the page shows it: the dub's level and pitch against its voice's usual, and its
+    ending, each with the source line's against its speaker's in brackets."""
+    def signed(x, unit):
+        return "–" if x is None else f"{x:+.1f} {unit}"
+
+    def end(x):
+        return "–" if x is None else "↗" if x >= 1.0 else "↘" if x <= -1.0 else "→"
+
+    return (f"level {signed(p.got['level'], 'dB')} ({signed(p.wanted['level'], 'dB')}) · "
+            f"pitch {signed(p.got['pitch'], 'st')} ({signed(p.wanted['pitch'], 'st')}) · "
+            f"end {end(p.got['final'])} ({end(p.wanted['final'])})")
+
+
 def line_rows(translation: Translation, timing: TimingReport | None, src: Source, quality: dict, sync: dict,
-              curves: dict | None, spoken: dict[str, str], cjk: bool, fit: Fit) -> list[Row]:
+              curves: dict | None, spoken: dict[str, str], cjk: bool, fit: Fit,
+              carried: ProsodyReport | None = None) -> list[Row]:
     """Every line of a language: those whose words may be wrong first (see `first`), then those that need a
     look, then the rest (each group in time order)."""
     fitted = {f.line_id: f for f in (timing.lines if timing else [])}
+    prosody = {p.line_id: p for p in (carried.lines if carried else [])}
     rows: list[Row] = []
     for ln in translation.lines:
         f = fitted.get(ln.id)
@@ -304,6 +322,8 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
             row.flags += [x for x in f.flags if x not in row.flags]
             if curves:
                 row.sync_r = _window_r(curves, f.start, f.end)
+            if ln.id in prosody:
+                row.prosody = prosody_text(prosody[ln.id])
             row.lips_skipped = sorted({str(s[2]) for s in sync.get("skipped", []) or []
                                        if len(s) >= 3 and s[0] < f.end and s[1] > f.start})
         rows.append(row)
@@ -346,9 +366,11 @@ def _grade(v: float, better: str, good: float, fair: float) -> str:
     return ""
 
 
-def figures(quality: dict, sync: dict, fps: float) -> list[Figure]:
-    """The job's quality figures for one language, graded where a threshold makes sense."""
+def figures(quality: dict, sync: dict, fps: float, prosody: dict | None = None) -> list[Figure]:
+    """The job's quality figures for one language, graded where a threshold makes sense. `prosody`: the
+    summary of <lang>/prosody.json."""
     quality, sync = dict(quality), dict(sync)
+    sources = {"quality": quality, "sync": sync, "prosody": dict(prosody or {})}
     if "stretch_min" in quality and "stretch_max" in quality:
         quality["stretch_range"] = f"×{quality['stretch_min']:.2f} – ×{quality['stretch_max']:.2f}"
     if sync.get("frames"):
@@ -356,7 +378,7 @@ def figures(quality: dict, sync: dict, fps: float) -> list[Figure]:
     out = []
     for spec in _figure_specs():
         group, key, label, fmt, better = spec["group"], spec["key"], spec["label"], spec["format"], spec["better"]
-        v = (quality if spec["source"] == "quality" else sync).get(key)
+        v = sources[spec["source"]].get(key)
         if v is None or isinstance(v, bool):
             continue
         try:
@@ -576,10 +598,11 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
     problems = check_edit(job_dir, code)
     tr = _record(Translation, job_dir / code / "translation.json")
     timing = _record(TimingReport, job_dir / code / "timing.json")
+    carried = _record(ProsodyReport, job_dir / code / "prosody.json")
     rows: list[Row] = []
     if tr is not None:
         spoken = spoken_texts(job_dir / f"{src.name}.{code}.srt", timing.lines if timing else [], cjk)
-        rows = line_rows(tr, timing, src, quality, sync, stored_curves, spoken, cjk, fit)
+        rows = line_rows(tr, timing, src, quality, sync, stored_curves, spoken, cjk, fit, carried)
     plots = []
     drawn_rows = [asdict(r) for r in rows]
     timing_key = digest(drawn_rows, fit.model_dump())
@@ -599,7 +622,7 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
     return LanguageView(poster=poster, code=code, name=name, status=status, status_detail=detail,
                         output=f"../{out.name}" if out else "",
                         subtitles=f"../{vtt.name}" if vtt.exists() and not burned else "",
-                        problems=problems, figures=figures(quality, sync, src.fps), rows=rows, plots=plots,
+                        problems=problems, figures=figures(quality, sync, src.fps, carried.summary if carried else None), rows=rows, plots=plots,
                         approve_cmd=f"dub review {shlex.quote(str(job_dir))} --approve {code}")
 
 

@@ -130,6 +130,11 @@ def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     within = min(float(np.mean(a @ a.T)), float(np.mean(b @ b.T)))
     across = float(np.mean(a @ b.T))
     assert across < within
+    # each line's loudness and pitch, relative to its speaker's usual, follow the source's (dubbing.prosody)
+    carried = json.loads((job / "es/prosody.json").read_text())["summary"]
+    assert carried["lines"] == len(timing["lines"])
+    assert carried["level_r_after"] > max(carried["level_r_before"] or 0, 0.8)
+    assert carried["pitch_r_after"] > max(carried["pitch_r_before"] or 0, 0.8)
 
 
 def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir):

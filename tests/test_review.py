@@ -171,6 +171,25 @@ def test_figures_are_graded():
     assert figs["identity PSNR"].grade == "poor"
 
 
+def test_the_page_shows_how_each_line_follows_the_source_s_prosody(job):
+    from dubbing.schema import ProsodyLine, ProsodyMove, ProsodyReport, Shape
+
+    flat = Shape(level_db=-20.0, median_st=5.0, range_st=4.0, final_st=0.0, voiced=0.6)
+    line = ProsodyLine(line_id="L0001", speaker="SPEAKER_00", question=True, source=flat, before=flat, after=flat,
+                       move=ProsodyMove(gain_db=3.0, final_st=4.0),
+                       wanted={"level": 3.2, "pitch": 1.0, "range": 4.0, "final": 3.5},
+                       got_before={"level": 0.0, "pitch": 0.0, "range": 6.0, "final": -5.0},
+                       got={"level": 2.9, "pitch": 0.8, "range": 4.2, "final": 2.8})
+    ProsodyReport(language="es", lines=[line], summary={"lines": 1, "level_r_after": 0.93, "pitch_r_after": 0.2,
+                                                        "final_kept_after": 1.0}).save(job / "es/prosody.json")
+    html = review.build(job).read_text()
+    assert "level +2.9 dB (+3.2 dB) · pitch +0.8 st (+1.0 st) · end ↗ (↗)" in html
+    figs = {f.label: f for f in review.figures({}, {}, 25.0, {"level_r_after": 0.93, "pitch_r_after": 0.2})}
+    assert figs["loudness follows the source"].value == "r 0.93" and figs["loudness follows the source"].grade == "good"
+    assert figs["pitch follows the source"].grade == "poor"
+    assert "line endings kept" not in figs  # no figure where the summary has none
+
+
 # --- the page ----------------------------------------------------------------------------------------
 
 
