@@ -121,10 +121,9 @@ class Baseline:
 
 
 def baseline(shapes: list[Shape]) -> Baseline:
-    """The median level, pitch and range over `shapes` (levels of silent lines left out)."""
-    levels = [s.level_db for s in shapes if s.level_db > -100]
+    """The median level, pitch and range over the lines of `shapes` voiced for MIN_VOICED seconds or more."""
     voiced = [s for s in shapes if s.median_st is not None]
-    return Baseline(level_db=float(np.median(levels)) if levels else -120.0,
+    return Baseline(level_db=float(np.median([s.level_db for s in voiced])) if voiced else -120.0,
                     median_st=float(np.median([s.median_st for s in voiced])) if voiced else None,
                     range_st=float(np.median([s.range_st for s in voiced])) if voiced else None)
 
@@ -137,11 +136,10 @@ def plan(source: Shape, speaker: Baseline, dub: Shape, voice: Baseline, cfg: Pro
     """How far to move a dubbed line so that it differs from its voice's usual as the source line differs
     from its speaker's: gain (dB), pitch shift (semitones), range scale and an added final movement
     (semitones over the last cfg.final_seconds of voicing), each within cfg's bounds."""
-    gain = 0.0
-    if source.level_db > -100 and dub.level_db > -100 and speaker.level_db > -100 and voice.level_db > -100:
-        gain = _clamp((source.level_db - speaker.level_db) - (dub.level_db - voice.level_db), cfg.max_gain_db)
     if None in (source.median_st, dub.median_st, speaker.median_st, voice.median_st):
-        return ProsodyMove(gain_db=round(gain, 2))
+        # too little voicing to read the line (a cough, a word the separation lost, a whisper): left as it is
+        return ProsodyMove()
+    gain = _clamp((source.level_db - speaker.level_db) - (dub.level_db - voice.level_db), cfg.max_gain_db)
     shift = _clamp((source.median_st - speaker.median_st) - (dub.median_st - voice.median_st), cfg.max_shift_st)
     scale = 1.0
     if dub.range_st > 0.5:
@@ -221,8 +219,8 @@ def measure_lines(speech: np.ndarray, sample_rate: int, lines, final_seconds: fl
 
 
 def _relative(shape: Shape, base: Baseline) -> dict[str, float | None]:
-    return {"level": round(shape.level_db - base.level_db, 3) if shape.level_db > -100 and base.level_db > -100
-            else None,
+    return {"level": None if shape.median_st is None or base.median_st is None
+            else round(shape.level_db - base.level_db, 3),
             "pitch": None if shape.median_st is None or base.median_st is None
             else round(shape.median_st - base.median_st, 3),
             "range": shape.range_st, "final": shape.final_st}

@@ -74,9 +74,13 @@ def test_the_move_is_the_source_line_s_difference_from_its_speaker_within_bounds
     assert mv.final_st == pytest.approx(3.0 + 1.0 * cfg.range_min)
     shouted = src.model_copy(update={"level_db": 5.0})
     assert prosody.plan(shouted, speaker, dub, voice, cfg).gain_db == cfg.max_gain_db
-    # a whispered source line (no pitch) moves the level only
-    assert prosody.plan(src.model_copy(update={"median_st": None, "range_st": None, "final_st": None}),
-                        speaker, dub, voice, cfg) == ProsodyMove(gain_db=7.0)
+    # a source line with too little voicing to read (a cough, a word the separation lost) moves nothing:
+    # its level says nothing of how loud the words were
+    assert prosody.plan(src.model_copy(update={"level_db": -45.0, "median_st": None, "range_st": None,
+                                               "final_st": None}), speaker, dub, voice, cfg) == ProsodyMove()
+    # and it does not pull its speaker's usual level down
+    lost = Shape(level_db=-60.0, voiced=0.05)
+    assert prosody.baseline([src, lost, src.model_copy(update={"level_db": -23.0})]).level_db == pytest.approx(-21.0)
 
 
 def test_applying_a_move_gives_the_dub_the_wanted_pitch_and_level_at_the_same_length():
