@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 
-def main() -> None:
+def noisy_cers(job: Path, lang: str, seeds: int, level: float = 1e-4, cfg=None) -> list[float]:
+    """CER (%) of `job`'s `lang` dub transcribed back: clean first, then with each seed's white noise at
+    RMS `level` added."""
     import jiwer
     import srt
 
@@ -25,6 +27,19 @@ def main() -> None:
     from dubbing.constants import SPEECH_RATE
     from dubbing.textnorm import normalize
 
+    cfg = cfg or config.load(None)
+    subs = job / f"{job.name}.{lang}.srt"
+    script = " ".join(s.content.replace("\n", " ") for s in srt.parse(subs.read_text()))
+    audio = media.load_audio(job / lang / "dub.wav", SPEECH_RATE)
+    cers = []
+    for k in range(seeds + 1):
+        x = audio if k == 0 else audio + np.random.default_rng(k).normal(0, level, audio.shape).astype(audio.dtype)
+        back = transcribe.transcribe(x, cfg.asr, language=languages.get(lang).whisper, check=True)
+        cers.append(100 * jiwer.cer(normalize(script), normalize(back.text)))
+    return cers
+
+
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("jobs", type=Path, nargs="+")
     ap.add_argument("--seeds", type=int, default=7, help="noisy copies per dub (at least 1)")
@@ -32,18 +47,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.seeds < 1:
         ap.error("--seeds must be at least 1")
-    cfg = config.load(None)
     for job in a.jobs:
         for wav in sorted(job.glob("*/dub.wav")):
             lang = wav.parent.name
-            subs = job / f"{job.name}.{lang}.srt"
-            script = " ".join(s.content.replace("\n", " ") for s in srt.parse(subs.read_text()))
-            audio = media.load_audio(wav, SPEECH_RATE)
-            cers = []
-            for k in range(a.seeds + 1):
-                x = audio if k == 0 else audio + np.random.default_rng(k).normal(0, a.level, audio.shape).astype(audio.dtype)
-                back = transcribe.transcribe(x, cfg.asr, language=languages.get(lang).whisper, check=True)
-                cers.append(100 * jiwer.cer(normalize(script), normalize(back.text)))
+            cers = noisy_cers(job, lang, a.seeds, a.level)
             noisy = cers[1:]
             print(f"{job}  {lang}  clean {cers[0]:5.1f} %  noisy {min(noisy):5.1f}-{max(noisy):5.1f} %  "
                   f"mean {np.mean(cers):5.1f} %", flush=True)
