@@ -143,6 +143,11 @@ class Prosody(_Section):
     range_min: float = 0.5  # bounds of the pitch range's scale (bench/prosody.py --clarity, fr: Whisper's CER
     range_max: float = 1.5  # 15.4 % as synthesized, 13.4 at x0.5, 15.5 at x1.5, 16.8 at x2)
     max_final_st: float = 6.0  # semitones of final rise or fall that may be added
+    # least moves made (bench/prosody.py --clarity on fast French: moving the ending alone, spliced in,
+    # cost nothing, a shift or range change of the whole line 2.4 points of CER)
+    min_shift_st: float = 1.0
+    range_least: float = 0.25  # a range scale within [1 / 1.25, 1.25] is left at 1
+    min_final_st: float = 1.0
     final_seconds: float = 0.5  # the last seconds of voicing whose movement is carried over
 
 

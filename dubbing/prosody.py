@@ -31,6 +31,9 @@ WORLD_RATE = 24000  # Hz at which a line is resynthesized (Kokoro's and XTTS's o
 OCTAVE_JUMP = 7.0  # semitones from the line's median beyond which a frame's pitch is taken for an error
 MIN_VOICED = 0.25  # seconds of voicing a line needs for its pitch to be read
 MIN_MOVE = 0.3  # semitones (level, final) or fraction (range) below which the pitch is left as it is
+SPLICE_ST = 0.25  # semitones of pitch change below which a frame keeps the synthesizer's own sound
+SPLICE_PAD = 0.02  # seconds of resynthesized sound kept around a changed frame
+SPLICE_FADE = 0.02  # seconds of crossfade between the original and the resynthesized sound
 
 
 def _world():
@@ -135,16 +138,24 @@ def _clamp(x: float, bound: float) -> float:
 def plan(source: Shape, speaker: Baseline, dub: Shape, voice: Baseline, cfg: ProsodyConfig) -> ProsodyMove:
     """How far to move a dubbed line so that it differs from its voice's usual as the source line differs
     from its speaker's: gain (dB), pitch shift (semitones), range scale and an added final movement
-    (semitones over the last cfg.final_seconds of voicing), each within cfg's bounds."""
+    (semitones over the last cfg.final_seconds of voicing), each within cfg's bounds. A pitch move smaller
+    than cfg's least (min_shift_st, range_least, min_final_st) is not made: a shift or range change
+    resynthesizes the whole line, which costs fast speech some clarity."""
     if None in (source.median_st, dub.median_st, speaker.median_st, voice.median_st):
         # too little voicing to read the line (a cough, a word the separation lost, a whisper): left as it is
         return ProsodyMove()
     gain = _clamp((source.level_db - speaker.level_db) - (dub.level_db - voice.level_db), cfg.max_gain_db)
     shift = _clamp((source.median_st - speaker.median_st) - (dub.median_st - voice.median_st), cfg.max_shift_st)
+    if abs(shift) < cfg.min_shift_st:
+        shift = 0.0
     scale = 1.0
     if dub.range_st > 0.5:
         scale = min(max(source.range_st / dub.range_st, cfg.range_min), cfg.range_max)
+        if abs(math.log(scale)) < math.log(1.0 + cfg.range_least):
+            scale = 1.0
     final = _clamp(source.final_st - dub.final_st * scale, cfg.max_final_st)
+    if abs(final) < cfg.min_final_st:
+        final = 0.0
     return ProsodyMove(gain_db=round(gain, 2), shift_st=round(shift, 3), range_scale=round(scale, 3),
                        final_st=round(final, 3))
 
@@ -172,6 +183,20 @@ def moves_pitch(move: ProsodyMove) -> bool:
         or abs(move.final_st) >= MIN_MOVE
 
 
+def splice_mask(change_st: np.ndarray, n: int, sample_rate: int) -> np.ndarray:
+    """Per sample, 0..1: where the resynthesized audio replaces the original. 1 on frames whose pitch moves
+    by SPLICE_ST or more (and SPLICE_PAD seconds around them), 0 elsewhere, with SPLICE_FADE-second ramps:
+    the vocoder costs some clarity on fast speech, so what the move leaves alone is not resynthesized."""
+    frames = np.asarray(change_st) >= SPLICE_ST
+    pad = int(round(SPLICE_PAD / FRAME))
+    if pad and frames.any():
+        frames = np.convolve(frames.astype(float), np.ones(2 * pad + 1), mode="same") > 0
+    t = np.arange(n) / sample_rate
+    m = np.interp(t, np.arange(len(frames)) * FRAME, frames.astype(float), right=0.0)
+    width = max(1, int(SPLICE_FADE * sample_rate))
+    return np.clip(np.convolve(m, np.ones(width) / width, mode="same"), 0.0, 1.0)
+
+
 def apply(audio: np.ndarray, sample_rate: int, move: ProsodyMove, final_seconds: float) -> np.ndarray:
     """`audio` (mono float) with `move` applied, same length: the pitch resynthesized by WORLD at
     WORLD_RATE (only if the move changes it), then the gain."""
@@ -190,16 +215,12 @@ def apply(audio: np.ndarray, sample_rate: int, move: ProsodyMove, final_seconds:
             f0_new = np.clip(f0_new, 0.0, F0_MAX * 1.5)
             y = pw.synthesize(f0_new, sp, ap, WORLD_RATE, FRAME * 1000)
             y = soxr.resample(y, WORLD_RATE, sample_rate) if sample_rate != WORLD_RATE else y
-            out = np.zeros(len(audio), np.float32)
-            out[:min(len(y), len(out))] = y[:len(out)]
+            y = np.concatenate([y, np.zeros(max(0, len(out) - len(y)))])[:len(out)]
+            keep = splice_mask(np.abs(np.nan_to_num(new - semitones(f0))), len(out), sample_rate)
+            out = (out + keep * (y - out)).astype(np.float32)
     if abs(move.gain_db) > 1e-3:
         out = out * np.float32(10.0 ** (move.gain_db / 20.0))
     return out.astype(np.float32)
-
-
-def followed(target: float | None, got: float | None) -> float | None:
-    """got - target, rounded; None if either is missing."""
-    return None if target is None or got is None else round(got - target, 3)
 
 
 def agreement(pairs: list[tuple[float, float]], threshold: float) -> float | None:

@@ -128,3 +128,18 @@ def test_carry_keeps_a_loud_rising_line_loud_and_rising_in_the_dub():
 def test_questions_are_read_in_any_script_and_through_closing_quotes():
     assert prosody.is_question("¿Qué?") and prosody.is_question("本当？") and prosody.is_question('He said "why?"')
     assert not prosody.is_question("Why not.")
+
+
+def test_small_pitch_moves_are_not_made_and_an_ending_alone_leaves_the_rest_of_the_line_untouched():
+    cfg = Prosody()
+    base = prosody.Baseline(level_db=-20.0, median_st=5.0, range_st=4.0)
+    line = Shape(level_db=-20.0, median_st=5.6, range_st=4.4, final_st=-0.5, voiced=1.0)
+    mv = prosody.plan(line.model_copy(update={"final_st": 3.0}), base, line.model_copy(update={"median_st": 5.0}), base, cfg)
+    assert mv.shift_st == 0.0 and mv.range_scale == 1.0  # 0.6 st and x1.0: below what is worth resynthesizing
+    assert mv.final_st == pytest.approx(3.5)
+    x = padded(voiced(np.concatenate([np.full(SR, 140.0), glide(140, 120, 0.6)])))
+    y = prosody.apply(x, SR, mv, 0.5)
+    head = int(0.15 * SR) + int(0.9 * SR) - int((prosody.SPLICE_PAD + prosody.SPLICE_FADE) * SR)
+    assert np.array_equal(y[:head], x[:head])  # the synthesizer's own sound up to the ending
+    assert not np.allclose(y[-int(0.4 * SR):], x[-int(0.4 * SR):])
+    assert prosody.measure(y, SR, 0.5).final_st > prosody.measure(x, SR, 0.5).final_st + 2.0
