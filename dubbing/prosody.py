@@ -31,6 +31,7 @@ WORLD_RATE = 24000  # Hz at which a line is resynthesized (Kokoro's and XTTS's o
 OCTAVE_JUMP = 7.0  # semitones from the line's median beyond which a frame's pitch is taken for an error
 MIN_VOICED = 0.25  # seconds of voicing a line needs for its pitch to be read
 MIN_MOVE = 0.3  # semitones (level, final) or fraction (range) below which the pitch is left as it is
+ACTIVE_DB = 30.0  # frames this far below a line's loudest count as pauses in its level
 SPLICE_ST = 0.25  # semitones of pitch change below which a frame keeps the synthesizer's own sound
 SPLICE_PAD = 0.02  # seconds of resynthesized sound kept around a changed frame
 SPLICE_FADE = 0.02  # seconds of crossfade between the original and the resynthesized sound
@@ -80,14 +81,15 @@ def clean_pitch(st: np.ndarray) -> np.ndarray:
 def shape_of(st: np.ndarray, level_db: np.ndarray, final_seconds: float) -> Shape:
     """A line's shape from its semitone track (nan unvoiced) and frame levels (dB), one value per FRAME.
 
-    level_db: mean power of the voiced frames (of the loudest half of frames if none is voiced);
+    level_db: mean power of the active frames (within ACTIVE_DB of the loudest): unlike the voiced frames,
+    the same frames whatever the gain, so a gain of g dB moves it by exactly g;
     median_st / range_st: median and 10-90 % spread of the pitch; final_st: the pitch movement over the
     last `final_seconds` of voicing (the slope of a line fitted there, times its span; > 0 rises).
     Pitch figures are None with under MIN_VOICED seconds of voicing."""
     st = clean_pitch(st)
     voiced = np.isfinite(st)
     seconds = float(voiced.sum() * FRAME)
-    loud = level_db[voiced] if voiced.any() else np.sort(level_db)[len(level_db) // 2:]
+    loud = level_db[level_db >= level_db.max() - ACTIVE_DB] if len(level_db) else level_db
     level = float(10.0 * np.log10(np.mean(10.0 ** (loud / 10.0)))) if len(loud) else -120.0
     if seconds < MIN_VOICED:
         return Shape(level_db=round(level, 2), voiced=round(seconds, 3))
