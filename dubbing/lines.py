@@ -5,6 +5,7 @@ from __future__ import annotations
 from .schema import Line, SpeakerTurn, Transcript, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
+CLAUSE_END = (",", ";", ":", "、", "，", "；", "：", "—", "–")
 
 
 def _overlap(a: float, b: float, turns: list[SpeakerTurn]) -> float:
@@ -37,19 +38,37 @@ def clean_words(words: list[Word], turns: list[SpeakerTurn], pad: float = 0.15) 
     return out
 
 
+def split_point(group: list[Word], least: float) -> int:
+    """Where to cut a line that grew too long: the index of the first word after the last sentence end,
+    else the last clause end (comma, semicolon, colon), else the longest pause between words, among the
+    cuts that leave at least `least` seconds before them. 0 if there is no such cut."""
+    start = group[0].start
+    cuts = [k for k in range(1, len(group)) if group[k - 1].end - start >= least]
+    for ends in (SENTENCE_END, CLAUSE_END):
+        marked = [k for k in cuts if group[k - 1].text.rstrip("\"'”»)").endswith(ends)]
+        if marked:
+            return marked[-1]
+    return max(cuts, key=lambda k: group[k].start - group[k - 1].end, default=0)
+
+
 def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float = 10.0,
                max_borrow: float = 0.6, turns: list[SpeakerTurn] | None = None) -> list[Line]:
     """Group words into lines, breaking at a speaker change, a pause over `max_pause` seconds, or a
-    sentence end once a line is longer than `max_length` / 2 seconds. Budget = the line's slot plus up
-    to `max_borrow` seconds of the silence on each side (half of a gap shared with a neighbour)."""
+    sentence end once a line is longer than `max_length` / 2 seconds. A line that would grow past
+    `max_length` seconds is cut at its last sentence or clause end (else its longest pause) at least
+    `max_length` / 3 seconds in, not at the word that overflows: a sentence's last word is not left to
+    be dubbed alone. Budget = the line's slot plus up to `max_borrow` seconds of the silence on each side
+    (half of a gap shared with a neighbour)."""
     words = clean_words([w for s in transcript.segments for w in (s.words or [])], turns or [])
     groups: list[list[Word]] = []
     for w in words:
         g = groups[-1] if groups else None
         if (g is None or w.speaker != g[-1].speaker or w.language != g[-1].language or w.start - g[-1].end > max_pause
-                or (g[-1].text.endswith(SENTENCE_END) and g[-1].end - g[0].start > max_length / 2)
-                or w.end - g[0].start > max_length):
+                or (g[-1].text.endswith(SENTENCE_END) and g[-1].end - g[0].start > max_length / 2)):
             groups.append([w])
+        elif w.end - g[0].start > max_length:
+            k = split_point(g + [w], max_length / 3) or len(g)
+            groups[-1:] = [g[:k], g[k:] + [w]]
         else:
             g.append(w)
     lines = []

@@ -21,6 +21,29 @@ def test_lines_break_at_speaker_change_and_pause():
     assert lines[1].budget < lines[1].duration + 0.1 + 0.6 + 1e-6  # only 0.05 s before (shared gap of 0.1)
 
 
+def _spoken(text: str, speaker: str = "A", pace: float = 0.45) -> list[Word]:
+    """Words of `text` one after another, `pace` seconds each, 0.05 s apart."""
+    return [Word(start=round(i * (pace + 0.05), 3), end=round(i * (pace + 0.05) + pace, 3), text=t, speaker=speaker)
+            for i, t in enumerate(text.split())]
+
+
+def test_a_line_too_long_is_cut_at_its_last_clause_not_at_the_word_that_overflows():
+    # fw_jfk: one sentence of 10.2 s was cut at 10 s, leaving "country" to be dubbed alone
+    words = _spoken("And so my fellow Americans ask not what your country can do for you, "
+                    "ask what you can do for your country.")
+    lines = make_lines(Transcript(language="en", duration=12.0,
+                                  segments=[Segment(id=0, start=0, end=11, text="", words=words)]), max_length=10.0)
+    assert [l.source for l in lines] == ["And so my fellow Americans ask not what your country can do for you,",
+                                         "ask what you can do for your country."]
+    # without punctuation the cut goes to the longest pause, still not to the overflowing word
+    plain = [w.model_copy(update={"text": w.text.strip(",.")}) for w in words]
+    plain[7:] = [w.model_copy(update={"start": w.start + 0.3, "end": w.end + 0.3}) for w in plain[7:]]
+    lines = make_lines(Transcript(language="en", duration=12.0,
+                                  segments=[Segment(id=0, start=0, end=11, text="", words=plain)]), max_length=10.0)
+    assert [l.source.split()[0] for l in lines] == ["And", "what"]
+    assert all(l.duration <= 10.0 for l in lines)
+
+
 def test_subtitles_wrap_and_round_trip(tmp_path):
     lines = make_lines(_transcript())
     for l in lines:
