@@ -105,7 +105,10 @@ def test_fast_dub_completes_and_records_its_preset(media_dir, tmp_path):
 
     clip = media_dir / "video" / "grid_bbaf2n.mpg"
     job = tmp_path / clip.stem
-    r = run_dub("translate", clip, "--to", "es", "--out", tmp_path, "--quality", "fast")
+    # --from: GRID's 3-s command sentence ("bin blue at f two now") is at the language vote's edge (en 0.45-0.6):
+    # the same code passed on CI and stopped here asking for --from, as tests/test_langid.py allows a clip
+    # to. This test is about the preset.
+    r = run_dub("translate", clip, "--to", "es", "--from", "en", "--out", tmp_path, "--quality", "fast")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((job / "job.json").read_text())
     assert summary["quality"] == "fast"
