@@ -62,6 +62,7 @@ class Diarization(_Section):
     hop: float
     max_speakers: int
     faces: bool = True  # when the lips are re-rendered, faces that talk split and join the voice's speakers (dubbing.who)
+    channels: bool = True  # channels that carry independent voices (a microphone each) are heard apart (dubbing.channels)
 
 
 class OpenAIServer(_Section):

@@ -51,15 +51,8 @@ def split_point(group: list[Word], least: float) -> int:
     return max(cuts, key=lambda k: group[k].start - group[k - 1].end, default=0)
 
 
-def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float = 10.0,
-               max_borrow: float = 0.6, turns: list[SpeakerTurn] | None = None) -> list[Line]:
-    """Group words into lines, breaking at a speaker change, a pause over `max_pause` seconds, or a
-    sentence end once a line is longer than `max_length` / 2 seconds. A line that would grow past
-    `max_length` seconds is cut at its last sentence or clause end (else its longest pause) at least
-    `max_length` / 3 seconds in, not at the word that overflows: a sentence's last word is not left to
-    be dubbed alone. Budget = the line's slot plus up to `max_borrow` seconds of the silence on each side
-    (half of a gap shared with a neighbour)."""
-    words = clean_words([w for s in transcript.segments for w in (s.words or [])], turns or [])
+def _groups(words: list[Word], max_pause: float, max_length: float) -> list[list[Word]]:
+    """Words (in time order) grouped into lines; see make_lines."""
     groups: list[list[Word]] = []
     for w in words:
         g = groups[-1] if groups else None
@@ -71,6 +64,25 @@ def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float
             groups[-1:] = [g[:k], g[k:] + [w]]
         else:
             g.append(w)
+    return groups
+
+
+def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float = 10.0,
+               max_borrow: float = 0.6, turns: list[SpeakerTurn] | None = None, per_speaker: bool = False) -> list[Line]:
+    """Group words into lines, breaking at a speaker change, a pause over `max_pause` seconds, or a
+    sentence end once a line is longer than `max_length` / 2 seconds. A line that would grow past
+    `max_length` seconds is cut at its last sentence or clause end (else its longest pause) at least
+    `max_length` / 3 seconds in, not at the word that overflows: a sentence's last word is not left to
+    be dubbed alone. Budget = the line's slot plus up to `max_borrow` seconds of the silence on each side
+    (half of a gap shared with a neighbour). `per_speaker`: each speaker's words are grouped on their own
+    (speakers recorded apart, whose lines may overlap in time)."""
+    words = clean_words([w for s in transcript.segments for w in (s.words or [])], turns or [])
+    if per_speaker:  # speakers heard apart (a channel each): their overlapping speech is not cut into turns
+        speakers = dict.fromkeys(w.speaker for w in words)
+        groups = sorted((g for spk in speakers for g in _groups([w for w in words if w.speaker == spk], max_pause,
+                                                                max_length)), key=lambda g: (g[0].start, g[-1].end))
+    else:
+        groups = _groups(words, max_pause, max_length)
     lines = []
     for i, g in enumerate(groups):
         sep = "" if (g[0].language or transcript.language) in {"ja", "zh"} else " "

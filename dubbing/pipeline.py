@@ -117,7 +117,12 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
 
     progress("transcribe", 0, info.duration)
     asr_key = digest(src_key, cfg.asr, cfg.language_id, from_lang)
-    if cfg.asr.transcript:  # the user's subtitles instead of speech recognition (dubbing/subtitle_source.py)
+    by_channel = None
+    if cfg.diarization.channels and not cfg.asr.transcript and speakers is None and info.audio_channels >= 2:
+        by_channel = _by_channel(job, full, info, cfg, from_lang, asr_key, progress, t)
+    if by_channel:
+        raw = by_channel[0]
+    elif cfg.asr.transcript:  # the user's subtitles instead of speech recognition (dubbing/subtitle_source.py)
         asr_key = digest(asr_key, file_digest(Path(cfg.asr.transcript)))
         raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
             t, "transcribe", subtitle_source.transcript, cfg.asr.transcript, from_lang, info.duration))
@@ -132,10 +137,12 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     progress("diarize", 0, 1)
     dia_key = digest(asr_key, cfg.diarization, speakers)
     labelled = subtitle_source.labelled(raw)
-    faces = (cfg.diarization.faces and info.has_video and not labelled and speakers is None
+    faces = (cfg.diarization.faces and info.has_video and not labelled and speakers is None and not by_channel
              and (cfg.lipsync.enabled if lipsync is None else lipsync))
     voice_path = "source/diarization.voice.json" if faces else "source/diarization.json"
-    if labelled:  # speakers named in the user's subtitles: no clustering
+    if by_channel:  # each channel diarized on its own
+        dia = by_channel[1]
+    elif labelled:  # speakers named in the user's subtitles: no clustering
         dia = job.record(voice_path, Diarization, dia_key,
                          lambda: _timed(t, "diarize", subtitle_source.diarization, raw, audio, SPEECH_RATE))
     else:
@@ -151,18 +158,62 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
                          lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, audio))
     rttm.write_rttm(job.path("source/diarization.rttm"), dia.turns, uri=name)
     transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
-                            lambda: diarize.assign_speakers(raw, dia))
-    prof = job.record("source/profiles.json", Profiles, digest(dia_key, dia), lambda: Profiles(
-        speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, SPEECH_RATE)))
+                            lambda: raw if by_channel else diarize.assign_speakers(raw, dia))
+    prof = by_channel[2] if by_channel else job.record(
+        "source/profiles.json", Profiles, digest(dia_key, dia),
+        lambda: Profiles(speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, SPEECH_RATE)))
     progress("diarize", 1, 1)
 
     lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
         language=transcript.language,
-        lines=asr_doubt.flag_lines(make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns),
-                                   transcript))).lines
+        lines=asr_doubt.flag_lines(make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns,
+                                              per_speaker=bool(by_channel)), transcript))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
                   lines=lines, key=key, media_key=src_key, timings=t)
+
+
+def _by_channel(job: Job, full: Path, info: MediaInfo, cfg: Config, from_lang: str | None, asr_key: str,
+                progress: Progress, t: dict[str, float]) -> tuple[Transcript, Diarization, Profiles] | None:
+    """The transcript (words labelled), speakers and their profiles heard channel by channel, when the channels carry
+    independent voices (dubbing.channels); None otherwise. Reads chunks of the 48 kHz decode to decide, then
+    each channel at 16 kHz."""
+    import soundfile as sf
+
+    from . import channels
+
+    key = digest(asr_key, cfg.diarization)
+    paths = [job.path(f"source/{n}.json") for n in ("asr", "diarization", "profiles")]
+    if all(job.fresh(p, key) for p in paths):
+        return Transcript.load(paths[0]), Diarization.load(paths[1]), Profiles.load(paths[2])
+    with sf.SoundFile(str(full)) as f:
+        rate = f.samplerate
+
+        def read(start: float, seconds: float) -> np.ndarray:
+            f.seek(min(int(start * rate), f.frames))
+            return f.read(int(seconds * rate), dtype="float32", always_2d=True)
+
+        independent = channels.channels_coherence(read, info.duration, rate)
+        if independent is None or independent >= channels.MAX_COHERENCE:
+            return None
+        f.seek(0)
+        streams = [soxr.ResampleStream(rate, SPEECH_RATE, 1, dtype="float32") for _ in range(f.channels)]
+        pieces: list[list[np.ndarray]] = [[] for _ in range(f.channels)]
+        for block in f.blocks(blocksize=60 * rate, dtype="float32", always_2d=True):
+            for k, st in enumerate(streams):
+                pieces[k].append(st.resample_chunk(np.ascontiguousarray(block[:, k])))
+        per = [np.concatenate(p + [st.resample_chunk(np.zeros(0, np.float32), last=True)])
+               for p, st in zip(pieces, streams)]
+    total = info.duration * len(per)
+    out = _timed(t, "transcribe", channels.transcribe_channels, per, SPEECH_RATE, cfg.asr, cfg.language_id,
+                 cfg.diarization, from_lang, lambda s: progress("transcribe", s * info.duration / total, info.duration))
+    if out is None:
+        return None
+    out = (out[0], out[1], Profiles(speakers=out[2]))
+    for rec, p in zip(out, paths):
+        rec.save(p)
+        job.mark(p, key)
+    return out
 
 
 def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> None:
