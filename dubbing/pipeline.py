@@ -545,7 +545,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t0 = time.perf_counter()
     q_key = digest(file_digest(dub_wav), lang.code, shown, fitted, final_text, cfg.asr)
     q_path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
-        check_quality(dub_wav, shown, fitted, final_text, lang, cfg), indent=1, ensure_ascii=False).encode()))
+        check_quality(dub_wav, shown, fitted, final_text, lang, cfg,
+                      _speaker_tracks(clips, fitted, info.duration) if talk_over(fitted) else None),
+        indent=1, ensure_ascii=False).encode()))
     quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
     try:  # the review page's plots of this language, drawn now rather than all at the end of the run
@@ -654,9 +656,34 @@ def _speakers_from_faces(voice: Diarization, folder: Path, audio: np.ndarray) ->
     return fused.model_copy(update={"decisions": [dataclasses.asdict(d) for d in decisions]})
 
 
+def talk_over(fitted: list[FittedLine]) -> bool:
+    """True if two speakers' dubbed lines overlap in time (speakers recorded apart who talk at once)."""
+    active: list[FittedLine] = []
+    for f in sorted(fitted, key=lambda f: f.start):
+        active = [a for a in active if a.end > f.start]
+        if any(a.speaker != f.speaker for a in active):
+            return True
+        active.append(f)
+    return False
+
+
+def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLine],
+                    duration: float) -> dict[str, np.ndarray]:
+    """Each speaker's dubbed lines alone, placed on a SPEECH_RATE track of `duration` seconds."""
+    from . import mix
+
+    n = int(round(duration * SPEECH_RATE))
+    return {spk: mix.place([(start, soxr.resample(a, MIX_RATE, SPEECH_RATE)) for (start, a), f in zip(clips, fitted)
+                            if f.speaker == spk], n, SPEECH_RATE)
+            for spk in dict.fromkeys(f.speaker for f in fitted)}
+
+
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
-                  lang: Language, cfg: Config) -> dict:
-    """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show."""
+                  lang: Language, cfg: Config, tracks: dict[str, np.ndarray] | None = None) -> dict:
+    """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show.
+    `tracks`: each speaker's voice alone (SPEECH_RATE), where speakers talk at once: no one can transcribe
+    two voices at once, so the CER is then pooled over the speakers' own tracks ("cer_by_speaker"), and the
+    whole dub's is kept as "cer_mix"."""
     import jiwer
 
     from . import transcribe
@@ -670,7 +697,19 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True)
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
+    apart = {}
+    if tracks:
+        for spk, track in tracks.items():
+            said = normalize(" ".join(final_text[f.line_id] for f in fitted if f.speaker == spk))
+            if said.strip():
+                heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True).text
+                apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]
+    extra = {}
+    if apart:
+        extra = {"cer_mix": round(cer, 4),
+                 "cer_by_speaker": {s: round(float(jiwer.cer(r, h)), 4) for s, (r, h) in apart.items()}}
+        cer = float(jiwer.cer([r for r, _ in apart.values()], [h for _, h in apart.values()]))
     return {
         "language": lang.code,
         "detected_language": detected,
@@ -683,6 +722,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         "stretch_min": round(min((f.stretch for f in fitted), default=1.0), 4),
         "stretch_max": round(max((f.stretch for f in fitted), default=1.0), 4),
         "shortened": sum(f.shortened for f in fitted),
+        **extra,
     }
 
 

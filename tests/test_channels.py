@@ -98,3 +98,6 @@ def test_two_people_talking_over_each_other_on_two_channels_are_both_dubbed(tmp_
     assert "one voice per channel" in json.loads((job / "source/diarization.json").read_text())["method"]
     timing = json.loads((job / "es/timing.json").read_text())["lines"]
     assert len(timing) == 2 and all(abs(t["start"] - t["slot_start"]) <= 0.3 for t in timing)
+    # two voices at once cannot be transcribed back: each speaker's dubbed voice is, alone
+    quality = json.loads((job / "es/quality.json").read_text())
+    assert set(quality["cer_by_speaker"]) == set(said) and quality["cer"] <= 0.25, quality
