@@ -488,7 +488,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
-        clips = _carry_prosody(src, lang, lines, clips, cfg)
+        clips = _carry_prosody(src, lang, lines, clips, [f.speed / f.stretch for f in fitted], cfg)
         t["prosody"] = time.perf_counter() - t0
     timing = TimingReport(language=lang.code, lines=fitted, phones=phones)
     timing.save(job.path(f"{lang.code}/timing.json"))
@@ -561,7 +561,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
 
 
 def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[tuple[float, np.ndarray]],
-                   cfg: Config) -> list[tuple[float, np.ndarray]]:
+                   rates: list[float], cfg: Config) -> list[tuple[float, np.ndarray]]:
     """The fitted clips moved after their source lines' loudness and pitch (dubbing.prosody); what was
     done and how closely each line followed goes to <lang>/prosody.json."""
     from . import prosody
@@ -573,7 +573,7 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
                         digest(file_digest(speech_path), slots, cfg.prosody.final_seconds),
                         lambda: SourceProsody(lines=prosody.measure_lines(
                             media.read_wav(speech_path)[0], SPEECH_RATE, lines, cfg.prosody.final_seconds)))
-    audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody)
+    audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody, rates)
     ProsodyReport(language=lang.code, lines=report, summary=prosody.summary(report)).save(
         job.path(f"{lang.code}/prosody.json"))
     return [(start, a) for (start, _), a in zip(clips, audios)]

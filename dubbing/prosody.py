@@ -137,21 +137,25 @@ def _clamp(x: float, bound: float) -> float:
     return max(-bound, min(bound, x))
 
 
-def plan(source: Shape, speaker: Baseline, dub: Shape, voice: Baseline, cfg: ProsodyConfig) -> ProsodyMove:
+def plan(source: Shape, speaker: Baseline, dub: Shape, voice: Baseline, cfg: ProsodyConfig,
+         rate: float = 1.0) -> ProsodyMove:
     """How far to move a dubbed line so that it differs from its voice's usual as the source line differs
     from its speaker's: gain (dB), pitch shift (semitones), range scale and an added final movement
     (semitones over the last cfg.final_seconds of voicing), each within cfg's bounds. A pitch move smaller
     than cfg's least (min_shift_st, range_least, min_final_st) is not made: a shift or range change
-    resynthesizes the whole line, which costs fast speech some clarity."""
+    resynthesizes the whole line, which costs fast speech some clarity: a line spoken faster than
+    cfg.whole_line_rate (`rate`: synthesis rate over time-stretch) keeps its own pitch level and range,
+    and moves only its level and its ending."""
     if None in (source.median_st, dub.median_st, speaker.median_st, voice.median_st):
         # too little voicing to read the line (a cough, a word the separation lost, a whisper): left as it is
         return ProsodyMove()
     gain = _clamp((source.level_db - speaker.level_db) - (dub.level_db - voice.level_db), cfg.max_gain_db)
     shift = _clamp((source.median_st - speaker.median_st) - (dub.median_st - voice.median_st), cfg.max_shift_st)
-    if abs(shift) < cfg.min_shift_st:
+    fast = rate > cfg.whole_line_rate
+    if abs(shift) < cfg.min_shift_st or fast:
         shift = 0.0
     scale = 1.0
-    if dub.range_st > 0.5:
+    if dub.range_st > 0.5 and not fast:
         scale = min(max(source.range_st / dub.range_st, cfg.range_min), cfg.range_max)
         if abs(math.log(scale)) < math.log(1.0 + cfg.range_least):
             scale = 1.0
@@ -254,17 +258,19 @@ def is_question(text: str) -> bool:
 
 
 def carry(lines, source: dict[str, Shape], clips: list[np.ndarray], sample_rate: int,
-          cfg: ProsodyConfig) -> tuple[list[np.ndarray], list[ProsodyLine]]:
+          cfg: ProsodyConfig, rates: list[float] | None = None) -> tuple[list[np.ndarray], list[ProsodyLine]]:
     """Each dubbed clip (mono, `sample_rate` Hz, in the order of `lines`: records with id, speaker and
-    source text) moved after its source line's shape; returns the new clips and what was done to each."""
+    source text) moved after its source line's shape; `rates`: each line's speaking rate (synthesis rate
+    over time-stretch; 1 if not given). Returns the new clips and what was done to each."""
+    rates = rates or [1.0] * len(clips)
     before = [measure(c, sample_rate, cfg.final_seconds) for c in clips]
     speakers = {ln.speaker for ln in lines}
     spk = {s: baseline([source[ln.id] for ln in lines if ln.speaker == s]) for s in speakers}
     voice = {s: baseline([b for ln, b in zip(lines, before) if ln.speaker == s]) for s in speakers}
     out, report = [], []
-    for ln, clip, b in zip(lines, clips, before):
+    for ln, clip, b, rate in zip(lines, clips, before, rates):
         src = source[ln.id]
-        move = plan(src, spk[ln.speaker], b, voice[ln.speaker], cfg)
+        move = plan(src, spk[ln.speaker], b, voice[ln.speaker], cfg, rate)
         new = apply(clip, sample_rate, move, cfg.final_seconds)
         after = measure(new, sample_rate, cfg.final_seconds) if move != ProsodyMove() else b
         out.append(new)

@@ -137,6 +137,11 @@ def test_small_pitch_moves_are_not_made_and_an_ending_alone_leaves_the_rest_of_t
     mv = prosody.plan(line.model_copy(update={"final_st": 3.0}), base, line.model_copy(update={"median_st": 5.0}), base, cfg)
     assert mv.shift_st == 0.0 and mv.range_scale == 1.0  # 0.6 st and x1.0: below what is worth resynthesizing
     assert mv.final_st == pytest.approx(3.5)
+    # a fast line (rate 1.3 / stretch 0.8) keeps its pitch level and range; its level and ending still move
+    src = line.model_copy(update={"level_db": -14.0, "median_st": 8.0, "range_st": 8.0, "final_st": 3.0})
+    assert prosody.plan(src, base, line, base, cfg).shift_st != 0.0
+    fast = prosody.plan(src, base, line, base, cfg, rate=1.3 / 0.8)
+    assert (fast.shift_st, fast.range_scale) == (0.0, 1.0) and fast.gain_db == 6.0 and fast.final_st == 3.5
     x = padded(voiced(np.concatenate([np.full(SR, 140.0), glide(140, 120, 0.6)])))
     y = prosody.apply(x, SR, mv, 0.5)
     head = int(0.15 * SR) + int(0.9 * SR) - int((prosody.SPLICE_PAD + prosody.SPLICE_FADE) * SR)
