@@ -134,7 +134,8 @@ def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     carried = json.loads((job / "es/prosody.json").read_text())["summary"]
     assert carried["lines"] == len(timing["lines"])
     assert carried["level_r_after"] > max(carried["level_r_before"] or 0, 0.8)
-    assert carried["pitch_r_after"] > max(carried["pitch_r_before"] or 0, 0.8)
+    # the pitch moves on the lines spoken slowly enough (prosody.plan: fast lines keep their own)
+    assert carried["pitch_r_after"] > (carried["pitch_r_before"] or 0) + 0.3
 
 
 def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir):
