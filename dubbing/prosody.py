@@ -14,7 +14,9 @@ Pitch is in semitones re 100 Hz, loudness in dB (RMS of the voiced frames), time
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -30,16 +32,20 @@ ANALYSIS_RATE = 16000  # Hz at which lines are measured (pitch and loudness need
 WORLD_RATE = 24000  # Hz at which a line is resynthesized (Kokoro's and XTTS's own rate)
 OCTAVE_JUMP = 7.0  # semitones from the line's median beyond which a frame's pitch is taken for an error
 MIN_VOICED = 0.25  # seconds of voicing a line needs for its pitch to be read
-MIN_MOVE = 0.3  # semitones (level, final) or fraction (range) below which the pitch is left as it is
+MIN_MOVE = 0.3  # semitones (shift, final) or a third of it (range scale) below which the pitch is left as it is
+_IMPORT = threading.Lock()
 ACTIVE_DB = 30.0  # frames this far below a line's loudest count as pauses in its level
 SPLICE_ST = 0.25  # semitones of pitch change below which a frame keeps the synthesizer's own sound
 SPLICE_PAD = 0.02  # seconds of resynthesized sound kept around a changed frame
 SPLICE_FADE = 0.02  # seconds of crossfade between the original and the resynthesized sound
 
 
+@functools.cache
 def _world():
-    """pyworld, imported in one place: its __init__ reads its version through the deprecated pkg_resources."""
-    with warnings.catch_warnings():
+    """pyworld, imported once, in one place: its __init__ reads its version through the deprecated
+    pkg_resources (a UserWarning). Imported under a lock: warnings.catch_warnings is not thread-safe, and
+    the language branches run in threads."""
+    with _IMPORT, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         import pyworld
     return pyworld
