@@ -462,7 +462,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     job, info = src.job, src.info
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
-    cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, cfg.tts),
+    cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
                       lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
                                      media.read_wav(job.path("source/audio16k.wav"))[0]
                                      if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
