@@ -657,10 +657,11 @@ def _speakers_from_faces(voice: Diarization, folder: Path, audio: np.ndarray) ->
 
 
 def talk_over(fitted: list[FittedLine]) -> bool:
-    """True if two speakers' dubbed lines overlap in time (speakers recorded apart who talk at once)."""
+    """True if two speakers' source slots overlap in time (speakers recorded apart who talk at once; a dubbed
+    line that overflows into its neighbour's slot does not count)."""
     active: list[FittedLine] = []
-    for f in sorted(fitted, key=lambda f: f.start):
-        active = [a for a in active if a.end > f.start]
+    for f in sorted(fitted, key=lambda f: f.slot_start):
+        active = [a for a in active if a.slot_end > f.slot_start]
         if any(a.speaker != f.speaker for a in active):
             return True
         active.append(f)

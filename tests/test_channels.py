@@ -101,3 +101,16 @@ def test_two_people_talking_over_each_other_on_two_channels_are_both_dubbed(tmp_
     # two voices at once cannot be transcribed back: each speaker's dubbed voice is, alone
     quality = json.loads((job / "es/quality.json").read_text())
     assert set(quality["cer_by_speaker"]) == set(said) and quality["cer"] <= 0.25, quality
+
+
+def test_only_source_slots_that_overlap_count_as_talking_at_once():
+    from dubbing.pipeline import talk_over
+    from dubbing.schema import FittedLine
+
+    def line(speaker, start, end, slot_start, slot_end):
+        return FittedLine(line_id=f"{speaker}{start}", speaker=speaker, slot_start=slot_start, slot_end=slot_end,
+                          start=start, end=end, speed=1.0, stretch=1.0)
+
+    assert talk_over([line("A", 0, 2, 0, 2), line("B", 1.5, 3, 1.5, 3)])
+    assert not talk_over([line("A", 0, 2.5, 0, 2), line("B", 2.2, 3, 2.1, 3)])  # a dub that overflows its slot
+    assert not talk_over([line("A", 0, 2, 0, 2), line("A", 1.5, 3, 1.5, 3)])  # one speaker
