@@ -140,6 +140,7 @@ class Row:
     back_match: float | None = None  # 1 - CER against what was spoken, 0..1
     sync_r: float | None = None
     prosody: str = ""  # how the dubbed line's level, pitch and ending follow the source line's
+    talks_over: list[str] = field(default_factory=list)  # lines of other speakers said at the same time
     speaker_known: bool = True
     lips_skipped: list[str] = field(default_factory=list)  # why mouths were left as they were
     flags: list[str] = field(default_factory=list)  # the pipeline's, translation then timing
@@ -180,7 +181,9 @@ def concerns(row: Row, fit: Fit) -> list[str]:
     if (row.asr_prob is not None and row.asr_prob < LOW_WORD_PROB) or (
             row.asr_logprob is not None and row.asr_logprob < LOW_LOGPROB):
         out.append("low ASR confidence: check the source text")
-    if row.back_match is not None and row.back_match < LOW_BACK_MATCH:
+    if row.talks_over:  # the mix's back-transcription cannot follow two voices: not a sign of a bad line
+        out.append(f"said over {', '.join(row.talks_over)}: both dubbed at once, listen")
+    elif row.back_match is not None and row.back_match < LOW_BACK_MATCH:
         out.append(f"back-transcription differs ({row.back_match:.0%} match)")
     if row.sync_r is not None and row.sync_r < LOW_SYNC_R:
         out.append(f"low sync confidence (r={row.sync_r:.2f})")
@@ -201,9 +204,13 @@ def first(row: Row) -> bool:
     return any(f.split(":")[0] in _FIRST_FLAGS for f in row.flags)
 
 
-def spoken_texts(srt_path: Path, fitted: list[FittedLine], cjk: bool) -> dict[str, str]:
+def spoken_texts(srt_path: Path, fitted: list[FittedLine], cjk: bool,
+                 translated: dict[str, str] | None = None) -> dict[str, str]:
     """What was spoken per line id, read back from the dub's subtitles (one cue per line, at the
-    dubbed times): it differs from the translation where a line was shortened."""
+    dubbed times): it differs from the translation where a line was shortened. Lines that start together
+    (two speakers at once) each take the cue closest to their translation (`translated`, by line id)."""
+    import difflib
+
     from . import subtitles
 
     try:
@@ -211,13 +218,18 @@ def spoken_texts(srt_path: Path, fitted: list[FittedLine], cjk: bool) -> dict[st
     except Exception as e:  # absent or unparsable: fall back to the translation
         log.info("subtitles %s not read (%s: %s): the page shows the translation", srt_path, type(e).__name__, e)
         return {}
-    at = {round(c.start.total_seconds(), 2): c.content for c in cues}
     joiner = "" if cjk else " "
+    at: dict[float, list[str]] = {}
+    for c in cues:
+        at.setdefault(round(c.start.total_seconds(), 2), []).append(joiner.join(c.content.split("\n")))
     out = {}
     for f in fitted:
-        text = at.get(round(max(f.start, 0.0), 2))
-        if text is not None:
-            out[f.line_id] = joiner.join(text.split("\n"))
+        texts = at.get(round(max(f.start, 0.0), 2), [])
+        if len(texts) > 1 and translated:
+            want = translated.get(f.line_id, "")
+            texts = sorted(texts, key=lambda t: -difflib.SequenceMatcher(None, t, want).ratio())
+        if texts:
+            out[f.line_id] = texts[0]
     return out
 
 
@@ -301,6 +313,21 @@ def prosody_text(p: ProsodyLine) -> str:
             f"end {end(p.got['final'])} ({end(p.wanted['final'])})")
 
 
+def talking_over(lines: list) -> dict[str, list[str]]:
+    """For each line (records with id, speaker, start, end), the other speakers' lines said at the same
+    time, as "SPEAKER (Lnnnn)" (speakers recorded apart, dubbing.channels)."""
+    out: dict[str, list[str]] = {}
+    active: list = []
+    for b in sorted(lines, key=lambda ln: ln.start):
+        active = [a for a in active if a.end > b.start]
+        for a in active:
+            if a.speaker != b.speaker:
+                out.setdefault(a.id, []).append(f"{b.speaker} ({b.id})")
+                out.setdefault(b.id, []).append(f"{a.speaker} ({a.id})")
+        active.append(b)
+    return out
+
+
 def line_rows(translation: Translation, timing: TimingReport | None, src: Source, quality: dict, sync: dict,
               curves: dict | None, spoken: dict[str, str], cjk: bool, fit: Fit,
               carried: ProsodyReport | None = None) -> list[Row]:
@@ -308,16 +335,20 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
     look, then the rest (each group in time order)."""
     fitted = {f.line_id: f for f in (timing.lines if timing else [])}
     prosody = {p.line_id: p for p in (carried.lines if carried else [])}
+    over = talking_over(translation.lines)
     rows: list[Row] = []
     for ln in translation.lines:
         f = fitted.get(ln.id)
         prob, logp, words_assigned = _source_confidence(src.transcript, ln.start, ln.end)
         row = Row(id=ln.id, speaker=ln.speaker, start=ln.start, end=ln.end, source=ln.source, text=ln.text,
                   asr_prob=prob, asr_logprob=logp, flags=list(ln.flags),
-                  speaker_known=words_assigned and (not src.speakers or ln.speaker in src.speakers))
+                  speaker_known=words_assigned and (not src.speakers or ln.speaker in src.speakers),
+                  talks_over=over.get(ln.id, []))
         if f is not None:
             said = spoken.get(ln.id, ln.text)
-            row.spoken = said if said.strip() != ln.text.strip() else ""
+            # subtitles of a language written without spaces lose the odd space at a line break
+            same = ("".join(said.split()) == "".join(ln.text.split())) if cjk else said.strip() == ln.text.strip()
+            row.spoken = "" if same else said
             row.out_start, row.out_end, row.stretch, row.speed = f.start, f.end, f.stretch, f.speed
             row.flags += [x for x in f.flags if x not in row.flags]
             if curves:
@@ -601,7 +632,8 @@ def _language_view(src: Source, code: str, review_dir: Path, fit: Fit) -> Langua
     carried = _record(ProsodyReport, job_dir / code / "prosody.json")
     rows: list[Row] = []
     if tr is not None:
-        spoken = spoken_texts(job_dir / f"{src.name}.{code}.srt", timing.lines if timing else [], cjk)
+        spoken = spoken_texts(job_dir / f"{src.name}.{code}.srt", timing.lines if timing else [], cjk,
+                              {ln.id: ln.text for ln in tr.lines})
         rows = line_rows(tr, timing, src, quality, sync, stored_curves, spoken, cjk, fit, carried)
     plots = []
     drawn_rows = [asdict(r) for r in rows]

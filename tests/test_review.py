@@ -190,6 +190,31 @@ def test_the_page_shows_how_each_line_follows_the_source_s_prosody(job):
     assert "line endings kept" not in figs  # no figure where the summary has none
 
 
+def test_lines_said_at_once_by_two_speakers_are_marked_to_listen_to_not_to_distrust():
+    from types import SimpleNamespace as L
+
+    lines = [L(id="L0001", speaker="A", start=0.1, end=4.5), L(id="L0002", speaker="B", start=0.4, end=2.6),
+             L(id="L0003", speaker="A", start=5.0, end=6.0), L(id="L0004", speaker="A", start=5.5, end=6.5)]
+    assert review.talking_over(lines) == {"L0001": ["B (L0002)"], "L0002": ["A (L0001)"]}
+    row = review.Row(id="L0002", speaker="B", start=0.4, end=2.6, source="x", text="y", back_match=0.2,
+                     talks_over=["A (L0001)"])
+    said = review.concerns(row, FIT)
+    assert said == ["said over A (L0001): both dubbed at once, listen"]  # the mix's low match is not blamed on it
+
+
+def test_two_lines_that_start_together_each_read_their_own_subtitle(tmp_path):
+    from dubbing.schema import FittedLine
+
+    (tmp_path / "two.srt").write_text("1\n00:00:00,088 --> 00:00:02,320\nEl horizonte parece lejano.\n\n"
+                                      "2\n00:00:00,088 --> 00:00:04,520\nEmpezó una queja confusa\ncontra el mago.\n\n")
+    fitted = [FittedLine(line_id=i, speaker=s, slot_start=0.088, slot_end=e, start=0.088, end=e, speed=1.0, stretch=1.0)
+              for i, s, e in (("L0002", "B", 4.52), ("L0001", "A", 2.32))]
+    spoken = review.spoken_texts(tmp_path / "two.srt", fitted, cjk=False,
+                                 translated={"L0001": "El horizonte parece lejano.",
+                                             "L0002": "Empezó una queja confusa contra el mago."})
+    assert spoken == {"L0001": "El horizonte parece lejano.", "L0002": "Empezó una queja confusa contra el mago."}
+
+
 # --- the page ----------------------------------------------------------------------------------------
 
 
