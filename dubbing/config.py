@@ -141,8 +141,8 @@ class Prosody(_Section):
     enabled: bool = True
     max_gain_db: float = 8.0  # dB a line's level may move
     max_shift_st: float = 4.0  # semitones its pitch level may move
-    range_min: float = 0.5  # bounds of the pitch range's scale (bench/prosody.py --clarity, fr: Whisper's CER
-    range_max: float = 1.5  # 15.4 % as synthesized, 13.4 at x0.5, 15.5 at x1.5, 16.8 at x2)
+    range_min: float = 0.5  # bounds of the pitch range's scale (bench/prosody.py --clarity, fr at rate 1: CER
+    range_max: float = 1.5  # 15.4 % as synthesized, 13.3 at x0.6, 17.4 at x1.5; x2 read 16.8 in a first run)
     max_final_st: float = 6.0  # semitones of final rise or fall that may be added
     # least moves made (bench/prosody.py --clarity on fast French: moving the ending alone, spliced in,
     # cost nothing, a shift or range change of the whole line 2.4 points of CER)
