@@ -94,3 +94,18 @@ def make_lines(transcript: Transcript, max_pause: float = 0.6, max_length: float
                           source=sep.join(w.text for w in g).strip(), language=g[0].language,
                           budget=round(g[-1].end - g[0].start + max(before, 0) + max(after, 0), 3)))
     return lines
+
+
+def said_at_once(spans: list[tuple[str, str, float, float]]) -> dict[str, list[str]]:
+    """For each (id, speaker, start, end seconds) span, the ids of other speakers' spans overlapping it in
+    time, in order of start (speakers recorded apart who talk at once, dubbing.channels)."""
+    out: dict[str, list[str]] = {}
+    active: list[tuple[str, str, float, float]] = []
+    for b in sorted(spans, key=lambda x: x[2]):
+        active = [a for a in active if a[3] > b[2]]
+        for a in active:
+            if a[1] != b[1]:
+                out.setdefault(a[0], []).append(b[0])
+                out.setdefault(b[0], []).append(a[0])
+        active.append(b)
+    return out

@@ -569,8 +569,9 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
     job = src.job
     speech_path = job.path("source/speech16k.wav")
     slots = [(ln.id, ln.start, ln.end) for ln in lines]  # the same in every language: one record for all
+    # keyed on what made the speech file (not its bytes: each language would hash it again)
     shapes = job.record("source/prosody.json", SourceProsody,
-                        digest(file_digest(speech_path), slots, cfg.prosody.final_seconds),
+                        digest(src.media_key, cfg.separation, slots, cfg.prosody.final_seconds),
                         lambda: SourceProsody(lines=prosody.measure_lines(
                             media.read_wav(speech_path)[0], SPEECH_RATE, lines, cfg.prosody.final_seconds)))
     audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody, rates)
@@ -659,13 +660,9 @@ def _speakers_from_faces(voice: Diarization, folder: Path, audio: np.ndarray) ->
 def talk_over(fitted: list[FittedLine]) -> bool:
     """True if two speakers' source slots overlap in time (speakers recorded apart who talk at once; a dubbed
     line that overflows into its neighbour's slot does not count)."""
-    active: list[FittedLine] = []
-    for f in sorted(fitted, key=lambda f: f.slot_start):
-        active = [a for a in active if a.slot_end > f.slot_start]
-        if any(a.speaker != f.speaker for a in active):
-            return True
-        active.append(f)
-    return False
+    from .lines import said_at_once
+
+    return bool(said_at_once([(f.line_id, f.speaker, f.slot_start, f.slot_end) for f in fitted]))
 
 
 def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLine],

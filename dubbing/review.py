@@ -316,16 +316,11 @@ def prosody_text(p: ProsodyLine) -> str:
 def talking_over(lines: list) -> dict[str, list[str]]:
     """For each line (records with id, speaker, start, end), the other speakers' lines said at the same
     time, as "SPEAKER (Lnnnn)" (speakers recorded apart, dubbing.channels)."""
-    out: dict[str, list[str]] = {}
-    active: list = []
-    for b in sorted(lines, key=lambda ln: ln.start):
-        active = [a for a in active if a.end > b.start]
-        for a in active:
-            if a.speaker != b.speaker:
-                out.setdefault(a.id, []).append(f"{b.speaker} ({b.id})")
-                out.setdefault(b.id, []).append(f"{a.speaker} ({a.id})")
-        active.append(b)
-    return out
+    from .lines import said_at_once
+
+    speaker = {ln.id: ln.speaker for ln in lines}
+    return {i: [f"{speaker[o]} ({o})" for o in others]
+            for i, others in said_at_once([(ln.id, ln.speaker, ln.start, ln.end) for ln in lines]).items()}
 
 
 def line_rows(translation: Translation, timing: TimingReport | None, src: Source, quality: dict, sync: dict,
