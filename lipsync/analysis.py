@@ -222,13 +222,17 @@ def outside_pauses(phones: Sequence[tuple], gaps: Sequence[tuple[float, float]],
     the pause at a comma into the vowel before it; left there, the mouth holds that vowel open
     through the silence."""
     out = []
+    gaps = sorted((float(ga), float(gb)) for ga, gb in gaps)
+    starts = np.array([g[0] for g in gaps])
+    reach = np.maximum.accumulate([g[1] for g in gaps]) if gaps else np.zeros(0)  # latest end so far
     for p in phones:
         s, a, b = p[0], float(p[1]), float(p[2])
         if V.viseme(s, overrides) == "PP":
             out.append(tuple(p))
             continue
         pieces = [(a, b)]
-        for ga, gb in gaps:
+        # only the gaps that can overlap (a, b): started before b, and not all ended by a
+        for ga, gb in gaps[int(np.searchsorted(reach, a, side="right")):int(np.searchsorted(starts, b))]:
             pieces = [q for x, y in pieces for q in ((x, min(y, ga)), (max(x, gb), y)) if q[1] > q[0]]
         if pieces:
             x, y = max(pieces, key=lambda q: q[1] - q[0])

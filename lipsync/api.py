@@ -167,7 +167,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         present[f] = True
         active = np.zeros(n, bool)
         for _, a, b in ph:
-            active[(times >= a) & (times < b)] = True
+            active[slice(*np.searchsorted(times, [a, b]))] = True  # times >= a and < b (times in order)
         skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
 
     lap("plan")

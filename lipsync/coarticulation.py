@@ -13,6 +13,8 @@ from . import visemes as V
 
 THETA = 25.0  # 1/s: dominance decay rate (a phone's influence halves in ~28 ms beyond its edges)
 SUBSAMPLES = 5  # samples per frame interval
+BLOCK = 4096  # times worked at once by trajectory()
+HORIZON = 30.0  # phones further than HORIZON / theta s from a time are left out of it (exp(-30) ~ 1e-13)
 MIN_CLOSED_FRAMES = 2  # a bilabial closes the lips in at least the frames this many nearest its centre
 # (fast synthesized speech has /m/ of 20 ms: one closed frame, which viewers and face trackers
 # barely see; real bilabial closures last 60-100 ms, two to three frames)
@@ -60,17 +62,28 @@ def trajectory(t: np.ndarray, centres: np.ndarray, halves: np.ndarray, targets: 
 
     Far from any phone the trajectory relaxes to `rest` (default all zeros) through a weak
     constant background dominance.
+
+    Worked in blocks of BLOCK times, each against the phones within HORIZON / theta s of it only:
+    memory stays flat and time linear in the video's length (all times against all phones needed
+    13 GB for a 10-minute video). A phone further away weighs exp(-HORIZON) of its dominance
+    against the background's 1e-3: below 1e-10 of the result.
     """
     p = targets.shape[1] if targets.ndim == 2 else len(V.PARAMS)
-    rest = np.zeros(p) if rest is None else rest
+    rest = np.zeros(p) if rest is None else np.asarray(rest, np.float64)
     t = np.asarray(t, np.float64)
     if len(centres) == 0:
         return np.tile(rest, (len(t), 1))
-    dist = np.maximum(np.abs(t[:, None] - centres[None, :]) - halves[None, :], 0.0)
-    dom = alphas[None, :] * np.exp(-theta * dist)  # (T, N)
     bg = 1e-3
-    num = dom @ targets + bg * rest
-    return num / (dom.sum(1, keepdims=True) + bg)
+    reach = HORIZON / theta
+    lo_edge, hi_edge = centres - halves, centres + halves
+    out = np.empty((len(t), p))
+    for k in range(0, len(t), BLOCK):
+        tb = t[k:k + BLOCK]
+        near = (hi_edge >= tb.min() - reach) & (lo_edge <= tb.max() + reach)
+        dist = np.maximum(np.abs(tb[:, None] - centres[near][None, :]) - halves[near][None, :], 0.0)
+        dom = alphas[near][None, :] * np.exp(-theta * dist)  # (block, phones near)
+        out[k:k + BLOCK] = (dom @ targets[near] + bg * rest) / (dom.sum(1, keepdims=True) + bg)
+    return out
 
 
 def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, float]],
@@ -93,9 +106,15 @@ def frame_curves(frame_times: np.ndarray, phones: Sequence[tuple[str, float, flo
     vals = trajectory(sub.ravel(), *seg).reshape(n, SUBSAMPLES, -1)
     out = vals.mean(1)
     out[:, V.CLOSURE] = vals[:, :, V.CLOSURE].max(1)
+    order = np.argsort(ft, kind="stable")  # frame times are in order; a sort keeps this right if not
+    st = ft[order]
     for s, a, b in phones:
         if V.viseme(s, overrides) == "PP":
-            hit = (ft + dt / 2 > a) & (ft - dt / 2 < b)
-            hit[np.argsort(np.abs(ft - (a + b) / 2))[:MIN_CLOSED_FRAMES]] = True
+            # frames whose display interval overlaps the phone: those shown within a frame of it
+            lo, hi = np.searchsorted(st, [a - dt.max(), b + dt.max()], side="left")
+            near = order[max(lo - MIN_CLOSED_FRAMES, 0):hi + MIN_CLOSED_FRAMES]
+            hit = near[(ft[near] + dt[near] / 2 > a) & (ft[near] - dt[near] / 2 < b)]
+            nearest = near[np.argsort(np.abs(ft[near] - (a + b) / 2), kind="stable")[:MIN_CLOSED_FRAMES]]
             out[hit, V.CLOSURE] = 1.0
+            out[nearest, V.CLOSURE] = 1.0
     return out

@@ -249,3 +249,34 @@ def test_figures_of_windows_pool_by_their_frames():
     p = pooled([a, b])
     assert p["target_r"] == 0.7 and p["av_offset_frames"] == 0 and p["psnr_outside"] == 40.0
     assert p["closure_rate"] is None
+
+
+def _dense_trajectory(t, centres, halves, targets, alphas, rest, theta):
+    """The coarticulation formula over all times and phones at once (the reference)."""
+    dist = np.maximum(np.abs(t[:, None] - centres[None, :]) - halves[None, :], 0.0)
+    dom = alphas[None, :] * np.exp(-theta * dist)
+    return (dom @ targets + 1e-3 * rest) / (dom.sum(1, keepdims=True) + 1e-3)
+
+
+def test_trajectory_in_blocks_equals_the_whole_formula_and_stays_small_on_long_speech():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    starts = np.cumsum(rng.uniform(0.03, 0.5, 900))  # ~4 min of phones with pauses
+    ends = starts + rng.uniform(0.02, 0.2, len(starts))
+    targets, alphas = rng.uniform(0, 1, (len(starts), 4)), rng.uniform(0.2, 1, len(starts))
+    rest = np.array([0.1, 0.0, 0.2, 0.0])
+    t = np.sort(rng.uniform(-1, ends[-1] + 2, 3 * C.BLOCK + 17))  # several blocks and a ragged one
+    for theta in (C.THETA, 8.0):
+        got = C.trajectory(t, (starts + ends) / 2, (ends - starts) / 2, targets, alphas, rest, theta)
+        want = _dense_trajectory(t, (starts + ends) / 2, (ends - starts) / 2, targets, alphas, rest, theta)
+        assert np.abs(got - want).max() < 1e-9
+    # an hour of speech at 25 frames/s: all times against all phones would need ~100 GB
+    starts = np.arange(0, 3600, 0.1)
+    phones = [("a" if k % 3 else "m", a, a + 0.08) for k, a in enumerate(starts)]
+    tracemalloc.start()
+    art = C.frame_curves(np.arange(0, 3600, 0.04), phones)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert art.shape == (90000, len(V.PARAMS)) and np.isfinite(art).all()
+    assert peak < 400e6, f"{peak / 1e6:.0f} MB traced for an hour of phones"
