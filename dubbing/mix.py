@@ -12,6 +12,7 @@ import numpy as np
 import pyloudnorm
 import soxr
 from scipy.ndimage import binary_closing, minimum_filter1d, uniform_filter1d
+from scipy.signal import sosfilt
 
 from .config import Mix
 
@@ -93,22 +94,63 @@ def duck_envelope(voices: np.ndarray, sample_rate: int, duck_db: float) -> np.nd
     return curve.ravel()[:n]
 
 
+K_WEIGHTING = (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))  # BS.1770 (as pyloudnorm)
+CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770 weights of L, R, C, Ls, Rs
+GATE_ABSOLUTE = -70.0  # LUFS
+GATE_RELATIVE = -10.0  # LU below the absolute-gated loudness
+
+
 @lru_cache(maxsize=8)
-def _meter(sample_rate: int, block_size: float) -> pyloudnorm.Meter:
-    return pyloudnorm.Meter(sample_rate, block_size=block_size)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """The K-weighting pre-filter as second-order sections, from pyloudnorm's filter design."""
+    rows = []
+    for kind, gain_db, q, fc in K_WEIGHTING:
+        f = pyloudnorm.IIRfilter(gain_db, q, fc, sample_rate, kind)
+        b, a = np.asarray(f.b, np.float64) * f.passband_gain, np.asarray(f.a, np.float64)
+        rows.append(np.r_[b / a[0], a / a[0]])
+    return np.array(rows)
 
 
-def loudness(audio: np.ndarray, sample_rate: int) -> float:
+def loudness(audio: np.ndarray, sample_rate: int, block: float = 0.4) -> float:
     """Integrated loudness in LUFS (ITU-R BS.1770-4 gating); -inf for silence.
 
+    Worked in pieces of BLOCK samples, the K-weighting filter carrying its state from one to the next,
+    so memory stays flat in length (pyloudnorm's meter copies the whole signal in float64 several
+    times: 2 GB for a 10-minute stereo mix). Same figure as pyloudnorm.Meter (tests/test_mix.py).
     Audio shorter than the standard 400 ms block is measured as one block.
     """
-    audio = np.asarray(audio, dtype=np.float64)
-    if len(audio) == 0 or not np.any(audio):
+    audio = np.asarray(audio)
+    x = audio[:, None] if audio.ndim == 1 else audio
+    n = len(x)
+    if n == 0 or not np.any(audio):
         return float("-inf")
-    block = min(0.4, len(audio) / sample_rate)
+    size = min(block, n / sample_rate)
+    step = size * 0.25  # 75 % overlap
+    count = int(np.round((n / sample_rate - size) / step)) + 1
+    bounds = np.array([(int(size * (j * 0.25) * sample_rate), int(size * (j * 0.25 + 1) * sample_rate))
+                       for j in range(count)])  # sample bounds of each gating block, as the standard's eq. 3
+    sos = _k_weighting(sample_rate)
+    zi = np.zeros((sos.shape[0], 2, x.shape[1]))
+    power = np.zeros((count, x.shape[1]))  # sum of squares per gating block and channel
+    for lo in range(0, n, BLOCK):
+        y, zi = sosfilt(sos, x[lo:lo + BLOCK].astype(np.float64), axis=0, zi=zi)
+        c = np.r_[np.zeros((1, x.shape[1])), np.cumsum(y * y, axis=0)]
+        a = np.clip(bounds[:, 0], lo, lo + len(y)) - lo
+        b = np.clip(bounds[:, 1], lo, lo + len(y)) - lo
+        power += c[b] - c[a]
+    z = power / (size * sample_rate)
+    weighted = z @ np.asarray(CHANNEL_GAINS[:x.shape[1]])
     with np.errstate(divide="ignore"):
-        return float(_meter(sample_rate, block).integrated_loudness(audio))
+        block_lufs = -0.691 + 10 * np.log10(weighted)
+    gated = block_lufs >= GATE_ABSOLUTE
+    if not gated.any():
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(weighted[gated].mean()) + GATE_RELATIVE
+    keep = (block_lufs > relative) & (block_lufs > GATE_ABSOLUTE)
+    if not keep.any():
+        return float("-inf")
+    with np.errstate(divide="ignore"):
+        return float(-0.691 + 10 * np.log10(weighted[keep].mean()))
 
 
 def _abs_max(x: np.ndarray, step: int = 1) -> np.ndarray:

@@ -114,3 +114,27 @@ def test_mix_mono_background_and_unequal_lengths():
     out = mix(voices, background, SR, CFG.model_copy(update={"background_db": -10.0}))
     assert out.shape == (2 * SR,)
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("rate,shape", [(48000, (7 * 48000 + 123,)), (48000, (5 * 48000 + 7, 2)),
+                                        (16000, (4800,)), (24000, (3 * 24000, 2))])
+def test_loudness_in_pieces_is_pyloudnorms_figure(rate, shape):
+    import pyloudnorm
+
+    x = (np.random.default_rng(0).standard_normal(shape) * 0.1).astype(np.float32)
+    x[: len(x) // 3] *= 0.001  # a quiet stretch the relative gate drops
+    x[len(x) // 2: len(x) // 2 + rate // 2] = 0  # and silence the absolute gate drops
+    want = pyloudnorm.Meter(rate, block_size=min(0.4, len(x) / rate)).integrated_loudness(x.astype(np.float64))
+    assert loudness(x, rate) == pytest.approx(want, abs=1e-9)
+
+
+def test_loudness_of_ten_minutes_stays_small_in_memory():
+    import tracemalloc
+
+    x = (np.random.default_rng(1).standard_normal((600 * 48000, 2)) * 0.1).astype(np.float32)  # 230 MB
+    tracemalloc.start()
+    got = loudness(x, 48000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.isfinite(got)
+    assert peak < 100e6, f"{peak / 1e6:.0f} MB traced measuring 230 MB of audio"
