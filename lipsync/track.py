@@ -65,6 +65,40 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+_IMPORT_LOCK = threading.Lock()
+_MEDIAPIPE = ("mediapipe", "mediapipe.tasks.python", "mediapipe.tasks.python.vision.face_landmarker",
+              "mediapipe.tasks.python.components.containers.landmark_c")
+
+
+def _import_mediapipe() -> None:
+    """Import mediapipe's modules the first time on a short-lived thread of their own.
+
+    Importing mediapipe 1.2 leaves its import frames referenced from native code, and with them
+    every frame then on the importing thread's stack, locals included: imported from inside
+    tracking, a whole video's landmarks stayed mapped for the rest of the run (218 MB at 10 minutes,
+    growing with length). A thread of its own has nothing else on its stack to keep."""
+    import importlib
+    import sys
+
+    with _IMPORT_LOCK:
+        if all(m in sys.modules for m in _MEDIAPIPE):
+            return
+        failed: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                for m in _MEDIAPIPE:
+                    importlib.import_module(m)
+            except BaseException as e:  # re-raised on the caller's thread
+                failed.append(e)
+
+        t = threading.Thread(target=load, name="import-mediapipe", daemon=True)
+        t.start()
+        t.join()
+        if failed:
+            raise failed[0]
+
+
 _LM_SIZE = 40  # bytes of one MpNormalizedLandmarkC in mediapipe 1.2 (x, y, z float32 first)
 
 
@@ -72,6 +106,7 @@ def _c_layout_known() -> bool:
     """Whether this mediapipe has the ctypes result layout `Landmarker._raw` reads directly (1.2.x);
     otherwise its public API is used."""
     try:
+        _import_mediapipe()
         from mediapipe.tasks.python.components.containers.landmark_c import MpNormalizedLandmarkC as C
         from mediapipe.tasks.python.vision import face_landmarker as fl
 
@@ -89,6 +124,7 @@ class Landmarker:
     _local = threading.local()
 
     def __init__(self, model: Path, num_faces: int = MAX_FACES):
+        _import_mediapipe()
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
