@@ -111,46 +111,66 @@ def _k_weighting(sample_rate: int) -> np.ndarray:
     return np.array(rows)
 
 
-def loudness(audio: np.ndarray, sample_rate: int, block: float = 0.4) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4 gating); -inf for silence.
+class LoudnessMeter:
+    """Integrated loudness (ITU-R BS.1770-4 gating) of a signal of `length` samples at `sample_rate` Hz
+    fed in pieces, in order (`add`), so a long file is measured block by block from disk.
 
-    Worked in pieces of BLOCK samples, the K-weighting filter carrying its state from one to the next,
-    so memory stays flat in length (pyloudnorm's meter copies the whole signal in float64 several
-    times: 2 GB for a 10-minute stereo mix). Same figure as pyloudnorm.Meter (tests/test_mix.py).
-    Audio shorter than the standard 400 ms block is measured as one block.
+    The K-weighting filter carries its state from piece to piece and each 400 ms gating block (75 %
+    overlap) sums its squares as they arrive: memory is the blocks' sums, not the signal (pyloudnorm's
+    meter copies the whole signal in float64 several times: 2 GB for a 10-minute stereo mix). Same
+    figure as pyloudnorm.Meter (tests/test_mix.py). A signal shorter than 400 ms is one block.
     """
-    audio = np.asarray(audio)
-    x = audio[:, None] if audio.ndim == 1 else audio
-    n = len(x)
-    if n == 0 or not np.any(audio):
-        return float("-inf")
-    size = min(block, n / sample_rate)
-    step = size * 0.25  # 75 % overlap
-    count = int(np.round((n / sample_rate - size) / step)) + 1
-    bounds = np.array([(int(size * (j * 0.25) * sample_rate), int(size * (j * 0.25 + 1) * sample_rate))
-                       for j in range(count)])  # sample bounds of each gating block, as the standard's eq. 3
-    sos = _k_weighting(sample_rate)
-    zi = np.zeros((sos.shape[0], 2, x.shape[1]))
-    power = np.zeros((count, x.shape[1]))  # sum of squares per gating block and channel
-    for lo in range(0, n, BLOCK):
-        y, zi = sosfilt(sos, x[lo:lo + BLOCK].astype(np.float64), axis=0, zi=zi)
-        c = np.r_[np.zeros((1, x.shape[1])), np.cumsum(y * y, axis=0)]
-        a = np.clip(bounds[:, 0], lo, lo + len(y)) - lo
-        b = np.clip(bounds[:, 1], lo, lo + len(y)) - lo
-        power += c[b] - c[a]
-    z = power / (size * sample_rate)
-    weighted = z @ np.asarray(CHANNEL_GAINS[:x.shape[1]])
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(weighted)
-    gated = block_lufs >= GATE_ABSOLUTE
-    if not gated.any():
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(weighted[gated].mean()) + GATE_RELATIVE
-    keep = (block_lufs > relative) & (block_lufs > GATE_ABSOLUTE)
-    if not keep.any():
-        return float("-inf")
-    with np.errstate(divide="ignore"):
+
+    def __init__(self, sample_rate: int, channels: int, length: int, block: float = 0.4):
+        self.rate, self.channels = sample_rate, channels
+        self.size = min(block, length / sample_rate) if length else block  # s per gating block
+        count = int(np.round((length / sample_rate - self.size) / (self.size * 0.25))) + 1 if length else 0
+        j = np.arange(count)  # sample bounds of each gating block, as the standard's eq. 3
+        self.bounds = np.stack([(self.size * (j * 0.25) * sample_rate).astype(np.int64),
+                                (self.size * (j * 0.25 + 1) * sample_rate).astype(np.int64)], 1)
+        self.sos = _k_weighting(sample_rate)
+        self.zi = np.zeros((self.sos.shape[0], 2, channels))
+        self.power = np.zeros((count, channels))  # sum of squares per gating block and channel
+        self.pos = 0  # samples fed so far
+
+    def add(self, audio: np.ndarray) -> "LoudnessMeter":
+        """Feed the next samples, (samples,) or (samples, channels)."""
+        audio = np.asarray(audio)
+        x = audio[:, None] if audio.ndim == 1 else audio
+        for lo in range(0, len(x), BLOCK):
+            y, self.zi = sosfilt(self.sos, x[lo:lo + BLOCK].astype(np.float64), axis=0, zi=self.zi)
+            start, stop = self.pos, self.pos + len(y)
+            first = int(np.searchsorted(self.bounds[:, 1], start, side="right"))
+            last = int(np.searchsorted(self.bounds[:, 0], stop, side="left"))
+            if last > first:
+                c = np.r_[np.zeros((1, self.channels)), np.cumsum(y * y, axis=0)]
+                a = np.clip(self.bounds[first:last, 0], start, stop) - start
+                b = np.clip(self.bounds[first:last, 1], start, stop) - start
+                self.power[first:last] += c[b] - c[a]
+            self.pos = stop
+        return self
+
+    @property
+    def lufs(self) -> float:
+        """The integrated loudness of what was fed, LUFS; -inf for silence."""
+        weighted = self.power / (self.size * self.rate) @ np.asarray(CHANNEL_GAINS[:self.channels])
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10 * np.log10(weighted)
+        gated = block_lufs >= GATE_ABSOLUTE
+        if not gated.any():
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(weighted[gated].mean()) + GATE_RELATIVE
+        keep = (block_lufs > relative) & (block_lufs > GATE_ABSOLUTE)
+        if not keep.any():
+            return float("-inf")
         return float(-0.691 + 10 * np.log10(weighted[keep].mean()))
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (ITU-R BS.1770-4 gating) of (samples,) or (samples, channels)
+    `audio`; -inf for silence. See LoudnessMeter."""
+    audio = np.asarray(audio)
+    return LoudnessMeter(sample_rate, 1 if audio.ndim == 1 else audio.shape[1], len(audio)).add(audio).lufs
 
 
 def _abs_max(x: np.ndarray, step: int = 1) -> np.ndarray:

@@ -220,25 +220,18 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
     """Split the source's sound into speech and background: source/background.wav (MIX_RATE), the speech
     in mono at SPEECH_RATE (source/speech16k.wav, whose prosody the dub carries) and the loudness of each
     (source/levels.json), which dub_language needs."""
-    from . import bleed, separate
-    from .mix import loudness
+    from .separate_file import split_file
 
     def _split(p: Path, speech_path: Path) -> None:
         decoded = src.job.path("source/audio48k.wav")
-        if src.job.fresh(decoded, src.media_key):
-            full, _ = media.read_wav(decoded)
-        else:  # decoded by another version of prepare, or removed: decode again
-            full = media.load_audio(src.info.path, MIX_RATE, mono=False)
-        speech, background = _timed(src.timings, "separate", separate.split, full, MIX_RATE,
-                                    cfg.separation.backend, lambda f: progress("separate", f, 1))
-        if cfg.separation.bleed and cfg.separation.backend != "none":
-            background = _timed(src.timings, "separate", bleed.suppress, background, speech, MIX_RATE)
-        levels = Levels(speech_lufs=_finite(loudness(speech, MIX_RATE), -23.0),
-                        background_lufs=_finite(loudness(background, MIX_RATE), -70.0))
-        levels.save(src.job.path("source/levels.json"))
-        mono = speech.mean(axis=1) if speech.ndim == 2 else speech
-        media.write_wav(speech_path, soxr.resample(mono, MIX_RATE, SPEECH_RATE).astype(np.float32), SPEECH_RATE)
-        media.write_wav(p, background, MIX_RATE)
+        if not src.job.fresh(decoded, src.media_key):  # decoded by another version of prepare, or removed
+            media.decode_audio(src.info.path, {decoded: (MIX_RATE, None)})
+            src.job.mark(decoded, src.media_key)
+        speech_lufs, background_lufs = _timed(src.timings, "separate", split_file, decoded, p, speech_path,
+                                              SPEECH_RATE, cfg.separation.backend, cfg.separation.bleed,
+                                              lambda f: progress("separate", f, 1))
+        Levels(speech_lufs=_finite(speech_lufs, -23.0),
+               background_lufs=_finite(background_lufs, -70.0)).save(src.job.path("source/levels.json"))
 
     progress("separate", 0, 1)
     key = digest(src.media_key, cfg.separation)

@@ -155,18 +155,19 @@ class _BandFill:
         return (noise * self.scale).astype(np.float32)
 
 
-def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime,
+def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime, level: tuple[float, float],
                     progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """DeepFilterNet speech estimate of one channel, at `sample_rate` Hz, same length as `x`; `progress`
+    """DeepFilterNet speech estimate of one channel, at `sample_rate` Hz, same length as `x`; `level`:
+    the channel's (gain to the model's level, RMS after it) over the whole signal (Survey); `progress`
     gets the fraction done."""
     out = np.zeros(len(x), np.float32)
     if len(x) == 0:
         return out
-    gain = np.float32(level_gain(x, sample_rate))  # applied chunk by chunk: no second copy of the channel
+    gain = np.float32(level[0])  # applied chunk by chunk: no second copy of the channel
     resample = sample_rate != rt.sample_rate
     up = soxr.ResampleStream(sample_rate, rt.sample_rate, 1, dtype="float32") if resample else None
     down = soxr.ResampleStream(rt.sample_rate, sample_rate, 1, dtype="float32") if resample else None
-    rms = float(gain) * float(np.sqrt(np.mean(_block_power(x, min(len(x), sample_rate)))))
+    rms = level[1]
     fill = _BandFill(sample_rate, rt.sample_rate, rms) if sample_rate < BAND_FILL_BELOW * rt.sample_rate else None
     chunk = max(1, int(CHUNK_SECONDS * sample_rate))
     pos = 0
@@ -206,7 +207,11 @@ def _block_power(x: np.ndarray, block: int) -> np.ndarray:
 def level_gain(x: np.ndarray, sample_rate: int) -> float:
     """Linear gain that brings the loud part of `x` (mono) to MODEL_LEVEL_DBFS, within +-MAX_GAIN_DB; 1 for
     silence."""
-    blocks = _block_power(x, max(1, int(0.4 * sample_rate)))
+    return _gain(_block_power(x, max(1, int(0.4 * sample_rate))))
+
+
+def _gain(blocks: np.ndarray) -> float:
+    """level_gain from the mean squares of a signal's 0.4 s blocks."""
     loud = float(np.percentile(blocks, LOUD_PERCENTILE))
     if loud <= 1e-20:
         return 1.0
@@ -214,16 +219,75 @@ def level_gain(x: np.ndarray, sample_rate: int) -> float:
     return float(10 ** (np.clip(db, -MAX_GAIN_DB, MAX_GAIN_DB) / 20))
 
 
-def _is_dual_mono(audio: np.ndarray) -> bool:
-    mid = audio.mean(axis=1)
-    side = audio - mid[:, None]
-    return float(np.sum(side ** 2)) <= float(np.sum(mid ** 2)) * audio.shape[1] * 10 ** (DUAL_MONO_DB / 10)
+@dataclass(frozen=True)
+class Plan:
+    """What the split fixes from the whole signal before it starts, so that it can also run window by
+    window (dubbing.separate_file): whether the channels carry one signal (then their mean is separated
+    once), and per separated channel (gain to the model's level, RMS after that gain)."""
+
+    dual_mono: bool
+    levels: tuple[tuple[float, float], ...]
+
+
+class Survey:
+    """Gathers a Plan from a signal of `channels` channels fed in pieces, in order (`add`): the mean
+    square of each whole 0.4 s and 1 s block of each channel and of their mean, and the side and mid
+    energies. Memory is the blocks' figures, not the signal."""
+
+    def __init__(self, sample_rate: int, channels: int):
+        self.rate, self.channels = sample_rate, channels
+        self.short, self.long = max(1, int(0.4 * sample_rate)), max(1, sample_rate)  # samples per block
+        self.pending = np.zeros((0, channels + (channels > 1)), np.float32)
+        self.powers: dict[int, list[np.ndarray]] = {self.short: [], self.long: []}
+        self.side = self.mid = 0.0
+        self.n = 0
+        self.total = np.zeros(channels + (channels > 1))  # sum of squares (for a signal shorter than a block)
+
+    def add(self, audio: np.ndarray) -> "Survey":
+        x = np.asarray(audio, np.float32).reshape(len(audio), self.channels)
+        if self.channels > 1:
+            mid = x.mean(axis=1)
+            self.side += float(np.sum(np.square(x - mid[:, None], dtype=np.float64)))
+            self.mid += float(np.sum(np.square(mid, dtype=np.float64)))
+            x = np.c_[x, mid]
+        self.n += len(x)
+        self.total += np.sum(np.square(x, dtype=np.float64), axis=0)
+        buf = np.concatenate([self.pending, x])
+        unit = self.short * self.long // np.gcd(self.short, self.long)  # whole blocks of both sizes
+        k = len(buf) // unit * unit
+        self._blocks(buf[:k])
+        self.pending = buf[k:]
+        return self
+
+    def _blocks(self, buf: np.ndarray) -> None:
+        for size, out in self.powers.items():
+            m = len(buf) // size
+            if m:
+                out.append(np.mean(np.square(buf[:m * size].reshape(m, size, -1), dtype=np.float64), axis=1))
+
+    def plan(self) -> Plan:
+        """The Plan of everything fed (call once, after the last piece)."""
+        self._blocks(self.pending)
+        self.pending = self.pending[:0]
+
+        def column(size: int, c: int) -> np.ndarray:  # as _block_power: all of it when shorter than a block
+            got = self.powers[size]
+            return np.concatenate(got)[:, c] if got else np.array([self.total[c] / max(self.n, 1)])
+
+        dual = self.channels > 1 and self.side <= self.mid * self.channels * 10 ** (DUAL_MONO_DB / 10)
+        cols = [self.channels] if dual else range(self.channels)
+        levels = []
+        for c in cols:
+            g = _gain(column(self.short, c))
+            levels.append((g, g * float(np.sqrt(np.mean(column(self.long, c))))))
+        return Plan(bool(dual), tuple(levels))
 
 
 def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet",
-          progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+          progress: Callable[[float], None] | None = None, plan: Plan | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(speech, background) of `audio` at `sample_rate` Hz, each the input's shape; speech + background = audio.
-    `progress` gets the fraction done.
+    `progress` gets the fraction done. `plan`: the Plan of the whole signal when `audio` is a window of it
+    (default: `audio`'s own).
 
     Backends: "deepfilternet" (DeepFilterNet3, 0.13-0.2x real time per channel on 2 idle cores) or "none"
     (all of it is speech, the background is silence). Multichannel input is separated channel by
@@ -238,14 +302,15 @@ def split(audio: np.ndarray, sample_rate: int, backend: str = "deepfilternet",
     if backend != "deepfilternet":
         raise DubError(f"unknown separation backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     rt = _runtime()
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    plan = plan or Survey(sample_rate, channels).add(audio).plan()
     if audio.ndim == 1:
-        speech = _speech_channel(audio, sample_rate, rt, progress)
-    elif audio.shape[1] > 1 and _is_dual_mono(audio):
-        speech = np.repeat(_speech_channel(audio.mean(axis=1), sample_rate, rt, progress)[:, None], audio.shape[1],
-                           axis=1)
+        speech = _speech_channel(audio, sample_rate, rt, plan.levels[0], progress)
+    elif plan.dual_mono:
+        speech = np.repeat(_speech_channel(audio.mean(axis=1), sample_rate, rt, plan.levels[0], progress)[:, None],
+                           channels, axis=1)
     else:
-        n = audio.shape[1]
-        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt,
-                                           progress and (lambda f, c=c: progress((c + f) / n))) for c in range(n)],
-                          axis=1)
+        speech = np.stack([_speech_channel(audio[:, c], sample_rate, rt, plan.levels[c],
+                                           progress and (lambda f, c=c: progress((c + f) / channels)))
+                           for c in range(channels)], axis=1)
     return speech, audio - speech

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from dubbing.config import Mix
-from dubbing.mix import RELEASE, duck_envelope, limit, loudness, mix, normalize, place
+from dubbing.mix import RELEASE, LoudnessMeter, duck_envelope, limit, loudness, mix, normalize, place
 
 SR = 16000
 CFG = Mix(loudness_lufs=-16.0, background_db=0.0, duck_db=-6.0)
@@ -126,6 +126,11 @@ def test_loudness_in_pieces_is_pyloudnorms_figure(rate, shape):
     x[len(x) // 2: len(x) // 2 + rate // 2] = 0  # and silence the absolute gate drops
     want = pyloudnorm.Meter(rate, block_size=min(0.4, len(x) / rate)).integrated_loudness(x.astype(np.float64))
     assert loudness(x, rate) == pytest.approx(want, abs=1e-9)
+    meter = LoudnessMeter(rate, 1 if x.ndim == 1 else x.shape[1], len(x))  # fed in ragged pieces
+    cuts = np.unique(np.r_[0, np.random.default_rng(1).integers(0, len(x), 7), len(x)])
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        meter.add(x[a:b])
+    assert meter.lufs == pytest.approx(want, abs=1e-9)
 
 
 def test_loudness_of_ten_minutes_stays_small_in_memory():

@@ -98,3 +98,63 @@ def test_level_gain_brings_the_loud_part_to_the_model_level():
     loud = 10 * np.log10(np.mean(np.square(g * x[2 * sr:5 * sr])))
     assert abs(loud - MODEL_LEVEL_DBFS) < 1.0  # the silence does not pull the level down
     assert level_gain(np.zeros(sr, np.float32), sr) == 1.0
+
+
+@pytest.mark.slow
+@needs_model
+@needs_media
+def test_a_file_split_window_by_window_is_as_good_as_split_whole(tmp_path):
+    """separate_file reads and writes a window at a time (flat memory at any length); its windows
+    (10 s here, 120 s in use) must not cost separation quality against splitting the signal whole."""
+    import soundfile as sf
+
+    from dubbing import bleed
+    from dubbing.media import load_audio
+    from dubbing.mix import loudness
+    from dubbing.separate_file import split_file
+
+    sr = 48000
+    speech = np.tile(load_audio(MEDIA / "audio" / "fw_jfk.flac", sr), 3)[: 30 * sr]
+    t = np.arange(len(speech)) / sr
+    root = np.array([110.0, 146.8, 164.8, 196.0])[(t * 2).astype(int) % 4]
+    music = sum(np.sin(2 * np.pi * root * r * t) for r in (1, 1.25, 1.5))
+    music *= np.sqrt(np.mean(speech ** 2) / np.mean(music ** 2)) * 10 ** (-5 / 20)
+    mixture = np.stack([speech + music, 0.8 * speech + music], 1).astype(np.float32)  # speech panned left
+    sf.write(tmp_path / "in.wav", mixture, sr, subtype="FLOAT")
+    levels = split_file(tmp_path / "in.wav", tmp_path / "bg.wav", tmp_path / "sp.wav", 16000, "deepfilternet",
+                        True, window=10.0)
+    background, rate = sf.read(tmp_path / "bg.wav", dtype="float32")
+    assert rate == sr and background.shape == mixture.shape
+    assert abs(len(sf.read(tmp_path / "sp.wav")[0]) - len(mixture) / 3) <= 2
+    whole_speech, whole_bg = split(mixture, sr)
+    whole_bg = bleed.suppress(whole_bg, whole_speech, sr)
+    for c, gain in enumerate((1.0, 0.8)):
+        windowed, whole = si_sdr(mixture[:, c] - background[:, c], gain * speech), \
+            si_sdr(mixture[:, c] - whole_bg[:, c], gain * speech)
+        assert windowed >= whole - 0.5, (c, windowed, whole)
+    assert levels[1] == pytest.approx(loudness(whole_bg, sr), abs=0.3)
+    assert levels[0] == pytest.approx(loudness(whole_speech, sr), abs=0.3)
+
+
+def test_a_long_file_is_split_in_memory_of_a_window_not_of_the_file(tmp_path):
+    """The memory separate_file needs does not grow with the file's length (2 and 6 minutes here)."""
+    import tracemalloc
+
+    import soundfile as sf
+
+    from dubbing.separate_file import split_file
+
+    sr, peaks = 48000, {}
+    for minutes in (2, 6):
+        with sf.SoundFile(tmp_path / "in.wav", "w", sr, 2, "PCM_16") as f:
+            rng = np.random.default_rng(0)
+            for _ in range(minutes * 6):
+                f.write((0.1 * rng.standard_normal((10 * sr, 2))).astype(np.float32))
+        tracemalloc.start()
+        split_file(tmp_path / "in.wav", tmp_path / "bg.wav", tmp_path / "sp.wav", 16000, "none", False, window=10.0)
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert sf.info(tmp_path / "bg.wav").frames == minutes * 60 * sr
+        assert abs(sf.info(tmp_path / "sp.wav").frames - minutes * 60 * 16000) <= 2
+    whole = 6 * 60 * sr * 2 * 4  # the 6-minute soundtrack as float32: 138 MB
+    assert peaks[6] < 1.2 * peaks[2] and peaks[6] < whole / 3, (peaks, whole)
