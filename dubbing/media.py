@@ -171,6 +171,26 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     return write_atomic(p, buf.getvalue())
 
 
+def wav_writer(stack: contextlib.ExitStack, path: str | os.PathLike, sample_rate: int, channels: int):
+    """A soundfile writer of 16-bit PCM WAV to a temporary file that replaces `path` when `stack` closes
+    without an error (removed on one): a long track written a window at a time appears whole or not at all."""
+    import soundfile as sf
+
+    tmp = stack.enter_context(atomic_path(path, ".wav"))
+    return stack.enter_context(sf.SoundFile(str(tmp), "w", sample_rate, channels, "PCM_16", format="WAV"))
+
+
+def wav_span(f, a: int, b: int, mono: bool = False) -> np.ndarray:
+    """Samples a..b-1 of the open soundfile `f` as float32 (samples, channels), or (samples,) with `mono`
+    for a one-channel file; zeros past its end."""
+    out = np.zeros((max(0, b - a), f.channels), np.float32)
+    stop = min(b, f.frames)
+    if stop > a:
+        f.seek(a)
+        out[:stop - a] = f.read(stop - a, dtype="float32", always_2d=True)
+    return out[:, 0] if mono else out
+
+
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     import soundfile as sf
 

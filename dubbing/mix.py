@@ -6,6 +6,7 @@ Audio arrays are float32, shape (samples,) or (samples, channels).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -47,16 +48,20 @@ def place(clips: list[tuple[float, np.ndarray]], length: int, sample_rate: int) 
 
     Clips that overlap add; each clip gets a 5 ms fade in and out; parts outside [0, length) are cut.
     """
-    out = np.zeros(length, np.float32)
+    return place_span(clips, 0, length, sample_rate)
+
+
+def place_span(clips: list[tuple[float, np.ndarray]], a: int, b: int, sample_rate: int) -> np.ndarray:
+    """Samples a..b-1 of the track `place` makes (so a long track can be made a window at a time)."""
+    out = np.zeros(max(0, b - a), np.float32)
     for start, clip in clips:
         clip = np.asarray(clip, dtype=np.float32)
         if clip.ndim != 1:
             raise ValueError(f"clips must be mono (samples,), got shape {clip.shape}")
-        clip = _fade(clip, sample_rate)
         at = int(round(start * sample_rate))
-        lo, hi = max(0, -at), min(len(clip), length - at)
+        lo, hi = max(0, a - at), min(len(clip), b - at)
         if hi > lo:
-            out[at + lo:at + hi] += clip[lo:hi]
+            out[at + lo - a:at + hi - a] += _fade(clip, sample_rate)[lo:hi]
     return out
 
 
@@ -67,18 +72,31 @@ def duck_envelope(voices: np.ndarray, sample_rate: int, duck_db: float) -> np.nd
     The gain reaches `duck_db` over ATTACK seconds ending at each voice onset (the mix is offline, so
     it can look ahead) and returns to 0 dB over RELEASE seconds after the voice ends, linearly in dB.
     """
-    n = len(voices)
+    knots = duck_knots(block_levels(voices, sample_rate), sample_rate, duck_db)
+    return duck_span(knots, sample_rate, 0, len(voices))
+
+
+def block_levels(voices: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Level (dB) of each 1/CONTROL_RATE s block of mono `voices`, the last one padded with silence
+    (a track fed in pieces of whole blocks gives the same levels piece by piece)."""
     hop = max(1, sample_rate // CONTROL_RATE)
-    blocks = -(-n // hop)
+    blocks = -(-len(voices) // hop)
     padded = np.zeros(blocks * hop, np.float32)
-    padded[:n] = voices
-    level = 10 * np.log10(np.square(padded.reshape(blocks, hop)).mean(axis=1, dtype=np.float64) + 1e-20)
+    padded[:len(voices)] = voices
+    return 10 * np.log10(np.square(padded.reshape(blocks, hop)).mean(axis=1, dtype=np.float64) + 1e-20)
+
+
+def duck_knots(level: np.ndarray, sample_rate: int, duck_db: float) -> np.ndarray:
+    """The ducking gain (dB) at each block's start and at the end of the last, from the voices'
+    block_levels: see duck_envelope."""
+    hop = max(1, sample_rate // CONTROL_RATE)
+    blocks = len(level)
     active = level > max(SILENCE_DBFS, level.max(initial=-200.0) + ACTIVE_DB)
     gap = int(round(GAP * sample_rate / hop))
     if gap and blocks:
         active = binary_closing(np.pad(active, gap, mode="edge"), np.ones(gap, bool))[gap:-gap]
     ahead = int(round(ATTACK * sample_rate / hop))
-    if ahead:  # each active block also activates the `ahead` blocks before it
+    if ahead and blocks:  # each active block also activates the `ahead` blocks before it
         active = np.flip(np.convolve(np.flip(active), np.ones(ahead + 1), mode="full")[:blocks] > 0)
     target = np.where(active, float(duck_db), 0.0)
     down = abs(duck_db) * hop / (ATTACK * sample_rate)
@@ -88,10 +106,19 @@ def duck_envelope(voices: np.ndarray, sample_rate: int, duck_db: float) -> np.nd
     for i, t in enumerate(target):
         cur = max(cur - down, t) if t < cur else min(cur + up, t)
         knots[i + 1] = cur
-    knots[0] = knots[1]
-    ramp = np.arange(hop, dtype=np.float32) / hop
-    curve = knots[:-1, None].astype(np.float32) + np.diff(knots)[:, None].astype(np.float32) * ramp
-    return curve.ravel()[:n]
+    knots[0] = knots[1] if blocks else 0.0
+    return knots
+
+
+def duck_span(knots: np.ndarray, sample_rate: int, a: int, b: int) -> np.ndarray:
+    """Samples a..b-1 of the per-sample ducking curve (dB) through `knots` (linear within each block)."""
+    hop = max(1, sample_rate // CONTROL_RATE)
+    i = np.arange(a, b)
+    k = np.minimum(i // hop, len(knots) - 2) if len(knots) > 1 else np.zeros(len(i), int)
+    if len(knots) < 2:
+        return np.zeros(len(i), np.float32)
+    start, step = knots[:-1].astype(np.float32), np.diff(knots).astype(np.float32)
+    return start[k] + step[k] * ((i - k * hop).astype(np.float32) / hop)
 
 
 K_WEIGHTING = (("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0), ("high_pass", 0.0, 0.5, 38.0))  # BS.1770 (as pyloudnorm)
@@ -236,27 +263,98 @@ def normalize(audio: np.ndarray, sample_rate: int, lufs: float, peak_dbfs: float
     return _scaled(audio, normalize_gain(audio, sample_rate, lufs, peak_dbfs))
 
 
+# --- the same, a window at a time: a long soundtrack is never held whole (dubbing.mix_file) ---
+
+Read = Callable[[int, int], np.ndarray]  # samples a..b-1 of a signal, (samples,) or (samples, channels)
+WINDOW_BLOCKS = 4000  # ducking blocks per window (20 s at any rate)
+MARGIN = 1 << 13  # samples of context on each side of a window for its peaks and limiter (>> hold + ramp)
+
+
+def spans(n: int, sample_rate: int) -> list[tuple[int, int]]:
+    """The windows (first, stop) a signal of `n` samples is worked in, each a whole number of ducking blocks."""
+    size = max(1, sample_rate // CONTROL_RATE) * WINDOW_BLOCKS
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+class Gain:
+    """The gain normalize() applies, window by window: `gain` (linear), times the limiter's per-sample
+    gain in the windows whose peaks (with MARGIN either side) would pass `ceiling` under it."""
+
+    def __init__(self, gain: float, read: Read | None = None, n: int = 0, sample_rate: int = 0,
+                 ceiling: float = 1.0, tops: dict[tuple[int, int], float] | None = None):
+        self.gain, self.read, self.n, self.rate, self.ceiling = gain, read, n, sample_rate, ceiling
+        self.tops = tops or {}  # (first, stop) of each window -> its highest peak
+
+    def __call__(self, a: int, b: int) -> np.ndarray | float:
+        """The gain over samples a..b-1 (a window of `spans`): one number, or one per sample."""
+        near = [t for (lo, hi), t in self.tops.items() if lo < b + MARGIN and hi > a - MARGIN]
+        if self.read is None or max(near, default=np.inf) * self.gain <= self.ceiling:
+            return self.gain
+        lo, hi = max(0, a - MARGIN), min(self.n, b + MARGIN)
+        limiter = _limiter_gain(_peak_envelope(self.read(lo, hi)) * np.float32(self.gain), self.rate, self.ceiling)
+        return self.gain if limiter is None else limiter[a - lo:b - lo] * np.float32(self.gain)
+
+
+def normalize_gain_of(read: Read, n: int, channels: int, sample_rate: int, lufs: float,
+                      peak_dbfs: float = PEAK_DBFS) -> Gain:
+    """normalize_gain of a signal of `n` samples read a window at a time (`read`): one pass measures its
+    loudness and its peaks per window, then a pass per gain correction where the limiter acts."""
+    meter = LoudnessMeter(sample_rate, channels, n)
+    tops: dict[tuple[int, int], float] = {}
+    for a, b in spans(n, sample_rate):
+        x = read(a, b)
+        meter.add(x)
+        tops[a, b] = float(_peak_envelope(x).max(initial=0.0))
+    if not np.isfinite(meter.lufs):
+        return Gain(1.0)
+    ceiling = 10 ** (peak_dbfs / 20)
+    gain_db, top = lufs - meter.lufs, max(tops.values(), default=0.0)
+    for _ in range(PASSES):
+        g = 10 ** (gain_db / 20)
+        if top * g <= ceiling:  # a plain gain moves the loudness by exactly gain_db
+            return Gain(g)
+        gain = Gain(g, read, n, sample_rate, ceiling, tops)
+        limited = LoudnessMeter(sample_rate, channels, n)
+        for a, b in spans(n, sample_rate):
+            limited.add(_scaled(read(a, b), gain(a, b)))
+        err = lufs - limited.lufs
+        if abs(err) <= 0.1:
+            break
+        gain_db += err
+    return gain
+
+
 def normalize_gain(audio: np.ndarray, sample_rate: int, lufs: float,
                    peak_dbfs: float = PEAK_DBFS) -> np.ndarray | float:
     """The linear gain normalize() applies: one number, or one per sample where the limiter acts, so
     that parts of a sum (stems) can be given the gain of the whole."""
     audio = np.asarray(audio, dtype=np.float32)
-    measured = loudness(audio, sample_rate)
-    if not np.isfinite(measured):
-        return 1.0
-    peaks = _peak_envelope(audio)
-    gain_db = lufs - measured
-    for _ in range(PASSES):
-        gain = 10 ** (gain_db / 20)
-        limiter = _limiter_gain(peaks * np.float32(gain), sample_rate, 10 ** (peak_dbfs / 20))
-        if limiter is None:  # a plain gain moves the loudness by exactly gain_db
-            return gain
-        total = limiter * np.float32(gain)
-        err = lufs - loudness(_scaled(audio, total), sample_rate)
-        if abs(err) <= 0.1:
-            break
-        gain_db += err
-    return total
+    gain = normalize_gain_of(lambda a, b: audio[a:b], len(audio), 1 if audio.ndim == 1 else audio.shape[1],
+                             sample_rate, lufs, peak_dbfs)
+    return _whole(gain, len(audio), sample_rate)
+
+
+def _whole(gain: Gain, n: int, sample_rate: int) -> np.ndarray | float:
+    if gain.read is None:
+        return gain.gain
+    return np.concatenate([np.broadcast_to(np.float32(gain(a, b)), (b - a,)) for a, b in spans(n, sample_rate)])
+
+
+def mix_of(voices: Read, background: Read, n: int, channels: int, sample_rate: int, cfg: Mix
+           ) -> tuple[Callable[[int, int], tuple[np.ndarray, np.ndarray]], Gain]:
+    """mix_parts of a mono voices track and a background of `channels` channels (0 = mono), both of
+    `n` samples and read a window at a time: (parts(a, b) -> (voices on the background's channels,
+    background scaled and ducked) over samples a..b-1, the Gain that makes their sum the mix)."""
+    knots = duck_knots(np.concatenate([block_levels(voices(a, b), sample_rate) for a, b in spans(n, sample_rate)])
+                       if n else np.zeros(0), sample_rate, cfg.duck_db)
+
+    def parts(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        v, bg = np.asarray(voices(a, b), np.float32), np.asarray(background(a, b), np.float32)
+        ducked = _scaled(bg, 10 ** ((cfg.background_db + duck_span(knots, sample_rate, a, b)) / 20))
+        return (v[:, None] * np.ones((1, channels), np.float32) if channels else v), ducked
+
+    gain = normalize_gain_of(lambda a, b: sum(parts(a, b)), n, max(channels, 1), sample_rate, cfg.loudness_lufs)
+    return parts, gain
 
 
 def mix(voices: np.ndarray, background: np.ndarray, sample_rate: int, cfg: Mix) -> np.ndarray:
@@ -282,7 +380,7 @@ def mix_parts(voices: np.ndarray, background: np.ndarray, sample_rate: int,
     n = max(len(voices), len(background))
     voices = np.pad(voices, (0, n - len(voices)))
     background = np.pad(background, [(0, n - len(background))] + [(0, 0)] * (background.ndim - 1))
-    gain = 10 ** ((cfg.background_db + duck_envelope(voices, sample_rate, cfg.duck_db)) / 20)
-    ducked = _scaled(background, gain)
-    placed = voices[:, None] * np.ones((1, background.shape[1]), np.float32) if background.ndim == 2 else voices
-    return placed, ducked, normalize_gain(ducked + placed, sample_rate, cfg.loudness_lufs)
+    parts, gain = mix_of(lambda a, b: voices[a:b], lambda a, b: background[a:b], n,
+                         background.shape[1] if background.ndim == 2 else 0, sample_rate, cfg)
+    placed, ducked = parts(0, n)
+    return placed, ducked, _whole(gain, n, sample_rate)

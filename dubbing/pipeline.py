@@ -448,7 +448,7 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
                  lipsync: bool | None = None) -> Result:
     """Everything after translation for one language; writes the dubbed output into `out_dir`."""
-    from . import mix, own_voice, subtitles
+    from . import mix_file, own_voice, subtitles
     from .speak import Synthesizer
 
     lang = languages.get(tr.language)
@@ -488,18 +488,15 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
 
     # mix the voices over the source background, to the source's exact length
     t0 = time.perf_counter()
-    background, _ = media.read_wav(job.path("source/background.wav"))
     n = int(round(info.duration * MIX_RATE))
-    background = _fit_length(background, n)
     # the new voices at the loudness of the source speech keep the source's speech/background balance
     levels = Levels.load(job.path("source/levels.json"))
-    voice_track = mix.normalize(mix.place(clips, n, MIX_RATE), MIX_RATE, levels.speech_lufs)
-    media.write_wav(job.path(f"{lang.code}/voices.wav"), voice_track, MIX_RATE)
-    dub = mix.mix(voice_track, background, MIX_RATE, cfg.mix)
-    dub_wav = media.write_wav(job.path(f"{lang.code}/dub.wav"), dub, MIX_RATE)
-    if cfg.output.stems:
+    dub_wav = mix_file.write(clips, job.path("source/background.wav"), n, MIX_RATE, levels.speech_lufs, cfg.mix,
+                             job.path(f"{lang.code}/voices.wav"), job.path(f"{lang.code}/dub.wav"))
+    if cfg.output.stems:  # for editors: made whole in memory (not flat in length, unlike the mix)
         from . import stems
 
+        background = _fit_length(media.read_wav(job.path("source/background.wav"))[0], n)
         stems.write(job.path(f"{lang.code}/stems"), clips, [f.speaker for f in fitted], background,
                     levels.speech_lufs, cfg.mix, MIX_RATE)
     t["mix"] = time.perf_counter() - t0

@@ -23,8 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from . import bleed, separate
-from .files import atomic_path
+from . import bleed, media, separate
 from .mix import LoudnessMeter
 
 WINDOW = 120.0  # s of output per window
@@ -49,8 +48,8 @@ def split_file(decoded: Path, background_out: Path, speech_out: Path, speech_rat
         speech_lufs, background_lufs = LoudnessMeter(rate, channels, n), LoudnessMeter(rate, channels, n)
         down = soxr.ResampleStream(rate, speech_rate, 1, dtype="float32")
         with contextlib.ExitStack() as stack:
-            bg_out = _writer(stack, background_out, rate, channels)
-            sp_out = _writer(stack, speech_out, speech_rate, 1)
+            bg_out = media.wav_writer(stack, background_out, rate, channels)
+            sp_out = media.wav_writer(stack, speech_out, speech_rate, 1)
             for a in range(0, max(n, 1), win):
                 b = min(n, a + win)
                 lo, hi = max(0, a - warm), min(n, b + after)
@@ -68,9 +67,3 @@ def split_file(decoded: Path, background_out: Path, speech_out: Path, speech_rat
     if progress:
         progress(1.0)
     return speech_lufs.lufs, background_lufs.lufs
-
-
-def _writer(stack: contextlib.ExitStack, path: Path, rate: int, channels: int) -> sf.SoundFile:
-    """A 16-bit WAV writer to a temporary file that replaces `path` when `stack` closes without error."""
-    tmp = stack.enter_context(atomic_path(path, ".wav"))
-    return stack.enter_context(sf.SoundFile(str(tmp), "w", rate, channels, "PCM_16", format="WAV"))

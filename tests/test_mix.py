@@ -143,3 +143,61 @@ def test_loudness_of_ten_minutes_stays_small_in_memory():
     tracemalloc.stop()
     assert np.isfinite(got)
     assert peak < 100e6, f"{peak / 1e6:.0f} MB traced measuring 230 MB of audio"
+
+
+def _clips(seconds: float, sr: int, seed: int = 0) -> list[tuple[float, np.ndarray]]:
+    """Voice-like clips (noise bursts of 1-4 s, some with a click the limiter must catch) over `seconds`."""
+    rng = np.random.default_rng(seed)
+    clips, t = [], 0.5
+    while t < seconds - 5:
+        clip = (0.05 * rng.standard_normal(int(rng.uniform(1, 4) * sr))).astype(np.float32)
+        if rng.uniform() < 0.3:
+            clip[len(clip) // 2] = 0.99
+        clips.append((t, clip))
+        t += len(clip) / sr + rng.uniform(0.2, 3)
+    return clips
+
+
+def test_the_mix_written_window_by_window_is_the_whole_arrays_mix(tmp_path):
+    import soundfile as sf
+
+    from dubbing import mix_file
+
+    sr, n = 24000, 24000 * 75 + 11  # several windows and a ragged one
+    clips = _clips(75, sr)
+    background = (0.03 * np.random.default_rng(5).standard_normal((n - 500, 2))).astype(np.float32)  # padded
+    sf.write(tmp_path / "bg.wav", background, sr, subtype="PCM_16")
+    background = sf.read(tmp_path / "bg.wav", dtype="float32")[0]
+    cfg = Mix(loudness_lufs=-14.0, background_db=-3.0, duck_db=-12.0)
+    mix_file.write(clips, tmp_path / "bg.wav", n, sr, -20.0, cfg, tmp_path / "voices.wav", tmp_path / "dub.wav")
+    voices_whole = normalize(place(clips, n, sr), sr, -20.0)
+    dub_whole = mix(voices_whole, np.pad(background, [(0, 500), (0, 0)]), sr, cfg)
+    voices, _ = sf.read(tmp_path / "voices.wav", dtype="float32")
+    dub, _ = sf.read(tmp_path / "dub.wav", dtype="float32")
+    assert voices.shape == (n,) and dub.shape == (n, 2)
+    assert np.abs(voices - voices_whole).max() < 2e-4 and np.abs(dub - dub_whole).max() < 5e-4  # 16-bit steps
+    assert loudness(dub, sr) == pytest.approx(-14.0, abs=0.2)
+
+
+def test_the_mix_of_a_long_dub_needs_the_memory_of_a_window_not_of_the_dub(tmp_path):
+    import tracemalloc
+
+    import soundfile as sf
+
+    from dubbing import mix_file
+
+    sr, peaks = 48000, {}
+    cfg = Mix(loudness_lufs=-14.0, background_db=-3.0, duck_db=-12.0)
+    for minutes in (2, 6):
+        n = minutes * 60 * sr
+        clips = _clips(minutes * 60, sr)
+        with sf.SoundFile(tmp_path / "bg.wav", "w", sr, 2, "PCM_16") as f:
+            rng = np.random.default_rng(0)
+            for _ in range(minutes * 6):
+                f.write((0.03 * rng.standard_normal((10 * sr, 2))).astype(np.float32))
+        tracemalloc.start()
+        mix_file.write(clips, tmp_path / "bg.wav", n, sr, -20.0, cfg, tmp_path / "voices.wav", tmp_path / "dub.wav")
+        peaks[minutes] = tracemalloc.get_traced_memory()[1]  # the clips were made before tracing
+        tracemalloc.stop()
+        assert sf.info(tmp_path / "dub.wav").frames == n
+    assert peaks[6] < 1.2 * peaks[2], peaks  # held whole, the mix's arrays triple from 2 to 6 minutes
