@@ -24,7 +24,7 @@ from . import track as T
 from .mouth_model import Bank, BankEntry
 
 BANK_STRIDE = 2  # offer every 2nd frame to the mouth bank
-FORMAT = 1  # bump when the saved layout changes
+FORMAT = 2  # bump when the saved layout changes (2: landmarks in subset layout)
 
 
 @dataclass

@@ -19,7 +19,6 @@ from dubbing import video as vio
 from dubbing.constants import SPEECH_RATE
 
 from . import geometry as G
-from . import landmarks as L
 from . import track as T
 from . import visemes as V
 from .mouth_model import MOVE
@@ -214,7 +213,7 @@ def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Track
     for fo, fs in zip(vio.frames(video, span=span, pts=pts[0]), vio.frames(source, span=span, pts=pts[1])):
         i = fs.index - first
         a, b = fo.rgb, fs.rgb[: fo.rgb.shape[0], : fo.rgb.shape[1]]
-        lms = [source_tracks.lm[i, k][L.SUBSET] for k in np.flatnonzero(source_tracks.track[i] >= 0)] \
+        lms = [source_tracks.lm[i, k] for k in np.flatnonzero(source_tracks.track[i] >= 0)] \
             if i < len(source_tracks.track) else []
         if i % every == 0:
             keep = ~mouth_mask(a.shape, lms)

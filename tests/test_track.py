@@ -86,7 +86,7 @@ def test_relink_refuses_when_two_earlier_people_both_fit():
 
 def test_gaps_are_filled_within_a_shot_only():
     n = 12
-    lm = np.zeros((n, T.MAX_FACES, T.N_LM, 2), np.float32)
+    lm = np.zeros((n, T.MAX_FACES, len(T.L.SUBSET), 2), np.float32)
     track = np.full((n, T.MAX_FACES), -1, np.int32)
     for f in (0, 1, 4, 5, 8, 9):
         lm[f, 0] = f
