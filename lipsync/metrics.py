@@ -87,20 +87,32 @@ def envelope(audio: str | Path | np.ndarray, times: np.ndarray,
     return loudness(samples(audio), times, band)
 
 
+LOUDNESS_CHUNK = 60.0  # s of samples filtered at once by `loudness`
+LOUDNESS_MARGIN = 1.0  # s of context on each side of a chunk for the zero-phase filter's edges
+
+
 def loudness(y: np.ndarray, times: np.ndarray, band: tuple[float, float] | None = SPEECH_BAND) -> np.ndarray:
-    """`envelope` of samples `y` at AUDIO_RATE."""
+    """`envelope` of samples `y` at AUDIO_RATE. Filtered in chunks of LOUDNESS_CHUNK s with
+    LOUDNESS_MARGIN s of context, so a long voice is never copied whole in float64."""
     sr = AUDIO_RATE
-    if band is not None and len(y) > 27:
-        y = sosfiltfilt(butter(4, band, "bandpass", fs=sr, output="sos"), y.astype(np.float64))
+    y = np.asarray(y)
+    sos = butter(4, band, "bandpass", fs=sr, output="sos") if band is not None and len(y) > 27 else None
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
     half = max(1, int(sr * dt / 2))
-    c = np.cumsum(np.r_[0.0, np.asarray(y, np.float64) ** 2])
+    centre = (np.asarray(times, np.float64) * sr).astype(np.int64)
     out = np.zeros(len(times))
-    for i, t in enumerate(times):
-        a, b = int(t * sr) - half, int(t * sr) + half
-        a, b = max(a, 0), min(b, len(y))
-        if b > a:
-            out[i] = np.sqrt((c[b] - c[a]) / (b - a))
+    chunk, margin = int(LOUDNESS_CHUNK * sr), max(int(LOUDNESS_MARGIN * sr), half)
+    for a in range(0, len(y), chunk):
+        lo, hi = max(0, a - margin), min(len(y), a + chunk + margin)
+        seg = y[lo:hi].astype(np.float64)
+        if sos is not None and len(seg) > 27:
+            seg = sosfiltfilt(sos, seg)
+        c = np.cumsum(np.r_[0.0, seg ** 2])
+        i = np.flatnonzero((centre >= a) & (centre < a + chunk))
+        start, stop = np.maximum(centre[i] - half, 0), np.minimum(centre[i] + half, len(y))
+        ok = stop > start
+        i, start, stop = i[ok], start[ok], stop[ok]
+        out[i] = np.sqrt(np.maximum(c[stop - lo] - c[start - lo], 0.0) / (stop - start))
     return out
 
 

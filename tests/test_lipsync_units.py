@@ -280,3 +280,25 @@ def test_trajectory_in_blocks_equals_the_whole_formula_and_stays_small_on_long_s
     tracemalloc.stop()
     assert art.shape == (90000, len(V.PARAMS)) and np.isfinite(art).all()
     assert peak < 400e6, f"{peak / 1e6:.0f} MB traced for an hour of phones"
+
+
+def test_voice_loudness_in_chunks_equals_the_whole_signal_filtered_at_once():
+    from scipy.signal import butter, sosfiltfilt
+
+    from lipsync import metrics as M
+
+    sr = M.AUDIO_RATE
+    rng = np.random.default_rng(4)
+    y = (rng.standard_normal(int(150.3 * sr)) * np.repeat(rng.uniform(0, 1, 1504), sr // 10)[: int(150.3 * sr)])
+    y = y.astype(np.float32)  # 150 s of noise bursts: three chunks and a ragged end
+    times = np.arange(0.02, 151.0, 0.04)  # frames past the voice's end too
+    f = sosfiltfilt(butter(4, M.SPEECH_BAND, "bandpass", fs=sr, output="sos"), y.astype(np.float64))
+    half = int(sr * float(np.median(np.diff(times))) / 2)
+    c = np.cumsum(np.r_[0.0, f ** 2])
+    want = np.zeros(len(times))
+    for i, t in enumerate(times):
+        a, b = max(int(t * sr) - half, 0), min(int(t * sr) + half, len(y))
+        if b > a:
+            want[i] = np.sqrt((c[b] - c[a]) / (b - a))
+    got = M.loudness(y, times)
+    assert np.abs(got - want).max() < 1e-6 * want.max() and got[-5:].max() == 0.0
