@@ -31,6 +31,7 @@ NEIGHBOUR_SECONDS = 5.0  # each affinity row keeps at least this much speech (in
 # neighbours leave a short clip's graph in pieces, each read as a speaker
 MIN_CLUSTER = 3  # windows; smaller clusters join the nearest speaker (no hint given)
 MIN_TURN = 0.3  # seconds; shorter turns go to a neighbour
+MAX_CLUSTERED = 2000  # windows clustered at most (the rest go to the nearest speaker): see cluster()
 RESEGMENT_ROUNDS = 3
 TARGET_DBFS = -30.0  # Resemblyzer's training loudness
 
@@ -169,10 +170,20 @@ def _eigengap(affinity: np.ndarray, max_k: int) -> tuple[int, float]:
 def cluster(emb: np.ndarray, max_speakers: int, num_speakers: int | None = None, hop: float = 0.5) -> np.ndarray:
     """Cluster labels (0..k-1) of unit embeddings (n, d) of windows `hop` seconds apart: spectral
     clustering on the pruned cosine affinity; k = `num_speakers` if given, else the eigengap
-    estimate, clusters of fewer than MIN_CLUSTER windows then joining the nearest speaker."""
+    estimate, clusters of fewer than MIN_CLUSTER windows then joining the nearest speaker.
+
+    The affinities are n x n and their spectrum costs n^3: past MAX_CLUSTERED windows (about 17
+    minutes of speech) an evenly spread MAX_CLUSTERED of them are clustered, and every window then
+    goes to its nearest speaker (and the re-segmentation runs over all): memory and time stay
+    bounded at any length (an hour of speech held 5 affinities of 0.4 GB each)."""
     n = len(emb)
     if n < 3 or num_speakers == 1:
         return np.zeros(n, dtype=int)
+    if n > MAX_CLUSTERED:
+        pick = np.unique(np.linspace(0, n - 1, MAX_CLUSTERED).round().astype(int))
+        sub = cluster(emb[pick], max_speakers, num_speakers, hop * n / len(pick))
+        labels = _resegment(emb, np.argmax(emb @ _centroids(emb[pick], sub).T, axis=1))
+        return _compact(labels) if num_speakers else _drop_small(emb, _compact(labels))
     min_neighbours = int(np.ceil(NEIGHBOUR_SECONDS / hop))
     affinities = {p: _pruned_affinity(emb, p, min_neighbours) for p in PRUNE_FRACTIONS}
     gaps = {p: _eigengap(a, max_speakers) for p, a in affinities.items()}

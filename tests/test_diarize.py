@@ -240,3 +240,23 @@ def test_pyannote_sample_two_speakers_low_der():
 def test_single_speaker_video_is_one_speaker():
     out = dz.diarize(_load_16k(MEDIA / "video" / "vr_face1.mp4"), config.load().diarization)
     assert out.speakers == ["SPEAKER_00"] and sum(t.end - t.start for t in out.turns) > 3.0
+
+
+@pytest.mark.slow
+def test_an_hour_of_windows_is_clustered_right_in_bounded_memory():
+    """7,200 windows (an hour of speech at a 0.5 s hop), three voices in turns: all n x n affinities would
+    hold 5 x 0.4 GB and cost minutes of eigen-decomposition; a spread subset is clustered instead."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    turns = rng.integers(0, 3, 240)
+    lengths = rng.integers(10, 50, 240)
+    emb, truth = _dvectors([1000, 1000, 1000], seed=2)
+    pools = [np.flatnonzero(truth == k) for k in range(3)]
+    order = np.concatenate([rng.choice(pools[k], n) for k, n in zip(turns, lengths)])[:7200]
+    tracemalloc.start()
+    labels = dz.cluster(emb[order], max_speakers=8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert _same_partition(labels, truth[order])
+    assert peak < 600e6, f"{peak / 1e6:.0f} MB traced"
