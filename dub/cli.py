@@ -52,6 +52,9 @@ def main() -> None:
 
 
 def _main() -> None:
+    from dubbing.malloc import return_freed_memory
+
+    return_freed_memory()  # long dubs: freed arrays go back to the system (see dubbing/malloc.py)
     # MediaPipe's native (glog/absl) logging writes INFO/WARNING lines straight to stderr
     os.environ.setdefault("GLOG_minloglevel", "3")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
