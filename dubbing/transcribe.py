@@ -53,10 +53,60 @@ SOURCE_DECODING = {"word_timestamps": True, "temperature": [0.0, 0.2, 0.4, 0.6, 
 CHECK_DECODING = {"word_timestamps": False, "temperature": 0.0, "no_repeat_ngram_size": 3}
 
 
+PIECE_SECONDS = 300.0  # longer audio is transcribed in pieces of about this length, cut at pauses
+CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietest half second
+
+
 def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
-               progress: Callable[[float], None] | None = None, check: bool = False) -> Transcript:
+               progress: Callable[[float], None] | None = None, check: bool = False,
+               piece: float = PIECE_SECONDS) -> Transcript:
     """Transcribe 16 kHz mono audio; `language` None means detect it. `progress` gets seconds done.
-    `check` decodes for scoring synthesized speech (CHECK_DECODING): deterministic, no word times."""
+    `check` decodes for scoring synthesized speech (CHECK_DECODING): deterministic, no word times.
+
+    faster-whisper makes the features of all the audio it is given at once (about 1.2 GB of
+    intermediates for 30 minutes): audio longer than `piece` s is given to it in pieces cut at its
+    quietest half second near every `piece` s, the language found in the first piece with words kept
+    for the rest (as whole, Whisper decodes 30 s windows without the previous text either way)."""
+    cuts = _cuts(audio, piece)
+    segments: list[Segment] = []
+    info = first = None
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        offset = a / SPEECH_RATE
+        part, found = _transcribe(audio[a:b], cfg, language, offset,
+                                  progress and (lambda t, o=offset: progress(o + t)), check)
+        first = first or found
+        if part and info is None:  # the first piece with words says the language (a silent one guesses)
+            info, language = found, language or found.language
+        segments += [s.model_copy(update={"id": len(segments) + k}) for k, s in enumerate(part)]
+    info = info or first
+    return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
+                      duration=round(len(audio) / SPEECH_RATE, 3), model=cfg.model, segments=segments)
+
+
+def _cuts(audio: np.ndarray, piece: float) -> list[int]:
+    """Sample indices [0, ..., len(audio)] that cut `audio` into pieces of about `piece` s, each cut at
+    the quietest 0.5 s (mean square) within CUT_SEARCH s (a third of a piece at most) of its target, the
+    nearest of equally quiet ones."""
+    n, hop = len(audio), SPEECH_RATE // 100  # 10 ms frames
+    if n <= piece * SPEECH_RATE * 1.5:
+        return [0, n]
+    frames = n // hop
+    energy = np.square(audio[:frames * hop].reshape(frames, hop), dtype=np.float64).mean(1)
+    quiet = np.convolve(energy, np.ones(50) / 50, mode="same")  # 0.5 s around each frame
+    out = [0]
+    while n - out[-1] > piece * SPEECH_RATE * 1.5:
+        target = out[-1] // hop + int(piece * 100)
+        reach = int(min(CUT_SEARCH, piece / 3) * 100)  # frames: never back to the last cut
+        lo, hi = target - reach, min(frames - 1, target + reach)
+        near = quiet[lo:hi]
+        calm = np.flatnonzero(near <= near.min() * 1.05 + 1e-12)  # the quietest, then the nearest to target
+        out.append((lo + int(calm[np.argmin(np.abs(calm + lo - target))])) * hop)
+    return out + [n]
+
+
+def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float,
+                progress: Callable[[float], None] | None, check: bool):
+    """(segments with times offset by `offset` s, faster-whisper's info) of one piece."""
     model = load(cfg.model, cfg.compute_type)
     segments, info = model.transcribe(
         audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter,
@@ -64,14 +114,13 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     )
     out: list[Segment] = []
     for s in segments:
-        words = [Word(start=round(w.start, 3), end=round(w.end, 3), text=w.word.strip(), probability=round(w.probability, 4))
-                 for w in (s.words or []) if w.word.strip()]
+        words = [Word(start=round(offset + w.start, 3), end=round(offset + w.end, 3), text=w.word.strip(),
+                      probability=round(w.probability, 4)) for w in (s.words or []) if w.word.strip()]
         if not words and not s.text.strip():
             continue
-        out.append(Segment(id=len(out), start=round(s.start, 3), end=round(s.end, 3), text=s.text.strip(), words=words,
-                           avg_logprob=round(s.avg_logprob, 4), no_speech_prob=round(s.no_speech_prob, 4),
-                           compression_ratio=round(s.compression_ratio, 4)))
+        out.append(Segment(id=len(out), start=round(offset + s.start, 3), end=round(offset + s.end, 3),
+                           text=s.text.strip(), words=words, avg_logprob=round(s.avg_logprob, 4),
+                           no_speech_prob=round(s.no_speech_prob, 4), compression_ratio=round(s.compression_ratio, 4)))
         if progress:
             progress(s.end)
-    return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
-                      duration=round(len(audio) / SPEECH_RATE, 3), model=cfg.model, segments=out)
+    return out, info

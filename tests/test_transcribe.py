@@ -1,0 +1,71 @@
+"""Long audio is transcribed in pieces cut at pauses: the words and times of the whole (within
+Whisper's own variation from where its 30 s windows fall)."""
+
+import numpy as np
+import pytest
+
+from conftest import needs_media, MEDIA
+from dubbing import transcribe as T
+from dubbing.constants import SPEECH_RATE
+
+
+ENGLISH = ("audio/fw_jfk.flac", "audio/fleurs_en-000.ogg", "video/vr_face1.mp4", "audio/fw_stereo_diarization.wav",
+           "video/vr_face2.mp4")
+
+
+def _program() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The shared English clips one after another with 1-3 s pauses between (different words throughout),
+    and where each is (s)."""
+    from dubbing.media import load_audio
+
+    rng = np.random.default_rng(0)
+    parts, spans, n = [], [], 0
+    for name in ENGLISH:
+        clip = load_audio(MEDIA / name, SPEECH_RATE)
+        pause = np.zeros(int(rng.uniform(1, 3) * SPEECH_RATE), np.float32)
+        parts += [clip, pause]
+        spans.append((n / SPEECH_RATE, (n + len(clip)) / SPEECH_RATE))
+        n += len(clip) + len(pause)
+    return np.concatenate(parts), spans
+
+
+def test_cuts_fall_in_pauses_near_every_piece():
+    audio = np.tile(np.r_[np.ones(9 * SPEECH_RATE, np.float32), np.zeros(SPEECH_RATE, np.float32)], 40)  # 400 s
+    cuts = T._cuts(audio, 60.0)
+    assert cuts[0] == 0 and cuts[-1] == len(audio) and len(cuts) == 8
+    for c in cuts[1:-1]:
+        assert audio[c] == 0.0  # in a pause
+    assert np.all(np.diff(cuts) <= 1.5 * 60 * SPEECH_RATE)
+    assert T._cuts(audio[: 80 * SPEECH_RATE], 60.0) == [0, 80 * SPEECH_RATE]  # short: whole
+
+
+@pytest.mark.slow
+@needs_media
+def test_pieces_give_the_words_and_times_of_the_whole():
+    import difflib
+    import re
+
+    from dubbing.config import load
+
+    cfg = load().asr
+    audio, spoken = _program()
+    cuts = T._cuts(audio, 12.0)
+    assert len(cuts) > 3 and not any(x * SPEECH_RATE < c < y * SPEECH_RATE for c in cuts for x, y in spoken)
+    # the deterministic decoding (the dub's check): the sampled fallback of the source decoding varies run to run
+    whole = T.transcribe(audio, cfg, "en", piece=1000.0, check=True)
+    pieces = T.transcribe(audio, cfg, "en", piece=12.0, check=True)
+    alone = " ".join(T.transcribe(audio[int(x * SPEECH_RATE):int(y * SPEECH_RATE)], cfg, "en", check=True).text
+                     for x, y in spoken)  # the reference: each clip transcribed by itself
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z']+", text.lower())
+
+    def agree(text: str) -> float:
+        m = difflib.SequenceMatcher(None, words(alone), words(text), autojunk=False)
+        return sum(b.size for b in m.get_matching_blocks()) / len(words(alone))
+
+    assert agree(pieces.text) >= max(0.9, agree(whole.text) - 0.02), (agree(pieces.text), agree(whole.text))
+    starts = [s.start for s in pieces.segments]
+    assert starts == sorted(starts) and pieces.duration == whole.duration and pieces.language == "en"
+    # every segment starts within a clip: the pieces' times are offset right
+    assert all(any(x - 0.5 <= st <= y for x, y in spoken) for st in starts), starts
