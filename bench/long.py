@@ -1,6 +1,7 @@
 """Long inputs: the cost per minute of video and the peak memory as the length grows (issue 14).
 
     .venv/bin/python bench/long.py [--minutes 1 10] [--to es,fr,ja] [--out /tmp/longbench] [--no-lipsync]
+                                   [--trace DIR]  (a memory trace of each dub: bench/memtrace.py)
 
 Builds each input from ../shared/media clips, all at 1280x720, 25 f/s, 48 kHz stereo, in a repeating
 program: vr_face1 (one speaker), a hard cut to vr_face2, a two-person side-by-side stretch (vr_face1 |
@@ -111,6 +112,7 @@ def main() -> None:
     ap.add_argument("--to", default="es,fr,ja")
     ap.add_argument("--out", type=Path, default=Path("/tmp/longbench"))
     ap.add_argument("--no-lipsync", action="store_true")
+    ap.add_argument("--trace", type=Path, help="folder for a memory trace of each dub (bench/memtrace.py)")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit("../shared/media not present: nothing to benchmark")
@@ -118,7 +120,11 @@ def main() -> None:
     for minutes in a.minutes:
         path = build(minutes, a.out / "inputs")
         speed = reference()
-        res = run(f"{minutes:g} min", path, a.to, a.out / "jobs", ("--no-lipsync",) if a.no_lipsync else ())
+        trace = None
+        if a.trace:
+            a.trace.mkdir(parents=True, exist_ok=True)
+            trace = a.trace / f"{minutes:g}min.log"
+        res = run(f"{minutes:g} min", path, a.to, a.out / "jobs", ("--no-lipsync",) if a.no_lipsync else (), trace)
         if "error" in res:
             print(f"{minutes:g} min: FAILED {res['error']}")
             continue
@@ -133,6 +139,9 @@ def main() -> None:
         print(f"  {'total wall':<26}{res['wall']:>8.1f} s  = {res['wall'] / dur:.2f} x real time")
         print(f"  {'CPU (user+sys)':<26}{res['cpu']:>8.1f} s  = {res['cpu'] / dur:.2f} CPU-s per second of video")
         print(f"  {'peak memory':<26}{res['peak_gb']:>8.2f} GB")
+        if trace:  # memtrace's summary: where the memory was highest
+            print("\n".join("    " + ln for ln in res["stderr"].splitlines() if ln.startswith(("peak ", "  "))))
+            print(f"    (every sample: {trace})")
         rows.append((minutes, res["wall"] / dur, res["cpu"] / dur, res["peak_gb"]))
     if rows:
         print("\nminutes   x real time   CPU-s per s   peak GB   (goal: <= 3x, <= 4 GB, flat in length)")

@@ -63,13 +63,15 @@ def reference() -> tuple[float, float]:
     return prompt, gen
 
 
-def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) -> dict:
+def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = (), trace: Path | None = None) -> dict:
+    """One cold `dub translate` of `path`; with `trace`, through bench/memtrace.py logging to that file."""
     job = out / path.stem
     shutil.rmtree(job, ignore_errors=True)
     busy0, steal0 = machine_seconds()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dub", "translate", str(path), "--to", to, "--out", str(out),
-                             *extra],
+    launcher = [sys.executable, "-m", "dub"] if trace is None else \
+        [sys.executable, str(ROOT / "bench" / "memtrace.py"), "--log", str(trace), "--"]
+    proc = subprocess.Popen([*launcher, "translate", str(path), "--to", to, "--out", str(out), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
@@ -82,7 +84,7 @@ def run(name: str, path: Path, to: str, out: Path, extra: tuple[str, ...] = ()) 
     # CPU seconds as well: on a shared machine the wall time says as much about the neighbours as about us
     cpu = usage.ru_utime + usage.ru_stime
     return {"name": name, "wall": wall, "cpu": cpu, "peak_gb": peak, "summary": summary,
-            "others": max(busy1 - busy0 - cpu, 0.0), "steal": steal1 - steal0}
+            "others": max(busy1 - busy0 - cpu, 0.0), "steal": steal1 - steal0, "stderr": err}
 
 
 def main() -> None:
