@@ -499,6 +499,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         background = _fit_length(media.read_wav(job.path("source/background.wav"))[0], n)
         stems.write(job.path(f"{lang.code}/stems"), clips, [f.speaker for f in fitted], background,
                     levels.speech_lufs, cfg.mix, MIX_RATE)
+    # after the mix only the quality check's tracks of speakers talking at once need the clips: kept at
+    # SPEECH_RATE (a third of the size) through the long lip-sync stage, and not at all otherwise
+    heard = [(start, soxr.resample(a, MIX_RATE, SPEECH_RATE)) for start, a in clips] if talk_over(fitted) else None
+    del clips
     t["mix"] = time.perf_counter() - t0
     progress(step, len(lines) + 1, total)
 
@@ -536,7 +540,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     q_key = digest(file_digest(dub_wav), lang.code, shown, fitted, final_text, cfg.asr)
     q_path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
         check_quality(dub_wav, shown, fitted, final_text, lang, cfg,
-                      _speaker_tracks(clips, fitted, info.duration) if talk_over(fitted) else None),
+                      _speaker_tracks(heard, fitted, info.duration) if heard is not None else None),
         indent=1, ensure_ascii=False).encode()))
     quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
@@ -657,12 +661,12 @@ def talk_over(fitted: list[FittedLine]) -> bool:
 
 def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLine],
                     duration: float) -> dict[str, np.ndarray]:
-    """Each speaker's dubbed lines alone, placed on a SPEECH_RATE track of `duration` seconds."""
+    """Each speaker's dubbed lines alone (`clips` at SPEECH_RATE), placed on a SPEECH_RATE track of
+    `duration` seconds."""
     from . import mix
 
     n = int(round(duration * SPEECH_RATE))
-    return {spk: mix.place([(start, soxr.resample(a, MIX_RATE, SPEECH_RATE)) for (start, a), f in zip(clips, fitted)
-                            if f.speaker == spk], n, SPEECH_RATE)
+    return {spk: mix.place([c for c, f in zip(clips, fitted) if f.speaker == spk], n, SPEECH_RATE)
             for spk in dict.fromkeys(f.speaker for f in fitted)}
 
 
