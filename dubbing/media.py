@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import SPEECH_RATE
-from .errors import DubError
+from .errors import DubError, disk_full_error
 from .files import atomic_path, write_atomic
 from .schema import MediaInfo
 
@@ -171,13 +171,38 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> P
     return write_atomic(p, buf.getvalue())
 
 
-def wav_writer(stack: contextlib.ExitStack, path: str | os.PathLike, sample_rate: int, channels: int):
-    """A soundfile writer of 16-bit PCM WAV to a temporary file that replaces `path` when `stack` closes
-    without an error (removed on one): a long track written a window at a time appears whole or not at all."""
+def wav_writer(stack: contextlib.ExitStack, path: str | os.PathLike, sample_rate: int, channels: int) -> "WavWriter":
+    """A writer of 16-bit PCM WAV to a temporary file that replaces `path` when `stack` closes without an
+    error (removed on one): a long track written a window at a time appears whole or not at all."""
     import soundfile as sf
 
     tmp = stack.enter_context(atomic_path(path, ".wav"))
-    return stack.enter_context(sf.SoundFile(str(tmp), "w", sample_rate, channels, "PCM_16", format="WAV"))
+    writer = WavWriter(sf.SoundFile(str(tmp), "w", sample_rate, channels, "PCM_16", format="WAV"), Path(path))
+    stack.callback(writer.close)
+    return writer
+
+
+class WavWriter:
+    """soundfile's writer, with a full disk reported as OSError(ENOSPC) naming the file: libsndfile says
+    only "System error." (see write_wav)."""
+
+    def __init__(self, f, path: Path):
+        self.f, self.path = f, path
+
+    def write(self, audio: np.ndarray) -> None:
+        self._named(self.f.write, audio)
+
+    def close(self) -> None:
+        self._named(self.f.close)
+
+    def _named(self, fn, *a) -> None:
+        try:
+            fn(*a)
+        except Exception as e:  # while the partial file still takes its space
+            err = disk_full_error(e, self.path)
+            if err is e:
+                raise
+            raise err from e
 
 
 def wav_span(f, a: int, b: int, mono: bool = False) -> np.ndarray:
