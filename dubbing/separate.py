@@ -190,24 +190,10 @@ def _speech_channel(x: np.ndarray, sample_rate: int, rt: _Runtime, level: tuple[
     return out
 
 
-def _block_power(x: np.ndarray, block: int) -> np.ndarray:
-    """Mean square of each whole `block`-sample block of `x` (all of `x` if shorter than a block), a few
-    million samples at a time, so a long channel is never copied whole."""
-    n = len(x) // block
-    if n == 0:
-        return np.array([np.mean(np.square(x, dtype=np.float64))])
-    out = np.empty(n)
-    step = max(1, (1 << 22) // block)
-    for i in range(0, n, step):
-        j = min(n, i + step)
-        out[i:j] = np.mean(np.square(x[i * block:j * block].reshape(j - i, block), dtype=np.float64), axis=1)
-    return out
-
-
 def level_gain(x: np.ndarray, sample_rate: int) -> float:
     """Linear gain that brings the loud part of `x` (mono) to MODEL_LEVEL_DBFS, within +-MAX_GAIN_DB; 1 for
     silence."""
-    return _gain(_block_power(x, max(1, int(0.4 * sample_rate))))
+    return Survey(sample_rate, 1).add(x).plan().levels[0][0]
 
 
 def _gain(blocks: np.ndarray) -> float:
@@ -270,7 +256,7 @@ class Survey:
         self._blocks(self.pending)
         self.pending = self.pending[:0]
 
-        def column(size: int, c: int) -> np.ndarray:  # as _block_power: all of it when shorter than a block
+        def column(size: int, c: int) -> np.ndarray:  # all of it when shorter than a block
             got = self.powers[size]
             return np.concatenate(got)[:, c] if got else np.array([self.total[c] / max(self.n, 1)])
 
