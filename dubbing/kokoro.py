@@ -192,6 +192,17 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def _shrinking():
+    """Run options that hand the memory arena's growth back after each run. Without them the arena keeps
+    the largest line's buffers for good: 0.72 GB after 30 lines, against 0.25-0.29 GB with them, at the
+    same speed (a long line still needs its buffers while it is spoken)."""
+    import onnxruntime as ort
+
+    opts = ort.RunOptions()
+    opts.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return opts
+
+
 class Kokoro:
     """The model session, vocabulary, style vectors and Japanese front end, loaded once."""
 
@@ -201,6 +212,7 @@ class Kokoro:
         core = _package()
         self.session = _session(duration_model())
         self._predictor = None
+        self._run_options = _shrinking()
         data = core._data
         self.vocab: dict[str, int] = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         with (data / "voices_ja.npz").open("rb") as f:
@@ -242,7 +254,7 @@ class Kokoro:
                 (raw,) = self._predictor.run([RAW_DURATIONS], {
                     "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
                     "style": style[min(len(tokens), len(style)) - 1].reshape(1, 256).astype(np.float32),
-                })
+                }, self._run_options)
             out.append((" " + piece + " ", np.asarray(raw, np.float32).ravel()))
         if not out:
             raise DubError("nothing to say: no speakable phonemes")
@@ -271,7 +283,7 @@ class Kokoro:
                     "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
                     "style": style[min(len(tokens), len(style)) - 1].reshape(1, 256).astype(np.float32),
                     "speed": np.array([speed], dtype=np.float32),
-                })
+                }, self._run_options)
             wav, frames = np.asarray(wav, np.float32).ravel(), np.asarray(frames).ravel()
             # the two pads frame the chunk: their time is leading/trailing silence
             phones += phones_from_durations(" " + piece + " ", frames, t)

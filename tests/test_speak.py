@@ -164,6 +164,32 @@ def test_parse_voice_blend_weights():
         kokoro.parse_voice("af_heart")
 
 
+KOKORO_MEMORY = """
+import sys
+from dubbing import espeak, kokoro
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+e = kokoro.engine()
+say = lambda text: e.speak(kokoro.from_espeak(espeak.phonemes(text, "es", tie="^")), "jf_alpha")
+say("Hola a todos.")
+before = rss()
+say("Esta es una frase muy larga que dice muchas cosas sobre el mundo, " * 6)
+say("Hola a todos.")
+print((rss() - before) / 1e6)
+"""
+
+
+@needs_kokoro
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc")
+def test_kokoro_gives_a_long_lines_memory_back():
+    """A 450-symbol line needs ~0.7 GB of buffers while it is spoken; they must not stay after it
+    (onnxruntime's arena kept them: +676 MB; shrunk after each run: +16 MB)."""
+    out = subprocess.run([sys.executable, "-c", KOKORO_MEMORY], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout.split()[-1]) < 150, out.stdout
+
+
 # --- speak: trimming and pitch -------------------------------------------------------------------
 
 
