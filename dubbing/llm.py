@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -178,8 +179,40 @@ def _load(path: str, n_ctx: int) -> "Llama":
     # take turns; the RAM cache restores the KV state of the longest already-read prefix instead of
     # reading the prompt again. A state is ~25 kB per token.
     model.set_cache(prompt_cache())
-    atexit.register(model.close)  # freed before interpreter teardown, which would make __del__ fail
+    _OPEN.add(model)
     return model
+
+
+# Models still open at exit are closed before interpreter teardown, which would make __del__ fail; held
+# weakly, so that a released model is freed as soon as no translator holds it.
+_OPEN: "weakref.WeakSet[Llama]" = weakref.WeakSet()
+atexit.register(lambda: [m.close() for m in list(_OPEN)])
+
+
+def release() -> None:
+    """Let the loaded model go: it is freed (~2 GB: weights, KV cache, logits) once no translator still
+    holds it; the next load() reads it again."""
+    import gc
+
+    with MODEL_LOCK:
+        _load.cache_clear()
+    gc.collect()
+
+
+class Users:
+    """Counts who may still ask the model: `done()` once from each of the `n`, and the model is released
+    after the last (a run's translation loop and each language's speech fitting, which shortens lines)."""
+
+    def __init__(self, n: int) -> None:
+        self._left = n
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            release()
 
 
 def fixed_prompts(source: str, target: Language) -> list[list[dict]]:

@@ -29,7 +29,7 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, media, who
+from . import asr_doubt, llm, media, who
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .edits import check_edit
@@ -446,10 +446,11 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
 
 
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
-                 lipsync: bool | None = None) -> Result:
-    """Everything after translation for one language; writes the dubbed output into `out_dir`."""
+                 lipsync: bool | None = None, llm_done: Callable[[], None] | None = None) -> Result:
+    """Everything after translation for one language; writes the dubbed output into `out_dir`.
+    `llm_done()` is called once this language no longer needs the translation model (after its lines
+    are spoken and fitted, which may shorten them), whether that went well or not."""
     from . import mix_file, own_voice, subtitles
-    from .speak import Synthesizer
 
     lang = languages.get(tr.language)
     job, info = src.job, src.info
@@ -460,24 +461,15 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                                      media.read_wav(job.path("source/audio16k.wav"))[0]
                                      if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
                                      lang, cfg, src.name, clips=job.root / "voices"))
-    synth = Synthesizer(cfg.tts.xtts)
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4
-    progress(step, 0, total)
-    clips, fitted, phones, final_text = [], [], [], {}
     t0 = time.perf_counter()
-    for i, ln in enumerate(lines):
-        prev_end = lines[i - 1].end if i else 0.0
-        next_start = lines[i + 1].start if i + 1 < len(lines) else info.duration
-        room = (min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
-                min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2)))
-        audio, clip_start, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
-                                                   tr.source_language)
-        clips.append((clip_start, audio))
-        fitted.append(fl)
-        phones.extend(ph)
-        final_text[ln.id] = text
-        progress(step, i + 1, total)
+    try:
+        clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,
+                                                         lambda i: progress(step, i, total))
+    finally:
+        if llm_done is not None:
+            llm_done()
     t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
@@ -552,6 +544,31 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         log.warning("review plots of %s not drawn now (the page is built at the end)", lang.code, exc_info=True)
     progress(step, total, total)
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
+
+
+def _speak_lines(src: Source, lang: Language, lines: list[Line], cast: VoiceCast, source_language: str,
+                 cfg: Config, done: Callable[[int], None]):
+    """Each line spoken in its speaker's voice and fitted to its slot, borrowing at most half the gap to
+    each neighbour: (clips as (start s, 48 kHz audio), fitted lines, phones, final text by line id).
+    `done(i)` after the i-th line."""
+    from .speak import Synthesizer
+
+    synth = Synthesizer(cfg.tts.xtts)
+    clips, fitted, phones, final_text = [], [], [], {}
+    done(0)
+    for i, ln in enumerate(lines):
+        prev_end = lines[i - 1].end if i else 0.0
+        next_start = lines[i + 1].start if i + 1 < len(lines) else src.info.duration
+        room = (min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
+                min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2)))
+        audio, clip_start, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
+                                                   source_language)
+        clips.append((clip_start, audio))
+        fitted.append(fl)
+        phones.extend(ph)
+        final_text[ln.id] = text
+        done(i + 1)
+    return clips, fitted, phones, final_text
 
 
 def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[tuple[float, np.ndarray]],
@@ -823,6 +840,13 @@ def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLik
         record_no_speech(input_path, job.root, e)
         raise
     separate_source(src, cfg, progress)
-    results = {lang.code: dub_language(src, translate_lines(src, lang, cfg, progress), cfg, job.root, progress,
-                                       lipsync=lipsync) for lang in langs}
+    users = llm.Users(len(langs) + 1)  # the translation model is let go after the last language's speech
+    results = {}
+    for k, lang in enumerate(langs):
+        try:
+            tr = translate_lines(src, lang, cfg, progress)
+        finally:
+            if k == len(langs) - 1:
+                users.done()
+        results[lang.code] = dub_language(src, tr, cfg, job.root, progress, lipsync=lipsync, llm_done=users.done)
     return finish(input_path, src, results, time.perf_counter() - t0, cfg)

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 import languages
-from dubbing import config, pipeline
+from dubbing import config, llm, pipeline
 from dubbing.errors import NoSpeech
 from dubbing.workspace import Job, check_writable
 
@@ -48,8 +48,8 @@ def translate(src: pipeline.Source, code: str, cfg: config.Config, progress: pip
 
 @task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
 def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_dir: Path, lipsync: bool | None,
-                 progress: pipeline.Progress):
-    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync)
+                 progress: pipeline.Progress, llm_done):
+    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync, llm_done=llm_done)
 
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
@@ -108,11 +108,17 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     background = separate.submit(src, cfg, progress)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
     # so synthesis and checks overlap the LLM instead of waiting for every translation
+    # the translation model (~2 GB) is let go once the translations and every language's shortening of
+    # lines are done, before the lip sync and checks that follow
+    users = llm.Users(len(langs) + 1)
     futures = {}
-    for lang in langs:
-        tr = translate(src, lang.code, cfg, progress)
-        futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
-                                                     wait_for=[background])
+    try:
+        for lang in langs:
+            tr = translate(src, lang.code, cfg, progress)
+            futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
+                                                     users.done, wait_for=[background])
+    finally:
+        users.done()
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
     return finish(input_path, src, results, time.perf_counter() - t0, cfg)

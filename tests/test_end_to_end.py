@@ -138,12 +138,16 @@ def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     assert carried["pitch_r_after"] > (carried["pitch_r_before"] or 0) + 0.3
 
 
-def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir):
+def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir, monkeypatch):
     """`import dubbing; dubbing.dub(...)`: the stages in this process, no flow run, no server; the same
-    outputs and summary as `dub translate` gives."""
+    outputs and summary as `dub translate` gives. The translation model is let go once, after the speech."""
     import dubbing
+    from dubbing import llm
     from prefect.context import FlowRunContext
 
+    released = []
+    release = llm.release
+    monkeypatch.setattr(llm, "release", lambda: (released.append(1), release()))
     seen = []
     summary = dubbing.dub(media_dir / "audio/fw_jfk.flac", ["es"], out=tmp_path,
                           progress=lambda step, done, total: seen.append((step, FlowRunContext.get())))
@@ -153,3 +157,4 @@ def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir):
     assert {s for s, _ in seen} >= {"transcribe", "translate es", "dub es"}
     assert all(ctx is None for _, ctx in seen)  # no Prefect flow around any stage
     assert summary["languages"]["es"]["quality"]["cer"] <= 0.25
+    assert released == [1] and llm._load.cache_info().currsize == 0

@@ -494,3 +494,28 @@ def test_answered_stops_a_single_line_reply_once_its_line_is_written(reply, done
 ])
 def test_a_condensed_line_gets_the_sources_names_written_out(short, source, expanded):
     assert translate.expand_initials(short, source) == expanded
+
+
+def test_the_model_is_released_after_its_last_user(monkeypatch):
+    calls = []
+    monkeypatch.setattr(llm, "release", lambda: calls.append(1))
+    users = llm.Users(3)
+    users.done()
+    users.done()
+    assert calls == []
+    users.done()
+    assert calls == [1]
+
+
+@pytest.mark.skipif(not (llm.models.models_dir() / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").exists(),
+                    reason="the embedded translation model is not assembled (make setup)")
+def test_a_released_model_is_freed_and_loads_again():
+    import weakref
+
+    path = str(llm.require(llm.EMBEDDED))
+    model = weakref.ref(llm.load(path))
+    assert model() is not None
+    llm.release()
+    assert model() is None  # nothing else (the exit hook) keeps it alive
+    assert llm.load(path) is not None
+    llm.release()
