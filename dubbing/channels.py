@@ -39,9 +39,11 @@ def coherence(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
 
 
 def chunk_starts(duration: float, chunk: float = CHUNK, count: int = CHUNKS) -> list[float]:
-    """Start times (seconds) of up to `count` chunks of `chunk` seconds spread evenly over `duration`."""
+    """Start times (seconds) of up to `count` chunks of `chunk` seconds spread evenly over `duration`, no
+    more than it takes to cover it (a 6 s file: two, not twelve that overlap)."""
     if duration <= chunk:
         return [0.0]
+    count = min(count, int(np.ceil(duration / chunk)))
     return sorted({round(float(s), 3) for s in np.linspace(0.0, duration - chunk, count)})
 
 

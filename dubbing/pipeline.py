@@ -36,7 +36,7 @@ from .edits import check_edit
 from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
-from .schema import (Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
+from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
                      ProsodyReport, SourceProsody, SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation,
                      VoiceCast, ReadCheck)
 from .textnorm import normalize
@@ -193,7 +193,10 @@ def _by_channel(job: Job, full: Path, info: MediaInfo, cfg: Config, from_lang: s
             f.seek(min(int(start * rate), f.frames))
             return f.read(int(seconds * rate), dtype="float32", always_2d=True)
 
-        independent = channels.channels_coherence(read, info.duration, rate)
+        # decided once per source: the flow's prepare task must not measure it again
+        independent = job.record("source/channels.json", ChannelCheck, digest(asr_key, "channels"), lambda:
+                                 ChannelCheck(coherence=channels.channels_coherence(read, info.duration, rate))
+                                 ).coherence
         if independent is None or independent >= channels.MAX_COHERENCE:
             return None
         f.seek(0)

@@ -76,6 +76,13 @@ class ReadCheck(Record):
     unreadable: list[tuple[float, float]] = Field(default_factory=list)
 
 
+class ChannelCheck(Record):
+    """Whether the channels carry independent voices (dubbing.channels): their coherence, None where no
+    stretch was loud enough on every channel to tell."""
+
+    coherence: float | None = None
+
+
 # --- speech recognition and speakers ------------------------------------------------------------
 
 

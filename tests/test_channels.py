@@ -41,6 +41,42 @@ def test_independent_channels_are_told_from_a_mix_panned_or_heard_by_two_microph
     assert channels.channels_coherence(reader(silent), 20.0, SR) is None  # a silent channel: nothing to tell
 
 
+
+@pytest.mark.parametrize("duration, n", [(3.0, 1), (6.1, 2), (23.0, 5), (600.0, channels.CHUNKS)])
+def test_chunks_cover_a_short_file_without_piling_up_and_spread_over_a_long_one(duration, n):
+    starts = channels.chunk_starts(duration)
+    assert len(starts) == n
+    assert starts[0] == 0.0
+    if n < channels.CHUNKS:  # a short file is read whole: no gap between chunks
+        assert all(b - a <= channels.CHUNK for a, b in zip(starts, starts[1:]))
+    if duration > channels.CHUNK:
+        assert starts[-1] == pytest.approx(duration - channels.CHUNK, abs=1e-3)
+
+
+def test_the_channel_check_is_made_once_per_source(tmp_path, monkeypatch):
+    """The CLI prepares the source before the flow and the flow's prepare task again: the second must
+    read the first's decision, not measure the channels again."""
+    from types import SimpleNamespace
+
+    import soundfile as sf
+
+    from dubbing import config, pipeline
+    from dubbing.workspace import Job
+
+    a = np.repeat(_voice(120, 8, 0), 3)  # 48 kHz, the same voice on both channels
+    job = Job(tmp_path)
+    job.path("source").mkdir()
+    full = job.path("source/audio48k.wav")
+    sf.write(full, np.stack([a, a], axis=1), 48000)
+    calls = []
+    measure = channels.channels_coherence
+    monkeypatch.setattr(channels, "channels_coherence", lambda *a: calls.append(1) or measure(*a))
+    for _ in range(2):
+        assert pipeline._by_channel(job, full, SimpleNamespace(duration=8.0), config.load(None), None, "key",
+                                    pipeline.quiet, {}) is None
+    assert calls == [1]
+
+
 @needs_media
 def test_one_voice_in_both_channels_under_wide_music_is_not_split(media_dir):
     """A film's mix: dialogue in the centre, music different in each channel and loud between the lines.
