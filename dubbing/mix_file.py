@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import media, mix
+from . import media, mix, stems as stems_mod
 from .config import Mix
 
 
 def write(clips: list[tuple[float, np.ndarray]], background_wav: Path, n: int, sample_rate: int, speech_lufs: float,
-          cfg: Mix, voices_out: Path, dub_out: Path) -> Path:
+          cfg: Mix, voices_out: Path, dub_out: Path, stems: tuple[Path, list[str]] | None = None) -> Path:
     """voices.wav (the clips (start s, mono samples at `sample_rate`) placed and brought to `speech_lufs`)
     and dub.wav (those voices over the ducked background, mixed to `cfg`), both `n` samples long at
-    `sample_rate` Hz, the background being cut or padded with silence to that length. Returns dub_out."""
+    `sample_rate` Hz, the background being cut or padded with silence to that length. Returns dub_out.
+    `stems`: (folder, each clip's speaker) to write the stems there too (dubbing.stems)."""
     placed = lambda a, b: mix.place_span(clips, a, b, sample_rate)  # noqa: E731
     voice_gain = mix.normalize_gain_of(placed, n, 1, sample_rate, speech_lufs)
     with contextlib.ExitStack() as stack:
@@ -38,7 +39,12 @@ def write(clips: list[tuple[float, np.ndarray]], background_wav: Path, n: int, s
                                  lambda a, b: media.wav_span(background, a, b, mono=not channels),
                                  n, channels, sample_rate, cfg)
         out = media.wav_writer(stack, dub_out, sample_rate, max(channels, 1))
+        stem_out = stems_mod.Writer(stack, stems[0], clips, stems[1], voice_gain, channels, sample_rate) \
+            if stems else None
         for a, b in mix.spans(n, sample_rate):
             v, d = parts(a, b)
-            out.write(np.clip(mix._scaled(v + d, gain(a, b)), -1, 1))
+            g = gain(a, b)
+            out.write(np.clip(mix._scaled(v + d, g), -1, 1))
+            if stem_out:
+                stem_out.write(a, b, v, d, g)
     return dub_out

@@ -487,13 +487,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     # the new voices at the loudness of the source speech keep the source's speech/background balance
     levels = Levels.load(job.path("source/levels.json"))
     dub_wav = mix_file.write(clips, job.path("source/background.wav"), n, MIX_RATE, levels.speech_lufs, cfg.mix,
-                             job.path(f"{lang.code}/voices.wav"), job.path(f"{lang.code}/dub.wav"))
-    if cfg.output.stems:  # for editors: made whole in memory (not flat in length, unlike the mix)
-        from . import stems
-
-        background = _fit_length(media.read_wav(job.path("source/background.wav"))[0], n)
-        stems.write(job.path(f"{lang.code}/stems"), clips, [f.speaker for f in fitted], background,
-                    levels.speech_lufs, cfg.mix, MIX_RATE)
+                             job.path(f"{lang.code}/voices.wav"), job.path(f"{lang.code}/dub.wav"),
+                             (job.path(f"{lang.code}/stems"), [f.speaker for f in fitted]) if cfg.output.stems else None)
     # after the mix only the quality check's tracks of speakers talking at once need the clips: kept at
     # SPEECH_RATE (a third of the size) through the long lip-sync stage, and not at all otherwise
     heard = [(start, soxr.resample(a, MIX_RATE, SPEECH_RATE)) for start, a in clips] if talk_over(fitted) else None
@@ -740,13 +735,6 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
 
 def _finite(x: float, default: float) -> float:
     return x if np.isfinite(x) else default
-
-
-def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
-    if len(audio) >= n:
-        return audio[:n]
-    pad = [(0, n - len(audio))] + [(0, 0)] * (audio.ndim - 1)
-    return np.pad(audio, pad)
 
 
 def _lang_or_none(code: str) -> Language | None:

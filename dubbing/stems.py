@@ -1,54 +1,55 @@
 """Stems of a dub for editors: dialogue per speaker, dialogue, background and mix, as WAVs that add up.
 
-Each stem is its part of the mix with the mix's own gain applied (loudness normalisation and the
-limiter, dubbing.mix.mix_parts), so dialogue + background is the mix and the speakers' dialogue
-stems add up to the dialogue stem, sample for sample (up to 16-bit rounding).
-Audio is float32 at `sample_rate` Hz; every stem has the background's channels.
+Written beside the mix, a window at a time (dubbing.mix_file), so they too stay flat in the video's
+length. Each stem is its part of the mix with the mix's own gain applied (loudness normalisation and the
+limiter), so dialogue + background is the mix and the speakers' dialogue stems add up to the dialogue
+stem, sample for sample (up to 16-bit rounding). Every stem has the background's channels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 import numpy as np
 
 from . import media, mix
-from .config import Mix
 
 
-def _on_channels(track: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return track[:, None] * np.ones((1, like.shape[1]), np.float32) if like.ndim == 2 else track
+class Writer:
+    """The stems' files in `folder`, fed window by window; they appear when `stack` closes without an
+    error, and stems of speakers no longer in the dub are removed then."""
 
+    def __init__(self, stack: contextlib.ExitStack, folder: Path, clips: list[tuple[float, np.ndarray]],
+                 speakers: list[str], voice_gain: mix.Gain, channels: int, sample_rate: int):
+        """`clips`: (start seconds, mono audio) with each clip's `speakers`; `voice_gain`: the gain that
+        brought the voices to their loudness; `channels`: the background's (0 = mono)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.channels, self.rate, self.voice_gain = channels, sample_rate, voice_gain
+        self.own = {who: [c for c, s in zip(clips, speakers) if s == who] for who in dict.fromkeys(speakers)}
+        names = ["mix", "dialogue", "background", *(f"dialogue-{who}" for who in self.own)]
+        stack.callback(self._remove_stale, folder, {f"{_safe(n)}.wav" for n in names})
+        self.out = {n: media.wav_writer(stack, folder / f"{_safe(n)}.wav", sample_rate, max(channels, 1))
+                    for n in names}
 
-def stems(clips: list[tuple[float, np.ndarray]], speakers: list[str], background: np.ndarray, speech_lufs: float,
-          cfg: Mix, sample_rate: int) -> dict[str, np.ndarray]:
-    """{"mix", "dialogue", "background", "dialogue-<speaker>"...} from what dub_language mixes: the fitted
-    clips (start seconds, mono audio) with each clip's speaker, the background (its full length), the
-    loudness the voices are brought to (LUFS) and the mix settings."""
-    n = len(background)
-    placed = mix.place(clips, n, sample_rate)
-    voice_gain = mix.normalize_gain(placed, sample_rate, speech_lufs)
-    voices, ducked, gain = mix.mix_parts(mix._scaled(placed, voice_gain), background, sample_rate, cfg)
-    out = {"dialogue": mix._scaled(voices, gain), "background": mix._scaled(ducked, gain)}
-    out["mix"] = out["dialogue"] + out["background"]
-    for who in dict.fromkeys(speakers):
-        own = mix.place([c for c, s in zip(clips, speakers) if s == who], n, sample_rate)
-        out[f"dialogue-{who}"] = mix._scaled(_on_channels(mix._scaled(own, voice_gain), ducked), gain)
-    return out
+    def write(self, a: int, b: int, voices: np.ndarray, ducked: np.ndarray, gain: np.ndarray | float) -> None:
+        """Samples a..b-1: the voices on the background's channels and the ducked background (the mix's
+        parts, dubbing.mix.mix_of) and the mix's gain over them."""
+        dialogue, background = mix._scaled(voices, gain), mix._scaled(ducked, gain)
+        self.out["mix"].write(np.clip(dialogue + background, -1, 1))
+        self.out["dialogue"].write(np.clip(dialogue, -1, 1))
+        self.out["background"].write(np.clip(background, -1, 1))
+        for who, clips in self.own.items():
+            own = mix._scaled(mix.place_span(clips, a, b, self.rate), self.voice_gain(a, b))
+            own = own[:, None] * np.ones((1, self.channels), np.float32) if self.channels else own
+            self.out[f"dialogue-{who}"].write(np.clip(mix._scaled(own, gain), -1, 1))
 
-
-def write(folder: Path, clips: list[tuple[float, np.ndarray]], speakers: list[str], background: np.ndarray,
-          speech_lufs: float, cfg: Mix, sample_rate: int) -> list[Path]:
-    """The stems as `folder`/<name>.wav (16-bit PCM at `sample_rate` Hz); stems of speakers no longer in
-    the dub are removed. Returns the paths written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = [media.write_wav(folder / f"{_safe(name)}.wav", audio, sample_rate)
-               for name, audio in stems(clips, speakers, background, speech_lufs, cfg, sample_rate).items()]
-    for old in folder.glob("dialogue-*.wav"):
-        if old not in written:
-            old.unlink()
-    return written
+    @staticmethod
+    def _remove_stale(folder: Path, keep: set[str]) -> None:
+        for old in folder.glob("dialogue-*.wav"):
+            if old.name not in keep:
+                old.unlink()
 
 
 def _safe(name: str) -> str:

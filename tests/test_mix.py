@@ -179,7 +179,9 @@ def test_the_mix_written_window_by_window_is_the_whole_arrays_mix(tmp_path):
     assert loudness(dub, sr) == pytest.approx(-14.0, abs=0.2)
 
 
-def test_the_mix_of_a_long_dub_needs_the_memory_of_a_window_not_of_the_dub(tmp_path):
+@pytest.mark.parametrize("stems", [False, True])
+def test_the_mix_of_a_long_dub_needs_the_memory_of_a_window_not_of_the_dub(tmp_path, stems):
+    """With `stems`, the editors' stems (two speakers) are written beside it, as flat."""
     import tracemalloc
 
     import soundfile as sf
@@ -196,8 +198,11 @@ def test_the_mix_of_a_long_dub_needs_the_memory_of_a_window_not_of_the_dub(tmp_p
             for _ in range(minutes * 6):
                 f.write((0.03 * rng.standard_normal((10 * sr, 2))).astype(np.float32))
         tracemalloc.start()
-        mix_file.write(clips, tmp_path / "bg.wav", n, sr, -20.0, cfg, tmp_path / "voices.wav", tmp_path / "dub.wav")
+        mix_file.write(clips, tmp_path / "bg.wav", n, sr, -20.0, cfg, tmp_path / "voices.wav", tmp_path / "dub.wav",
+                       (tmp_path / "stems", [f"S{i % 2}" for i in range(len(clips))]) if stems else None)
         peaks[minutes] = tracemalloc.get_traced_memory()[1]  # the clips were made before tracing
         tracemalloc.stop()
         assert sf.info(tmp_path / "dub.wav").frames == n
+        if stems:
+            assert sf.info(tmp_path / "stems/dialogue-S1.wav").frames == n
     assert peaks[6] < 1.2 * peaks[2], peaks  # held whole, the mix's arrays triple from 2 to 6 minutes
