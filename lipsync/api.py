@@ -231,22 +231,36 @@ def talking_faces(audio: Path | np.ndarray, faces: F.SourceFaces, turns: Sequenc
                       tracks.times, turns, env)
 
 
-def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[bytes], list[np.ndarray]]:
+def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[bytes], "_FrameValues"]:
     """What each frame draws, for the chunk cache: (digest of which faces, meshes and bank entries
-    (b"" = passed through), the points in px and blend weights it draws with)."""
+    (b"" = passed through), the points in px and blend weights it draws with, made when read)."""
     bank_keys = {tid: CH.digest_arrays(*[x for e in b.items for x in (e.crop, e.pts)]) for tid, b in banks.items()}
     tris: dict[int, bytes] = {}
-    keys, values = [], []
+    keys = []
     for i in range(n):
-        k, v = [], []
-        for plan, j, wts in by_frame.get(i, []):
+        k = []
+        for plan, _, wts in by_frame.get(i, []):
             if plan.tid not in tris:
                 tris[plan.tid] = CH.digest_arrays(plan.tris)
             k += [tris[plan.tid], bank_keys[plan.tid], repr(sorted(wts)).encode()]
-            v += [plan.src[j].ravel(), plan.dst[j].ravel(), plan.ring[j].ravel(), [wts[x] for x in sorted(wts)]]
         keys.append(b"".join(k))
-        values.append(np.concatenate(v) if v else np.zeros(0))
-    return keys, values
+    return keys, _FrameValues(by_frame)
+
+
+class _FrameValues:
+    """frame_values[a:b] for chunks.plan, read from the plans: a copy of every frame's points held for the
+    whole video grew with its length (three copies, ~9 kB per frame, with the chunks' own)."""
+
+    def __init__(self, by_frame: dict):
+        self.by_frame = by_frame
+
+    def __getitem__(self, frames: slice) -> list[np.ndarray]:
+        out = []
+        for i in range(frames.start, frames.stop):
+            v = [x for plan, j, wts in self.by_frame.get(i, [])
+                 for x in (plan.src[j].ravel(), plan.dst[j].ravel(), plan.ring[j].ravel(), [wts[w] for w in sorted(wts)])]
+            out.append(np.concatenate(v) if v else np.zeros(0))
+        return out
 
 
 def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,

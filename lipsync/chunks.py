@@ -7,9 +7,10 @@ Chunks are encoded without B-frames, each starting on a keyframe, so they join b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,12 @@ class Chunk:
     first: int  # first frame index
     stop: int  # one past the last frame index
     key: str  # digest of what is drawn where: video, frames, which faces, which bank entries
-    values: np.ndarray  # the numbers it is drawn from (points in px, blend weights), for `reusable`
+    draws: Callable[[], np.ndarray]  # makes `values` when asked: held for every chunk, they grow with length
+
+    @property
+    def values(self) -> np.ndarray:
+        """The numbers it is drawn from (points in px, blend weights), for `reusable`."""
+        return self.draws()
 
 
 def bounds(times: np.ndarray, seconds: float = CHUNK_S) -> list[tuple[int, int]]:
@@ -53,8 +59,8 @@ def digest_arrays(*parts) -> bytes:
 def plan(times: np.ndarray, pts: np.ndarray, frame_keys: Sequence[bytes], frame_values: Sequence[np.ndarray],
          salt: str, seconds: float = CHUNK_S) -> list[Chunk]:
     """Chunks of the video: `frame_keys[i]` says what frame i draws from what (b"" for a frame passed
-    through), `frame_values[i]` the numbers it draws with; `salt` names the video and the encoder
-    settings."""
+    through), `frame_values[i]` the numbers it draws with (read, a slice at a time, only when a chunk's
+    values are asked for); `salt` names the video and the encoder settings."""
     out = []
     for a, b in bounds(times, seconds):
         h = hashlib.blake2b(digest_size=16)
@@ -62,9 +68,13 @@ def plan(times: np.ndarray, pts: np.ndarray, frame_keys: Sequence[bytes], frame_
         h.update(np.asarray(pts[a:b], np.int64).tobytes())
         for k in frame_keys[a:b]:
             h.update(len(k).to_bytes(4, "little") + k)
-        values = [np.asarray(v, np.float64).ravel() for v in frame_values[a:b]]
-        out.append(Chunk(a, b, h.hexdigest(), np.concatenate(values) if values else np.zeros(0)))
+        out.append(Chunk(a, b, h.hexdigest(), functools.partial(_joined, frame_values, a, b)))
     return out
+
+
+def _joined(frame_values: Sequence[np.ndarray], a: int, b: int) -> np.ndarray:
+    values = [np.asarray(v, np.float64).ravel() for v in frame_values[a:b]]
+    return np.concatenate(values) if values else np.zeros(0)
 
 
 def reusable(folder: Path, chunk: Chunk, atol: float = VALUE_TOL) -> bool:
@@ -77,7 +87,8 @@ def reusable(folder: Path, chunk: Chunk, atol: float = VALUE_TOL) -> bool:
         old = np.load(values)
     except (OSError, ValueError):
         return False
-    return old.shape == chunk.values.shape and bool(np.all(np.abs(old - chunk.values) <= atol))
+    values = chunk.values
+    return old.shape == values.shape and bool(np.all(np.abs(old - values) <= atol))
 
 
 def remember(folder: Path, chunk: Chunk) -> None:

@@ -24,6 +24,23 @@ def test_chunk_grid_is_fixed_in_time_and_keys_change_only_where_frames_do():
     assert CH.plan(times, pts, keys, values, "other video")[0].key != b[0].key
 
 
+
+def test_chunks_hold_no_copy_of_the_points_they_are_drawn_from():
+    """A chunk's values are read from the frames' own when asked (to check or record a render), not
+    copied into every chunk at planning: those copies grew with the video's length."""
+    times, pts = np.arange(120) / 30, np.arange(120)
+    reads = []
+
+    class Values:
+        def __getitem__(self, frames):
+            reads.append((frames.start, frames.stop))
+            return [np.array([float(i), 1.0]) for i in range(frames.start, frames.stop)]
+
+    chunks = CH.plan(times, pts, [b"f"] * 120, Values(), "v")
+    assert reads == []
+    assert np.array_equal(chunks[1].values, np.ravel([[i, 1.0] for i in range(60, 120)]))
+    assert reads == [(60, 120)]
+
 def test_a_chunk_is_reused_when_its_points_moved_by_float_noise_only(tmp_path):
     times, pts = np.arange(60) / 30, np.arange(60)
     keys, values = [b"f"] * 60, [np.array([100.0, 200.0, 0.5])] * 60
