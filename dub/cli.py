@@ -184,6 +184,9 @@ def translate(
     voice: list[str] = typer.Option([], "--voice", help="pin a voice: SPEAKER_00=NAME (a library voice, a .npy/.pt "
                                     "style file or a stock voice); repeat per speaker"),
     quality: str = _QUALITY,
+    dask: Optional[str] = typer.Option(None, "--dask", help="run the language branches on Dask worker processes: "
+                                       "a scheduler address, or local[:N] for a LocalCluster (progress then shows "
+                                       "as Prefect task states)"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
@@ -208,6 +211,10 @@ def translate(
     if not info.has_audio:
         raise DubError(f"no audio track in {input}: nothing to dub")
     check_writable(out)
+    if dask:
+        from flows.runners import local_workers
+
+        local_workers(dask)  # a bad local:N fails now, not after the source is prepared
     if cfg.output.burn_subtitles and info.has_video:  # fail fast on a missing font, before hours of work
         from dubbing.burn import check_fonts
 
@@ -234,7 +241,7 @@ def translate(
         try:
             summary = run(str(input), [l.code for l in langs], str(out), from_, speakers,
                           str(config) if config else None, False if no_lipsync else None,
-                          progress=_RichProgress(bar), overrides=overrides)
+                          progress=_RichProgress(bar), overrides=overrides, dask=dask)
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)

@@ -53,6 +53,24 @@ def quiet(step: str, done: float, total: float) -> None:
     """The progress callback that shows nothing."""
 
 
+class LocalProgress:
+    """A progress callback that stays in its process: pickled (a task sent to a Dask worker carries its
+    flow's parameters with it), it becomes `quiet`."""
+
+    def __init__(self, fn: Progress):
+        self.fn = fn
+
+    def __call__(self, step: str, done: float, total: float) -> None:
+        self.fn(step, done, total)
+
+    def __reduce__(self):
+        return _quiet, ()
+
+
+def _quiet() -> Progress:
+    return quiet
+
+
 @dataclass
 class Source:
     """What the language branches need of the prepared source."""

@@ -24,7 +24,7 @@ from dubbing import config, llm, pipeline
 from dubbing.errors import NoSpeech
 from dubbing.workspace import Job, check_writable
 
-from . import warmup
+from . import runners, warmup
 from .server import prefect_api
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,12 @@ def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_di
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
         speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
-        progress: pipeline.Progress = pipeline.quiet, overrides: dict | None = None) -> dict:
+        progress: pipeline.Progress = pipeline.quiet, overrides: dict | None = None, dask: str | None = None) -> dict:
     """dub_video, with the seconds Prefect's local server takes to start put to use: the server starts
     (flows.server), the models load in a thread (flows.warmup) and the source is prepared here, into the
     job folder; the flow's prepare task then finds those records fresh and only reads them. `overrides`:
-    settings merged over the config file's (command-line options)."""
+    settings merged over the config file's (command-line options). `dask`: run the language branches
+    on Dask workers (a scheduler address, or local[:N] for a LocalCluster; see dub_video)."""
     cfg = config.load(config_path, overrides)
     job = _job(input_path, out)
     with prefect_api(job.path("logs/prefect-server.log")) as api:
@@ -72,8 +73,10 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
                           type(e).__name__, e)
                 seconds = {}
             with api.connected():
-                return dub_video(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress,
-                                 prepared_seconds=seconds, overrides=overrides)
+                flow_fn = dub_video.with_options(task_runner=runners.task_runner(dask)) if dask else dub_video
+                progress = pipeline.LocalProgress(progress) if dask else progress  # workers show none
+                return flow_fn(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress,
+                               prepared_seconds=seconds, overrides=overrides, dask=dask)
         finally:  # a process that exits while a model loads in native code aborts: stop after the current load
             warm.stop()
 
@@ -87,11 +90,15 @@ def _job(input_path: str, out: str) -> Job:
 def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
               speakers: int | None = None, config_path: str | None = None, lipsync: bool | None = None,
               progress: pipeline.Progress = pipeline.quiet, prepared_seconds: dict[str, float] | None = None,
-              overrides: dict | None = None) -> dict:
+              overrides: dict | None = None, dask: str | None = None) -> dict:
     """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json).
     `progress(step, done, total)` is called from the task threads as work advances; `prepared_seconds`:
     the seconds each stage took when run() prepared the source before the flow (the summary shows them);
-    `overrides`: settings merged over the config file's (command-line options)."""
+    `overrides`: settings merged over the config file's (command-line options). `dask`: set when this
+    flow's task runner is Dask's (run() does it): the separation and each language's branch then run in
+    worker processes, which load their own models, report progress as Prefect task states only (give a
+    pipeline.LocalProgress: it is sent to them as part of this flow's parameters), and read the source's
+    face analysis made here once, before them."""
     t0 = time.perf_counter()
     cfg = config.load(config_path, overrides)
     langs = [languages.get(c) for c in targets]
@@ -104,19 +111,21 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         pipeline.record_no_speech(input_path, out_dir, e)
         raise
     src.timings.update(prepared_seconds or {})
+    if dask and src.info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync):
+        pipeline.source_faces(job, src.media_key, Path(src.info.path), progress)  # once, not in each worker
     # only the dubs need the background: it is separated beside the first translation
     background = separate.submit(src, cfg, progress)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
-    # so synthesis and checks overlap the LLM instead of waiting for every translation
-    # the translation model (~2 GB) is let go once the translations and every language's shortening of
-    # lines are done, before the lip sync and checks that follow
-    users = llm.Users(len(langs) + 1)
+    # so synthesis and checks overlap the LLM instead of waiting for every translation.
+    # The translation model (1.3 GB) is let go once the translations and every language's shortening of
+    # lines are done, before the lip sync and checks that follow; a Dask worker lets its own copy go.
+    users = llm.Users(1 if dask else len(langs) + 1)
     futures = {}
     try:
         for lang in langs:
             tr = translate(src, lang.code, cfg, progress)
             futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
-                                                     users.done, wait_for=[background])
+                                                     llm.release if dask else users.done, wait_for=[background])
     finally:
         users.done()
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"

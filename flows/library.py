@@ -38,7 +38,6 @@ from pathlib import Path
 import yaml
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 import languages
@@ -48,6 +47,8 @@ from dubbing.media import AUDIO_EXTS, VIDEO_EXTS
 from dubbing.files import write_atomic
 from dubbing.schema import Record, RecordError
 from dubbing.workspace import check_writable, digest, file_digest
+
+from .runners import task_runner
 
 MEDIA_EXTS = VIDEO_EXTS | AUDIO_EXTS
 STATE = "library.json"  # per video, in its job folder
@@ -549,27 +550,6 @@ def summarize(root: str | None, manifest: str | None, targets: list[str], settin
 
 
 # --- Prefect ----------------------------------------------------------------------------------------
-
-
-def task_runner(dask: str | None):
-    """Prefect task runner for the videos: in turn here (None), a Dask LocalCluster ("local" or
-    "local:N" workers, one thread each), or an existing Dask scheduler (its address)."""
-    if not dask:
-        return ThreadPoolTaskRunner(max_workers=1)
-    from prefect_dask import DaskTaskRunner
-
-    if dask == "local" or dask.startswith("local:"):
-        n = dask.partition(":")[2] or "2"
-        if not n.isdigit() or int(n) < 1:
-            raise DubError(f"bad Dask setting {dask!r}: use local, local:N or a scheduler address")
-        from prefect.client.orchestration import get_client
-
-        # workers report to this run's API, even a local one started by this run (not in their env)
-        with get_client(sync_client=True) as client:
-            env = {"PREFECT_API_URL": str(client.api_url)}
-        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                              cluster_kwargs={"n_workers": int(n), "threads_per_worker": 1, "env": env})
-    return DaskTaskRunner(address=dask)
 
 
 @task(name="dub library video", cache_policy=NO_CACHE, task_run_name="{video.path.name}")

@@ -62,6 +62,12 @@ def test_unwritable_output(made, tmp_path):
     assert_one_line_error(r, "not writable")
 
 
+def test_bad_dask_setting_fails_before_any_work(made, tmp_path):
+    r = dub("translate", made["tone"], "--to", "es", "--dask", "local:0", "--out", tmp_path / "out")
+    assert_one_line_error(r, "bad Dask setting", "local:N")
+    assert not (tmp_path / "out" / made["tone"].stem / "source").exists()
+
+
 def test_bad_config_file(made, tmp_path):
     c = tmp_path / "c.yaml"
     c.write_text("fit:\n  nonsense: 1\n")

@@ -158,3 +158,18 @@ def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir, mo
     assert all(ctx is None for _, ctx in seen)  # no Prefect flow around any stage
     assert summary["languages"]["es"]["quality"]["cer"] <= 0.25
     assert released == [1] and llm._load.cache_info().currsize == 0
+
+
+def test_language_branches_on_dask_workers_give_the_same_dub(face1, media_dir, tmp_path):
+    """`--dask local:2`: the branches run in two worker processes (their own models, the source's face
+    analysis made once before them) and give what the threads of one process gave."""
+    job, _ = face1
+    run_dub(media_dir / "video/vr_face1.mp4", "--to", "es,ja", "--dask", "local:2", "--out", tmp_path)
+    other = tmp_path / "vr_face1"
+    summary = json.loads((other / "job.json").read_text())
+    assert summary["status"] == "ok" and sorted(summary["languages"]) == ["es", "ja"]
+    for code in ("es", "ja"):
+        assert (other / code / "dub.wav").read_bytes() == (job / code / "dub.wav").read_bytes()
+        ours, theirs = (json.loads((j / code / "sync.json").read_text()) for j in (other, job))
+        assert ours["synced_frames"] == theirs["synced_frames"] > 0
+        assert (other / f"vr_face1.{code}.mp4").stat().st_size > 0

@@ -20,6 +20,7 @@ from conftest import spoken_clip
 from dubbing.errors import DubError, NoSpeech
 from flows import library as lib
 from flows.deploy import next_fire, validate_cron
+from flows.runners import task_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,8 +250,8 @@ def test_bad_root_targets_and_dask_setting(tmp_path):
     with pytest.raises(DubError, match="unknown language code 'xx'"):
         run(tmp_path, tmp_path / "out", FakeDub(), targets=("xx",))
     with pytest.raises(DubError, match="local:N"):
-        lib.task_runner("local:0")
-    assert type(lib.task_runner("tcp://127.0.0.1:8786")).__name__ == "DaskTaskRunner"
+        task_runner("local:0")
+    assert type(task_runner("tcp://127.0.0.1:8786")).__name__ == "DaskTaskRunner"
 
 
 @pytest.mark.parametrize("expr", ["61 2 * * *", "* * *", "0 2 * * * *", "0 2 31 2 mon-", "every night"])
@@ -492,3 +493,27 @@ def test_library_on_a_dask_local_cluster_of_two_worker_processes(tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((out / lib.SUMMARY).read_text())["counts"]["up to date"] == 4
+
+
+def test_progress_sent_to_a_dask_worker_shows_nothing_there():
+    """A flow's parameters travel with each task sent to a worker: the CLI's bars (which hold locks)
+    must pickle, and show nothing there."""
+    import pickle
+    import threading
+
+    from dubbing import pipeline
+
+    class Bars:
+        def __init__(self):
+            self.lock, self.seen = threading.RLock(), []
+
+        def __call__(self, *a):
+            self.seen.append(a)
+
+    bars = Bars()
+    progress = pipeline.LocalProgress(bars)
+    progress("dub es", 1, 2)
+    assert bars.seen == [("dub es", 1, 2)]
+    with pytest.raises((TypeError, AttributeError)):
+        pickle.dumps(bars)
+    assert pickle.loads(pickle.dumps(progress)) is pipeline.quiet

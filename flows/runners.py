@@ -1,0 +1,38 @@
+"""Where a flow's tasks run: threads of this process, a Dask LocalCluster of worker processes, or an
+existing Dask cluster (prefect-dask)."""
+
+from __future__ import annotations
+
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from dubbing.errors import DubError
+
+
+def task_runner(dask: str | None, threads: int = 1):
+    """Prefect task runner: `threads` threads here (None), a Dask LocalCluster ("local" or "local:N"
+    workers, one thread each), or an existing Dask scheduler (its address)."""
+    if not dask:
+        return ThreadPoolTaskRunner(max_workers=threads)
+    from prefect_dask import DaskTaskRunner
+
+    n = local_workers(dask)
+    if n is None:
+        return DaskTaskRunner(address=dask)
+    from prefect.client.orchestration import get_client
+
+    # workers report to this run's API, even a local one started by this run (not in their env)
+    with get_client(sync_client=True) as client:
+        env = {"PREFECT_API_URL": str(client.api_url)}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
+                          cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "env": env})
+
+
+def local_workers(dask: str) -> int | None:
+    """The N of "local" (2) or "local:N"; None for a scheduler address; DubError for a bad N (checked
+    before any work)."""
+    if dask != "local" and not dask.startswith("local:"):
+        return None
+    n = dask.partition(":")[2] or "2"
+    if not n.isdigit() or int(n) < 1:
+        raise DubError(f"bad Dask setting {dask!r}: use local, local:N or a scheduler address")
+    return int(n)
