@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/long.py [--minutes 1 10] [--to es,fr,ja] [--out /tmp/longbench] [--no-lipsync]
                                    [--trace DIR]  (a memory trace of each dub: bench/memtrace.py)
+                                   [--dask local:3]  (the language branches on Dask worker processes)
 
 Builds each input from ../shared/media clips, all at 1280x720, 25 f/s, 48 kHz stereo, in a repeating
 program: vr_face1 (one speaker), a hard cut to vr_face2, a two-person side-by-side stretch (vr_face1 |
@@ -113,6 +114,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/longbench"))
     ap.add_argument("--no-lipsync", action="store_true")
     ap.add_argument("--trace", type=Path, help="folder for a memory trace of each dub (bench/memtrace.py)")
+    ap.add_argument("--dask", help="run each dub's language branches on Dask (e.g. local:3); the peak memory is "
+                                   "then the largest single process's, not the workers' sum")
     a = ap.parse_args()
     if not MEDIA.exists():
         sys.exit("../shared/media not present: nothing to benchmark")
@@ -124,7 +127,8 @@ def main() -> None:
         if a.trace:
             a.trace.mkdir(parents=True, exist_ok=True)
             trace = a.trace / f"{minutes:g}min.log"
-        res = run(f"{minutes:g} min", path, a.to, a.out / "jobs", ("--no-lipsync",) if a.no_lipsync else (), trace)
+        extra = (("--no-lipsync",) if a.no_lipsync else ()) + (("--dask", a.dask) if a.dask else ())
+        res = run(f"{minutes:g} min", path, a.to, a.out / "jobs", extra, trace)
         if "error" in res:
             print(f"{minutes:g} min: FAILED {res['error']}")
             continue
