@@ -193,7 +193,7 @@ atexit.register(lambda: [m.close() for m in list(_OPEN)])
 
 
 def release() -> None:
-    """Let the loaded model go: it is freed (~2 GB: weights, KV cache, logits) once no translator still
+    """Let the loaded model go: it is freed (1.3 GB: weights, KV cache, buffers) once no translator still
     holds it; the next load() reads it again."""
     import gc
 
