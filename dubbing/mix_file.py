@@ -44,7 +44,8 @@ def write(clips: list[tuple[float, np.ndarray]], background_wav: Path, n: int, s
         for a, b in mix.spans(n, sample_rate):
             v, d = parts(a, b)
             g = gain(a, b)
-            out.write(np.clip(mix._scaled(v + d, g), -1, 1))
+            mixed = np.clip(mix._scaled(v + d, g), -1, 1)
+            out.write(mixed)
             if stem_out:
-                stem_out.write(a, b, v, d, g)
+                stem_out.write(a, b, v, d, g, mixed)
     return dub_out

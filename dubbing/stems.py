@@ -33,15 +33,16 @@ class Writer:
         self.out = {n: media.wav_writer(stack, folder / f"{_safe(n)}.wav", sample_rate, max(channels, 1))
                     for n in names}
 
-    def write(self, a: int, b: int, voices: np.ndarray, ducked: np.ndarray, gain: np.ndarray | float) -> None:
+    def write(self, a: int, b: int, voices: np.ndarray, ducked: np.ndarray, gain: np.ndarray | float,
+              mixed: np.ndarray) -> None:
         """Samples a..b-1: the voices on the background's channels and the ducked background (the mix's
-        parts, dubbing.mix.mix_of) and the mix's gain over them."""
-        dialogue, background = mix._scaled(voices, gain), mix._scaled(ducked, gain)
-        self.out["mix"].write(np.clip(dialogue + background, -1, 1))
-        self.out["dialogue"].write(np.clip(dialogue, -1, 1))
-        self.out["background"].write(np.clip(background, -1, 1))
+        parts, dubbing.mix.mix_of), the mix's gain over them, and the mix itself as written to dub.wav."""
+        self.out["mix"].write(mixed)
+        self.out["dialogue"].write(np.clip(mix._scaled(voices, gain), -1, 1))
+        self.out["background"].write(np.clip(mix._scaled(ducked, gain), -1, 1))
+        voice_gain = self.voice_gain(a, b)  # once per window: where the limiter acts it reads the voices again
         for who, clips in self.own.items():
-            own = mix._scaled(mix.place_span(clips, a, b, self.rate), self.voice_gain(a, b))
+            own = mix._scaled(mix.place_span(clips, a, b, self.rate), voice_gain)
             own = own[:, None] * np.ones((1, self.channels), np.float32) if self.channels else own
             self.out[f"dialogue-{who}"].write(np.clip(mix._scaled(own, gain), -1, 1))
 
