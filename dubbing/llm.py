@@ -176,7 +176,7 @@ def prompt_cache():
 def _load(path: str, n_ctx: int) -> "Llama":
     # read, not mapped: llama.cpp repacks the weights for the CPU into memory of its own, and a mapped
     # file keeps the pages it read from resident beside them (1.96 GB loaded, against 1.34 GB read; the
-    # same replies, and it loads as fast)
+    # same replies; its load time, 0.7-2.1 s either way in four tries, was within the noise)
     model = _llama_class()(model_path=path, n_threads=2, n_ctx=n_ctx, seed=SEED, verbose=False, use_mmap=False)
     # Translation, shortening and condensing prompts (and, with branches in parallel, several languages)
     # take turns; the RAM cache restores the KV state of the longest already-read prefix instead of
