@@ -10,6 +10,7 @@ depend on the order of requests: the job folder keeps every translation, and a r
 from __future__ import annotations
 
 import atexit
+import contextlib
 import re
 import threading
 import weakref
@@ -204,18 +205,65 @@ def release() -> None:
 
 class Users:
     """Counts who may still ask the model: `done()` once from each of the `n`, and the model is released
-    after the last (a run's translation loop and each language's speech fitting, which shortens lines)."""
+    after the last (a run's translation loop and each language's speech fitting, which shortens lines).
+
+    A user asks inside `with asking():`. `wait_released()` holds a caller (a language about to start its
+    lip sync) until the model is let go, so the two do not sit in memory together; but only while a
+    user is asking: users not yet started may be waiting for the caller's own thread, and never come."""
 
     def __init__(self, n: int) -> None:
         self._left = n
-        self._lock = threading.Lock()
+        self._asking = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def asking(self, then_done: bool = False) -> Iterator[None]:
+        """Around a use of the model; `then_done`: the user's last, counted done as it ends (at once, so a
+        waiter never sees nobody asking before the release)."""
+        with self._cond:
+            self._asking += 1
+        try:
+            yield
+        finally:
+            self._end(1, int(then_done))
 
     def done(self) -> None:
-        with self._lock:
-            self._left -= 1
-            last = self._left == 0
+        self._end(0, 1)
+
+    def _end(self, asking: int, done: int) -> None:
+        with self._cond:
+            self._asking -= asking
+            self._left -= done
+            last = done and self._left == 0
+            if not last:
+                self._cond.notify_all()
         if last:
             release()
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait_released(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._left <= 0 or self._asking == 0)
+
+
+class OwnCopy:
+    """Users for a worker process that loads its own model (a Dask worker): its one user's `done()` lets
+    it go, and nobody else's use is waited for."""
+
+    @contextlib.contextmanager
+    def asking(self, then_done: bool = False) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            if then_done:
+                release()
+
+    def done(self) -> None:
+        release()
+
+    def wait_released(self) -> None:
+        pass
 
 
 def fixed_prompts(source: str, target: Language) -> list[list[dict]]:

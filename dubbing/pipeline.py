@@ -467,10 +467,11 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
 
 
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
-                 lipsync: bool | None = None, llm_done: Callable[[], None] | None = None) -> Result:
+                 lipsync: bool | None = None, llm_users: llm.Users | llm.OwnCopy | None = None) -> Result:
     """Everything after translation for one language; writes the dubbed output into `out_dir`.
-    `llm_done()` is called once this language no longer needs the translation model (after its lines
-    are spoken and fitted, which may shorten them), whether that went well or not."""
+    `llm_users`: told when this language starts and stops needing the translation model (its lines
+    are spoken and fitted, which may shorten them; done whether that went well or not); the lip sync
+    then waits for the model to be let go while another user still asks it (llm.Users.wait_released)."""
     from . import mix_file, own_voice, subtitles
 
     lang = languages.get(tr.language)
@@ -485,12 +486,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4
     t0 = time.perf_counter()
-    try:
+    users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
+    with users.asking(then_done=llm_users is not None):
         clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,
                                                          lambda i: progress(step, i, total))
-    finally:
-        if llm_done is not None:
-            llm_done()
     t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
@@ -529,6 +528,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     if info.has_video:
         video = Path(info.path)
         if (cfg.lipsync.enabled if lipsync is None else lipsync) and phones:
+            t0 = time.perf_counter()
+            users.wait_released()  # not beside the translation model: both grow with the video's length
+            t["wait for llm"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total))
             t["lipsync"] = time.perf_counter() - t0
@@ -852,10 +854,7 @@ def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLik
     users = llm.Users(len(langs) + 1)  # the translation model is let go after the last language's speech
     results = {}
     for k, lang in enumerate(langs):
-        try:
+        with users.asking(then_done=k == len(langs) - 1):
             tr = translate_lines(src, lang, cfg, progress)
-        finally:
-            if k == len(langs) - 1:
-                users.done()
-        results[lang.code] = dub_language(src, tr, cfg, job.root, progress, lipsync=lipsync, llm_done=users.done)
+        results[lang.code] = dub_language(src, tr, cfg, job.root, progress, lipsync=lipsync, llm_users=users)
     return finish(input_path, src, results, time.perf_counter() - t0, cfg)

@@ -48,8 +48,8 @@ def translate(src: pipeline.Source, code: str, cfg: config.Config, progress: pip
 
 @task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
 def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_dir: Path, lipsync: bool | None,
-                 progress: pipeline.Progress, llm_done):
-    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync, llm_done=llm_done)
+                 progress: pipeline.Progress, llm_users):
+    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync, llm_users=llm_users)
 
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
@@ -118,16 +118,15 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
     # so synthesis and checks overlap the LLM instead of waiting for every translation.
     # The translation model (1.3 GB) is let go once the translations and every language's shortening of
-    # lines are done, before the lip sync and checks that follow; a Dask worker lets its own copy go.
+    # lines are done; a language's lip sync waits for that while another language still shortens lines
+    # (both grow with the video's length), and a Dask worker lets its own copy go.
     users = llm.Users(1 if dask else len(langs) + 1)
     futures = {}
-    try:
+    with users.asking(then_done=True):
         for lang in langs:
             tr = translate(src, lang.code, cfg, progress)
             futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
-                                                     llm.release if dask else users.done, wait_for=[background])
-    finally:
-        users.done()
+                                                     llm.OwnCopy() if dask else users, wait_for=[background])
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
     return finish(input_path, src, results, time.perf_counter() - t0, cfg)

@@ -507,6 +507,43 @@ def test_the_model_is_released_after_its_last_user(monkeypatch):
     assert calls == [1]
 
 
+def test_lip_sync_waits_for_the_release_only_while_another_user_asks(monkeypatch):
+    import threading
+
+    events = []
+    monkeypatch.setattr(llm, "release", lambda: events.append("released"))
+    users = llm.Users(2)
+    users.done()  # this language's speech is fitted
+    users.wait_released()  # nobody asks: it goes on (a user not yet started may need its thread)
+    asked, go = threading.Event(), threading.Event()
+
+    def other_language():
+        with users.asking(then_done=True):
+            asked.set()
+            go.wait(5)
+            events.append("shortened")
+
+    t = threading.Thread(target=other_language)
+    t.start()
+    asked.wait(5)
+    waiter = threading.Thread(target=lambda: (users.wait_released(), events.append("lips")))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and events == []  # held while the other language may still shorten lines
+    go.set()
+    t.join(5)
+    waiter.join(5)
+    assert events == ["shortened", "released", "lips"]
+
+
+def test_a_user_that_asks_and_stops_without_being_done_does_not_hold_the_lips(monkeypatch):
+    monkeypatch.setattr(llm, "release", lambda: pytest.fail("released with a user left"))
+    users = llm.Users(2)
+    with users.asking():  # a sequential run's translation of one language, more to come
+        pass
+    users.wait_released()  # returns: nobody asks now
+
+
 @pytest.mark.skipif(not (llm.models.models_dir() / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").exists(),
                     reason="the embedded translation model is not assembled (make setup)")
 def test_a_released_model_is_freed_and_loads_again():
