@@ -119,7 +119,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         skipped.append((float(times[-1] + dt), float(max(p[2] for p in phones)), "audio longer than video"))
 
     # who speaks
-    faces = M.curves(tracks)
+    seen = M.openings(tracks)
     try:
         src_env = M.envelope(video, times)
     except Exception as e:  # a video without an audio stream
@@ -127,9 +127,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                  type(e).__name__, e)
         src_env = None
     turns = [(t.start, t.end, t.speaker) for t in source_turns]
-    assigned, _ = SP.assign({k: c.frames for k, c in faces.items()}, {k: c.q[:, 0] for k, c in faces.items()},
+    assigned, _ = SP.assign({k: v[0] for k, v in seen.items()}, {k: v[1] for k, v in seen.items()},
                             times, turns, src_env)
-    for tid, spk in sorted(assigned.items(), key=lambda ts: -len(faces[ts[0]].frames)):
+    for tid, spk in sorted(assigned.items(), key=lambda ts: -len(seen[ts[0]][0])):
         report.speakers.setdefault(spk, tid)
         report.faces.setdefault(spk, []).append(tid)
     for spk in sorted({p[3] for p in phones}):
@@ -138,7 +138,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
             skipped.append((min(p[1] for p in ph), max(p[2] for p in ph), f"no face found for speaker {spk}"))
 
     plans: list[A.TrackPlan] = []
-    voice = M.samples(audio)  # decoded once: pauses, jaw and metrics all read it
+    voice = M.samples(audio)  # decoded once for the pauses and the jaw (the metrics read it again)
     voice_pauses = A.pauses(voice) if assigned else None
     jaw_act = J.activation(M.envelope(voice, times), times, voice_pauses) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
@@ -169,6 +169,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         for _, a, b in ph:
             active[slice(*np.searchsorted(times, [a, b]))] = True  # times >= a and < b (times in order)
         skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
+        del f, lm
+    del voice  # through the render, a long video's voice is held by nobody: the metrics read it again
 
     lap("plan")
     # render pass, in cached chunks
@@ -199,8 +201,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     if measure and plans and n > 2:
         main = max(plans, key=lambda p: len(p.frames))
         spk = assigned[main.tid]
-        box = faces[main.tid].box
+        box = seen[main.tid][2]
         report.person = main.person
+        voice = M.samples(audio)
         drawn = np.zeros(n, bool)
         drawn[main.frames[main.weight > 0]] = True
         parts = [M.evaluate(out_video, voice, workdir / "metrics" / str(k), phones, spk, target_open, video, tracks,
@@ -225,10 +228,9 @@ def talking_faces(audio: Path | np.ndarray, faces: F.SourceFaces, turns: Sequenc
     tracks = faces.tracks
     if not tracks.ids or not turns:
         return {}
-    curves = M.curves(tracks)
+    seen = M.openings(tracks)
     env = M.envelope(audio, tracks.times)
-    return SP.talkers({k: c.frames for k, c in curves.items()}, {k: c.q[:, 0] for k, c in curves.items()},
-                      tracks.times, turns, env)
+    return SP.talkers({k: v[0] for k, v in seen.items()}, {k: v[1] for k, v in seen.items()}, tracks.times, turns, env)
 
 
 def _frame_draws(n: int, by_frame: dict, banks: dict[int, Bank]) -> tuple[list[bytes], "_FrameValues"]:

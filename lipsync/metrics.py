@@ -51,12 +51,24 @@ class FaceCurve:
 
 def curves(tracks: T.Tracks) -> dict[int, FaceCurve]:
     """Every track of a tracked video as a FaceCurve (canonical frame from its first frame)."""
+    return {tid: curve(tracks, tid) for tid in tracks.ids}
+
+
+def curve(tracks: T.Tracks, tid: int) -> FaceCurve:
+    """One track as a FaceCurve (canonical frame from its first frame)."""
+    f, lm = tracks.landmarks(tid)
+    tpl = G.canonical_template(lm[0])
+    canon = np.array([G.apply(G.to_canonical(x, tpl), x) for x in lm])
+    return FaceCurve(f, lm, canon[:, MOVE], G.mouth_measures(canon)[:, :2])
+
+
+def openings(tracks: T.Tracks) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every track's (frames, mouth opening per frame, box): the FaceCurves' few numbers, made one track
+    at a time so that their landmarks, which grow with the video's length, are not all held at once."""
     out = {}
     for tid in tracks.ids:
-        f, lm = tracks.landmarks(tid)
-        tpl = G.canonical_template(lm[0])
-        canon = np.array([G.apply(G.to_canonical(x, tpl), x) for x in lm])
-        out[tid] = FaceCurve(f, lm, canon[:, MOVE], G.mouth_measures(canon)[:, :2])
+        c = curve(tracks, tid)
+        out[tid] = (c.frames, c.q[:, 0], c.box)
     return out
 
 

@@ -199,3 +199,42 @@ def test_an_output_measured_on_a_span_is_measured_on_those_frames_alone(tmp_path
     assert whole.frames == n and part.frames == 60
     assert part.psnr_outside is not None and abs(part.psnr_outside - whole.psnr_outside) < 3
     assert part.target_r is not None and part.target_r != whole.target_r
+
+
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_the_render_holds_nothing_the_length_of_the_voice(tmp_path, monkeypatch):
+    """Through the render (most of a long dub's lip sync, beside the other languages' work), sync_video
+    holds neither the decoded voice nor the faces' curves: a 10-minute voice (38 MB of samples) must
+    not be in memory while the chunks are drawn."""
+    import tracemalloc
+
+    from dubbing import media
+    from dubbing.schema import SpeakerTurn
+    from lipsync import api, faces
+    from lipsync import metrics as M
+
+    voice = media.load_audio(FACE1, M.AUDIO_RATE)
+    long = np.zeros(600 * M.AUDIO_RATE, np.float32)
+    long[: len(voice)] = voice
+    wav = tmp_path / "voice.wav"
+    media.write_wav(wav, long, M.AUDIO_RATE)
+    fa = faces.analyse(FACE1, tmp_path / "track")
+    held = []
+
+    class Drawn(Exception):
+        pass
+
+    def render(*a, **kw):
+        held.append(tracemalloc.get_traced_memory()[0])
+        raise Drawn
+
+    monkeypatch.setattr(api, "_render_chunks", render)
+    phones = [(p, 0.2 + 0.15 * i, 0.33 + 0.15 * i, "S0") for i, p in enumerate(["o", "l", "a", "a", "m", "i"])]
+    tracemalloc.start()
+    try:
+        with pytest.raises(Drawn):
+            api.sync_video(FACE1, wav, phones, [SpeakerTurn(start=0.0, end=4.5, speaker="S0")], tmp_path / "o.mp4",
+                           tmp_path / "w", faces=fa)
+    finally:
+        tracemalloc.stop()
+    assert held and held[0] < 0.5 * long.nbytes, f"{held[0] / 1e6:.0f} MB held at the render"
