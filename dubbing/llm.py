@@ -214,6 +214,7 @@ class Users:
     def __init__(self, n: int) -> None:
         self._left = n
         self._asking = 0
+        self._released = False
         self._cond = threading.Condition()
 
     @contextlib.contextmanager
@@ -240,11 +241,12 @@ class Users:
         if last:
             release()
             with self._cond:
+                self._released = True
                 self._cond.notify_all()
 
     def wait_released(self) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._left <= 0 or self._asking == 0)
+            self._cond.wait_for(lambda: self._released or (self._asking == 0 and self._left > 0))
 
 
 class OwnCopy:

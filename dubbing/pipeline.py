@@ -478,19 +478,19 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     job, info = src.job, src.info
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
-    cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
-                      lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
-                                     media.read_wav(job.path("source/audio16k.wav"))[0]
-                                     if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
-                                     lang, cfg, src.name, clips=job.root / "voices"))
     lines = [ln for ln in tr.lines if ln.text.strip()]
     total = len(lines) + 4
-    t0 = time.perf_counter()
     users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
-    with users.asking(then_done=llm_users is not None):
+    with users.asking(then_done=llm_users is not None):  # counted done even if the voices fail
+        cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
+                          lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
+                                         media.read_wav(job.path("source/audio16k.wav"))[0]
+                                         if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
+                                         lang, cfg, src.name, clips=job.root / "voices"))
+        t0 = time.perf_counter()
         clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,
                                                          lambda i: progress(step, i, total))
-    t["speak+fit"] = time.perf_counter() - t0
+        t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
         clips = _carry_prosody(src, lang, lines, clips, [f.speed / f.stretch for f in fitted], cfg)

@@ -536,6 +536,28 @@ def test_lip_sync_waits_for_the_release_only_while_another_user_asks(monkeypatch
     assert events == ["shortened", "released", "lips"]
 
 
+def test_a_waiter_goes_on_only_once_the_release_is_over(monkeypatch):
+    import threading
+
+    releasing, finish, events = threading.Event(), threading.Event(), []
+    monkeypatch.setattr(llm, "release", lambda: (releasing.set(), finish.wait(5), events.append("released")))
+    users = llm.Users(1)
+    asking = users.asking()
+    asking.__enter__()  # a user asks (not its last use)
+    waiter = threading.Thread(target=lambda: (users.wait_released(), events.append("lips")))
+    waiter.start()
+    last = threading.Thread(target=users.done)  # the last user is done: the release starts
+    last.start()
+    releasing.wait(5)
+    asking.__exit__(None, None, None)  # nobody asks any more, but the model is still being let go
+    waiter.join(0.3)
+    assert waiter.is_alive()
+    finish.set()
+    last.join(5)
+    waiter.join(5)
+    assert events == ["released", "lips"]
+
+
 def test_a_user_that_asks_and_stops_without_being_done_does_not_hold_the_lips(monkeypatch):
     monkeypatch.setattr(llm, "release", lambda: pytest.fail("released with a user left"))
     users = llm.Users(2)
