@@ -467,11 +467,14 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
 
 
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
-                 lipsync: bool | None = None, llm_users: llm.Users | llm.OwnCopy | None = None) -> Result:
+                 lipsync: bool | None = None, llm_users: llm.Users | llm.OwnCopy | None = None,
+                 run_parts: Callable[[Callable, list], list] | None = None) -> Result:
     """Everything after translation for one language; writes the dubbed output into `out_dir`.
     `llm_users`: told when this language starts and stops needing the translation model (its lines
     are spoken and fitted, which may shorten them; done whether that went well or not); the lip sync
-    then waits for the model to be let go while another user still asks it (llm.Users.wait_released)."""
+    then waits for the model to be let go while another user still asks it (llm.Users.wait_released).
+    `run_parts`: how the lips' render runs in parts of the video's time (lipsync.api.sync_video), such
+    as on the workers of a Dask cluster; None: here."""
     from . import mix_file, own_voice, subtitles
 
     lang = languages.get(tr.language)
@@ -532,7 +535,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
             users.wait_released()  # not beside the translation model: both grow with the video's length
             t["wait for llm"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total))
+            video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total),
+                             run_parts)
             t["lipsync"] = time.perf_counter() - t0
     progress(step, len(lines) + 2, total)
     t0 = time.perf_counter()
@@ -622,7 +626,8 @@ def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg:
     return burn.video_filter(ass, font)
 
 
-def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -> Path:
+def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
+             run_parts: Callable[[Callable, list], list] | None = None) -> Path:
     from lipsync import api
     from lipsync.faces import SourceFaces
 
@@ -636,7 +641,8 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress) -
                                 src.job.path(f"{lang.code}/lipsync"), strength=cfg.lipsync.strength, progress=progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
                                 crf=cfg.output.crf, preset=cfg.output.preset,
-                                shared_chunks=src.job.path("source/passthrough"), measure=cfg.lipsync.measure)
+                                shared_chunks=src.job.path("source/passthrough"), measure=cfg.lipsync.measure,
+                                run_parts=run_parts)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out

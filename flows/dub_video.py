@@ -48,8 +48,9 @@ def translate(src: pipeline.Source, code: str, cfg: config.Config, progress: pip
 
 @task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
 def dub_language(src: pipeline.Source, tr, code: str, cfg: config.Config, out_dir: Path, lipsync: bool | None,
-                 progress: pipeline.Progress, llm_users):
-    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync, llm_users=llm_users)
+                 progress: pipeline.Progress, llm_users, run_parts=None):
+    return pipeline.dub_language(src, tr, cfg, out_dir, progress, lipsync=lipsync, llm_users=llm_users,
+                                 run_parts=run_parts)
 
 
 def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | None = None,
@@ -126,7 +127,8 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         for lang in langs:
             tr = translate(src, lang.code, cfg, progress)
             futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
-                                                     llm.OwnCopy() if dask else users, wait_for=[background])
+                                                     llm.OwnCopy() if dask else users,
+                                                     runners.dask_map if dask else None, wait_for=[background])
     background.result()  # a failed separation raises its own error here, not the dubs' "upstream failed"
     results = {code: f.result() for code, f in futures.items()}
     return finish(input_path, src, results, time.perf_counter() - t0, cfg)

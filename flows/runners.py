@@ -36,3 +36,13 @@ def local_workers(dask: str) -> int | None:
     if not n.isdigit() or int(n) < 1:
         raise DubError(f"bad Dask setting {dask!r}: use local, local:N or a scheduler address")
     return int(n)
+
+
+def dask_map(fn, items: list) -> list:
+    """[fn(x) for x in items], each as a task of the Dask cluster that runs the caller (a task on one of
+    its workers): the parts of one language's work spread over every worker, the caller's included
+    (it leaves the worker's thread pool while it waits)."""
+    from distributed import worker_client
+
+    with worker_client() as client:
+        return client.gather(client.map(fn, items, pure=False))

@@ -7,6 +7,7 @@ import functools
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                language: str | None = None, faces: F.SourceFaces | None = None,
                jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None,
                source_speech: tuple[Phones, np.ndarray] | None = None, crf: int = CRF,
-               preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True) -> SyncReport:
+               preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True,
+               run_parts: Callable[[Callable, list], list] | None = None) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -88,6 +90,10 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     for every audio: with `shared_chunks` they are kept there, encoded once for all the languages of a
     source. `crf`, `preset`: x264's quality and speed for the rendered video. `measure`: False leaves the
     output's sync figures out (the written file is not tracked again; about as long as the render).
+    `run_parts`: how the chunks to render run as parts of about PART_S seconds, each decoding only its
+    own frames: a map (function, parts) -> results, such as one that sends them to the workers of a
+    cluster (the parts pickle; the video and `workdir` must be at the same paths there). None: here, in
+    one decode pass.
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +195,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                for c in chunks}
     report.synced_frames = len(by_frame)
     report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, folders,
-                                                      lambda i: tick(n + i + 1), crf, preset)
+                                                      lambda i: tick(n + i + 1), crf, preset, run_parts)
     report.render_fps = round(report.rendered_frames / render_s, 1) if render_s > 0 else None
     vio.concat([folders[c.key] / f"{c.key}.mp4" for c in chunks], out_video)
     CH.prune(own, [c for c in chunks if folders[c.key] == own])  # the shared folder serves other languages too
@@ -265,25 +271,88 @@ class _FrameValues:
         return out
 
 
+PART_S = 60.0  # seconds of video in one part of a render run by `run_parts`
+
+
 def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,
                    banks: dict[int, Bank], folders: dict[str, Path], tick: Callable[[int], None], crf: int = CRF,
-                   preset: str = PRESET) -> tuple[int, float]:
-    """Render and encode the chunks not already in their folder (`folders[chunk.key]`), in one decode
-    pass that stops after the last chunk to make.
+                   preset: str = PRESET, run_parts: Callable[[Callable, list], list] | None = None
+                   ) -> tuple[int, float]:
+    """Render and encode the chunks not already in their folder (`folders[chunk.key]`): in one decode
+    pass that stops after the last chunk to make, or, with `run_parts`, as parts of about PART_S seconds
+    of video (see sync_video).
 
     Returns (frames rendered, seconds spent rendering them, decode and encode not counted)."""
     for folder in set(folders.values()):
         folder.mkdir(parents=True, exist_ok=True)
-    todo = {c.first: c for c in chunks if not CH.reusable(folders[c.key], c)}
+    todo = [c for c in chunks if not CH.reusable(folders[c.key], c)]
     if not todo:
         return 0, 0.0
-    end = max(c.stop for c in todo.values())
+    if run_parts is None:
+        return _render(_Part(video, info, todo, _draws(by_frame, todo), banks, folders, crf, preset), tick)
+    times = vio.frame_times(video)[0]
+    parts, group = [], [todo[0]]
+    for c in todo[1:]:
+        if c.first != group[-1].stop or times[c.first] - times[group[0].first] >= PART_S:
+            parts.append(group)
+            group = []
+        group.append(c)
+    parts.append(group)
+    done = run_parts(_render, [_part(video, info, g, by_frame, banks, folders, crf, preset) for g in parts])
+    tick(todo[-1].stop - 1)
+    return sum(r for r, _ in done), sum(s for _, s in done)
+
+
+Draw = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, float]]  # one face on one frame:
+# (track id, src, dst, ring px, triangles, bank weights), as render.render_face takes them
+
+
+@dataclass
+class _Part:
+    """Chunks to render, with what they draw (frame index -> faces), self-contained: it pickles."""
+
+    video: Path
+    info: vio.VideoInfo
+    chunks: list[CH.Chunk]  # in order
+    draws: dict[int, list[Draw]] | Callable[[int], list[Draw]]
+    banks: dict[int, Bank]
+    folders: dict[str, Path]
+    crf: int
+    preset: str
+    seek: bool = False  # reach the first chunk by a seek (a part), not by decoding from the video's start
+
+
+def _draws(by_frame: dict, chunks: list[CH.Chunk]) -> Callable[[int], list[Draw]]:
+    """The faces each frame draws, read from the plans when asked."""
+    return lambda i: [(plan.tid, plan.src[j], plan.dst[j], plan.ring[j], plan.tris, wts)
+                      for plan, j, wts in by_frame.get(i, [])]
+
+
+def _part(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict, banks: dict[int, Bank],
+          folders: dict[str, Path], crf: int, preset: str) -> _Part:
+    """A part that carries copies of its own frames' points, its faces' banks and its chunks' values,
+    not the plans of the whole video."""
+    read = _draws(by_frame, chunks)
+    draws = {i: read(i) for c in chunks for i in range(c.first, c.stop) if i in by_frame}
+    tids = {d[0] for ds in draws.values() for d in ds}
+    return _Part(video, info, [c.fixed() for c in chunks], draws, {t: banks[t] for t in tids},
+                 {c.key: folders[c.key] for c in chunks}, crf, preset, seek=True)
+
+
+def _render(part: _Part, tick: Callable[[int], None] | None = None) -> tuple[int, float]:
+    """Render and encode a part's chunks in one decode pass to its last chunk: (frames rendered, seconds
+    spent rendering them)."""
+    tick = tick or (lambda i: None)
+    draws = part.draws if callable(part.draws) else (lambda i, d=part.draws: d.get(i, []))
+    todo = {c.first: c for c in part.chunks}
+    first, end = part.chunks[0].first, part.chunks[-1].stop
     wanted = np.zeros(end, bool)
-    for c in todo.values():
+    for c in part.chunks:
         wanted[c.first:c.stop] = True
+    info = part.info
     chunk, writer, rendered, render_s = None, None, 0, 0.0
     try:
-        for fr in vio.frames(video, wanted):
+        for fr in vio.frames(part.video, wanted, span=(first, end) if part.seek and first > 0 else None):
             if fr.index >= end:
                 break
             tick(fr.index)
@@ -291,19 +360,18 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
                 chunk = todo.get(fr.index)
                 if chunk is None:
                     continue
-                folder = folders[chunk.key]
+                folder = part.folders[chunk.key]
                 CH.forget(folder, chunk)
                 writer = vio.VideoWriter(folder / f"{chunk.key}.mp4", info.width, info.height, info.time_base,
-                                         info.rate, crf=crf, preset=preset, b_frames=False)
+                                         info.rate, crf=part.crf, preset=part.preset, b_frames=False)
             img = fr.rgb
-            jobs = by_frame.get(fr.index, [])
+            jobs = draws(fr.index)
             if jobs:
                 img = img.copy()
                 t0 = time.perf_counter()
-                for plan, j, wts in jobs:
-                    items = banks[plan.tid].items
-                    R.render_face(img, plan.src[j], plan.dst[j], plan.ring[j], plan.tris,
-                                  [(items[k], v) for k, v in wts.items()])
+                for tid, src, dst, ring, tris, wts in jobs:
+                    items = part.banks[tid].items
+                    R.render_face(img, src, dst, ring, tris, [(items[k], v) for k, v in wts.items()])
                 render_s += time.perf_counter() - t0
                 rendered += 1
             writer.write(img, fr.pts)

@@ -35,6 +35,10 @@ class Chunk:
         """The numbers it is drawn from (points in px, blend weights), for `reusable`."""
         return self.draws()
 
+    def fixed(self) -> "Chunk":
+        """The chunk with its values made now: it can be sent to another process on its own."""
+        return Chunk(self.first, self.stop, self.key, functools.partial(np.asarray, self.values))
+
 
 def bounds(times: np.ndarray, seconds: float = CHUNK_S) -> list[tuple[int, int]]:
     """(first, stop) frame ranges on a fixed time grid of `seconds` from the first frame (s), so the

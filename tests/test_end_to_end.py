@@ -162,7 +162,8 @@ def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir, mo
 
 def test_language_branches_on_dask_workers_give_the_same_dub(face1, media_dir, tmp_path):
     """`--dask local:2`: the branches run in two worker processes (their own models, the source's face
-    analysis made once before them) and give what the threads of one process gave."""
+    analysis made once before them; the lips' render in parts, as tasks of those workers) and give what
+    the threads of one process gave."""
     job, _ = face1
     # fr and ja: the es line another test of this module edits would differ
     run_dub(media_dir / "video/vr_face1.mp4", "--to", "fr,ja", "--dask", "local:2", "--out", tmp_path)
@@ -173,4 +174,6 @@ def test_language_branches_on_dask_workers_give_the_same_dub(face1, media_dir, t
         assert (other / code / "dub.wav").read_bytes() == (job / code / "dub.wav").read_bytes()
         ours, theirs = (json.loads((j / code / "sync.json").read_text()) for j in (other, job))
         assert ours["synced_frames"] == theirs["synced_frames"] > 0
+        # the lips rendered in parts sent to the workers (flows.runners.dask_map) are the threads' lips
+        assert (other / code / "lips.mp4").read_bytes() == (job / code / "lips.mp4").read_bytes()
         assert (other / f"vr_face1.{code}.mp4").stat().st_size > 0

@@ -238,3 +238,34 @@ def test_the_render_holds_nothing_the_length_of_the_voice(tmp_path, monkeypatch)
     finally:
         tracemalloc.stop()
     assert held and held[0] < 0.5 * long.nbytes, f"{held[0] / 1e6:.0f} MB held at the render"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FACE1.exists(), reason="../shared/media not present")
+def test_a_render_run_as_parts_elsewhere_gives_the_same_video(tmp_path, monkeypatch):
+    """The chunks to render, sent as parts of PART_S seconds to another process (here: pickled and
+    rendered from the copy, as a cluster's worker would), make the same frames as one local pass; each
+    part decodes from a seek to its own first frame, and carries its own frames' points, not the plans."""
+    import pickle
+
+    from dubbing import video as vio
+    from dubbing.schema import SpeakerTurn
+    from lipsync import api, faces
+
+    monkeypatch.setattr(api, "PART_S", 2.0)
+    fa = faces.analyse(FACE1, tmp_path / "track")
+    phones = [(p, 0.2 + 0.15 * i, 0.33 + 0.15 * i, "S0") for i, p in enumerate("olamiaboepuamo")]
+    turns = [SpeakerTurn(start=0.0, end=4.5, speaker="S0")]
+    sent = []
+
+    def elsewhere(fn, parts):
+        sent.extend(pickle.dumps(p) for p in parts)
+        return [pickle.loads(pickle.dumps(fn))(pickle.loads(pickle.dumps(p))) for p in parts]
+
+    here = api.sync_video(FACE1, FACE1, phones, turns, tmp_path / "here.mp4", tmp_path / "a", faces=fa, measure=False)
+    there = api.sync_video(FACE1, FACE1, phones, turns, tmp_path / "there.mp4", tmp_path / "b", faces=fa,
+                           measure=False, run_parts=elsewhere)
+    assert len(sent) >= 2 and there.rendered_frames == here.rendered_frames > 0
+    x, y = ([f.rgb for f in vio.frames(tmp_path / n)] for n in ("here.mp4", "there.mp4"))
+    assert len(x) == len(y) == here.frames and all(np.array_equal(p, q) for p, q in zip(x, y))
+    assert not any(b"TrackPlan" in p or b"_FrameValues" in p for p in sent)  # its own frames' points, not the plans
