@@ -473,8 +473,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     `llm_users`: told when this language starts and stops needing the translation model (its lines
     are spoken and fitted, which may shorten them; done whether that went well or not); the lip sync
     then waits for the model to be let go while another user still asks it (llm.Users.wait_released).
-    `run_parts`: how the lips' render runs in parts of the video's time (lipsync.api.sync_video), such
-    as on the workers of a Dask cluster; None: here."""
+    `run_parts`: how the speech (_speak_lines) and the lips' render (lipsync.api.sync_video) run in
+    parts of the video's time, such as on the workers of a Dask cluster; None: here."""
     from . import mix_file, own_voice, subtitles
 
     lang = languages.get(tr.language)
@@ -492,7 +492,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                                          lang, cfg, src.name, clips=job.root / "voices"))
         t0 = time.perf_counter()
         clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,
-                                                         lambda i: progress(step, i, total))
+                                                         lambda i: progress(step, i, total), run_parts)
         t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
@@ -568,28 +568,72 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
 
 
+SPEECH_PART_S = 120.0  # seconds of the video's lines in one part of the speech run by `run_parts`
+
+
 def _speak_lines(src: Source, lang: Language, lines: list[Line], cast: VoiceCast, source_language: str,
-                 cfg: Config, done: Callable[[int], None]):
+                 cfg: Config, done: Callable[[int], None], run_parts: Callable[[Callable, list], list] | None = None):
     """Each line spoken in its speaker's voice and fitted to its slot, borrowing at most half the gap to
     each neighbour: (clips as (start s, 48 kHz audio), fitted lines, phones, final text by line id).
-    `done(i)` after the i-th line."""
-    from .speak import Synthesizer
-
-    synth = Synthesizer(cfg.tts.xtts)
-    clips, fitted, phones, final_text = [], [], [], {}
-    done(0)
+    `done(i)` after the i-th line. `run_parts`: how parts of about SPEECH_PART_S seconds of lines run
+    (a line's fit depends on its neighbours' source times only, so the parts are independent), such as
+    on the workers of a cluster, each with its own models; None: here, in order."""
+    rooms = []
     for i, ln in enumerate(lines):
         prev_end = lines[i - 1].end if i else 0.0
         next_start = lines[i + 1].start if i + 1 < len(lines) else src.info.duration
-        room = (min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
-                min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2)))
-        audio, clip_start, fl, ph, text = fit_line(src, lang, ln, cast.voices[ln.speaker], cfg, synth, room,
-                                                   source_language)
-        clips.append((clip_start, audio))
-        fitted.append(fl)
-        phones.extend(ph)
-        final_text[ln.id] = text
-        done(i + 1)
+        rooms.append((min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
+                      min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2))))
+    if run_parts is None:
+        return _speak_part(_SpeechPart(src, lang, lines, rooms, cast, source_language, cfg), done)
+    cuts = [0] + [i for i in range(1, len(lines))
+                  if int(lines[i].start // SPEECH_PART_S) != int(lines[i - 1].start // SPEECH_PART_S)] + [len(lines)]
+    parts = [_SpeechPart(src, lang, lines[a:b], rooms[a:b], cast, source_language, cfg, remote=True)
+             for a, b in zip(cuts, cuts[1:]) if b > a]
+    clips, fitted, phones, final_text = [], [], [], {}
+    for c, f, p, t in run_parts(_speak_part, parts):
+        clips += c
+        fitted += f
+        phones += p
+        final_text.update(t)
+    done(len(lines))
+    return clips, fitted, phones, final_text
+
+
+@dataclass
+class _SpeechPart:
+    """Lines to speak and fit, with the room each may borrow (s before, s after): it pickles."""
+
+    src: Source
+    lang: Language
+    lines: list[Line]
+    rooms: list[tuple[float, float]]
+    cast: VoiceCast
+    source_language: str
+    cfg: Config
+    remote: bool = False  # run where nothing else asks the translation model: let it go after the part
+
+
+def _speak_part(part: _SpeechPart, done: Callable[[int], None] | None = None):
+    """The part's lines spoken and fitted, in order; see _speak_lines."""
+    from .speak import Synthesizer
+
+    synth = Synthesizer(part.cfg.tts.xtts)
+    clips, fitted, phones, final_text = [], [], [], {}
+    done = done or (lambda i: None)
+    done(0)
+    try:
+        for i, (ln, room) in enumerate(zip(part.lines, part.rooms)):
+            audio, clip_start, fl, ph, text = fit_line(part.src, part.lang, ln, part.cast.voices[ln.speaker], part.cfg,
+                                                       synth, room, part.source_language)
+            clips.append((clip_start, audio))
+            fitted.append(fl)
+            phones.extend(ph)
+            final_text[ln.id] = text
+            done(i + 1)
+    finally:
+        if part.remote:
+            llm.release()
     return clips, fitted, phones, final_text
 
 

@@ -136,3 +136,46 @@ def test_the_stretch_does_not_push_the_effective_rate_past_its_cap():
     assert free.stretch == pytest.approx(CFG.stretch_min)
     slow = fit.plan(1.0, 2.0, 1.1, 1.0, capped)  # a line that needs little: the cap changes nothing
     assert slow.stretch == pytest.approx(1 / 1.1, abs=1e-3)
+
+
+def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch):
+    """run_parts: the lines go out in parts of SPEECH_PART_S seconds (pickled, as to a cluster's
+    workers), each line with the room its neighbours in the whole video leave it; the parts come back
+    in order, the same as one pass, and each remote part lets its worker's translation model go."""
+    import pickle
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import languages
+    from dubbing import llm, pipeline
+    from dubbing.schema import Line
+
+    def fit_line(src, lang, line, voice, cfg, synth, room, source_language):
+        return np.full(3, float(line.start), np.float32), line.start - room[0], (line.id, room), [(voice, line.id)], \
+            line.text.upper()
+
+    released = []
+    monkeypatch.setattr(pipeline, "fit_line", fit_line)
+    monkeypatch.setattr(llm, "release", lambda: released.append(1))
+    monkeypatch.setattr(pipeline, "SPEECH_PART_S", 10.0)
+    lines = [Line(id=f"L{i:04d}", start=3.0 * i, end=3.0 * i + 2.0, speaker="S", source="x", text=f"línea {i}")
+             for i in range(12)]
+    src = SimpleNamespace(info=SimpleNamespace(duration=40.0))
+    cast = SimpleNamespace(voices={"S": "voice of S"})
+    args = (src, languages.get("es"), lines, cast, "en", config.load())
+    sent = []
+
+    def elsewhere(fn, parts):
+        sent.extend(parts)
+        return [pickle.loads(pickle.dumps(fn))(pickle.loads(pickle.dumps(p))) for p in parts]
+
+    ticks = []
+    here = pipeline._speak_lines(*args, ticks.append)
+    there = pipeline._speak_lines(*args, lambda i: None, elsewhere)
+    assert len(sent) == 4 and [len(p.lines) for p in sent] == [4, 3, 3, 2]  # 0-9 s, 10-19 s, ...
+    assert ticks == list(range(13))
+    clips = lambda r: [(start, a.tolist()) for start, a in r[0]]
+    assert clips(here) == clips(there) and here[1:] == there[1:]
+    assert there[1][4] == ("L0004", (0.5, 0.5))  # the first line of a part still borrows from the line before
+    assert released == [1, 1, 1, 1]
