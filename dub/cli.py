@@ -18,7 +18,21 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Dub videos into other languages, with lips re-synced to the new voices.")
-console = Console(stderr=True)
+
+
+def _stderr():
+    """Standard error on a descriptor of its own: lipsync.track points descriptor 2 at /dev/null for a
+    moment while native libraries load, and an error line printed meanwhile from another thread was lost
+    (a disk-full run ended with exit 5 and said nothing)."""
+    import sys
+
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (OSError, ValueError, AttributeError):  # no descriptor behind sys.stderr (an embedding host)
+        return sys.stderr
+
+
+console = Console(file=_stderr())
 
 
 INTERRUPTED = "interrupted; finished stages are kept: run the same command again to resume"

@@ -115,6 +115,16 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(d)], check=False)
 
 
+def test_the_error_line_is_said_while_native_output_is_silenced():
+    """lipsync.track points descriptor 2 at /dev/null while native libraries load (in a worker thread);
+    a run that fails just then (a disk full under load) exited 5 with its error line thrown away."""
+    code = ("import os; from dub import cli; null = os.open(os.devnull, os.O_WRONLY); os.dup2(null, 2); "
+            "cli._fail('disk full while writing x: free space and run again to resume', 5)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 5
+    assert_one_line_error(r, "disk full")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("size", ["1500k", "5m"])  # full while separating audio / while saving the face tracks
 def test_disk_full_is_one_line_and_loses_nothing(size, small_disk, media_dir):
