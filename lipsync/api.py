@@ -194,8 +194,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     folders = {c.key: shared_chunks if shared_chunks is not None and not any(keys[c.first:c.stop]) else own
                for c in chunks}
     report.synced_frames = len(by_frame)
-    report.rendered_frames, render_s = _render_chunks(video, info, chunks, by_frame, banks, folders,
-                                                      lambda i: tick(n + i + 1), crf, preset, run_parts)
+    report.rendered_frames, render_s = _render_chunks(video, info, tracks.times, tracks.pts, chunks, by_frame, banks,
+                                                      folders, lambda i: tick(n + i + 1), crf, preset, run_parts)
     report.render_fps = round(report.rendered_frames / render_s, 1) if render_s > 0 else None
     vio.concat([folders[c.key] / f"{c.key}.mp4" for c in chunks], out_video)
     CH.prune(own, [c for c in chunks if folders[c.key] == own])  # the shared folder serves other languages too
@@ -274,13 +274,13 @@ class _FrameValues:
 PART_S = 60.0  # seconds of video in one part of a render run by `run_parts`
 
 
-def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict,
-                   banks: dict[int, Bank], folders: dict[str, Path], tick: Callable[[int], None], crf: int = CRF,
-                   preset: str = PRESET, run_parts: Callable[[Callable, list], list] | None = None
+def _render_chunks(video: Path, info: vio.VideoInfo, times: np.ndarray, pts: np.ndarray, chunks: list[CH.Chunk],
+                   by_frame: dict, banks: dict[int, Bank], folders: dict[str, Path], tick: Callable[[int], None],
+                   crf: int = CRF, preset: str = PRESET, run_parts: Callable[[Callable, list], list] | None = None
                    ) -> tuple[int, float]:
     """Render and encode the chunks not already in their folder (`folders[chunk.key]`): in one decode
     pass that stops after the last chunk to make, or, with `run_parts`, as parts of about PART_S seconds
-    of video (see sync_video).
+    of video (see sync_video). `times`, `pts`: every frame's time (s) and pts, as the video's frames are.
 
     Returns (frames rendered, seconds spent rendering them, decode and encode not counted)."""
     for folder in set(folders.values()):
@@ -289,8 +289,7 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
     if not todo:
         return 0, 0.0
     if run_parts is None:
-        return _render(_Part(video, info, todo, _draws(by_frame, todo), banks, folders, crf, preset), tick)
-    times = vio.frame_times(video)[0]
+        return _render(_Part(video, info, todo, _PlanDraws(by_frame), banks, folders, crf, preset), tick)
     parts, group = [], [todo[0]]
     for c in todo[1:]:
         if c.first != group[-1].stop or times[c.first] - times[group[0].first] >= PART_S:
@@ -298,7 +297,7 @@ def _render_chunks(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_
             group = []
         group.append(c)
     parts.append(group)
-    done = run_parts(_render, [_part(video, info, g, by_frame, banks, folders, crf, preset) for g in parts])
+    done = run_parts(_render, [_part(video, info, pts, g, by_frame, banks, folders, crf, preset) for g in parts])
     tick(todo[-1].stop - 1)
     return sum(r for r, _ in done), sum(s for _, s in done)
 
@@ -314,36 +313,42 @@ class _Part:
     video: Path
     info: vio.VideoInfo
     chunks: list[CH.Chunk]  # in order
-    draws: dict[int, list[Draw]] | Callable[[int], list[Draw]]
+    draws: "dict[int, list[Draw]] | _PlanDraws"  # frame index -> the faces it draws (read with .get)
     banks: dict[int, Bank]
     folders: dict[str, Path]
     crf: int
     preset: str
-    seek: bool = False  # reach the first chunk by a seek (a part), not by decoding from the video's start
+    pts: np.ndarray | None = None  # every frame's pts: a part reaches its first chunk by a seek, not by
+    # decoding from the video's start
 
 
-def _draws(by_frame: dict, chunks: list[CH.Chunk]) -> Callable[[int], list[Draw]]:
-    """The faces each frame draws, read from the plans when asked."""
-    return lambda i: [(plan.tid, plan.src[j], plan.dst[j], plan.ring[j], plan.tris, wts)
-                      for plan, j, wts in by_frame.get(i, [])]
+class _PlanDraws:
+    """frame index -> the faces it draws, read from the plans when asked (dict.get's way)."""
+
+    def __init__(self, by_frame: dict):
+        self.by_frame = by_frame
+
+    def get(self, i: int, default: list[Draw] | None = None) -> list[Draw] | None:
+        if i not in self.by_frame:
+            return default
+        return [(plan.tid, plan.src[j], plan.dst[j], plan.ring[j], plan.tris, wts) for plan, j, wts in self.by_frame[i]]
 
 
-def _part(video: Path, info: vio.VideoInfo, chunks: list[CH.Chunk], by_frame: dict, banks: dict[int, Bank],
-          folders: dict[str, Path], crf: int, preset: str) -> _Part:
+def _part(video: Path, info: vio.VideoInfo, pts: np.ndarray, chunks: list[CH.Chunk], by_frame: dict,
+          banks: dict[int, Bank], folders: dict[str, Path], crf: int, preset: str) -> _Part:
     """A part that carries copies of its own frames' points, its faces' banks and its chunks' values,
     not the plans of the whole video."""
-    read = _draws(by_frame, chunks)
-    draws = {i: read(i) for c in chunks for i in range(c.first, c.stop) if i in by_frame}
+    read = _PlanDraws(by_frame)
+    draws = {i: read.get(i) for c in chunks for i in range(c.first, c.stop) if i in by_frame}
     tids = {d[0] for ds in draws.values() for d in ds}
     return _Part(video, info, [c.fixed() for c in chunks], draws, {t: banks[t] for t in tids},
-                 {c.key: folders[c.key] for c in chunks}, crf, preset, seek=True)
+                 {c.key: folders[c.key] for c in chunks}, crf, preset, pts=pts)
 
 
 def _render(part: _Part, tick: Callable[[int], None] | None = None) -> tuple[int, float]:
     """Render and encode a part's chunks in one decode pass to its last chunk: (frames rendered, seconds
     spent rendering them)."""
     tick = tick or (lambda i: None)
-    draws = part.draws if callable(part.draws) else (lambda i, d=part.draws: d.get(i, []))
     todo = {c.first: c for c in part.chunks}
     first, end = part.chunks[0].first, part.chunks[-1].stop
     wanted = np.zeros(end, bool)
@@ -352,7 +357,8 @@ def _render(part: _Part, tick: Callable[[int], None] | None = None) -> tuple[int
     info = part.info
     chunk, writer, rendered, render_s = None, None, 0, 0.0
     try:
-        for fr in vio.frames(part.video, wanted, span=(first, end) if part.seek and first > 0 else None):
+        seek = part.pts is not None and first > 0
+        for fr in vio.frames(part.video, wanted, span=(first, end) if seek else None, pts=part.pts):
             if fr.index >= end:
                 break
             tick(fr.index)
@@ -365,7 +371,7 @@ def _render(part: _Part, tick: Callable[[int], None] | None = None) -> tuple[int
                 writer = vio.VideoWriter(folder / f"{chunk.key}.mp4", info.width, info.height, info.time_base,
                                          info.rate, crf=part.crf, preset=part.preset, b_frames=False)
             img = fr.rgb
-            jobs = draws(fr.index)
+            jobs = part.draws.get(fr.index, [])
             if jobs:
                 img = img.copy()
                 t0 = time.perf_counter()
