@@ -198,9 +198,10 @@ def translate(
     voice: list[str] = typer.Option([], "--voice", help="pin a voice: SPEAKER_00=NAME (a library voice, a .npy/.pt "
                                     "style file or a stock voice); repeat per speaker"),
     quality: str = _QUALITY,
-    dask: Optional[str] = typer.Option(None, "--dask", help="run the language branches on Dask worker processes: "
-                                       "a scheduler address, or local[:N] for a LocalCluster (progress then shows "
-                                       "as Prefect task states)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="run the language branches, and each one's speech and lip "
+                                       "render in parts of the video's time, on Dask worker processes: a scheduler "
+                                       "address, or local[:N] for a LocalCluster (progress then shows as Prefect "
+                                       "task states)"),
 ):
     """Dub INPUT into each language: one video (or audio) per language, with subtitles."""
     from dubbing import config as config_mod
