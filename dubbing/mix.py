@@ -54,14 +54,15 @@ def place(clips: list[tuple[float, np.ndarray]], length: int, sample_rate: int) 
 def place_span(clips: list[tuple[float, np.ndarray]], a: int, b: int, sample_rate: int) -> np.ndarray:
     """Samples a..b-1 of the track `place` makes (so a long track can be made a window at a time)."""
     out = np.zeros(max(0, b - a), np.float32)
-    for start, clip in clips:
+    for start, clip in clips:  # a clip is read only where it meets the span (clips may be kept in a file)
+        at = int(round(start * sample_rate))
+        lo, hi = max(0, a - at), min(len(clip), b - at)
+        if hi <= lo:
+            continue
         clip = np.asarray(clip, dtype=np.float32)
         if clip.ndim != 1:
             raise ValueError(f"clips must be mono (samples,), got shape {clip.shape}")
-        at = int(round(start * sample_rate))
-        lo, hi = max(0, a - at), min(len(clip), b - at)
-        if hi > lo:
-            out[at + lo - a:at + hi - a] += _fade(clip, sample_rate)[lo:hi]
+        out[at + lo - a:at + hi - a] += _fade(clip, sample_rate)[lo:hi]
     return out
 
 

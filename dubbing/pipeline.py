@@ -509,9 +509,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     dub_wav = mix_file.write(clips, job.path("source/background.wav"), n, MIX_RATE, levels.speech_lufs, cfg.mix,
                              job.path(f"{lang.code}/voices.wav"), job.path(f"{lang.code}/dub.wav"),
                              (job.path(f"{lang.code}/stems"), [f.speaker for f in fitted]) if cfg.output.stems else None)
-    # after the mix only the quality check's tracks of speakers talking at once need the clips: kept at
-    # SPEECH_RATE (a third of the size) through the long lip-sync stage, and not at all otherwise
-    heard = [(start, soxr.resample(a, MIX_RATE, SPEECH_RATE)) for start, a in clips] if talk_over(fitted) else None
+    # after the mix only the quality check's tracks of speakers talking at once read the clips (in their file)
+    heard = clips if talk_over(fitted) else None
     del clips
     t["mix"] = time.perf_counter() - t0
     progress(step, len(lines) + 1, total)
@@ -558,6 +557,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         indent=1, ensure_ascii=False).encode()))
     quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
+    shutil.rmtree(job.path(f"{lang.code}/clips"), ignore_errors=True)  # the clips' files, mixed and checked
     try:  # the review page's plots of this language, drawn now rather than all at the end of the run
         from . import review
 
@@ -574,7 +574,8 @@ SPEECH_PART_S = 120.0  # seconds of the video's lines in one part of the speech 
 def _speak_lines(src: Source, lang: Language, lines: list[Line], cast: VoiceCast, source_language: str,
                  cfg: Config, done: Callable[[int], None], run_parts: Callable[[Callable, list], list] | None = None):
     """Each line spoken in its speaker's voice and fitted to its slot, borrowing at most half the gap to
-    each neighbour: (clips as (start s, 48 kHz audio), fitted lines, phones, final text by line id).
+    each neighbour: (clips as (start s, 48 kHz audio kept in a file: dubbing.clip_file), fitted lines, phones,
+    final text by line id).
     `done(i)` after the i-th line. `run_parts`: how parts of about SPEECH_PART_S seconds of lines run
     (a line's fit depends on its neighbours' source times only, so the parts are independent), such as
     on the workers of a cluster, each with its own models; None: here, in order."""
@@ -584,12 +585,15 @@ def _speak_lines(src: Source, lang: Language, lines: list[Line], cast: VoiceCast
         next_start = lines[i + 1].start if i + 1 < len(lines) else src.info.duration
         rooms.append((min(cfg.fit.max_borrow, max(0.0, (ln.start - prev_end) / 2)),
                       min(cfg.fit.max_borrow, max(0.0, (next_start - ln.end) / 2))))
+    clip_dir = src.job.path(f"{lang.code}/clips")
     if run_parts is None:
-        return _speak_part(_SpeechPart(src, lang, lines, rooms, cast, source_language, cfg), done)
+        return _speak_part(_SpeechPart(src, lang, lines, rooms, cast, source_language, cfg, clip_dir / "speech.f32"),
+                           done)
     cuts = [0] + [i for i in range(1, len(lines))
                   if int(lines[i].start // SPEECH_PART_S) != int(lines[i - 1].start // SPEECH_PART_S)] + [len(lines)]
-    parts = [_SpeechPart(src, lang, lines[a:b], rooms[a:b], cast, source_language, cfg, remote=True)
-             for a, b in zip(cuts, cuts[1:]) if b > a]
+    parts = [_SpeechPart(src, lang, lines[a:b], rooms[a:b], cast, source_language, cfg,
+                         clip_dir / f"speech-{k}.f32", remote=True)
+             for k, (a, b) in enumerate((a, b) for a, b in zip(cuts, cuts[1:]) if b > a)]
     clips, fitted, phones, final_text = [], [], [], {}
     for c, f, p, t in run_parts(_speak_part, parts):
         clips += c
@@ -611,11 +615,13 @@ class _SpeechPart:
     cast: VoiceCast
     source_language: str
     cfg: Config
+    clip_path: Path  # the raw file its fitted clips are kept in (dubbing.clip_file)
     remote: bool = False  # run where nothing else asks the translation model: let it go after the part
 
 
 def _speak_part(part: _SpeechPart, done: Callable[[int], None] | None = None):
     """The part's lines spoken and fitted, in order; see _speak_lines."""
+    from .clip_file import ClipFile
     from .speak import Synthesizer
 
     synth = Synthesizer(part.cfg.tts.xtts)
@@ -623,14 +629,15 @@ def _speak_part(part: _SpeechPart, done: Callable[[int], None] | None = None):
     done = done or (lambda i: None)
     done(0)
     try:
-        for i, (ln, room) in enumerate(zip(part.lines, part.rooms)):
-            audio, clip_start, fl, ph, text = fit_line(part.src, part.lang, ln, part.cast.voices[ln.speaker], part.cfg,
-                                                       synth, room, part.source_language)
-            clips.append((clip_start, audio))
-            fitted.append(fl)
-            phones.extend(ph)
-            final_text[ln.id] = text
-            done(i + 1)
+        with ClipFile(part.clip_path) as kept:
+            for i, (ln, room) in enumerate(zip(part.lines, part.rooms)):
+                audio, clip_start, fl, ph, text = fit_line(part.src, part.lang, ln, part.cast.voices[ln.speaker],
+                                                           part.cfg, synth, room, part.source_language)
+                clips.append((clip_start, kept.keep(audio)))
+                fitted.append(fl)
+                phones.extend(ph)
+                final_text[ln.id] = text
+                done(i + 1)
     finally:
         if part.remote:
             llm.release()
@@ -639,9 +646,11 @@ def _speak_part(part: _SpeechPart, done: Callable[[int], None] | None = None):
 
 def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[tuple[float, np.ndarray]],
                    rates: list[float], cfg: Config) -> list[tuple[float, np.ndarray]]:
-    """The fitted clips moved after their source lines' loudness and pitch (dubbing.prosody); what was
-    done and how closely each line followed goes to <lang>/prosody.json."""
+    """The fitted clips moved after their source lines' loudness and pitch (dubbing.prosody), kept in a
+    file as they were (dubbing.clip_file); what was done and how closely each line followed goes to
+    <lang>/prosody.json."""
     from . import prosody
+    from .clip_file import ClipFile
 
     job = src.job
     speech_path = job.path("source/speech16k.wav")
@@ -651,7 +660,9 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
                         digest(src.media_key, cfg.separation, slots, cfg.prosody.final_seconds),
                         lambda: SourceProsody(lines=prosody.measure_lines(
                             media.read_wav(speech_path)[0], SPEECH_RATE, lines, cfg.prosody.final_seconds)))
-    audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody, rates)
+    with ClipFile(job.path(f"{lang.code}/clips/prosody.f32")) as kept:
+        audios, report = prosody.carry(lines, shapes.lines, [a for _, a in clips], MIX_RATE, cfg.prosody, rates,
+                                       keep=kept.keep)
     ProsodyReport(language=lang.code, lines=report, summary=prosody.summary(report)).save(
         job.path(f"{lang.code}/prosody.json"))
     return [(start, a) for (start, _), a in zip(clips, audios)]
@@ -746,12 +757,13 @@ def talk_over(fitted: list[FittedLine]) -> bool:
 
 def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLine],
                     duration: float) -> dict[str, np.ndarray]:
-    """Each speaker's dubbed lines alone (`clips` at SPEECH_RATE), placed on a SPEECH_RATE track of
+    """Each speaker's dubbed lines alone (`clips` at MIX_RATE), placed on a SPEECH_RATE track of
     `duration` seconds."""
     from . import mix
 
     n = int(round(duration * SPEECH_RATE))
-    return {spk: mix.place([c for c, f in zip(clips, fitted) if f.speaker == spk], n, SPEECH_RATE)
+    return {spk: mix.place([(start, soxr.resample(np.asarray(c), MIX_RATE, SPEECH_RATE))
+                            for (start, c), f in zip(clips, fitted) if f.speaker == spk], n, SPEECH_RATE)
             for spk in dict.fromkeys(f.speaker for f in fitted)}
 
 

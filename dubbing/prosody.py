@@ -18,7 +18,9 @@ import functools
 import math
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soxr
@@ -264,10 +266,12 @@ def is_question(text: str) -> bool:
 
 
 def carry(lines, source: dict[str, Shape], clips: list[np.ndarray], sample_rate: int,
-          cfg: ProsodyConfig, rates: list[float] | None = None) -> tuple[list[np.ndarray], list[ProsodyLine]]:
+          cfg: ProsodyConfig, rates: list[float] | None = None,
+          keep: Callable[[np.ndarray], Any] | None = None) -> tuple[list, list[ProsodyLine]]:
     """Each dubbed clip (mono, `sample_rate` Hz, in the order of `lines`: records with id, speaker and
     source text) moved after its source line's shape; `rates`: each line's speaking rate (synthesis rate
-    over time-stretch; 1 if not given). Returns the new clips and what was done to each."""
+    over time-stretch; 1 if not given). Returns the new clips, each as `keep` made it (such as kept in a
+    file: dubbing.clip_file; the array itself if None), and what was done to each."""
     rates = rates or [1.0] * len(clips)
     before = [measure(c, sample_rate, cfg.final_seconds) for c in clips]
     speakers = {ln.speaker for ln in lines}
@@ -279,7 +283,7 @@ def carry(lines, source: dict[str, Shape], clips: list[np.ndarray], sample_rate:
         move = plan(src, spk[ln.speaker], b, voice[ln.speaker], cfg, rate)
         new = apply(clip, sample_rate, move, cfg.final_seconds)
         after = measure(new, sample_rate, cfg.final_seconds) if move != ProsodyMove() else b
-        out.append(new)
+        out.append(keep(new) if keep else new)
         report.append(ProsodyLine(line_id=ln.id, speaker=ln.speaker, question=is_question(ln.source), source=src,
                                   before=b, after=after, move=move, wanted=_relative(src, spk[ln.speaker]),
                                   got_before=_relative(b, voice[ln.speaker]), got=_relative(after, voice[ln.speaker])))

@@ -138,10 +138,12 @@ def test_the_stretch_does_not_push_the_effective_rate_past_its_cap():
     assert slow.stretch == pytest.approx(1 / 1.1, abs=1e-3)
 
 
-def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch):
+def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch, tmp_path):
     """run_parts: the lines go out in parts of SPEECH_PART_S seconds (pickled, as to a cluster's
     workers), each line with the room its neighbours in the whole video leave it; the parts come back
     in order, the same as one pass, and each remote part lets its worker's translation model go."""
+    import functools
+    import operator
     import pickle
     from types import SimpleNamespace
 
@@ -149,6 +151,7 @@ def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch):
 
     import languages
     from dubbing import llm, pipeline
+    from dubbing.clip_file import StoredClip
     from dubbing.schema import Line
 
     def fit_line(src, lang, line, voice, cfg, synth, room, source_language):
@@ -161,7 +164,7 @@ def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch):
     monkeypatch.setattr(pipeline, "SPEECH_PART_S", 10.0)
     lines = [Line(id=f"L{i:04d}", start=3.0 * i, end=3.0 * i + 2.0, speaker="S", source="x", text=f"línea {i}")
              for i in range(12)]
-    src = SimpleNamespace(info=SimpleNamespace(duration=40.0))
+    src = SimpleNamespace(info=SimpleNamespace(duration=40.0), job=SimpleNamespace(path=functools.partial(operator.truediv, tmp_path)))
     cast = SimpleNamespace(voices={"S": "voice of S"})
     args = (src, languages.get("es"), lines, cast, "en", config.load())
     sent = []
@@ -175,7 +178,9 @@ def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch):
     there = pipeline._speak_lines(*args, lambda i: None, elsewhere)
     assert len(sent) == 4 and [len(p.lines) for p in sent] == [4, 3, 3, 2]  # 0-9 s, 10-19 s, ...
     assert ticks == list(range(13))
-    clips = lambda r: [(start, a.tolist()) for start, a in r[0]]
+    clips = lambda r: [(start, np.asarray(a).tolist()) for start, a in r[0]]
     assert clips(here) == clips(there) and here[1:] == there[1:]
+    assert all(isinstance(a, StoredClip) for _, a in here[0] + there[0])  # in files, not held through the mix
+    assert clips(here)[5] == (15.0 - 0.5, [15.0] * 3)
     assert there[1][4] == ("L0004", (0.5, 0.5))  # the first line of a part still borrows from the line before
     assert released == [1, 1, 1, 1]

@@ -5,7 +5,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from dubbing.config import Mix
-from dubbing.mix import RELEASE, LoudnessMeter, duck_envelope, limit, loudness, mix, normalize, place
+from dubbing.mix import RELEASE, LoudnessMeter, duck_envelope, limit, loudness, mix, normalize, place, place_span
 
 SR = 16000
 CFG = Mix(loudness_lufs=-16.0, background_db=0.0, duck_db=-6.0)
@@ -206,3 +206,52 @@ def test_the_mix_of_a_long_dub_needs_the_memory_of_a_window_not_of_the_dub(tmp_p
         if stems:
             assert sf.info(tmp_path / "stems/dialogue-S1.wav").frames == n
     assert peaks[6] < 1.2 * peaks[2], peaks  # held whole, the mix's arrays triple from 2 to 6 minutes
+
+
+def test_clips_kept_in_a_file_mix_as_the_arrays_do_and_are_read_only_where_the_window_meets_them(tmp_path):
+    """dubbing.clip_file: the speech keeps each fitted clip in a file; the mix reads a clip only for the
+    windows it falls in, so a long dub's clips are never in memory together."""
+    import pickle
+
+    import soundfile as sf
+
+    from dubbing import clip_file, mix_file
+
+    sr, n = 24000, 24000 * 75 + 11
+    clips = _clips(75, sr, seed=3)
+    reads = []
+
+    class Counted(clip_file.StoredClip):
+        def __array__(self, dtype=None, copy=None):
+            reads.append(self.offset)
+            return super().__array__(dtype, copy)
+
+    with clip_file.ClipFile(tmp_path / "clips.f32") as kept:
+        plain = [(start, kept.keep(a)) for start, a in clips]
+    assert pickle.loads(pickle.dumps(plain[3][1])) == plain[3][1]  # as a cluster's worker sends it back
+    stored = [(start, Counted(*vars(c).values())) for start, c in plain]
+    assert [np.asarray(c).tolist() for _, c in plain] == [a.tolist() for _, a in clips]
+    span = (int(20.0 * sr), int(30.0 * sr))
+    assert np.array_equal(place_span(stored, *span, sr), place_span(clips, *span, sr))
+    meeting = [c.offset for s, c in stored if s * sr < span[1] and s * sr + len(c) > span[0]]
+    assert sorted(reads) == sorted(meeting) and 0 < len(meeting) < len(stored) / 3
+    cfg = Mix(loudness_lufs=-14.0, background_db=-3.0, duck_db=-12.0)
+    sf.write(tmp_path / "bg.wav", (0.03 * np.random.default_rng(5).standard_normal((n, 2))).astype(np.float32), sr)
+    for name, cs in (("arrays", clips), ("stored", stored)):
+        mix_file.write(cs, tmp_path / "bg.wav", n, sr, -20.0, cfg, tmp_path / f"voices-{name}.wav",
+                       tmp_path / f"dub-{name}.wav")
+    assert (tmp_path / "dub-arrays.wav").read_bytes() == (tmp_path / "dub-stored.wav").read_bytes()
+
+
+def test_a_clip_whose_file_was_cut_short_is_an_error_not_silence(tmp_path):
+    from dubbing import clip_file
+
+    with clip_file.ClipFile(tmp_path / "clips.f32") as kept:
+        kept.keep(np.ones(100, np.float32))
+        clip = kept.keep(np.ones(50, np.float32))
+    with open(tmp_path / "clips.f32", "r+b") as f:
+        f.truncate(4 * 120)
+    with pytest.raises(OSError, match="fewer samples"):
+        np.asarray(clip)
+    with pytest.raises(ValueError, match="mono"):
+        clip_file.ClipFile(tmp_path / "other.f32").keep(np.ones((10, 2), np.float32))
