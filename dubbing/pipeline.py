@@ -780,10 +780,11 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     audio = media.load_audio(dub_wav, SPEECH_RATE)
     # one pass detects the language and transcribes in it; only a dub heard as another language is
     # transcribed again in its own, so the CER is always of the intended language (saves ~2 s a language)
-    back = transcribe.transcribe(audio, cfg.asr, check=True)
+    spans = [(f.start, f.end) for f in fitted]  # decoded where the lines are (transcribe.CHECK_RUN_SECONDS)
+    back = transcribe.transcribe(audio, cfg.asr, check=True, spans=spans)
     detected, prob = back.language, back.language_probability
     if detected != lang.whisper:
-        back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True)
+        back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans)
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     apart = {}
@@ -791,7 +792,8 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         for spk, track in tracks.items():
             said = normalize(" ".join(final_text[f.line_id] for f in fitted if f.speaker == spk))
             if said.strip():
-                heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True).text
+                heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True,
+                                              spans=[(f.start, f.end) for f in fitted if f.speaker == spk]).text
                 apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]
     extra = {}

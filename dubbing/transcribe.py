@@ -51,6 +51,13 @@ SOURCE_DECODING = {"word_timestamps": True, "temperature": [0.0, 0.2, 0.4, 0.6, 
 # fr the hotter fallback took 39-44 s of 30 s and gave CER 0.53-0.93; this, 4 s and 0.37 (es, ja and
 # vr_face1 unchanged within 3 points). No word times are needed for a character error rate.
 CHECK_DECODING = {"word_timestamps": False, "temperature": 0.0, "no_repeat_ngram_size": 3}
+# The check decodes only where the dub's lines are (`spans`), lines joined into runs of at most this
+# long, each decoded alone (faster-whisper's clip_timestamps) instead of VAD's 30 s windows. A greedy
+# window that ends early skips the rest of its 30 s: the 1-minute long-bench dub's French scored CER 68 %
+# where one thread was given to CTranslate2 (as on a Dask worker) and 31 % with two, its Japanese 57-58 %.
+# In runs of 5 s the same dubs scored 36 % and 36 %, 34 % and 32 % (10 s runs: 33/39 %, 36/32 %).
+CHECK_RUN_SECONDS = 5.0
+CHECK_PAD_SECONDS = 0.2  # s of the dub around each run, unless that is nearer the next run
 
 
 PIECE_SECONDS = 300.0  # longer audio is transcribed in pieces of about this length, cut at pauses
@@ -59,21 +66,28 @@ CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietes
 
 def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
                progress: Callable[[float], None] | None = None, check: bool = False,
-               piece: float = PIECE_SECONDS) -> Transcript:
+               piece: float = PIECE_SECONDS, spans: list[tuple[float, float]] | None = None) -> Transcript:
     """Transcribe 16 kHz mono audio; `language` None means detect it. `progress` gets seconds done.
     `check` decodes for scoring synthesized speech (CHECK_DECODING): deterministic, no word times.
+    `spans`: where the speech is ((start, end) s; a dub's lines), decoded in runs (speech_runs) and
+    nowhere else; None or empty: wherever the voice activity detector finds speech (cfg.vad_filter).
 
     faster-whisper makes the features of all the audio it is given at once (about 1.2 GB of
     intermediates for 30 minutes): audio longer than `piece` s is given to it in pieces cut at its
     quietest half second near every `piece` s, the language found in the first piece with words kept
     for the rest (as whole, Whisper decodes 30 s windows without the previous text either way)."""
-    cuts = _cuts(audio, piece)
+    runs = speech_runs(spans, len(audio) / SPEECH_RATE) if spans else []
+    if runs:
+        pieces = _run_pieces(runs, piece)
+    else:
+        cuts = _cuts(audio, piece)
+        pieces = [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])]
     segments: list[Segment] = []
     info = first = None
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b, clips in pieces:
         offset = a / SPEECH_RATE
         part, found = _transcribe(audio[a:b], cfg, language, offset,
-                                  progress and (lambda t, o=offset: progress(o + t)), check)
+                                  progress and (lambda t, o=offset: progress(o + t)), check, clips)
         first = first or found
         if part and info is None:  # the first piece with words says the language (a silent one guesses)
             info, language = found, language or found.language
@@ -81,6 +95,42 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     info = info or first
     return Transcript(language=info.language, language_probability=round(info.language_probability, 4),
                       duration=round(len(audio) / SPEECH_RATE, 3), model=cfg.model, segments=segments)
+
+
+def speech_runs(spans: list[tuple[float, float]], duration: float, longest: float = CHECK_RUN_SECONDS,
+                pad: float = CHECK_PAD_SECONDS) -> list[tuple[float, float]]:
+    """(start, end) s of runs of `spans` (seconds, any order) to decode one by one: spans joined while a run
+    lasts at most `longest` s (overlapping spans always), each run widened by `pad` s but never past the
+    middle of its gap to the next one, nor out of [0, duration]."""
+    joined: list[list[float]] = []
+    for a, b in sorted(spans):
+        if joined and (b - joined[-1][0] <= longest or a < joined[-1][1]):
+            joined[-1][1] = max(joined[-1][1], b)
+        else:
+            joined.append([a, b])
+    out = []
+    for i, (a, b) in enumerate(joined):
+        lo = max(0.0, a - pad) if i == 0 else max(a - pad, (joined[i - 1][1] + a) / 2)
+        hi = min(duration, b + pad) if i + 1 == len(joined) else min(b + pad, (b + joined[i + 1][0]) / 2)
+        if hi > lo:
+            out.append((lo, hi))
+    return out
+
+
+def _run_pieces(runs: list[tuple[float, float]], piece: float) -> list[tuple[int, int, list[tuple[float, float]]]]:
+    """`runs` (s, in order) gathered into pieces of audio of about `piece` s at most (a run is never cut):
+    (first sample, end sample, the runs in seconds from the piece's start)."""
+    groups: list[list[tuple[float, float]]] = []
+    for run in runs:
+        if groups and run[1] - groups[-1][0][0] <= piece:
+            groups[-1].append(run)
+        else:
+            groups.append([run])
+    out = []
+    for g in groups:
+        a, b = int(g[0][0] * SPEECH_RATE), int(np.ceil(g[-1][1] * SPEECH_RATE))
+        out.append((a, b, [(lo - a / SPEECH_RATE, hi - a / SPEECH_RATE) for lo, hi in g]))
+    return out
 
 
 def _cuts(audio: np.ndarray, piece: float) -> list[int]:
@@ -105,11 +155,14 @@ def _cuts(audio: np.ndarray, piece: float) -> list[int]:
 
 
 def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float,
-                progress: Callable[[float], None] | None, check: bool):
-    """(segments with times offset by `offset` s, faster-whisper's info) of one piece."""
+                progress: Callable[[float], None] | None, check: bool,
+                clips: list[tuple[float, float]] | None = None):
+    """(segments with times offset by `offset` s, faster-whisper's info) of one piece; `clips`: only
+    these (start, end) s of it, each decoded alone."""
     model = load(cfg.model, cfg.compute_type)
     segments, info = model.transcribe(
-        audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter,
+        audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter and not clips,
+        clip_timestamps=[round(t, 3) for clip in clips for t in clip] if clips else "0",
         condition_on_previous_text=False, **(CHECK_DECODING if check else SOURCE_DECODING),
     )
     out: list[Segment] = []

@@ -29,6 +29,19 @@ def _program() -> tuple[np.ndarray, list[tuple[float, float]]]:
     return np.concatenate(parts), spans
 
 
+def test_the_check_decodes_lines_in_short_runs_padded_into_their_gaps():
+    lines = [(0.1, 1.0), (1.3, 2.5), (2.6, 4.8), (6.0, 12.0), (12.1, 13.0), (12.5, 19.5), (30.0, 31.0)]
+    runs = T.speech_runs(lines, 31.1, longest=5.0, pad=0.2)
+    # joined while a run lasts 5 s at most; a line overlapping a run joins it whatever its length
+    assert runs == [(0.0, pytest.approx(5.0)), (pytest.approx(5.8), pytest.approx(12.05)),
+                    (pytest.approx(12.05), pytest.approx(19.7)), (pytest.approx(29.8), 31.1)]
+    assert T.speech_runs(list(reversed(lines)), 31.1, 5.0, 0.2) == runs  # in any order
+    assert T.speech_runs([], 10.0) == []
+    pieces = T._run_pieces(runs, 15.0)
+    assert [(a / SPEECH_RATE, b / SPEECH_RATE) for a, b, _ in pieces] == [(0.0, 12.05), (12.05, 19.7), (29.8, 31.1)]
+    assert pieces[0][2] == runs[:2] and pieces[2][2] == [(0.0, pytest.approx(1.3))]  # from the piece's start
+
+
 def test_cuts_fall_in_pauses_near_every_piece():
     audio = np.tile(np.r_[np.ones(9 * SPEECH_RATE, np.float32), np.zeros(SPEECH_RATE, np.float32)], 40)  # 400 s
     cuts = T._cuts(audio, 60.0)
@@ -69,3 +82,9 @@ def test_pieces_give_the_words_and_times_of_the_whole():
     assert starts == sorted(starts) and pieces.duration == whole.duration and pieces.language == "en"
     # every segment starts within a clip: the pieces' times are offset right
     assert all(any(x - 0.5 <= st <= y for x, y in spoken) for st in starts), starts
+    # decoded only where the speech is said to be (as the dub's check does), in pieces: the words of each
+    # clip alone (within Whisper's variation: the clip's edges are not VAD's), at their times, none skipped
+    runs = T.transcribe(audio, cfg, "en", piece=25.0, check=True, spans=spoken)
+    assert agree(runs.text) >= 0.85, agree(runs.text)
+    assert all(any(x - 0.5 <= s.start and s.end <= y + 0.5 for x, y in spoken) for s in runs.segments)
+    assert all(any(x - 0.25 <= s.start <= y for s in runs.segments) for x, y in spoken)
