@@ -50,7 +50,8 @@ def frames(path: str | os.PathLike, wanted: np.ndarray | None = None,
     index `wanted` (bool per frame) marks False comes without its picture (rgb None): it is decoded,
     but not converted. `span` (first, stop): only those frames (indices kept), reached by a seek to the
     keyframe before them, not by decoding the video from its start; `pts`: every frame's pts when
-    already known (frame_times), so the seek does not demux the file again."""
+    already known (frame_times), so the seek does not demux the file again. Every frame is converted
+    with the colour matrix of the video's first frame (see _first_colorspace)."""
     if span is not None and span[0] > 0:
         yield from _frames_from(path, wanted, span, frame_times(path)[1] if pts is None else pts)
         return
@@ -59,14 +60,36 @@ def frames(path: str | os.PathLike, wanted: np.ndarray | None = None,
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         tb = s.time_base
-        last = None
+        last = colorspace = None
         for i, f in enumerate(c.decode(s)):
             if stop is not None and i >= stop:
                 return
+            colorspace = _matrix(f.colorspace) if i == 0 else colorspace
             pts = f.pts if f.pts is not None else (0 if last is None else last + 1)
             last = pts
             keep = wanted is None or (i < len(wanted) and wanted[i])
-            yield Frame(i, float(pts * tb), pts, f.to_ndarray(format="rgb24") if keep else None)
+            yield Frame(i, float(pts * tb), pts, _rgb(f, colorspace) if keep else None)
+
+
+def _rgb(frame: av.VideoFrame, colorspace) -> np.ndarray:
+    return frame.reformat(format="rgb24", src_colorspace=colorspace).to_ndarray()
+
+
+def _first_colorspace(path: str | os.PathLike):
+    """The colour matrix its first frame is tagged with, used for all its frames. libavcodec tags a frame
+    from the parameter sets it has decoded: a video joined from pieces encoded apart (each with its own)
+    gave frames decoded after a seek other tags, and so other RGB (up to 8 levels on bench/long.py's
+    input), than the same frames decoded from the start."""
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.video[0]):
+            return _matrix(f.colorspace)
+    return _matrix(None)
+
+
+def _matrix(tag):
+    """A frame's colorspace tag as swscale's matrix: untagged is ITU-R BT.601, as swscale takes it (passed
+    as untagged, PyAV would use each frame's own tag instead)."""
+    return "ITU601" if tag in (None, 2) else tag
 
 
 def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple[int, int],
@@ -78,6 +101,7 @@ def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         tb = s.time_base
+        colorspace = _first_colorspace(path)
         c.seek(int(all_pts[first]), stream=s, backward=True, any_frame=False)
         for f in c.decode(s):
             if f.pts is None:
@@ -88,7 +112,7 @@ def _frames_from(path: str | os.PathLike, wanted: np.ndarray | None, span: tuple
             if i >= stop:
                 return
             keep = wanted is None or (i < len(wanted) and wanted[i])
-            yield Frame(i, float(f.pts * tb), int(f.pts), f.to_ndarray(format="rgb24") if keep else None)
+            yield Frame(i, float(f.pts * tb), int(f.pts), _rgb(f, colorspace) if keep else None)
 
 
 def frame_times(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -91,3 +91,27 @@ def test_a_span_of_frames_is_reached_by_seeking_and_is_exactly_those_frames(tmp_
         want = whole[first:stop]
         assert [f.index for f in got] == [f.index for f in want] and [f.pts for f in got] == [f.pts for f in want]
         assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(got, want))
+
+
+def test_a_seek_into_a_piece_with_other_colour_tags_gives_the_colours_of_the_whole_decode(tmp_path):
+    """A video joined from pieces encoded apart, each with its parameter sets in its keyframes, the middle
+    one tagged BT.709 and the others untagged: decoded from the start, libavcodec keeps tagging the third
+    piece's frames BT.709; decoded after a seek into it, untagged (BT.601). Every frame takes the first
+    frame's colour matrix, so the two agree (bench/long.py's input is made so: a Dask worker's lip-render
+    part, which seeks, gave frames up to 8 levels off the threads' render)."""
+    from conftest import ffmpeg
+    from dubbing import video as vio
+
+    tagged = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    for name, tags in (("a", []), ("b", tagged), ("c", [])):
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=2", "-c:v", "libx264", "-g", "25",
+               "-pix_fmt", "yuv420p", *tags, "-bsf:v", "dump_extra", str(tmp_path / f"{name}.mp4"))
+    (tmp_path / "list.txt").write_text("file 'a.mp4'\nfile 'b.mp4'\nfile 'c.mp4'\n")
+    joined = tmp_path / "joined.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(joined))
+    whole = list(vio.frames(joined))
+    assert len(whole) == 150
+    for first in (60, 110):
+        got = list(vio.frames(joined, span=(first, first + 10)))
+        assert [f.index for f in got] == list(range(first, first + 10))
+        assert max(int(np.abs(a.rgb.astype(int) - b.rgb).max()) for a, b in zip(got, whole[first:first + 10])) == 0
