@@ -315,6 +315,6 @@ def phones_from_events(events: list[tuple[int, int, str]], duration: float) -> l
 
 def japanese_kana(text: str) -> str:
     """Japanese text as katakana (Open JTalk readings): espeak-ng reads kana only."""
-    import pyopenjtalk
+    from .textnorm import katakana
 
-    return pyopenjtalk.g2p(text, kana=True)
+    return katakana(text)

@@ -39,7 +39,7 @@ from .lines import make_lines
 from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
                      ProsodyReport, SourceProsody, SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation,
                      VoiceCast, ReadCheck)
-from .textnorm import normalize
+from .textnorm import normalize, reading
 from .workspace import Job, digest, file_digest
 
 SHORTEN_ATTEMPTS = 2  # shorter translations asked for a line that overflows its slot
@@ -787,6 +787,10 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans)
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
+    extra = {}
+    script_read = reading(script, lang.code) if script.strip() else None
+    if script_read:  # Japanese: also the CER of the readings, where はい heard as ハイ is no error
+        extra["cer_reading"] = round(float(jiwer.cer(script_read, reading(back.text, lang.code) or "")), 4)
     apart = {}
     if tracks:
         for spk, track in tracks.items():
@@ -796,10 +800,9 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
                                               spans=[(f.start, f.end) for f in fitted if f.speaker == spk]).text
                 apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]
-    extra = {}
     if apart:
-        extra = {"cer_mix": round(cer, 4),
-                 "cer_by_speaker": {s: round(float(jiwer.cer(r, h)), 4) for s, (r, h) in apart.items()}}
+        extra |= {"cer_mix": round(cer, 4),
+                  "cer_by_speaker": {s: round(float(jiwer.cer(r, h)), 4) for s, (r, h) in apart.items()}}
         cer = float(jiwer.cer([r for r, _ in apart.values()], [h for _, h in apart.values()]))
     return {
         "language": lang.code,

@@ -9,3 +9,20 @@ def normalize(text: str) -> str:
     s = unicodedata.normalize("NFKC", text).lower()
     s = re.sub(r"[^\w\s]", "", s)
     return re.sub(r"\s+", " ", s).strip()
+
+
+def katakana(text: str) -> str:
+    """Japanese text as katakana: Open JTalk's readings."""
+    import pyopenjtalk
+
+    return pyopenjtalk.g2p(text, kana=True)
+
+
+READINGS = {"ja": katakana}  # languages whose script spells one reading many ways (はい / ハイ, 3 / 三)
+
+
+def reading(text: str, language: str) -> str | None:
+    """`text` as it is read (Japanese: katakana, by Open JTalk), normalized, for a CER of what is heard
+    rather than of how it is spelled; None for languages written as they are read."""
+    read = READINGS.get(language)
+    return None if read is None else normalize(read(text)).replace(" ", "")

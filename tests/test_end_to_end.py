@@ -50,6 +50,7 @@ def test_dubbed_speech_is_heard_as_the_target_language(face1):
         q = summary["languages"][code]["quality"]
         assert q["detected_language"] == code, q
         assert q["cer"] <= limit, q
+        assert ("cer_reading" in q) == (code == "ja") and q.get("cer_reading", 0.0) <= limit, q
 
 
 @pytest.mark.parametrize("code", ["es", "fr", "ja"])
