@@ -650,7 +650,7 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
     file as they were (dubbing.clip_file); what was done and how closely each line followed goes to
     <lang>/prosody.json."""
     from . import prosody
-    from .clip_file import ClipFile
+    from .clip_file import ClipFile, StoredClip
 
     job = src.job
     speech_path = job.path("source/speech16k.wav")
@@ -665,6 +665,8 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
                                        keep=kept.keep)
     ProsodyReport(language=lang.code, lines=report, summary=prosody.summary(report)).save(
         job.path(f"{lang.code}/prosody.json"))
+    for path in {c.path for _, c in clips if isinstance(c, StoredClip)}:  # replaced: half the disk at the peak
+        path.unlink(missing_ok=True)
     return [(start, a) for (start, _), a in zip(clips, audios)]
 
 

@@ -41,6 +41,7 @@ def test_one_video_per_language_with_the_source_geometry(face1, media_dir):
         assert abs(info.duration - src.duration) <= 0.1
         assert info.has_audio
         assert (job / f"vr_face1.{code}.srt").exists() and (job / f"vr_face1.{code}.vtt").exists()
+        assert not (job / code / "clips").exists()  # the spoken clips' files, gone once mixed and checked
 
 
 def test_dubbed_speech_is_heard_as_the_target_language(face1):
