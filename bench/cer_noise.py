@@ -49,19 +49,19 @@ def noisy_cers(job: Path, lang: str, seeds: int, level: float = 1e-4, cfg=None, 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("jobs", type=Path, nargs="+")
-    ap.add_argument("--seeds", type=int, default=7, help="noisy copies per dub (at least 1)")
+    ap.add_argument("--seeds", type=int, default=7, help="noisy copies per dub (0: the clean dub only)")
     ap.add_argument("--level", type=float, default=1e-4, help="noise RMS (1e-4 = -80 dBFS)")
     ap.add_argument("--vad", action="store_true", help="decode where VAD finds speech (the check before stop 22)")
     a = ap.parse_args()
-    if a.seeds < 1:
-        ap.error("--seeds must be at least 1")
+    if a.seeds < 0:
+        ap.error("--seeds must be 0 (clean only) or more")
     for job in a.jobs:
         for wav in sorted(job.glob("*/dub.wav")):
             lang = wav.parent.name
             cers = noisy_cers(job, lang, a.seeds, a.level, vad=a.vad)
             noisy = cers[1:]
-            print(f"{job}  {lang}  clean {cers[0]:5.1f} %  noisy {min(noisy):5.1f}-{max(noisy):5.1f} %  "
-                  f"mean {np.mean(cers):5.1f} %", flush=True)
+            spread = f"noisy {min(noisy):5.1f}-{max(noisy):5.1f} %  mean {np.mean(cers):5.1f} %" if noisy else ""
+            print(f"{job}  {lang}  clean {cers[0]:5.1f} %  {spread}", flush=True)
 
 
 if __name__ == "__main__":
