@@ -43,9 +43,6 @@ from .textnorm import normalize, reading
 from .workspace import Job, digest, file_digest
 
 SHORTEN_ATTEMPTS = 2  # shorter translations asked for a line that overflows its slot
-# s of video from which a language's lips wait for the translation model's release (llm.Users): below
-# it, a render and the model fit in memory together, and the wait would only cost time
-WAIT_FOR_LLM_FROM_S = 60.0
 
 Progress = Callable[[str, float, float], None]  # (step name, done, total); called from worker threads
 
@@ -534,8 +531,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         video = Path(info.path)
         if (cfg.lipsync.enabled if lipsync is None else lipsync) and phones:
             t0 = time.perf_counter()
-            if info.duration >= WAIT_FOR_LLM_FROM_S:  # not beside the translation model: both grow with length
-                users.wait_released()
+            users.wait_released()  # not beside the translation model: both grow with the video's length
             t["wait for llm"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total),
