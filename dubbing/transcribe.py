@@ -53,9 +53,11 @@ SOURCE_DECODING = {"word_timestamps": True, "temperature": [0.0, 0.2, 0.4, 0.6, 
 CHECK_DECODING = {"word_timestamps": False, "temperature": 0.0, "no_repeat_ngram_size": 3}
 # The check decodes only where the dub's lines are (`spans`), lines joined into runs of at most this
 # long, each decoded alone (faster-whisper's clip_timestamps) instead of VAD's 30 s windows. A greedy
-# window that ends early skips the rest of its 30 s: the 1-minute long-bench dub's French scored CER 68 %
-# where one thread was given to CTranslate2 (as on a Dask worker) and 31 % with two, its Japanese 57-58 %.
-# In runs of 5 s the same dubs scored 36 % and 36 %, 34 % and 32 % (10 s runs: 33/39 %, 36/32 %).
+# window that ends early skips the rest of its 30 s: against its subtitles (bench/cer_noise.py), the
+# 1-minute long-bench dub's French scored 68 % where CTranslate2 had one thread (as on a Dask worker),
+# 18 % with two, and 48-67 % with two under -80 dBFS noise; in runs of 5 s, 23-25 % in all three cases
+# (Japanese: 29-56 % against 25-28 %). Runs of 10 s moved more with the thread count (6 points against 2).
+# Each run is a 30 s encoder pass: at length the check takes about 2.7x as long as in VAD's windows.
 CHECK_RUN_SECONDS = 5.0
 CHECK_PAD_SECONDS = 0.2  # s of the dub around each run, unless that is nearer the next run
 
