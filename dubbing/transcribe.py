@@ -57,7 +57,8 @@ CHECK_DECODING = {"word_timestamps": False, "temperature": 0.0, "no_repeat_ngram
 # 1-minute long-bench dub's French scored 68 % where CTranslate2 had one thread (as on a Dask worker),
 # 18 % with two, and 48-67 % with two under -80 dBFS noise; in runs of 5 s, 23-25 % in all three cases
 # (Japanese: 29-56 % against 25-28 %). Runs of 10 s moved more with the thread count (6 points against 2).
-# Each run is a 30 s encoder pass: at length the check takes about 2.7x as long as in VAD's windows.
+# Each run is a 30 s encoder pass: the 10-minute long-bench es dub took 43 s in runs against 20 s in VAD's
+# windows (quiet machine).
 CHECK_RUN_SECONDS = 5.0
 CHECK_PAD_SECONDS = 0.2  # s of the dub around each run, unless that is nearer the next run
 
