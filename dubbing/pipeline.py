@@ -11,6 +11,7 @@ so re-running redoes only what changed. Nothing here knows Prefect; flows/ compo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -18,7 +19,8 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +101,6 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     """Run the shared stages once per input; NoSpeech if the audio holds none. `lipsync`: whether the
     lips will be re-rendered (None: as configured); then the faces are tracked here, and those seen
     talking check the voice's speakers (dubbing.who)."""
-    from . import diarize, profiles, rttm, stretches, subtitle_source
-
     t: dict[str, float] = {}
     input_path = Path(input_path).resolve()
     info = _timed(t, "probe", media.probe, input_path)
@@ -121,6 +121,18 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         input_path = job.file(f"source/readable{ext}", src_key, lambda p: media.readable_copy(input_path, p))
         info = media.probe(input_path)
     info.save(job.path("source/media.json"))
+    lips = info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync)
+    with _faces_beside(job, src_key, input_path, progress, t, lips) as faces_folder:
+        return _prepare_audio(input_path, name, job, cfg, info, src_key, from_lang, speakers, progress, t,
+                              faces_folder)
+
+
+def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: MediaInfo, src_key: str,
+                   from_lang: str | None, speakers: int | None, progress: Progress, t: dict[str, float],
+                   faces_folder: Callable[[], Path] | None) -> Source:
+    """prepare's stages on the sound (transcription, speakers, profiles, lines) of the input named `name`;
+    `faces_folder()` waits for the source's face tracks (None: the lips are not re-rendered)."""
+    from . import diarize, profiles, rttm, stretches, subtitle_source
 
     progress("audio", 0, 1)
     full = job.path("source/audio48k.wav")  # for the speech/background split (separate_source)
@@ -155,8 +167,8 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
     progress("diarize", 0, 1)
     dia_key = digest(asr_key, cfg.diarization, speakers)
     labelled = subtitle_source.labelled(raw)
-    faces = (cfg.diarization.faces and info.has_video and not labelled and speakers is None and not by_channel
-             and (cfg.lipsync.enabled if lipsync is None else lipsync))
+    faces = (cfg.diarization.faces and not labelled and speakers is None and not by_channel
+             and faces_folder is not None)
     voice_path = "source/diarization.voice.json" if faces else "source/diarization.json"
     if by_channel:  # each channel diarized on its own
         dia = by_channel[1]
@@ -170,7 +182,7 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         dia = Diarization(turns=[SpeakerTurn(start=s.start, end=s.end, speaker="SPEAKER_00") for s in raw.segments],
                           speakers=["SPEAKER_00"], method="fallback: one speaker")
     if faces:  # a face seen talking splits or joins the voice's speakers, where the voice agrees
-        folder = _timed(t, "faces", source_faces, job, src_key, input_path, progress)
+        folder = faces_folder()
         voice = dia
         dia = job.record("source/diarization.json", Diarization, digest(dia_key, voice, _faces_settings()),
                          lambda: _timed(t, "speakers from faces", _speakers_from_faces, voice, folder, audio))
@@ -723,6 +735,39 @@ def source_faces(job: Job, media_key: str, video: Path, progress: Progress) -> P
                 video, work, lambda d, n: progress("faces", d, n)).save(p))
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+
+class _Stopped(Exception):
+    """The face tracking beside prepare's other stages was asked to stop: those stages failed."""
+
+
+@contextlib.contextmanager
+def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, timings: dict[str, float],
+                  wanted: bool) -> Iterator[Callable[[], Path] | None]:
+    """Track the source's faces (source_faces) in a thread while the caller works on the sound: the two
+    read different streams, and the tracking keeps about one of the two cores busy, so on 2 cores it
+    costs little wall time beside the transcription. Yields a function that waits for the faces' folder
+    (None when not `wanted`); the tracking is always finished before the block ends. If the block fails,
+    the tracking stops at its next frame, leaves no files, and the block's error is raised."""
+    if not wanted:
+        yield None
+        return
+    stop = threading.Event()
+
+    def steps(step: str, done: float, total: float) -> None:
+        if stop.is_set():
+            raise _Stopped()
+        progress(step, done, total)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
+        tracking = pool.submit(_timed, timings, "faces", source_faces, job, media_key, video, steps)
+        try:
+            yield tracking.result
+            tracking.result()
+        except BaseException:
+            stop.set()
+            wait([tracking])
+            raise
 
 
 def _faces_settings() -> tuple:

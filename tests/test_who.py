@@ -147,3 +147,31 @@ def test_a_voice_heard_across_a_cut_from_two_faces_becomes_two_speakers_and_part
                               voices([0, 1, 1]))
     assert [d.kind for d in decided] == ["split"]
     assert [(t.start, t.end, t.speaker) for t in fused.turns] == [(0, 2.0, "SPEAKER_00"), (2.0, 6, "SPEAKER_01")]
+
+
+def test_prepare_tracks_the_faces_beside_the_transcription_and_stops_them_if_it_fails(made, tmp_path, monkeypatch):
+    """The face tracking (one core) runs while the sound is transcribed, not after it; a failed
+    transcription stops the tracking at its next frame and leaves no faces, half-made or whole."""
+    import threading
+
+    from dubbing import config, pipeline, stretches
+    from dubbing.workspace import Job
+
+    tracking = threading.Event()
+
+    def progress(step: str, done: float, total: float) -> None:
+        if step == "faces" and done:
+            tracking.set()
+
+    def transcribe(*a, **kw):
+        seen = tracking.wait(60)  # on a machine this slow something else is wrong
+        raise RuntimeError(f"transcription failed (faces seen tracking meanwhile: {seen})")
+
+    monkeypatch.setattr(stretches, "transcribe_source", transcribe)
+    cfg = config.load(None)
+    cfg.lipsync.enabled = True
+    job = Job(tmp_path / "job")
+    with pytest.raises(RuntimeError, match=r"meanwhile: True"):
+        pipeline.prepare(made["silence"], job, cfg, "en", progress=progress)
+    assert not job.path("source/faces").exists() and not job.path("source/.faces-work").exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("faces")]
