@@ -141,7 +141,8 @@ def main() -> None:
         for k, v in stages.items():
             print(f"  {k:<26}{v:>8.1f} s  {v / (dur / 60):>7.1f} s per minute")
         print(f"  {'total wall':<26}{res['wall']:>8.1f} s  = {res['wall'] / dur:.2f} x real time")
-        print(f"  {'CPU (user+sys)':<26}{res['cpu']:>8.1f} s  = {res['cpu'] / dur:.2f} CPU-s per second of video")
+        print(f"  {'CPU (user+sys)':<26}{res['cpu']:>8.1f} s  = {res['cpu'] / dur:.2f} CPU-s per second of video, "
+              f"{res['cpu'] / res['wall']:.2f} cores busy on average")
         print(f"  {'peak memory':<26}{res['peak_gb']:>8.2f} GB")
         if trace:  # memtrace's summary: where the memory was highest
             print("\n".join("    " + ln for ln in res["stderr"].splitlines() if ln.startswith(("peak ", "  "))))
