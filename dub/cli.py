@@ -137,13 +137,21 @@ def _quiet_prefect() -> None:
 
 class _RichProgress:
     """Maps pipeline progress callbacks (step, done, total) onto rich progress bars. Passed into the
-    flows as a parameter (Prefect records it as a placeholder: __slots__ keeps it from being walked)."""
+    flows as a parameter (Prefect records it as a placeholder: __slots__ keeps it from being walked).
 
-    __slots__ = ("p", "tasks")
+    `steps`: the run's steps and their shares of its work (dubbing.workload.run_steps); given, a first
+    bar, "all", shows the whole run: the shares of the steps done so far, and the time left at the
+    speed it has been going."""
 
-    def __init__(self, progress):
+    __slots__ = ("p", "tasks", "steps", "done")
+
+    def __init__(self, progress, steps: dict[str, float] | None = None):
         self.p = progress
         self.tasks: dict[str, int] = {}
+        self.steps = steps or {}
+        self.done: dict[str, float] = {}  # step -> fraction done, of those in `steps`
+        if self.steps:
+            self.tasks["all"] = self.p.add_task("all", total=sum(self.steps.values()))
 
     def __call__(self, step: str, done: float, total: float) -> None:
         if _CTRL_C.is_set():
@@ -151,6 +159,14 @@ class _RichProgress:
         if step not in self.tasks:
             self.tasks[step] = self.p.add_task(step, total=total or 1)
         self.p.update(self.tasks[step], completed=done, total=total or 1)
+        if step in self.steps:
+            self.done[step] = min(max(done / (total or 1), 0.0), 1.0)
+            self.p.update(self.tasks["all"], completed=sum(self.steps[s] * f for s, f in self.done.items()))
+
+    def finish(self) -> None:
+        """The run is over: the whole-run bar full (steps with nothing to do said nothing)."""
+        if self.steps:
+            self.p.update(self.tasks["all"], completed=sum(self.steps.values()))
 
 
 def _progress_bar():
@@ -252,11 +268,16 @@ def translate(
 
     t0 = time.perf_counter()
     signal.signal(signal.SIGINT, _on_ctrl_c)
+    from dubbing.workload import run_steps
+
+    lips = info.has_video and cfg.lipsync.enabled and not no_lipsync
     with _progress_bar() as bar:
+        bars = _RichProgress(bar, run_steps([l.code for l in langs], lips))
         try:
             summary = run(str(input), [l.code for l in langs], str(out), from_, speakers,
                           str(config) if config else None, False if no_lipsync else None,
-                          progress=_RichProgress(bar), overrides=overrides, dask=dask)
+                          progress=bars, overrides=overrides, dask=dask)
+            bars.finish()
         except NoSpeech as e:
             console.print(f"[yellow]{e}[/]: an untouched copy is in {out / input.stem}")
             raise SystemExit(e.exit_code)

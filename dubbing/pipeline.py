@@ -31,7 +31,7 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, llm, media, who
+from . import asr_doubt, llm, media, who, workload
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .edits import check_edit
@@ -494,7 +494,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
     lines = [ln for ln in tr.lines if ln.text.strip()]
-    total = len(lines) + 4
+    lips = info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync)
+
+    def at(stage: str, fraction: float = 1.0) -> None:  # the branch's bar goes by its stages' shares of the work
+        progress(step, workload.branch_done(stage, fraction, lips), 1.0)
     users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
     with users.asking(then_done=llm_users is not None):  # counted done even if the voices fail
         cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
@@ -504,7 +507,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                                          lang, cfg, src.name, clips=job.root / "voices"))
         t0 = time.perf_counter()
         clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,
-                                                         lambda i: progress(step, i, total), run_parts)
+                                                         lambda i: at("speech", i / max(len(lines), 1)), run_parts)
         t["speak+fit"] = time.perf_counter() - t0
     if cfg.prosody.enabled and clips:
         t0 = time.perf_counter()
@@ -525,7 +528,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     heard = clips if talk_over(fitted) else None
     del clips
     t["mix"] = time.perf_counter() - t0
-    progress(step, len(lines) + 1, total)
+    at("mix")
 
     # subtitles, source and target, at the dubbed times
     times = {f.line_id: (f.start, f.end) for f in fitted}
@@ -541,15 +544,14 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     video = None
     if info.has_video:
         video = Path(info.path)
-        if (cfg.lipsync.enabled if lipsync is None else lipsync) and phones:
+        if lips and phones:
             t0 = time.perf_counter()
             users.wait_released()  # not beside the translation model: both grow with the video's length
             t["wait for llm"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            video = _lipsync(src, lang, phones, cfg, lambda d, n_: progress(step, len(lines) + 1 + d / max(n_, 1), total),
-                             run_parts)
+            video = _lipsync(src, lang, phones, cfg, lambda d, n_: at("lips", d / max(n_, 1)), run_parts)
             t["lipsync"] = time.perf_counter() - t0
-    progress(step, len(lines) + 2, total)
+    at("lips" if lips else "mix")
     t0 = time.perf_counter()
     ext = media.output_extension(info)
     burn = _burn_filter(job, lang, sub_paths[0], info, cfg, video is not None)
@@ -559,7 +561,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                     audio_origin=info.audio_start,  # the dub's timeline is the source audio's
                     video_filter=burn, crf=cfg.output.crf, preset=cfg.output.preset)
     t["mux"] = time.perf_counter() - t0
-    progress(step, len(lines) + 3, total)
+    at("mux")
 
     t0 = time.perf_counter()
     q_key = digest(file_digest(dub_wav), lang.code, shown, fitted, final_text, cfg.asr)
@@ -576,7 +578,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         review.draw_plots(out_dir, lang.code)
     except Exception:  # the page is built at the end, and says there what failed
         log.warning("review plots of %s not drawn now (the page is built at the end)", lang.code, exc_info=True)
-    progress(step, total, total)
+    at("quality")
     return Result(language=lang.code, output=out, subtitles=sub_paths, timing=timing, quality=quality, timings=t)
 
 
@@ -764,6 +766,7 @@ def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, tim
         try:
             yield tracking.result
             tracking.result()
+            progress("faces", 1, 1)  # also when tracked by an earlier run: the bars count it done
         except BaseException:
             stop.set()
             wait([tracking])

@@ -152,12 +152,14 @@ def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir, mo
     monkeypatch.setattr(llm, "release", lambda: (released.append(1), release()))
     seen = []
     summary = dubbing.dub(media_dir / "audio/fw_jfk.flac", ["es"], out=tmp_path,
-                          progress=lambda step, done, total: seen.append((step, FlowRunContext.get())))
+                          progress=lambda step, done, total: seen.append((step, FlowRunContext.get(), done / total)))
     job = tmp_path / "fw_jfk"
     assert summary["status"] == "ok" and json.loads((job / "job.json").read_text())["languages"]["es"]
     assert (job / "fw_jfk.es.flac").exists() and (job / "fw_jfk.es.srt").exists()
-    assert {s for s, _ in seen} >= {"transcribe", "translate es", "dub es"}
-    assert all(ctx is None for _, ctx in seen)  # no Prefect flow around any stage
+    assert {s for s, _, _ in seen} >= {"transcribe", "translate es", "dub es"}
+    assert all(ctx is None for _, ctx, _ in seen)  # no Prefect flow around any stage
+    dub_es = [f for s, _, f in seen if s == "dub es"]  # by the stages' shares of the work, to the end
+    assert dub_es == sorted(dub_es) and dub_es[-1] == pytest.approx(1.0) and len(set(dub_es)) >= 4
     assert summary["languages"]["es"]["quality"]["cer"] <= 0.25
     assert released == [1] and llm._load.cache_info().currsize == 0
 

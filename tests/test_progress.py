@@ -1,0 +1,55 @@
+"""Progress a person can plan with (issue 14): each language's bar and the whole run's bar advance with
+the time the work takes (dubbing.workload), so their time left means something at any length."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from rich.progress import Progress
+
+from dubbing import workload
+
+
+def test_a_language_bar_is_about_half_way_when_its_lips_start_not_nearly_done():
+    """The lip sync is about as much work as all the lines' speech: a bar counting lines (the lips one
+    unit after them) stood at 99 % for the second half of a 30-minute dub."""
+    stages = list(workload.BRANCH)
+    points = [workload.branch_done(s, f, lips=True) for s in stages for f in (0.0, 0.5, 1.0)]
+    assert points == sorted(points) and points[0] == 0.0 and points[-1] == pytest.approx(1.0)
+    lips_start = workload.branch_done("lips", 0.0, lips=True)
+    assert 0.35 < lips_start < 0.6
+    assert workload.branch_done("lips", 0.5, lips=True) == pytest.approx((lips_start + workload.branch_done(
+        "lips", 1.0, lips=True)) / 2)
+    # without lips the other stages fill the bar
+    assert workload.branch_done("quality", 1.0, lips=False) == pytest.approx(1.0)
+    assert workload.branch_done("mix", 1.0, lips=False) > workload.branch_done("mix", 1.0, lips=True)
+
+
+def test_a_run_has_a_step_per_source_stage_and_two_per_language():
+    steps = workload.run_steps(["es", "ja"], lips=True)
+    assert {"audio", "faces", "transcribe", "diarize", "separate", "translate es", "dub es", "translate ja",
+            "dub ja"} == set(steps)
+    assert "faces" not in workload.run_steps(["es"], lips=False)
+    assert workload.run_steps(["es"], lips=False)["dub es"] < steps["dub es"]  # no lips to render
+
+
+def test_the_whole_run_bar_sums_the_shares_of_the_steps_done():
+    from dub.cli import _RichProgress
+
+    steps = workload.run_steps(["es", "fr"], lips=True)
+    with Progress(console=Console(file=io.StringIO())) as p:
+        bars = _RichProgress(p, steps)
+        whole = p.tasks[bars.tasks["all"]]
+        assert whole.total == pytest.approx(sum(steps.values())) and whole.completed == 0
+        bars("transcribe", 300.0, 600.0)  # seconds of audio
+        bars("faces", 15000, 15000)  # frames
+        bars("dub es", 0.25, 1.0)
+        bars("unreadable 1.0-2.0 s", 1, 1)  # a notice, not work
+        want = 0.5 * steps["transcribe"] + steps["faces"] + 0.25 * steps["dub es"]
+        assert whole.completed == pytest.approx(want)
+        bars("transcribe", 600.0, 600.0)  # a step moves the whole bar by what it did since
+        assert whole.completed == pytest.approx(want + 0.5 * steps["transcribe"])
+        bars.finish()
+        assert whole.finished
