@@ -143,25 +143,27 @@ class _RichProgress:
     bar, "all", shows the whole run: the shares of the steps done so far, and the time left at the
     speed it has been going."""
 
-    __slots__ = ("p", "tasks", "steps", "done")
+    __slots__ = ("p", "tasks", "steps", "done", "lock")
 
     def __init__(self, progress, steps: dict[str, float] | None = None):
         self.p = progress
         self.tasks: dict[str, int] = {}
         self.steps = steps or {}
         self.done: dict[str, float] = {}  # step -> fraction done, of those in `steps`
+        self.lock = threading.Lock()  # stages report from several threads at once
         if self.steps:
             self.tasks["all"] = self.p.add_task("all", total=sum(self.steps.values()))
 
     def __call__(self, step: str, done: float, total: float) -> None:
         if _CTRL_C.is_set():
             raise KeyboardInterrupt
-        if step not in self.tasks:
-            self.tasks[step] = self.p.add_task(step, total=total or 1)
-        self.p.update(self.tasks[step], completed=done, total=total or 1)
-        if step in self.steps:
-            self.done[step] = min(max(done / (total or 1), 0.0), 1.0)
-            self.p.update(self.tasks["all"], completed=sum(self.steps[s] * f for s, f in self.done.items()))
+        with self.lock:
+            if step not in self.tasks:
+                self.tasks[step] = self.p.add_task(step, total=total or 1)
+            self.p.update(self.tasks[step], completed=done, total=total or 1)
+            if step in self.steps:
+                self.done[step] = min(max(done / (total or 1), 0.0), 1.0)
+                self.p.update(self.tasks["all"], completed=sum(self.steps[s] * f for s, f in self.done.items()))
 
     def finish(self) -> None:
         """The run is over: the whole-run bar full (steps with nothing to do said nothing)."""

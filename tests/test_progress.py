@@ -53,3 +53,30 @@ def test_the_whole_run_bar_sums_the_shares_of_the_steps_done():
         assert whole.completed == pytest.approx(want + 0.5 * steps["transcribe"])
         bars.finish()
         assert whole.finished
+
+
+def test_the_bars_take_reports_from_several_threads_at_once():
+    """The faces are tracked in a thread while the sound is transcribed, and the languages dub in threads:
+    summing the whole-run bar while another thread adds a step raised "dictionary changed size"."""
+    import threading
+
+    from dub.cli import _RichProgress
+
+    steps = {f"step {i}": 1.0 for i in range(4000)}
+    errors: list[str] = []
+    with Progress(disable=True) as p:  # nothing drawn: 4,000 bars would take minutes
+        bars = _RichProgress(p, steps)
+
+        def report(k: int) -> None:
+            try:
+                for i in range(k, len(steps), 4):
+                    bars(f"step {i}", 1, 1)
+            except Exception as e:  # noqa: BLE001 (what a thread raised, for the assertion)
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=report, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and p.tasks[bars.tasks["all"]].completed == pytest.approx(len(steps))
