@@ -141,7 +141,7 @@ class _RichProgress:
 
     `steps`: the run's steps and their shares of its work (dubbing.workload.run_steps); given, a first
     bar, "all", shows the whole run: the shares of the steps done so far, and the time left at the
-    speed it has been going."""
+    speed of its last 30 s (rich's estimate)."""
 
     __slots__ = ("p", "tasks", "steps", "done", "lock")
 

@@ -3,17 +3,18 @@ across its stages, advance with the time the work takes rather than with counts 
 language's lines were all but one of its bar's units, and its lip sync, half of its time, was one).
 
 The shares are seconds of work per minute of video on 2 cores, measured by bench/long.py on its
-30-minute input into es, fr and ja (stop 22; a language's figures are the mean of the three). Only
-their ratios matter: the time left is the rest of the work at the speed the bar has been moving.
+30-minute input into es, fr and ja (stop 23: the check in 5-s runs, the tracking beside the
+transcription; a language's figures are the mean of the three). Only their ratios matter: the time
+left is the rest of the work at the speed the bar moved over its last 30 s (rich's estimate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-SOURCE = {"audio": 0.5, "faces": 21.6, "transcribe": 14.2, "diarize": 0.5, "separate": 9.2}
-TRANSLATE = 13.7  # per language
-BRANCH = {"speech": 26.4, "prosody": 3.8, "mix": 2.9, "lips": 28.0, "mux": 1.6, "quality": 5.7}  # per language
+SOURCE = {"audio": 0.5, "faces": 28.3, "transcribe": 21.3, "diarize": 0.7, "separate": 10.7}
+TRANSLATE = 15.0  # per language
+BRANCH = {"speech": 26.4, "prosody": 3.7, "mix": 2.7, "lips": 29.9, "mux": 1.6, "quality": 15.9}  # per language
 
 
 def branch_done(stage: str, fraction: float, lips: bool) -> float:
