@@ -7,6 +7,10 @@ speaks at the rate that makes its speech as long as the audio's, so the path's s
 bounded (no phone squeezed into a frame); a pause inside the speech goes between the two words
 nearest it instead of into a phone.
 
+Where the language's data names a word aligner (English: pocketsphinx, dubbing/sphinx.py), each word's
+phones are then moved into the word's span as that model aligns it; the DTW keeps the phones' order and
+shares within the word. On GRID's held-out clips the word boundaries' median error fell from 39 to 20 ms.
+
 Measured by bench/align.py against published word alignments (GRID, SPPAS French)."""
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ EDGE_REACH = 0.15  # ... up to this many seconds beyond where the VAD put it
 PAUSE = 0.08  # seconds: a shorter silence inside speech is not a pause
 PAUSE_REACH = 0.2  # seconds: how far a pause may be from the word boundary it goes to
 STEPS = np.array([[1, 1], [1, 2], [2, 1]])  # DTW steps (reference, audio): slope within [1/2, 2]
+# seconds: a word aligner's first word starting this much before the speech's detected onset has taken
+# leading silence (pocketsphinx did, by 0.2-0.5 s, on 2 of GRID's 18 tuning clips): the onset is kept
+ONSET_GUARD = 0.15
 
 
 def _features(y: np.ndarray) -> np.ndarray:
@@ -119,6 +126,23 @@ def fit_pauses(times: np.ndarray, word: list[int], pauses: list[tuple[float, flo
     return t
 
 
+def anchor_words(times: np.ndarray, word: list[int], spans: list[tuple[float, float] | None],
+                 onset: float, guard: float = ONSET_GUARD) -> np.ndarray:
+    """Phone (start, end) times (seconds, (n, 2)) with the phones of word i (`word`: each phone's word
+    index) rescaled into spans[i] (None: left where they are); the first word's start stays at `onset`
+    (the speech's start) when spans gives it more than `guard` s earlier."""
+    t = np.array(times, float)
+    word = np.asarray(word)
+    anchored = [i for i, s in enumerate(spans) if s is not None and np.any(word == i)]
+    for k, i in enumerate(anchored):
+        start, end = spans[i]
+        if k == 0 and start < onset - guard:
+            start = min(onset, end)
+        mine = word == i
+        t[mine] = _rescale(t[mine], start, end)
+    return t
+
+
 def _rescale(t: np.ndarray, start: float, end: float) -> np.ndarray:
     """Times t (n, 2) moved linearly so their span becomes [start, end]."""
     lo, hi = t.min(), t.max()
@@ -188,13 +212,32 @@ def _mapped(fa: np.ndarray, text: str, voice: str, seconds: float) -> tuple[np.n
     return mapped * FRAME, phones, words
 
 
+def _anchored(y: np.ndarray, text: str, phones: list[Phone], words: list[int], mapped: np.ndarray, onset: float,
+              spec) -> np.ndarray:
+    """`mapped` anchored to the word aligner's spans (anchor_words), or as it was where that aligner
+    cannot align the text (logged)."""
+    import logging
+
+    from . import sphinx
+
+    said: dict[int, list[str]] = {}
+    for p, w in zip(phones, words):
+        said.setdefault(w, []).append(p.symbol)
+    spans = sphinx.word_spans(y, text.split(), said, spec.phones)
+    if spans is None:
+        logging.getLogger(__name__).info("word aligner could not align %r: phone times from the DTW alone", text[:60])
+        return mapped
+    return anchor_words(mapped, words, spans, onset)
+
+
 def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phone]:
     """Phones (IPA, start/end s from the start of `audio`) of `text` spoken in `audio` (mono float).
 
     The speech of the audio is found (speech_regions); the text is synthesized with espeak-ng
     (`language.espeak` voice) at the rate that makes it as long; the speech of both is turned into
     log-mel features and aligned by slope-bounded DTW (librosa), espeak's phone times are mapped
-    through the path, and the audio's pauses put between words (fit_pauses).
+    through the path, and the audio's pauses put between words (fit_pauses); then, where the language
+    has a word aligner, each word's phones are moved into its span (anchor_words).
     """
     import soxr
 
@@ -219,6 +262,8 @@ def align(audio: np.ndarray, sample_rate: int, text: str, language) -> list[Phon
     mapped = np.clip(mapped + a0, a0, a1)
     pauses = [(b, c) for (_, b), (c, _) in zip(regions, regions[1:])]
     mapped = fit_pauses(mapped, words, pauses, PAUSE_REACH)
+    if language.word_aligner is not None:
+        mapped = _anchored(y, text, phones, words, mapped, a0, language.word_aligner)
     out = []
     for p, (s, e) in zip(phones, mapped):
         e = max(e, s + 0.01)

@@ -41,6 +41,12 @@ class SubtitleSpec(BaseModel):
     cjk: bool = False
 
 
+class WordAlignerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["pocketsphinx"]  # dubbing/sphinx.py
+    phones: dict[str, str]  # espeak-ng IPA symbol -> the model's phones (space-separated)
+
+
 class Language(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str
@@ -61,6 +67,7 @@ class Language(BaseModel):
     # source code -> (low, high) letters of this language per letter of the source in human translations
     # (1st and 99th percentile; dubbing/guard.py flags a translation far outside them)
     length_ratio: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    word_aligner: WordAlignerSpec | None = None  # word boundaries from a model of this language (align.py)
 
 
 def supported() -> list[str]:

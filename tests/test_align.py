@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import languages
-from dubbing.align import align, fit_pauses, matched_rate, warp_times, widen_edges
+from dubbing.align import align, anchor_words, fit_pauses, matched_rate, warp_times, widen_edges
 from tests.conftest import needs_media
 
 
@@ -59,11 +59,12 @@ def _held_out_errors(language: str) -> np.ndarray:
 
 
 def test_grid_word_boundaries_hold_against_the_corpus_alignment():
-    """GRID (English, two speakers): main's aligner put words 0.2-1.2 s off (median 182 ms, 34 % of
-    boundaries within 100 ms); ours: median ~40 ms, 92 %."""
+    """GRID (English, two speakers): the first aligner put words 0.2-1.2 s off (median 182 ms, 34 % of
+    boundaries within 100 ms); the DTW alone: median 39 ms, 94 %; anchored to pocketsphinx's words:
+    20 ms, 99 % (one boundary of 96 at 160 ms). The issue's goal: median <= 30 ms."""
     e = _held_out_errors("en")
-    assert np.median(e) <= 0.060, np.median(e)
-    assert np.mean(e <= 0.100) >= 0.85, np.mean(e <= 0.100)
+    assert np.median(e) <= 0.030, np.median(e)
+    assert np.mean(e <= 0.100) >= 0.97, np.mean(e <= 0.100)
 
 
 def test_french_word_boundaries_hold_against_sppas_alignment():
@@ -126,3 +127,36 @@ def test_word_boundary_error_counts_starts_ends_and_missing_words():
 def test_grid_align_files_are_read_in_25000ths_of_a_second():
     rows = M.read_truth(M.HERE / "grid" / "bbaf2n.align")
     assert rows[1] == (0.95, 1.18, "bin") and rows[-1][2] == "sil"
+
+
+def test_anchor_words_moves_each_words_phones_into_its_span_and_keeps_the_onset():
+    times = np.array([[0.0, 0.1], [0.1, 0.3], [0.3, 0.4], [0.5, 0.9]])  # words 0, 0, 1, 2
+    word = [0, 0, 1, 2]
+    got = anchor_words(times, word, [(0.2, 0.6), None, (1.0, 1.2)], onset=0.25, guard=0.1)
+    assert np.allclose(got[:2], [[0.2, 0.2 + 0.4 / 3], [0.2 + 0.4 / 3, 0.6]])  # shares within the word kept
+    assert np.allclose(got[2], [0.3, 0.4])  # no span: left where it was
+    assert np.allclose(got[3], [1.0, 1.2])
+    early = anchor_words(times, word, [(0.0, 0.6), None, (1.0, 1.2)], onset=0.25, guard=0.1)
+    assert np.isclose(early[0, 0], 0.25) and np.isclose(early[1, 1], 0.6)  # leading silence not taken
+
+
+@needs_media
+def test_word_spans_add_words_the_dictionary_lacks_from_espeaks_phones():
+    """grid_bbaf2n written with a digit ("2", not in pocketsphinx's dictionary): the word is added with
+    espeak-ng's phones for it and the words land where they do when spelt out; with no table for its
+    phones the alignment is refused (None), and align() keeps the DTW's times."""
+    from dubbing import espeak, media, sphinx
+
+    y = media.load_audio(M.MEDIA / "video" / "grid_bbaf2n.mpg", M.RATE)
+    lang = languages.get("en")
+    spelt = sphinx.word_spans(y, "bin blue at f two now".split(), {}, lang.word_aligner.phones)
+    text = "Bin blue at F 2 now."
+    _, _, phones, words = espeak.synthesize_words(text, lang.espeak)
+    said = {}
+    for p, w in zip(phones, words):
+        said.setdefault(w, []).append(p.symbol)
+    digit = sphinx.word_spans(y, text.split(), said, lang.word_aligner.phones)
+    assert spelt is not None and digit is not None
+    assert np.max(np.abs(np.array(spelt) - np.array(digit))) <= 0.05, (spelt, digit)
+    assert sphinx.word_spans(y, ["bin", "blue", "at", "f", "zqxv", "now"], said, {}) is None
+    assert abs(spelt[-1][1] - 2.12) <= 0.05  # "now" ends where the corpus says
