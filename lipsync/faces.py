@@ -86,11 +86,12 @@ class SourceFaces:
 
 
 def analyse(video: str | os.PathLike, workdir: str | os.PathLike,
-            progress: Callable[[int, int], None] | None = None) -> SourceFaces:
-    """Track every face of `video` (one decode pass) and build each track's template and mouth bank.
+            progress: Callable[[int, int], None] | None = None, span: tuple[int, int] | None = None) -> SourceFaces:
+    """Track every face of `video` (one decode pass) and build each track's template and mouth bank;
+    with `span` (first, stop), of those frames only, indexed from 0 (lipsync.face_parts joins such parts).
 
     The landmarks live in `workdir/landmarks.npy` (disk-backed while tracking)."""
-    n = len(vio.frame_times(video)[0])  # for progress
+    n = len(vio.frame_times(video)[0]) if span is None else span[1] - span[0]  # for progress
     templates: dict[int, np.ndarray] = {}
     banks: dict[int, Bank] = {}
 
@@ -104,7 +105,7 @@ def analyse(video: str | os.PathLike, workdir: str | os.PathLike,
             progress(fr.index + 1, n)
 
     try:
-        tracks = T.track_file(video, workdir, on_frame)
+        tracks = T.track_file(video, workdir, on_frame, span=span)
     finally:
         T.Landmarker.release()  # see Landmarker.release: never leave one to the interpreter's exit
     for later, person in tracks.extra.get("relinked", []):  # one person seen again after a cut: one bank

@@ -450,25 +450,33 @@ class Identity:
         out: dict[int, int] = {}
         for tid in order:
             mine = self.descriptor([tid])
-            scored = []
-            if mine is not None:
-                for pid, members in people.items():
-                    if any((present[m] & present[tid]).any() for m in members):
-                        continue  # seen together: two people
-                    theirs = self.descriptor(members)
-                    if theirs is None:
-                        continue
-                    ds, dc = self.distance(mine, theirs)
-                    scored.append((ds / ID_SHAPE + dc / ID_COLOUR, ds, dc, pid))
-            scored.sort()
-            ok = [x for x in scored if x[1] < ID_SHAPE and x[2] < ID_COLOUR]
-            if ok and ok[0] == scored[0] and (len(scored) == 1 or scored[0][0] < ID_MARGIN * scored[1][0]):
-                pid = ok[0][3]
-            else:
-                pid = tid
+            earlier = [] if mine is None else [
+                (pid, self.descriptor(members)) for pid, members in people.items()
+                if not any((present[m] & present[tid]).any() for m in members)]  # seen together: two people
+            pid = same_person(mine, earlier)
+            pid = tid if pid is None else pid
             people.setdefault(pid, []).append(tid)
             out[tid] = pid
         return out
+
+
+def same_person(mine: tuple[np.ndarray, np.ndarray] | None,
+                earlier: list[tuple[int, tuple[np.ndarray, np.ndarray] | None]]) -> int | None:
+    """The id of the earlier person (id, descriptor; never on screen together with this one) whose
+    appearance `mine` (Identity.descriptor) is: both distances below their thresholds, and no other
+    earlier person close; None for someone new."""
+    if mine is None:
+        return None
+    scored = []
+    for pid, theirs in earlier:
+        if theirs is not None:
+            ds, dc = Identity.distance(mine, theirs)
+            scored.append((ds / ID_SHAPE + dc / ID_COLOUR, ds, dc, pid))
+    scored.sort()
+    ok = [x for x in scored if x[1] < ID_SHAPE and x[2] < ID_COLOUR]
+    if ok and ok[0] == scored[0] and (len(scored) == 1 or scored[0][0] < ID_MARGIN * scored[1][0]):
+        return ok[0][3]
+    return None
 
 
 def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
