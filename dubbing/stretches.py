@@ -155,23 +155,25 @@ def shift(seg: Segment, offset: float, id: int, language: str) -> Segment:
 
 def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: str | None = None,
                       progress: Callable[[float], None] | None = None,
-                      record: Path | None = None) -> Transcript:
+                      record: Path | None = None, run_parts: Callable[[Callable, list], list] | None = None
+                      ) -> Transcript:
     """Transcribe 16 kHz mono source audio, each stretch in its language (`cfg.mode` "stretch"), in one
     identified language ("file"), or as Whisper alone decides ("whisper"). `language` given: that one,
-    unchecked. The language evidence is saved to `record` (source/langid.json) when given."""
+    unchecked. The language evidence is saved to `record` (source/langid.json) when given. `run_parts`:
+    how the pieces of a transcription in a known language run (transcribe.transcribe)."""
     from . import transcribe, vad
 
     if cfg.mode not in ("file", "stretch", "whisper"):
         raise DubError(f"language_id.mode must be stretch, file or whisper, not {cfg.mode!r}")
     regions = [] if language or cfg.mode == "whisper" else vad.speech_regions(audio)
     if not regions:  # told, or the old single call, or no speech (which transcription then reports)
-        t = transcribe.transcribe(audio, asr, language, progress)
+        t = transcribe.transcribe(audio, asr, language, progress, run_parts=run_parts)
         return t.model_copy(update={"segments": [shift(s, 0.0, s.id, t.language) for s in t.segments]})
     model = transcribe.load(asr.model, asr.compute_type)
     detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
     decision = langid.identify(audio, regions, detect, decode, cfg)
     duration = len(audio) / SAMPLE_RATE
-    first = transcribe.transcribe(audio, asr, decision.language, progress)
+    first = transcribe.transcribe(audio, asr, decision.language, progress, run_parts=run_parts)
     stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg, first)
                  if cfg.mode == "stretch" else [])
     if record is not None:

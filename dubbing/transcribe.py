@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,8 @@ CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietes
 
 def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
                progress: Callable[[float], None] | None = None, check: bool = False,
-               piece: float = PIECE_SECONDS, spans: list[tuple[float, float]] | None = None) -> Transcript:
+               piece: float = PIECE_SECONDS, spans: list[tuple[float, float]] | None = None,
+               run_parts: Callable[[Callable, list], list] | None = None) -> Transcript:
     """Transcribe 16 kHz mono audio; `language` None means detect it. `progress` gets seconds done.
     `check` decodes for scoring synthesized speech (CHECK_DECODING): deterministic, no word times.
     `spans`: where the speech is ((start, end) s; a dub's lines), decoded in runs (speech_runs) and
@@ -78,7 +80,9 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     faster-whisper makes the features of all the audio it is given at once (about 1.2 GB of
     intermediates for 30 minutes): audio longer than `piece` s is given to it in pieces cut at its
     quietest half second near every `piece` s, the language found in the first piece with words kept
-    for the rest (as whole, Whisper decodes 30 s windows without the previous text either way)."""
+    for the rest (as whole, Whisper decodes 30 s windows without the previous text either way).
+    `run_parts`: how the pieces run when `language` is given (then they are independent), such as on
+    the workers of a cluster, each with its own model (no progress from them); None: here, in order."""
     runs = speech_runs(spans, len(audio) / SPEECH_RATE) if spans else []
     if runs:
         pieces = _run_pieces(runs, piece)
@@ -87,10 +91,14 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
         pieces = [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])]
     segments: list[Segment] = []
     info = first = None
-    for a, b, clips in pieces:
-        offset = a / SPEECH_RATE
-        part, found = _transcribe(audio[a:b], cfg, language, offset,
-                                  progress and (lambda t, o=offset: progress(o + t)), check, clips)
+    if run_parts is not None and language and len(pieces) > 1:
+        done = run_parts(_piece, [_Piece(audio[a:b], cfg, language, a / SPEECH_RATE, check, clips)
+                                  for a, b, clips in pieces])
+    else:  # lazily, in order: `language`, once found in a piece, is read for the next
+        done = (_transcribe(audio[a:b], cfg, language, a / SPEECH_RATE,
+                            progress and (lambda t, o=a / SPEECH_RATE: progress(o + t)), check, clips)
+                for a, b, clips in pieces)
+    for part, found in done:
         first = first or found
         if part and info is None:  # the first piece with words says the language (a silent one guesses)
             info, language = found, language or found.language
@@ -155,6 +163,32 @@ def _cuts(audio: np.ndarray, piece: float) -> list[int]:
         calm = np.flatnonzero(near <= near.min() * 1.05 + 1e-12)  # the quietest, then the nearest to target
         out.append((lo + int(calm[np.argmin(np.abs(calm + lo - target))])) * hop)
     return out + [n]
+
+
+@dataclass
+class _Piece:
+    """One piece of audio to transcribe with its settings (see transcribe): it pickles."""
+
+    audio: np.ndarray
+    cfg: ASR
+    language: str
+    offset: float  # s
+    check: bool
+    clips: list[tuple[float, float]] | None
+
+
+def _piece(p: _Piece):
+    """_transcribe of one piece, its language and its probability as plain values."""
+    segments, info = _transcribe(p.audio, p.cfg, p.language, p.offset, None, p.check, p.clips)
+    return segments, _Found(info.language, info.language_probability)
+
+
+@dataclass
+class _Found:
+    """What transcribe keeps of faster-whisper's TranscriptionInfo."""
+
+    language: str
+    language_probability: float
 
 
 def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float,

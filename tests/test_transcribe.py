@@ -78,6 +78,17 @@ def test_pieces_give_the_words_and_times_of_the_whole():
         return sum(b.size for b in m.get_matching_blocks()) / len(words(alone))
 
     assert agree(pieces.text) >= max(0.9, agree(whole.text) - 0.02), (agree(pieces.text), agree(whole.text))
+    # the pieces sent elsewhere (pickled, as to a cluster's workers, in reverse order) give the same transcript
+    import pickle
+
+    sent = []
+
+    def elsewhere(fn, items):
+        sent.extend(items)
+        return [fn(pickle.loads(pickle.dumps(x))) for x in items[::-1]][::-1]
+
+    assert T.transcribe(audio, cfg, "en", piece=12.0, check=True, run_parts=elsewhere) == pieces
+    assert len(sent) == len(cuts) - 1
     starts = [s.start for s in pieces.segments]
     assert starts == sorted(starts) and pieces.duration == whole.duration and pieces.language == "en"
     # every segment starts within a clip: the pieces' times are offset right
