@@ -270,9 +270,10 @@ def translate(
 
     t0 = time.perf_counter()
     signal.signal(signal.SIGINT, _on_ctrl_c)
+    from dubbing.pipeline import lips_on
     from dubbing.workload import run_steps
 
-    lips = info.has_video and cfg.lipsync.enabled and not no_lipsync
+    lips = lips_on(info, cfg, False if no_lipsync else None)
     with _progress_bar() as bar:
         bars = _RichProgress(bar, run_steps([l.code for l in langs], lips))
         try:

@@ -12,6 +12,7 @@ so re-running redoes only what changed. Nothing here knows Prefect; flows/ compo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import json
 import logging
@@ -89,6 +90,11 @@ class Source:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def lips_on(info: MediaInfo, cfg: Config, lipsync: bool | None = None) -> bool:
+    """Whether a dub of this input re-renders the lips: it has video, and `lipsync` (None: as configured)."""
+    return info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync)
+
+
 def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
     t = time.perf_counter()
     out = fn(*a, **kw)
@@ -97,10 +103,13 @@ def _timed(timings: dict[str, float], step: str, fn, *a, **kw):
 
 
 def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str | None = None,
-            speakers: int | None = None, progress: Progress = quiet, lipsync: bool | None = None) -> Source:
+            speakers: int | None = None, progress: Progress = quiet, lipsync: bool | None = None,
+            run_parts: Callable[[Callable, list], list] | None = None) -> Source:
     """Run the shared stages once per input; NoSpeech if the audio holds none. `lipsync`: whether the
     lips will be re-rendered (None: as configured); then the faces are tracked here, and those seen
-    talking check the voice's speakers (dubbing.who)."""
+    talking check the voice's speakers (dubbing.who). `run_parts`: how the face tracking and the
+    transcription run in parts of the video's time (lipsync.face_parts, transcribe.transcribe's pieces),
+    such as on the workers of a cluster; None: here, each in one pass."""
     t: dict[str, float] = {}
     input_path = Path(input_path).resolve()
     info = _timed(t, "probe", media.probe, input_path)
@@ -121,17 +130,19 @@ def prepare(input_path: str | os.PathLike, job: Job, cfg: Config, from_lang: str
         input_path = job.file(f"source/readable{ext}", src_key, lambda p: media.readable_copy(input_path, p))
         info = media.probe(input_path)
     info.save(job.path("source/media.json"))
-    lips = info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync)
-    with _faces_beside(job, src_key, input_path, progress, t, lips) as faces_folder:
+    lips = lips_on(info, cfg, lipsync)
+    with _faces_beside(job, src_key, input_path, progress, t, lips, run_parts) as faces_folder:
         return _prepare_audio(input_path, name, job, cfg, info, src_key, from_lang, speakers, progress, t,
-                              faces_folder)
+                              faces_folder, run_parts)
 
 
 def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: MediaInfo, src_key: str,
                    from_lang: str | None, speakers: int | None, progress: Progress, t: dict[str, float],
-                   faces_folder: Callable[[], Path] | None) -> Source:
+                   faces_folder: Callable[[], Path] | None,
+                   run_parts: Callable[[Callable, list], list] | None = None) -> Source:
     """prepare's stages on the sound (transcription, speakers, profiles, lines) of the input named `name`;
-    `faces_folder()` waits for the source's face tracks (None: the lips are not re-rendered)."""
+    `faces_folder()` waits for the source's face tracks (None: the lips are not re-rendered); `run_parts`:
+    how the transcription's pieces run (transcribe.transcribe)."""
     from . import diarize, profiles, rttm, stretches, subtitle_source
 
     progress("audio", 0, 1)
@@ -159,7 +170,7 @@ def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: Med
     else:
         raw = job.record("source/asr.json", Transcript, asr_key, lambda: _timed(
             t, "transcribe", stretches.transcribe_source, audio, cfg.asr, cfg.language_id, from_lang,
-            lambda s: progress("transcribe", s, info.duration), job.path("source/langid.json")))
+            lambda s: progress("transcribe", s, info.duration), job.path("source/langid.json"), run_parts))
     progress("transcribe", info.duration, info.duration)
     if not any(s.words for s in raw.segments):
         raise NoSpeech(f"no speech found in {input_path}")
@@ -494,7 +505,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
     lines = [ln for ln in tr.lines if ln.text.strip()]
-    lips = info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync)
+    lips = lips_on(info, cfg, lipsync)
 
     def at(stage: str, fraction: float = 1.0) -> None:  # the branch's bar goes by its stages' shares of the work
         progress(step, workload.branch_done(stage, fraction, lips), 1.0)
@@ -723,18 +734,21 @@ _FACES_LOCKS: dict[Path, threading.Lock] = {}  # per job: its language branches 
 _FACES_LOCKS_GUARD = threading.Lock()
 
 
-def source_faces(job: Job, media_key: str, video: Path, progress: Progress) -> Path:
+def source_faces(job: Job, media_key: str, video: Path, progress: Progress,
+                 run_parts: Callable[[Callable, list], list] | None = None) -> Path:
     """The folder of the source's face tracks and mouth banks (lipsync.faces.SourceFaces), made once
-    per source and kept in source/faces."""
-    from lipsync import faces
+    per source and kept in source/faces; in parts of the video's time run by `run_parts` when given
+    (lipsync.face_parts: the parts report no progress)."""
+    from lipsync import face_parts, faces
 
     work = job.path("source/.faces-work")
     with _FACES_LOCKS_GUARD:
         lock = _FACES_LOCKS.setdefault(job.root.resolve(), threading.Lock())
     with lock:
         try:
-            return job.file("source/faces", digest(media_key, faces.FORMAT), lambda p: faces.analyse(
-                video, work, lambda d, n: progress("faces", d, n)).save(p))
+            return job.file("source/faces", digest(media_key, faces.FORMAT), lambda p: (
+                faces.analyse(video, work, lambda d, n: progress("faces", d, n)) if run_parts is None
+                else face_parts.analyse_in_parts(video, work, run_parts)).save(p))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -745,7 +759,8 @@ class _Stopped(Exception):
 
 @contextlib.contextmanager
 def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, timings: dict[str, float],
-                  wanted: bool) -> Iterator[Callable[[], Path] | None]:
+                  wanted: bool, run_parts: Callable[[Callable, list], list] | None = None
+                  ) -> Iterator[Callable[[], Path] | None]:
     """Track the source's faces (source_faces) in a thread while the caller works on the sound: the two
     read different streams, and the tracking keeps about one of the two cores busy, so on 2 cores it
     costs little wall time beside the transcription. Yields a function that waits for the faces' folder
@@ -762,7 +777,9 @@ def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, tim
         progress(step, done, total)
 
     with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
-        tracking = pool.submit(_timed, timings, "faces", source_faces, job, media_key, video, steps)
+        # in the caller's context: a cluster's worker running the caller is the one `run_parts` sends from
+        tracking = pool.submit(contextvars.copy_context().run, _timed, timings, "faces", source_faces, job,
+                               media_key, video, steps, run_parts)
         try:
             yield tracking.result
             tracking.result()

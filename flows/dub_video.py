@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 @task(name="prepare source", cache_policy=NO_CACHE)
 def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None, speakers: int | None,
-            progress: pipeline.Progress, lipsync: bool | None):
-    return pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync)
+            progress: pipeline.Progress, lipsync: bool | None, run_parts=None):
+    return pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync, run_parts)
 
 
 @task(name="separate speech and background", cache_policy=NO_CACHE)
@@ -67,17 +67,18 @@ def run(input_path: str, targets: list[str], out: str = "out", from_lang: str | 
         warm = warmup.start(cfg, targets, from_lang)
         try:
             job.clean_partial()  # what a killed run left half-written
-            try:
-                seconds = pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync).timings
+            try:  # (on a cluster, the flow prepares it there: the faces are tracked in parts on its workers)
+                seconds = {} if dask else pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress,
+                                                           lipsync).timings
             except Exception as e:  # the flow's prepare task meets it again, and the flow handles it there
                 log.debug("preparation before the flow stopped (%s: %s); the flow reports it",
                           type(e).__name__, e)
                 seconds = {}
-            with api.connected():
-                flow_fn = dub_video.with_options(task_runner=runners.task_runner(dask)) if dask else dub_video
+            with api.connected(), runners.cluster(dask) as address:
+                flow_fn = dub_video.with_options(task_runner=runners.task_runner(address)) if dask else dub_video
                 progress = pipeline.LocalProgress(progress) if dask else progress  # workers show none
                 return flow_fn(input_path, targets, out, from_lang, speakers, config_path, lipsync, progress,
-                               prepared_seconds=seconds, overrides=overrides, dask=dask)
+                               prepared_seconds=seconds, overrides=overrides, dask=address)
         finally:  # a process that exits while a model loads in native code aborts: stop after the current load
             warm.stop()
 
@@ -95,11 +96,12 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     """Dub `input_path` into each of `targets`; returns the run summary (also written to job.json).
     `progress(step, done, total)` is called from the task threads as work advances; `prepared_seconds`:
     the seconds each stage took when run() prepared the source before the flow (the summary shows them);
-    `overrides`: settings merged over the config file's (command-line options). `dask`: set when this
-    flow's task runner is Dask's (run() does it): the separation and each language's branch then run in
-    worker processes, which load their own models, report progress as Prefect task states only (give a
-    pipeline.LocalProgress: it is sent to them as part of this flow's parameters), and read the source's
-    face analysis made here once, before them."""
+    `overrides`: settings merged over the config file's (command-line options). `dask`: the scheduler
+    address of this flow's task runner when that is Dask's (run() sets both): the separation and each
+    language's branch then run in worker processes, which load their own models, report progress as
+    Prefect task states only (give a pipeline.LocalProgress: it is sent to them as part of this flow's
+    parameters), and read the source's face analysis that prepare made once, before them; prepare runs
+    here and sends its tracking and transcription there in parts of the video's time."""
     t0 = time.perf_counter()
     cfg = config.load(config_path, overrides)
     langs = [languages.get(c) for c in targets]
@@ -107,13 +109,12 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     out_dir = job.root
     job.clean_partial()
     try:
-        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync)
+        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync,
+                      runners.cluster_map(dask) if dask else None)
     except NoSpeech as e:
         pipeline.record_no_speech(input_path, out_dir, e)
         raise
     src.timings.update(prepared_seconds or {})
-    if dask and src.info.has_video and (cfg.lipsync.enabled if lipsync is None else lipsync):
-        pipeline.source_faces(job, src.media_key, Path(src.info.path), progress)  # once, not in each worker
     # only the dubs need the background: it is separated beside the first translation
     background = separate.submit(src, cfg, progress)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,

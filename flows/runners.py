@@ -3,6 +3,10 @@ existing Dask cluster (prefect-dask)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from dubbing.errors import DubError
@@ -45,4 +49,37 @@ def dask_map(fn, items: list) -> list:
     from distributed import worker_client
 
     with worker_client() as client:
+        return client.gather(client.map(fn, items, pure=False))
+
+
+@contextlib.contextmanager
+def cluster(dask: str | None) -> Iterator[str | None]:
+    """The scheduler address of the Dask cluster `dask` names (as task_runner reads it): a LocalCluster
+    started here for "local[:N]" (its workers report to this run's Prefect API) and closed at the end,
+    or the address given; None without Dask. Known before the flow starts, so its body can send parts
+    of the source's preparation there (cluster_map)."""
+    n = local_workers(dask) if dask else None
+    if n is None:
+        yield dask or None
+        return
+    from distributed import LocalCluster
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        env = {"PREFECT_API_URL": str(client.api_url)}
+    with LocalCluster(n_workers=n, threads_per_worker=1, env=env) as local:
+        yield local.scheduler_address
+
+
+def cluster_map(address: str) -> Callable[[Callable, list], list]:
+    """A map like dask_map that sends the items to the cluster at `address` from this process, from any
+    thread of it (the source's preparation, which the flow runs here)."""
+    return functools.partial(_map_at, address)
+
+
+def _map_at(address: str, fn: Callable, items: list) -> list:
+    """[fn(x) for x in items] as tasks of the Dask scheduler at `address`."""
+    from distributed import Client
+
+    with Client(address, set_as_default=False) as client:
         return client.gather(client.map(fn, items, pure=False))
