@@ -27,16 +27,18 @@ import ctypes.util
 
 THRESHOLD = 1 << 20  # bytes: blocks at least this big are mapped on their own
 TOP_PAD = 64 << 20  # bytes: kept free at the top of each heap
-ARENA_MAX = 1  # heaps the threads share
-_M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -2, -3, -8  # mallopt parameter numbers (malloc.h)
+ARENA_MAX = 2  # heaps the threads share
+TRIM_THRESHOLD = 128 << 10  # bytes: glibc's default, set again (Dask starts its workers with 64 KB)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8  # mallopt parameters (malloc.h)
 
 
 def return_freed_memory() -> bool:
-    """Set the threshold, pad and arenas for this process (call once, early); False where the C library is not glibc."""
+    """Set the thresholds, pad and arenas for this process (call once, early); False where the C library is not glibc."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")
-        settings = ((_M_MMAP_THRESHOLD, THRESHOLD), (_M_TOP_PAD, TOP_PAD), (_M_ARENA_MAX, ARENA_MAX))
+        settings = ((_M_MMAP_THRESHOLD, THRESHOLD), (_M_TOP_PAD, TOP_PAD), (_M_ARENA_MAX, ARENA_MAX),
+                    (_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         return all([bool(libc.mallopt(param, value)) for param, value in settings])
     except (OSError, AttributeError):  # not glibc (musl, macOS): leave the allocator as it is
         return False
