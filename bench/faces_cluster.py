@@ -3,8 +3,9 @@ in one process (lipsync.faces.analyse): wall seconds, speed-up, and whether the 
 
     PYTHONPATH=$PWD .venv/bin/python bench/faces_cluster.py VIDEO [--workers 1 2] [--seconds 120]
 
-Each worker is a process with one thread (as `dub translate --dask local:N` makes them); the parts'
-wall time includes the cluster's start and each worker's landmarker load. On this 2-core machine the
+The cluster is the one `dub translate --dask local:N` starts (flows.runners.cluster: N processes of
+one thread, freeing memory as dub's process does); the parts' wall time includes its start and each
+worker's landmarker load. On this 2-core machine the
 ceiling is two parts at once; the figure to read is how close N workers come to N times one pass.
 """
 
@@ -34,8 +35,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--seconds", type=float, default=None, help="part length (s); default face_parts.PART_SECONDS")
     a = ap.parse_args()
-    from distributed import Client, LocalCluster
-
+    from flows import runners
     from lipsync import face_parts, faces
 
     seconds = a.seconds or face_parts.PART_SECONDS
@@ -48,9 +48,8 @@ def main() -> None:
               f"{people(whole)} people, {len(whole.extra['cut_frames'])} cuts")
         for n in a.workers:
             t0 = time.perf_counter()
-            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
-                got = face_parts.analyse_in_parts(a.video, work / f"parts{n}",
-                                                  lambda fn, xs: client.gather(client.map(fn, xs, pure=False)),
+            with runners.cluster(f"local:{n}") as address:  # as `dub translate --dask local:N` starts it
+                got = face_parts.analyse_in_parts(a.video, work / f"parts{n}", runners.cluster_map(address),
                                                   seconds).tracks
             wall = time.perf_counter() - t0
             print(f"  {n} worker(s), parts of {seconds:.0f} s: {wall:.1f} s = {one / wall:.2f}x one pass; "

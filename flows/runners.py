@@ -55,20 +55,36 @@ def dask_map(fn, items: list) -> list:
 @contextlib.contextmanager
 def cluster(dask: str | None) -> Iterator[str | None]:
     """The scheduler address of the Dask cluster `dask` names (as task_runner reads it): a LocalCluster
-    started here for "local[:N]" (its workers report to this run's Prefect API) and closed at the end,
-    or the address given; None without Dask. Known before the flow starts, so its body can send parts
-    of the source's preparation there (cluster_map)."""
-    n = local_workers(dask) if dask else None
-    if n is None:
-        yield dask or None
+    started here for "local[:N]" (its workers report to this process's Prefect API, when one is set)
+    and closed at the end, or the address given; None without Dask. Known before the flow starts, so
+    its body can send parts of the source's preparation there (cluster_map). Every worker, now or
+    later, frees memory as this process does (flows.worker_memory)."""
+    if not dask:
+        yield None
         return
-    from distributed import LocalCluster
-    from prefect.client.orchestration import get_client
+    from distributed import Client, LocalCluster
+    from prefect.settings import PREFECT_API_URL
 
-    with get_client(sync_client=True) as client:
-        env = {"PREFECT_API_URL": str(client.api_url)}
-    with LocalCluster(n_workers=n, threads_per_worker=1, env=env) as local:
-        yield local.scheduler_address
+    n = local_workers(dask)
+    with contextlib.ExitStack() as stack:
+        if n is None:
+            address = dask
+        else:
+            import dask.config
+
+            api = PREFECT_API_URL.value()
+            # not Dask's MALLOC_TRIM_THRESHOLD_ (which fixes glibc's thresholds at start): the plugin sets ours
+            spawn = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+                     if not k.startswith("MALLOC_")}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}):
+                local = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1,
+                                                         env={"PREFECT_API_URL": str(api)} if api else {}))
+            address = local.scheduler_address
+        from .worker_memory import FreedMemory
+
+        with Client(address, set_as_default=False) as client:
+            client.register_plugin(FreedMemory())
+        yield address
 
 
 def cluster_map(address: str) -> Callable[[Callable, list], list]:
