@@ -777,7 +777,7 @@ def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, tim
         progress(step, done, total)
 
     with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
-        # in the caller's context: a cluster's worker running the caller is the one `run_parts` sends from
+        # in the caller's context, so a `run_parts` that reads it (runners.dask_map on a cluster's worker) works here
         tracking = pool.submit(contextvars.copy_context().run, _timed, timings, "faces", source_faces, job,
                                media_key, video, steps, run_parts)
         try:

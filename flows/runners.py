@@ -70,13 +70,13 @@ def cluster(dask: str | None) -> Iterator[str | None]:
         if n is None:
             address = dask
         else:
-            import dask.config
+            import dask.config as dask_config
 
             api = PREFECT_API_URL.value()
             # not Dask's MALLOC_TRIM_THRESHOLD_ (which fixes glibc's thresholds at start): the plugin sets ours
-            spawn = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+            spawn = {k: v for k, v in dask_config.get("distributed.nanny.pre-spawn-environ").items()
                      if not k.startswith("MALLOC_")}
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn}):
+            with dask_config.set({"distributed.nanny.pre-spawn-environ": spawn}):
                 local = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1,
                                                          env={"PREFECT_API_URL": str(api)} if api else {}))
             address = local.scheduler_address
