@@ -287,9 +287,13 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
     progress("separate", 1, 1)
 
 
-def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet) -> Translation:
-    """The translation of every line; a translation.json the user edited is kept as it is."""
-    from . import glossary, stretches, translate
+def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet,
+                    run_parts: Callable[[Callable, list], list] | None = None) -> Translation:
+    """The translation of every line; a translation.json the user edited is kept as it is. `run_parts`:
+    how parts of about TRANSLATION_PART_S s of lines in one language run (translate.page_parts: whole
+    pages of the LLM's context), such as on the workers of a cluster, each with its own model; None:
+    here, in one call."""
+    from . import glossary
 
     if lang.code == src.transcript.language:
         raise DubError(f"source language is already {lang.code}: choose another target")
@@ -303,12 +307,53 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
     t0 = time.perf_counter()
     tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
-                        lambda: stretches.translate_by_language(
-                            src.lines, src.transcript.language, lang, cfg.translation,
-                            lambda lines, source, target, c: translate.translate(lines, source, target, c, terms)))
+                        lambda: _translated(src.lines, src.transcript.language, lang, cfg, terms, run_parts))
     src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
     return tr
+
+
+TRANSLATION_PART_S = 120.0  # seconds of the video's lines in one part of the translation run by `run_parts`
+
+
+@dataclass
+class _TranslationPart:
+    """Lines to translate from `main` into `lang` (see _translated): it pickles."""
+
+    lines: list[Line]
+    main: str
+    lang: Language
+    cfg: Config
+    terms: dict[str, str] | None
+    remote: bool = False  # run where nothing else asks the translation model: let it go after the part
+
+
+def _translated(lines: list[Line], main: str, lang: Language, cfg: Config, terms: dict[str, str] | None,
+                run_parts: Callable[[Callable, list], list] | None) -> Translation:
+    """`lines` translated from `main` into `lang`, each from its own language (stretches.translate_by_language);
+    in parts run by `run_parts` when all are in one language, there is more than one part, and the
+    backend is not the user's file (which names every line of the transcript)."""
+    from . import translate
+
+    apart = run_parts is not None and cfg.translation.backend != "file"
+    parts = translate.page_parts(lines, TRANSLATION_PART_S) if apart else [lines]
+    if len(parts) == 1 or any((l.language or main) != main for l in lines):
+        return _translate_part(_TranslationPart(lines, main, lang, cfg, terms))
+    return translate.join_parts(run_parts(_translate_part, [_TranslationPart(p, main, lang, cfg, terms, remote=True)
+                                                            for p in parts]))
+
+
+def _translate_part(part: _TranslationPart) -> Translation:
+    """The part's lines translated (see _translated)."""
+    from . import stretches, translate
+
+    try:
+        return stretches.translate_by_language(
+            part.lines, part.main, part.lang, part.cfg.translation,
+            lambda lines, source, target, c: translate.translate(lines, source, target, c, part.terms))
+    finally:
+        if part.remote:
+            llm.release()
 
 
 @dataclass

@@ -415,6 +415,30 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     return Translation(source_language=source, language=target.code, backend="+".join(used) or "none", lines=out)
 
 
+def page_parts(lines: list[Line], seconds: float) -> list[list[Line]]:
+    """`lines` in consecutive parts of whole pages (llm.pages: the LLM's context and history never cross
+    one), each part ending at the first page end at least `seconds` s of video after its first line's
+    start: parts translated apart give what the whole gives."""
+    items = [llm_mod.Item(l.source, l.speaker, "") for l in lines]
+    parts: list[list[Line]] = []
+    for page in llm_mod.pages(items):
+        chunk = lines[page.start:page.stop]
+        if parts and parts[-1][-1].end - parts[-1][0].start < seconds:
+            parts[-1] += chunk
+        else:
+            parts.append(list(chunk))
+    return parts
+
+
+def join_parts(parts: list[Translation]) -> Translation:
+    """One translation of consecutive parts' lines; the backends each used, in order."""
+    used: list[str] = []
+    for t in parts:
+        used += [b for b in t.backend.split("+") if b != "none" and b not in used]
+    return parts[0].model_copy(update={"backend": "+".join(used) or "none",
+                                       "lines": [l for t in parts for l in t.lines]})
+
+
 def drop_fillers(text: str, lang: Language) -> str:
     """`text` without parentheticals and without fillers opening a sentence ("Oh, bonjour." -> "Bonjour.");
     a sentence that is nothing but a filler goes too, unless it is all there is."""

@@ -42,8 +42,8 @@ def separate(src: pipeline.Source, cfg: config.Config, progress: pipeline.Progre
 
 
 @task(name="translate", cache_policy=NO_CACHE, task_run_name="translate {code}")
-def translate(src: pipeline.Source, code: str, cfg: config.Config, progress: pipeline.Progress):
-    return pipeline.translate_lines(src, languages.get(code), cfg, progress)
+def translate(src: pipeline.Source, code: str, cfg: config.Config, progress: pipeline.Progress, run_parts=None):
+    return pipeline.translate_lines(src, languages.get(code), cfg, progress, run_parts)
 
 
 @task(name="dub language", cache_policy=NO_CACHE, task_run_name="dub {code}")
@@ -100,17 +100,18 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     address of this flow's task runner when that is Dask's (run() sets both): the separation and each
     language's branch then run in worker processes, which load their own models, report progress as
     Prefect task states only (give a pipeline.LocalProgress: it is sent to them as part of this flow's
-    parameters), and read the source's face analysis that prepare made once, before them; prepare runs
-    here and sends its tracking and transcription there in parts of the video's time."""
+    parameters), and read the source's face analysis that prepare made once, before them; prepare and
+    the translations run here and send their tracking, transcription and translation there in parts of
+    the video's time."""
     t0 = time.perf_counter()
     cfg = config.load(config_path, overrides)
     langs = [languages.get(c) for c in targets]
     job = _job(input_path, out)
     out_dir = job.root
     job.clean_partial()
+    parts = runners.cluster_map(dask) if dask else None  # the source's stages in parts on the workers
     try:
-        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync,
-                      runners.cluster_map(dask) if dask else None)
+        src = prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync, parts)
     except NoSpeech as e:
         pipeline.record_no_speech(input_path, out_dir, e)
         raise
@@ -126,7 +127,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
     futures = {}
     with users.asking(then_done=True):
         for lang in langs:
-            tr = translate(src, lang.code, cfg, progress)
+            tr = translate(src, lang.code, cfg, progress, parts)
             futures[lang.code] = dub_language.submit(src, tr, lang.code, cfg, out_dir, lipsync, progress,
                                                      llm.OwnCopy() if dask else users,
                                                      runners.dask_map if dask else None, wait_for=[background])

@@ -602,3 +602,59 @@ def test_the_loaded_model_is_held_once():
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr[-2000:]
     assert float(out.stdout.split()[-1]) < 1.5, out.stdout
+
+
+# --- translation in parts (a cluster's workers) -------------------------------------------------------
+
+
+class PromptEchoLLM:
+    """Replies with the source line and a checksum of the whole prompt: a reply changes if the context or
+    history the line was asked with does."""
+
+    def create_chat_completion(self, messages, **kw):
+        import zlib
+
+        ask = messages[-1]["content"].strip().splitlines()[-1]
+        reply = f"{ask} [{zlib.crc32(json.dumps(messages).encode()) % 1000}]"
+        if not kw.get("stream"):
+            return {"choices": [{"message": {"content": reply}}]}
+        return ({"choices": [{"delta": {"content": piece}}]} for piece in re.findall(r"\S+|\s+", reply))
+
+    def tokenize(self, data: bytes, add_bos: bool = False):
+        return data.split()
+
+
+def test_parts_of_whole_pages_translate_as_the_whole_does(monkeypatch):
+    """pipeline._translated with a run_parts map: parts of whole LLM pages (translate.page_parts), so a
+    style whose prompts carry the page's context and the lines before gives every line what the whole gave."""
+    import pickle
+
+    from dubbing import pipeline
+
+    fake = PromptEchoLLM()
+    monkeypatch.setattr(translate.LLMBackend, "check", lambda *a: None)
+    monkeypatch.setattr(translate.LLMBackend, "translator",
+                        lambda self, c, g=None: llm.Translator(fake, llm.Style(context=True, history=1)))
+    monkeypatch.setattr(llm, "problem", lambda *a, **k: None)
+    words = "the quick brown fox jumps over the lazy dog and runs far away".split()
+    many = [Line(id=f"L{i + 1:04d}", start=10.0 * i, end=10.0 * i + 8, speaker=f"S{i % 2}",
+                 source=" ".join(words[(i + k) % len(words)] for k in range(25)) + ".") for i in range(80)]
+    parts = translate.page_parts(many, 120.0)
+    assert [l for p in parts for l in p] == many and len(parts) >= 3
+    starts = {p.start for p in llm.pages([llm.Item(l.source, l.speaker) for l in many])}
+    assert all(many.index(p[0]) in starts for p in parts)  # each part starts a page
+    assert all(p[-1].end - p[0].start >= 120.0 for p in parts[:-1])
+    cfg_ = config.load().model_copy(update={"translation": cfg(backend="llm")})
+    sent = []
+
+    def elsewhere(fn, items):
+        sent.extend(items)
+        return [fn(pickle.loads(pickle.dumps(x))) for x in items]
+
+    whole = pipeline._translated(many, "en", ES, cfg_, None, None)
+    apart = pipeline._translated(many, "en", ES, cfg_, None, elsewhere)
+    assert len(sent) == len(parts) and apart == whole and whole.backend == "llm"
+    # cut mid-page instead, the same lines come out otherwise: the test can tell
+    half = len(many) // 2 + 1
+    assert [pipeline._translated(p, "en", ES, cfg_, None, None).lines for p in (many[:half], many[half:])] != \
+        [whole.lines[:half], whole.lines[half:]]
