@@ -541,8 +541,9 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     `llm_users`: told when this language starts and stops needing the translation model (its lines
     are spoken and fitted, which may shorten them; done whether that went well or not); the lip sync
     then waits for the model to be let go while another user still asks it (llm.Users.wait_released).
-    `run_parts`: how the speech (_speak_lines) and the lips' render (lipsync.api.sync_video) run in
-    parts of the video's time, such as on the workers of a Dask cluster; None: here."""
+    `run_parts`: how the speech (_speak_lines), the lips' render (lipsync.api.sync_video) and the quality
+    check's back-transcription (check_quality) run in parts of the video's time, such as on the workers
+    of a Dask cluster; None: here."""
     from . import mix_file, own_voice, subtitles
 
     lang = languages.get(tr.language)
@@ -623,7 +624,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     q_key = digest(file_digest(dub_wav), lang.code, shown, fitted, final_text, cfg.asr)
     q_path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
         check_quality(dub_wav, shown, fitted, final_text, lang, cfg,
-                      _speaker_tracks(heard, fitted, info.duration) if heard is not None else None),
+                      _speaker_tracks(heard, fitted, info.duration) if heard is not None else None, run_parts),
         indent=1, ensure_ascii=False).encode()))
     quality = json.loads(q_path.read_text(encoding="utf-8"))
     t["quality"] = time.perf_counter() - t0
@@ -880,11 +881,13 @@ def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLi
 
 
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
-                  lang: Language, cfg: Config, tracks: dict[str, np.ndarray] | None = None) -> dict:
+                  lang: Language, cfg: Config, tracks: dict[str, np.ndarray] | None = None,
+                  run_parts: Callable[[Callable, list], list] | None = None) -> dict:
     """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show.
     `tracks`: each speaker's voice alone (SPEECH_RATE), where speakers talk at once: no one can transcribe
     two voices at once, so the CER is then pooled over the speakers' own tracks ("cer_by_speaker"), and the
-    whole dub's is kept as "cer_mix"."""
+    whole dub's is kept as "cer_mix". `run_parts`: how the back-transcription's pieces run
+    (transcribe.transcribe)."""
     import jiwer
 
     from . import transcribe
@@ -893,10 +896,11 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     # one pass detects the language and transcribes in it; only a dub heard as another language is
     # transcribed again in its own, so the CER is always of the intended language (saves ~2 s a language)
     spans = [(f.start, f.end) for f in fitted]  # decoded where the lines are (transcribe.CHECK_RUN_SECONDS)
-    back = transcribe.transcribe(audio, cfg.asr, check=True, spans=spans)
+    back = transcribe.transcribe(audio, cfg.asr, check=True, spans=spans, run_parts=run_parts)
     detected, prob = back.language, back.language_probability
     if detected != lang.whisper:
-        back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans)
+        back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans,
+                                     run_parts=run_parts)
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     extra = {}
@@ -908,7 +912,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         for spk, track in tracks.items():
             said = normalize(" ".join(final_text[f.line_id] for f in fitted if f.speaker == spk))
             if said.strip():
-                heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True,
+                heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True, run_parts=run_parts,
                                               spans=[(f.start, f.end) for f in fitted if f.speaker == spk]).text
                 apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,8 +82,9 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     intermediates for 30 minutes): audio longer than `piece` s is given to it in pieces cut at its
     quietest half second near every `piece` s, the language found in the first piece with words kept
     for the rest (as whole, Whisper decodes 30 s windows without the previous text either way).
-    `run_parts`: how the pieces run when `language` is given (then they are independent), such as on
-    the workers of a cluster, each with its own model (no progress from them); None: here, in order."""
+    `run_parts`: how the pieces run once the language is known (given, or found in the first piece: then
+    they are independent), such as on the workers of a cluster, each with its own model (no progress
+    from them); None: here, in order."""
     runs = speech_runs(spans, len(audio) / SPEECH_RATE) if spans else []
     if runs:
         pieces = _run_pieces(runs, piece)
@@ -91,13 +93,20 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
         pieces = [(a, b, None) for a, b in zip(cuts[:-1], cuts[1:])]
     segments: list[Segment] = []
     info = first = None
-    if run_parts is not None and language and len(pieces) > 1:
-        done = run_parts(_piece, [_Piece(audio[a:b], cfg, language, a / SPEECH_RATE, check, clips)
-                                  for a, b, clips in pieces])
+
+    def here(a: int, b: int, clips):
+        return _transcribe(audio[a:b], cfg, language, a / SPEECH_RATE,
+                           progress and (lambda t, o=a / SPEECH_RATE: progress(o + t)), check, clips)
+
+    done, rest = [], pieces
+    if run_parts is not None and not language and len(pieces) > 2:  # the first piece says the language
+        done, rest = [here(*pieces[0])], pieces[1:]
+        language = done[0][1].language if done[0][0] else None
+    if run_parts is not None and language and len(rest) > 1:
+        done += run_parts(_piece, [_Piece(audio[a:b], cfg, language, a / SPEECH_RATE, check, clips)
+                                   for a, b, clips in rest])
     else:  # lazily, in order: `language`, once found in a piece, is read for the next
-        done = (_transcribe(audio[a:b], cfg, language, a / SPEECH_RATE,
-                            progress and (lambda t, o=a / SPEECH_RATE: progress(o + t)), check, clips)
-                for a, b, clips in pieces)
+        done = itertools.chain(done, (here(*p) for p in rest))
     for part, found in done:
         first = first or found
         if part and info is None:  # the first piece with words says the language (a silent one guesses)

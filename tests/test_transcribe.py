@@ -89,6 +89,11 @@ def test_pieces_give_the_words_and_times_of_the_whole():
 
     assert T.transcribe(audio, cfg, "en", piece=12.0, check=True, run_parts=elsewhere) == pieces
     assert len(sent) == len(cuts) - 1
+    # the language not given: the first piece, here, says it; the others go elsewhere in that language
+    sent.clear()
+    found = T.transcribe(audio, cfg, None, piece=12.0, check=True)
+    assert T.transcribe(audio, cfg, None, piece=12.0, check=True, run_parts=elsewhere) == found
+    assert len(sent) == len(cuts) - 2 and all(p.language == "en" for p in sent)
     starts = [s.start for s in pieces.segments]
     assert starts == sorted(starts) and pieces.duration == whole.duration and pieces.language == "en"
     # every segment starts within a clip: the pieces' times are offset right
