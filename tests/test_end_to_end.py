@@ -1,6 +1,7 @@
 """The whole dub on real media (../shared/media), through the CLI, checked as issue 2 states."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -167,11 +168,17 @@ def test_the_library_api_dubs_without_prefect_or_the_cli(tmp_path, media_dir, mo
 def test_language_branches_on_dask_workers_give_the_same_dub(face1, media_dir, tmp_path):
     """`--dask local:2`: the branches run in two worker processes (their own models, the source's face
     analysis made once before them; the lips' render in parts, as tasks of those workers) and give what
-    the threads of one process gave."""
+    the threads of one process gave. The LLM's words are taken from the threads' run: a restored prompt
+    state is not bit-identical to one read afresh (dubbing/llm.py), so a shortening asked in another
+    process can differ by a word, and that is not what this compares."""
     job, _ = face1
+    other = tmp_path / "vr_face1"
+    for code in ("fr", "ja"):  # the translations and the fit's shorter texts, with the keys that date them
+        for p in [*(job / code).glob("*translation.json*"), *(job / code / "speech").glob("*.fit.json")]:
+            (other / p.relative_to(job)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, other / p.relative_to(job))
     # fr and ja: the es line another test of this module edits would differ
     run_dub(media_dir / "video/vr_face1.mp4", "--to", "fr,ja", "--dask", "local:2", "--out", tmp_path)
-    other = tmp_path / "vr_face1"
     summary = json.loads((other / "job.json").read_text())
     assert summary["status"] == "ok" and sorted(summary["languages"]) == ["fr", "ja"]
     for code in ("fr", "ja"):
