@@ -260,10 +260,11 @@ def _by_channel(job: Job, full: Path, info: MediaInfo, cfg: Config, from_lang: s
     return out
 
 
-def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> None:
+def separate_source(src: Source, cfg: Config, progress: Progress = quiet,
+                    run_parts: Callable[[Callable, list], list] | None = None) -> None:
     """Split the source's sound into speech and background: source/background.wav (MIX_RATE), the speech
     in mono at SPEECH_RATE (source/speech16k.wav, whose prosody the dub carries) and the loudness of each
-    (source/levels.json), which dub_language needs."""
+    (source/levels.json), which dub_language needs. `run_parts`: how its windows run (separate_file)."""
     from .separate_file import split_file
 
     def _split(p: Path, speech_path: Path) -> None:
@@ -273,7 +274,7 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet) -> Non
             src.job.mark(decoded, src.media_key)
         speech_lufs, background_lufs = _timed(src.timings, "separate", split_file, decoded, p, speech_path,
                                               SPEECH_RATE, cfg.separation.backend, cfg.separation.bleed,
-                                              lambda f: progress("separate", f, 1))
+                                              lambda f: progress("separate", f, 1), run_parts=run_parts)
         Levels(speech_lufs=_finite(speech_lufs, -23.0),
                background_lufs=_finite(background_lufs, -70.0)).save(src.job.path("source/levels.json"))
 

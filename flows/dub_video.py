@@ -37,8 +37,8 @@ def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None
 
 
 @task(name="separate speech and background", cache_policy=NO_CACHE)
-def separate(src: pipeline.Source, cfg: config.Config, progress: pipeline.Progress) -> None:
-    pipeline.separate_source(src, cfg, progress)
+def separate(src: pipeline.Source, cfg: config.Config, progress: pipeline.Progress, run_parts=None) -> None:
+    pipeline.separate_source(src, cfg, progress, run_parts)
 
 
 @task(name="translate", cache_policy=NO_CACHE, task_run_name="translate {code}")
@@ -117,7 +117,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         raise
     src.timings.update(prepared_seconds or {})
     # only the dubs need the background: it is separated beside the first translation
-    background = separate.submit(src, cfg, progress)
+    background = separate.submit(src, cfg, progress, runners.dask_map if dask else None)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
     # so synthesis and checks overlap the LLM instead of waiting for every translation.
     # The translation model (1.3 GB) is let go once the translations and every language's shortening of

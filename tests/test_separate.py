@@ -123,6 +123,20 @@ def test_a_file_split_window_by_window_is_as_good_as_split_whole(tmp_path):
     sf.write(tmp_path / "in.wav", mixture, sr, subtype="FLOAT")
     levels = split_file(tmp_path / "in.wav", tmp_path / "bg.wav", tmp_path / "sp.wav", 16000, "deepfilternet",
                         True, window=10.0)
+    # the windows split elsewhere (pickled, out of order, as on a cluster's workers): the same files
+    import pickle
+
+    sent = []
+
+    def elsewhere(fn, items):
+        sent.extend(items)
+        return [fn(pickle.loads(pickle.dumps(x))) for x in items[::-1]][::-1]
+
+    assert split_file(tmp_path / "in.wav", tmp_path / "bg2.wav", tmp_path / "sp2.wav", 16000, "deepfilternet",
+                      True, window=10.0, run_parts=elsewhere) == levels and len(sent) == 3
+    for name in ("bg", "sp"):
+        assert (tmp_path / f"{name}2.wav").read_bytes() == (tmp_path / f"{name}.wav").read_bytes()
+    assert not list(tmp_path.glob(".*.npz"))  # each window's file removed once read
     background, rate = sf.read(tmp_path / "bg.wav", dtype="float32")
     assert rate == sr and background.shape == mixture.shape
     assert abs(len(sf.read(tmp_path / "sp.wav")[0]) - len(mixture) / 3) <= 2
