@@ -16,7 +16,8 @@ for 0.2 GB more peak (2.54 -> 2.76 GB); 8, 16 and 32 MB saved little (11.2, 10.8
 time). A pad as large as a heap (64 MB) also stops glibc deleting a thread's emptied heap only to map
 a new one for the next frame. ARENA_MAX bounds what the pads hold: the threads share that many heaps.
 In the three-thread workload of tests/test_malloc.py the process kept 0.29 GB with glibc's defaults,
-0.13 GB with the 1 MB threshold alone, 0.23 GB with the pad and 8 arenas, 0.17 GB with the pad and 2;
+0.13 GB with the 1 MB threshold alone, 0.23 GB with the pad and 8 arenas, 0.17 GB with the pad and 2
+(0.22-0.23 GB on a second machine, where the default also kept 0.29: the threads' timing decides it);
 the 6 s sample ran as fast with 2 arenas as with 8 (26.8 s). The trim threshold is left as it is:
 set again to glibc's 128 KB, the workload kept 0.23 GB with 2 arenas.
 """
