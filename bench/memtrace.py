@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/memtrace.py [--log mem.log] [--every 0.5] -- translate in.mp4 --to es --out OUT
 
-Every `--every` s the sampler writes one line to the log: seconds since start, resident memory (GB) and,
-for each thread busy in the project's code, its innermost project frames. At the end it prints the peak and
+Every `--every` s the sampler writes one line to the log: seconds since start, resident memory (GB: all,
+anonymous, file-backed) and, for each thread busy in the project's code, its innermost project frames. At the end it prints the peak and
 the places (a thread's three innermost project frames) where the memory was highest. bench/long.py runs
 its dubs through it with `--trace DIR`. (How issue 14's 13 GB review curve, 2 GB mix and leaked tracking
 memmap were found.)
@@ -22,13 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rss_gb() -> float:
-    """This process's resident memory (GB), from /proc."""
+def rss_gb() -> tuple[float, float, float]:
+    """This process's resident memory (GB) from /proc: all of it, its anonymous pages (the heap: what
+    the process needs) and its file-backed pages (mapped files and libraries, which the kernel can drop
+    and read again)."""
+    kb = {}
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1e6
-    return 0.0
+            if line.startswith(("VmRSS", "RssAnon", "RssFile")):
+                kb[line.split(":")[0]] = int(line.split()[1])
+    return kb.get("VmRSS", 0) / 1e6, kb.get("RssAnon", 0) / 1e6, kb.get("RssFile", 0) / 1e6
 
 
 def places(depth: int = 3) -> list[str]:
@@ -45,13 +48,14 @@ def places(depth: int = 3) -> list[str]:
 def sample(log, every: float, stop: threading.Event, highest: dict[str, float], peak: list) -> None:
     t0 = time.perf_counter()
     while not stop.wait(every):
-        gb, where = rss_gb(), places()
-        log.write(f"{time.perf_counter() - t0:8.1f} {gb:6.2f}  {' || '.join(where)}\n")
+        (gb, anon, mapped), where = rss_gb(), places()
+        log.write(f"{time.perf_counter() - t0:8.1f} {gb:6.2f} {anon:6.2f} {mapped:6.2f}  {' || '.join(where)}\n")
         log.flush()
         for w in where:
             highest[w] = max(highest[w], gb)
         if gb > peak[0]:
-            peak[:] = [gb, time.perf_counter() - t0, where]
+            peak[:3] = [gb, time.perf_counter() - t0, where]
+        peak[3] = max(peak[3], anon)
 
 
 def main() -> None:
@@ -63,7 +67,7 @@ def main() -> None:
     a = ap.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
     highest: dict[str, float] = defaultdict(float)
-    peak: list = [0.0, 0.0, []]
+    peak: list = [0.0, 0.0, [], 0.0]
     stop = threading.Event()
     with open(a.log, "w") as log:
         threading.Thread(target=sample, args=(log, a.every, stop, highest, peak), daemon=True).start()
@@ -79,6 +83,7 @@ def main() -> None:
         finally:
             stop.set()
     print(f"peak {peak[0]:.2f} GB at {peak[1]:.0f} s in: {' || '.join(peak[2]) or '?'}", file=sys.stderr)
+    print(f"peak of its anonymous pages {peak[3]:.2f} GB", file=sys.stderr)
     for w, gb in sorted(highest.items(), key=lambda kv: -kv[1])[:a.top]:
         print(f"  {gb:5.2f} GB  {w}", file=sys.stderr)
     sys.exit(code)
