@@ -117,6 +117,24 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
                       duration=round(len(audio) / SPEECH_RATE, 3), model=cfg.model, segments=segments)
 
 
+DETECT_SECONDS = 30.0  # Whisper's language detection reads one 30 s window
+
+
+def detect_language(audio: np.ndarray, cfg: ASR, spans: list[tuple[float, float]] | None = None) -> tuple[str, float]:
+    """(language, probability) Whisper hears in 16 kHz mono `audio`, from one detection over the speech of
+    `spans` ((start, end) s) joined, up to DETECT_SECONDS of it; None or empty: the audio's start."""
+    if spans:
+        pieces, have = [], 0
+        for a, b in sorted(spans):
+            x = audio[int(a * SPEECH_RATE):int(b * SPEECH_RATE)]
+            pieces.append(x[:max(0, int(DETECT_SECONDS * SPEECH_RATE) - have)])
+            have += len(pieces[-1])
+        audio = np.concatenate(pieces) if have else audio
+    language, probability, _ = load(cfg.model, cfg.compute_type).detect_language(
+        audio=np.ascontiguousarray(audio[:int(DETECT_SECONDS * SPEECH_RATE)], np.float32))
+    return language, float(probability)
+
+
 def speech_runs(spans: list[tuple[float, float]], duration: float, longest: float = CHECK_RUN_SECONDS,
                 pad: float = CHECK_PAD_SECONDS) -> list[tuple[float, float]]:
     """(start, end) s of runs of `spans` (seconds, any order) to decode one by one: spans joined while a run

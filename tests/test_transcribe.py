@@ -104,3 +104,19 @@ def test_pieces_give_the_words_and_times_of_the_whole():
     assert agree(runs.text) >= 0.85, agree(runs.text)
     assert all(any(x - 0.5 <= s.start and s.end <= y + 0.5 for x, y in spoken) for s in runs.segments)
     assert all(any(x - 0.25 <= s.start <= y for s in runs.segments) for x, y in spoken)
+
+
+@needs_media
+def test_the_language_is_heard_in_the_spans_given_alone():
+    """A dub's check hears the language where its lines are (transcribe.detect_language): French speech
+    between two stretches of English is French over its own span, and English over the audio's start."""
+    from dubbing.config import load
+    from dubbing.media import load_audio
+
+    en, fr = (load_audio(MEDIA / f"audio/{n}", SPEECH_RATE) for n in ("fw_jfk.flac", "fleurs_fr-000.ogg"))
+    audio = np.concatenate([en, fr, en])
+    span = (len(en) / SPEECH_RATE, (len(en) + len(fr)) / SPEECH_RATE)
+    cfg = load().asr
+    heard, p = T.detect_language(audio, cfg, [span])
+    assert heard == "fr" and p > 0.5, (heard, p)
+    assert T.detect_language(audio, cfg)[0] == "en"
