@@ -48,22 +48,27 @@ def split_file(decoded: Path, background_out: Path, speech_out: Path, speech_rat
             survey.add(block)
     win, plan = max(1, int(window * rate)), survey.plan()
     windows = [_Window(decoded, a, min(n, a + win), backend, suppress_bleed, plan) for a in range(0, max(n, 1), win)]
-    if run_parts is not None and len(windows) > 1:
-        kept = [speech_out.with_name(f".{speech_out.stem}.window-{k}.npz") for k in range(len(windows))]
-        splits = (_read_split(p) for p in run_parts(_split_to_file, list(zip(windows, kept))))
-    else:
-        splits = (w.split(None if progress is None else
-                          lambda k, w=w: progress(min(1.0, (w.a + k * (w.b - w.a)) / max(n, 1)))) for w in windows)
-    speech_lufs, background_lufs = LoudnessMeter(rate, channels, n), LoudnessMeter(rate, channels, n)
-    down = soxr.ResampleStream(rate, speech_rate, 1, dtype="float32")
-    with contextlib.ExitStack() as stack:
-        bg_out = media.wav_writer(stack, background_out, rate, channels)
-        sp_out = media.wav_writer(stack, speech_out, speech_rate, 1)
-        for w, (speech, background) in zip(windows, splits):
-            speech_lufs.add(speech)
-            background_lufs.add(background)
-            bg_out.write(np.clip(background, -1, 1))
-            sp_out.write(np.clip(down.resample_chunk(speech.mean(axis=1), last=w.b >= n), -1, 1))
+    parted = run_parts is not None and len(windows) > 1
+    kept = [speech_out.with_name(f".{speech_out.stem}.window-{k}.npz") for k in range(len(windows))] if parted else []
+    try:
+        if parted:
+            splits = (_read_split(p) for p in run_parts(_split_to_file, list(zip(windows, kept))))
+        else:
+            splits = (w.split(None if progress is None else
+                              lambda k, w=w: progress(min(1.0, (w.a + k * (w.b - w.a)) / max(n, 1)))) for w in windows)
+        speech_lufs, background_lufs = LoudnessMeter(rate, channels, n), LoudnessMeter(rate, channels, n)
+        down = soxr.ResampleStream(rate, speech_rate, 1, dtype="float32")
+        with contextlib.ExitStack() as stack:
+            bg_out = media.wav_writer(stack, background_out, rate, channels)
+            sp_out = media.wav_writer(stack, speech_out, speech_rate, 1)
+            for w, (speech, background) in zip(windows, splits):
+                speech_lufs.add(speech)
+                background_lufs.add(background)
+                bg_out.write(np.clip(background, -1, 1))
+                sp_out.write(np.clip(down.resample_chunk(speech.mean(axis=1), last=w.b >= n), -1, 1))
+    finally:  # the windows' files, also where a part or the writing failed
+        for p in kept:
+            p.unlink(missing_ok=True)
     if progress:
         progress(1.0)
     return speech_lufs.lufs, background_lufs.lufs

@@ -137,6 +137,15 @@ def test_a_file_split_window_by_window_is_as_good_as_split_whole(tmp_path):
     for name in ("bg", "sp"):
         assert (tmp_path / f"{name}2.wav").read_bytes() == (tmp_path / f"{name}.wav").read_bytes()
     assert not list(tmp_path.glob(".*.npz"))  # each window's file removed once read
+
+    def one_fails(fn, items):  # a worker lost after two windows were written
+        [fn(x) for x in items[:2]]
+        raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError, match="worker lost"):
+        split_file(tmp_path / "in.wav", tmp_path / "bg3.wav", tmp_path / "sp3.wav", 16000, "deepfilternet",
+                   True, window=10.0, run_parts=one_fails)
+    assert not list(tmp_path.glob(".*.npz")) and not list(tmp_path.glob("*3.wav"))  # nothing left behind
     background, rate = sf.read(tmp_path / "bg.wav", dtype="float32")
     assert rate == sr and background.shape == mixture.shape
     assert abs(len(sf.read(tmp_path / "sp.wav")[0]) - len(mixture) / 3) <= 2
