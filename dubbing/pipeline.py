@@ -902,8 +902,18 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     # Whisper heard zh 0.42 from the whole dub (the source's background between the lines, -49 dB, holds
     # the separation's leftovers of the English voice), fr 0.75 from the dub's lines joined, fr 0.94 from
     # the voice's. The CER is of the dub as heard, always in the intended language.
-    voice = media.load_audio(voice_wav, SPEECH_RATE) if voice_wav is not None else audio
-    detected, prob = transcribe.detect_language(voice, cfg.asr, spans)
+    if voice_wav is not None:  # only the lines' first DETECT_SECONDS are read (a 60-minute voice is 230 MB at 16 kHz)
+        import soundfile as sf
+
+        with sf.SoundFile(str(voice_wav)) as f:
+            def read(a: float, b: float) -> np.ndarray:
+                x = media.wav_span(f, int(a * f.samplerate), int(b * f.samplerate)).mean(axis=1)
+                return soxr.resample(x, f.samplerate, SPEECH_RATE) if len(x) else x
+
+            voice = transcribe.speech_of(spans, read)
+        detected, prob = transcribe.detect_language(voice if len(voice) else audio, cfg.asr)
+    else:
+        detected, prob = transcribe.detect_language(audio, cfg.asr, spans)
     back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans, run_parts=run_parts)
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0

@@ -122,17 +122,27 @@ DETECT_SECONDS = 30.0  # Whisper's language detection reads one 30 s window
 
 def detect_language(audio: np.ndarray, cfg: ASR, spans: list[tuple[float, float]] | None = None) -> tuple[str, float]:
     """(language, probability) Whisper hears in 16 kHz mono `audio`, from one detection over the speech of
-    `spans` ((start, end) s) joined, up to DETECT_SECONDS of it; None or empty: the audio's start."""
-    if spans:
-        pieces, have = [], 0
-        for a, b in sorted(spans):
-            x = audio[int(a * SPEECH_RATE):int(b * SPEECH_RATE)]
-            pieces.append(x[:max(0, int(DETECT_SECONDS * SPEECH_RATE) - have)])
-            have += len(pieces[-1])
-        audio = np.concatenate(pieces) if have else audio
+    `spans` ((start, end) s) joined (speech_of), up to DETECT_SECONDS of it; None, empty or silent
+    spans: the audio's start."""
+    whole = audio
+    joined = speech_of(spans or [], lambda a, b: whole[int(a * SPEECH_RATE):int(b * SPEECH_RATE)])
+    audio = joined if len(joined) else audio
     language, probability, _ = load(cfg.model, cfg.compute_type).detect_language(
         audio=np.ascontiguousarray(audio[:int(DETECT_SECONDS * SPEECH_RATE)], np.float32))
     return language, float(probability)
+
+
+def speech_of(spans: list[tuple[float, float]], read: Callable[[float, float], np.ndarray],
+              seconds: float = DETECT_SECONDS) -> np.ndarray:
+    """The 16 kHz samples of `spans` ((start, end) s, in time order) joined, up to `seconds` s of them;
+    `read(start, end)` gives a span's samples (from an array, or from a file without reading it whole)."""
+    pieces, have, limit = [], 0, int(seconds * SPEECH_RATE)
+    for a, b in sorted(spans):
+        if have >= limit:
+            break
+        pieces.append(np.asarray(read(a, b), np.float32)[:limit - have])
+        have += len(pieces[-1])
+    return np.concatenate(pieces) if have else np.zeros(0, np.float32)
 
 
 def speech_runs(spans: list[tuple[float, float]], duration: float, longest: float = CHECK_RUN_SECONDS,

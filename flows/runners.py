@@ -49,7 +49,7 @@ def dask_map(fn, items: list) -> list:
     from distributed import worker_client
 
     with worker_client() as client:
-        return client.gather(client.map(fn, items, pure=False))
+        return _gathered(client, fn, items)
 
 
 @contextlib.contextmanager
@@ -98,4 +98,9 @@ def _map_at(address: str, fn: Callable, items: list) -> list:
     from distributed import Client
 
     with Client(address, set_as_default=False) as client:
-        return client.gather(client.map(fn, items, pure=False))
+        return _gathered(client, fn, items)
+
+
+def _gathered(client, fn: Callable, items: list) -> list:
+    """[fn(x) for x in items], each a task of `client`'s cluster (not cached: pure=False), in order."""
+    return client.gather(client.map(fn, items, pure=False))
