@@ -9,6 +9,7 @@ under the rule the tracker uses across cuts (lipsync.track.same_person)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from . import track as T
 from .faces import SourceFaces, analyse
 
 PART_SECONDS = 120.0  # s of video in one part
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,14 @@ def analyse_in_parts(video: str | os.PathLike, workdir: str | os.PathLike,
     fps = (len(times) - 1) / max(times[-1] - times[0], 1e-3) if len(times) > 1 else 25.0
     own = spans(len(times), fps, seconds)
     parts = [FacePart(Path(video), (max(a - 1, 0), b), workdir / f"part-{k}") for k, (a, b) in enumerate(own)]
-    folders = run_parts(analyse_part, parts)
-    return join([SourceFaces.load(f) for f in folders], [a for a, _ in own], workdir, fps)
+    done = [SourceFaces.load(f) for f in run_parts(analyse_part, parts)]
+    short = [(p.span, len(d.tracks.times)) for p, d in zip(parts, done) if len(d.tracks.times) != p.span[1] - p.span[0]]
+    if short:  # a part that decoded other frames than its span's would put the rest of the frames out of place
+        (a, b), got = short[0]
+        log.warning("face analysis: part of frames %d-%d decoded %d frames, not %d; analysing the video in one pass",
+                    a, b, got, b - a)
+        return analyse(video, workdir / "whole")
+    return join(done, [a for a, _ in own], workdir, fps)
 
 
 def join(parts: list[SourceFaces], first: list[int], workdir: Path, fps: float) -> SourceFaces:

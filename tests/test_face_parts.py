@@ -80,3 +80,18 @@ def test_an_interview_analysed_in_parts_has_the_people_and_faces_of_the_whole(tm
     assert len(pairs["matched"]) >= 0.98 * n
     assert all(len(v) == 1 for k, v in pairs.items() if k != "matched")  # one person of the whole is one of the parts
     assert len({next(iter(v)) for k, v in pairs.items() if k != "matched"}) == 4
+
+
+@needs_media
+def test_parts_that_decode_other_frames_than_their_spans_fall_back_to_one_pass(tmp_path, caplog):
+    """A part that decodes fewer frames than its span (a stream that breaks there) would leave the join's
+    later frames out of place, with zero times: the analysis is made in one pass instead, and says so."""
+    from dataclasses import replace
+
+    video = ROOT.parent / "shared" / "media" / "video" / "vr_face1.mp4"
+    short = lambda fn, parts: [fn(replace(p, span=(p.span[0], p.span[1] - 1))) for p in parts]  # noqa: E731
+    got = face_parts.analyse_in_parts(video, tmp_path / "parts", short, 2.0).tracks
+    whole = faces.analyse(video, tmp_path / "whole").tracks
+    assert "in one pass" in caplog.text
+    assert np.array_equal(got.times, whole.times) and np.all(np.diff(got.times) > 0)
+    assert np.array_equal(got.track, whole.track)
