@@ -63,6 +63,7 @@ class Diarization(_Section):
     max_speakers: int
     faces: bool = True  # when the lips are re-rendered, faces that talk split and join the voice's speakers (dubbing.who)
     channels: bool = True  # channels that carry independent voices (a microphone each) are heard apart (dubbing.channels)
+    overlap: bool = True  # in one channel, lines where two voices sound at once are flagged (dubbing.overlap)
 
 
 class OpenAIServer(_Section):

@@ -32,14 +32,14 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, llm, media, who, workload
+from . import asr_doubt, llm, media, overlap, who, workload
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .edits import check_edit
 from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
-from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Profiles, Record, RecordError, SpeakerProfile,
+from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Overlap, Profiles, Record, RecordError, SpeakerProfile,
                      ProsodyReport, SourceProsody, SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation,
                      VoiceCast, ReadCheck)
 from .textnorm import normalize, reading
@@ -205,10 +205,14 @@ def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: Med
         lambda: Profiles(speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, SPEECH_RATE)))
     progress("diarize", 1, 1)
 
-    lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow), lambda: Lines(
+    heard = [] if by_channel or not cfg.diarization.overlap else job.record(
+        "source/overlap.json", Overlap, digest(src_key, overlap.method()),
+        lambda: _timed(t, "overlap", overlap.detect, audio)).spans
+    lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow, *([heard] if heard else [])), lambda: Lines(
         language=transcript.language,
-        lines=asr_doubt.flag_lines(make_lines(transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns,
-                                              per_speaker=bool(by_channel)), transcript))).lines
+        lines=overlap.flag_lines(asr_doubt.flag_lines(make_lines(
+            transcript, max_borrow=cfg.fit.max_borrow, turns=dia.turns, per_speaker=bool(by_channel)), transcript),
+            heard))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
                   lines=lines, key=key, media_key=src_key, timings=t)

@@ -196,7 +196,9 @@ def concerns(row: Row, fit: Fit) -> list[str]:
 # Flags of lines whose words may be wrong, not just badly timed: those rows are listed first (issue 13).
 _FIRST_FLAGS = {"guard": "translation failed the check for {} (retried, then replaced or kept as the best effort)",
                 "suspect": "every translation of it failed the checks: best effort kept",
-                "asr": "the speech recognizer doubts the source ({}): check what was said"}
+                "asr": "the speech recognizer doubts the source ({}): check what was said",
+                "overlap": "two voices at once for {} s: the dub speaks the one the recognizer heard; "
+                           "the other's words are not in it"}
 
 
 def first(row: Row) -> bool:

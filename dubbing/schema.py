@@ -136,6 +136,13 @@ class Diarization(Record):
     decisions: list[dict] = Field(default_factory=list)
 
 
+class Overlap(Record):
+    """Where two voices sound at once in one channel (dubbing.overlap), (start, end) seconds."""
+
+    spans: list[tuple[float, float]]
+    method: str = ""
+
+
 class SpeakerProfile(Record):
     """What voice selection needs to know of a source speaker."""
 

@@ -117,6 +117,14 @@ def test_two_speakers_get_two_distinct_voices(tmp_path, media_dir):
     ref = rttm.read_rttm(media_dir / "refs/pa_sample.rttm")
     assert len({t.speaker for t in hyp}) == 2
     assert rttm.der(ref, hyp, collar=0.25) <= 0.20
+    # where the two talk at once (the reference: 1.9 s in six stretches, the longest 0.4-0.65 s), the
+    # lines are flagged for review (dubbing.overlap; bench/overlap.py has the frame figures)
+    both = [(max(a.start, b.start), min(a.end, b.end)) for a in ref for b in ref
+            if a.speaker < b.speaker and min(a.end, b.end) - max(a.start, b.start) >= 0.4]
+    lines = json.loads((job / "source/lines.json").read_text())["lines"]
+    flagged = [(ln["start"], ln["end"]) for ln in lines if any(f.startswith("overlap:") for f in ln["flags"])]
+    assert len(both) == 3 and all(any(min(b, d) > max(a, c) for c, d in flagged) for a, b in both), (both, flagged)
+    assert len(flagged) < len(lines) / 2
     # voices: embed each speaker's dubbed lines, compare across and within speakers
     timing = json.loads((job / "es/timing.json").read_text())
     voices, sr = media.read_wav(job / "es/voices.wav")
