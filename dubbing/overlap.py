@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import SPEECH_RATE
-from .schema import Line, Overlap
+from .schema import Diarization, Line, Overlap, SpeakerTurn
 
 WEIGHTS = Path(__file__).with_name("overlap_weights.npz")
 HOP = 160  # samples per frame at SPEECH_RATE: 10 ms
@@ -169,6 +169,23 @@ def spans(prob: np.ndarray, threshold: float = THRESHOLD, min_span: float = MIN_
 def _runs(mask: np.ndarray) -> Iterator[tuple[int, int]]:
     d = np.diff(np.r_[0, mask.astype(np.int8), 0])
     yield from zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist())
+
+
+def outside(turns: list[SpeakerTurn], spans: list[tuple[float, float]]) -> list[SpeakerTurn]:
+    """The parts of `turns` outside the `spans` (seconds), in order."""
+    out = []
+    for t in turns:
+        pieces = [(t.start, t.end)]
+        for a, b in spans:
+            pieces = [p for lo, hi in pieces for p in ((lo, min(hi, a)), (max(lo, b), hi)) if p[1] > p[0]]
+        out += [t.model_copy(update={"start": lo, "end": hi}) for lo, hi in pieces]
+    return out
+
+
+def alone(diarization: Diarization, spans: list[tuple[float, float]]) -> Diarization:
+    """`diarization` with the overlapped `spans` cut out of its turns: each voice where it sounds alone, for
+    what is learned from a voice (its pitch, a clone of it)."""
+    return diarization.model_copy(update={"turns": outside(diarization.turns, spans)}) if spans else diarization
 
 
 def flag_lines(lines: list[Line], overlapped: list[tuple[float, float]], least: float = LEAST) -> list[Line]:

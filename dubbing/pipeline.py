@@ -88,6 +88,7 @@ class Source:
     key: str  # digest of everything above
     media_key: str  # digest of the input file and its probe
     timings: dict[str, float] = field(default_factory=dict)
+    overlapped: list[tuple[float, float]] = field(default_factory=list)  # s where two voices sound at once
 
 
 def lips_on(info: MediaInfo, cfg: Config, lipsync: bool | None = None) -> bool:
@@ -200,14 +201,15 @@ def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: Med
     rttm.write_rttm(job.path("source/diarization.rttm"), dia.turns, uri=name)
     transcript = job.record("source/transcript.json", Transcript, digest(asr_key, dia),
                             lambda: raw if by_channel else diarize.assign_speakers(raw, dia))
-    prof = by_channel[2] if by_channel else job.record(
-        "source/profiles.json", Profiles, digest(dia_key, dia),
-        lambda: Profiles(speakers=_timed(t, "profiles", profiles.speaker_profiles, audio, dia, SPEECH_RATE)))
-    progress("diarize", 1, 1)
-
     heard = [] if by_channel or not cfg.diarization.overlap else job.record(
         "source/overlap.json", Overlap, digest(src_key, overlap.method()),
         lambda: _timed(t, "overlap", overlap.detect, audio)).spans
+    prof = by_channel[2] if by_channel else job.record(  # each voice's pitch where it sounds alone
+        "source/profiles.json", Profiles, digest(dia_key, dia, *([heard] if heard else [])),
+        lambda: Profiles(speakers=_timed(t, "profiles", profiles.speaker_profiles, audio,
+                                         overlap.alone(dia, heard), SPEECH_RATE)))
+    progress("diarize", 1, 1)
+
     lines = job.record("source/lines.json", Lines, digest(transcript, dia, cfg.fit.max_borrow, *([heard] if heard else [])), lambda: Lines(
         language=transcript.language,
         lines=overlap.flag_lines(asr_doubt.flag_lines(make_lines(
@@ -215,7 +217,7 @@ def _prepare_audio(input_path: Path, name: str, job: Job, cfg: Config, info: Med
             heard))).lines
     key = digest(src_key, transcript, dia, prof, lines, cfg.separation)
     return Source(job=job, info=info, name=name, transcript=transcript, diarization=dia, profiles=prof.speakers,
-                  lines=lines, key=key, media_key=src_key, timings=t)
+                  lines=lines, key=key, media_key=src_key, timings=t, overlapped=heard)
 
 
 def _by_channel(job: Job, full: Path, info: MediaInfo, cfg: Config, from_lang: str | None, asr_key: str,
@@ -563,7 +565,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
     with users.asking(then_done=llm_users is not None):  # counted done even if the voices fail
         cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
-                          lambda: _timed(t, "voices", own_voice.cast, src.profiles, src.diarization,
+                          lambda: _timed(t, "voices", own_voice.cast, src.profiles,  # cloned from each voice alone
+                                         overlap.alone(src.diarization, src.overlapped),
                                          media.read_wav(job.path("source/audio16k.wav"))[0]
                                          if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
                                          lang, cfg, src.name, clips=job.root / "voices"))

@@ -6,6 +6,7 @@ import librosa
 import numpy as np
 
 from .constants import SPEECH_RATE
+from .overlap import outside
 from .schema import Diarization, SpeakerProfile, SpeakerTurn
 
 FMIN, FMAX = 60.0, 420.0  # Hz, the pitch search range
@@ -40,13 +41,7 @@ def speaker_profiles(audio: np.ndarray, diarization: Diarization, sample_rate: i
 
 def _without_overlap(own: list[SpeakerTurn], others: list[SpeakerTurn]) -> list[tuple[float, float]]:
     """Parts (start, end seconds) of `own` turns that no other speaker's turn covers."""
-    parts = []
-    for t in own:
-        pieces = [(t.start, t.end)]
-        for o in others:
-            pieces = [p for a, b in pieces for p in ((a, min(b, o.start)), (max(a, o.end), b)) if p[1] > p[0]]
-        parts.extend(pieces)
-    return parts
+    return [(t.start, t.end) for t in outside(own, [(o.start, o.end) for o in others])]
 
 
 def _voiced_f0(wav: np.ndarray, spans: list[tuple[float, float]], sr: int) -> np.ndarray:

@@ -60,3 +60,13 @@ def test_probabilities_cover_every_frame_and_silence_is_not_overlap():
     prob = overlap.probabilities(audio)
     assert prob.shape == (len(audio) // overlap.HOP + 1,)
     assert prob.max() < overlap.THRESHOLD
+
+
+def test_voices_are_learned_where_they_sound_alone():
+    from dubbing.schema import Diarization, SpeakerTurn
+
+    dia = Diarization(turns=[SpeakerTurn(start=0.0, end=3.0, speaker="A"), SpeakerTurn(start=3.0, end=6.0, speaker="B")],
+                      speakers=["A", "B"])
+    cut = overlap.alone(dia, [(2.5, 3.4), (5.0, 7.0)])
+    assert [(t.speaker, t.start, t.end) for t in cut.turns] == [("A", 0.0, 2.5), ("B", 3.4, 5.0)]
+    assert overlap.alone(dia, []) is dia
