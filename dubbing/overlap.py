@@ -191,6 +191,13 @@ def alone(diarization: Diarization, spans: list[tuple[float, float]]) -> Diariza
     return diarization.model_copy(update={"turns": outside(diarization.turns, spans)}) if spans else diarization
 
 
+def unflagged(lines: list[Line]) -> list[Line]:
+    """`lines` without this module's flags: what a translation is keyed on, so that a translation the
+    user edited is kept when a newer detector flags other lines (the review page reads the flags from
+    source/overlap.json as well)."""
+    return [ln.model_copy(update={"flags": [f for f in ln.flags if f.split(":")[0] != FLAG]}) for ln in lines]
+
+
 def flag_lines(lines: list[Line], overlapped: list[tuple[float, float]], least: float = LEAST) -> list[Line]:
     """`lines` with "overlap:<seconds>" added to the flags of each line that shares at least `least` s with
     the `overlapped` stretches (seconds); lines are copied, not changed in place."""

@@ -306,7 +306,8 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
         raise DubError(f"source language is already {lang.code}: choose another target")
     progress(f"translate {lang.code}", 0, len(src.lines))
     terms = glossary.for_config(cfg.translation, lang.code)
-    key = digest(src.lines, src.transcript.language, lang.code, cfg.translation, *([terms] if terms else []))
+    key = digest(overlap.unflagged(src.lines), src.transcript.language, lang.code, cfg.translation,
+                 *([terms] if terms else []))
     if src.job.fresh(src.job.path(f"{lang.code}/translation.json"), key):
         problems = check_edit(src.job.root, lang.code)
         if problems:

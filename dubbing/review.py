@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import posters
+from . import overlap, posters
 from .config import Fit
 from .edits import check_edit
 from .errors import DubError
 from .files import write_atomic
-from .schema import (Diarization, FittedLine, MediaInfo, ProsodyLine, ProsodyReport, Record, RecordError, TimingReport,
+from .schema import (Diarization, FittedLine, MediaInfo, Overlap, ProsodyLine, ProsodyReport, Record, RecordError, TimingReport,
                      Transcript, Translation)
 from .workspace import Job, digest, file_digest
 
@@ -72,6 +72,7 @@ class Source:
     transcript: Transcript | None
     speakers: list[str]
     name: str  # the input's stem: outputs are <name>.<lang>.<ext>
+    overlapped: list[tuple[float, float]] = field(default_factory=list)  # s where two voices sound at once
 
     @property
     def input(self) -> Path | None:
@@ -91,10 +92,12 @@ def load_source(job_dir: Path) -> Source:
     summary = _json(job_dir / "job.json")
     info = _record(MediaInfo, job_dir / "source/media.json")
     dia = _record(Diarization, job_dir / "source/diarization.json")
+    heard = _record(Overlap, job_dir / "source/overlap.json")
     given = summary.get("input") or (info.path if info else "") or job_dir.name
     return Source(job_dir=job_dir, summary=summary, info=info,
                   transcript=_record(Transcript, job_dir / "source/transcript.json"),
-                  speakers=dia.speakers if dia else [], name=Path(given).stem)
+                  speakers=dia.speakers if dia else [], name=Path(given).stem,
+                  overlapped=heard.spans if heard else [])
 
 
 def job_languages(job_dir: Path) -> list[str]:
@@ -334,7 +337,7 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
     prosody = {p.line_id: p for p in (carried.lines if carried else [])}
     over = talking_over(translation.lines)
     rows: list[Row] = []
-    for ln in translation.lines:
+    for ln in overlap.flag_lines(translation.lines, src.overlapped):  # a translation kept from before has none
         f = fitted.get(ln.id)
         prob, logp, words_assigned = _source_confidence(src.transcript, ln.start, ln.end)
         row = Row(id=ln.id, speaker=ln.speaker, start=ln.start, end=ln.end, source=ln.source, text=ln.text,

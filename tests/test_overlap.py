@@ -70,3 +70,13 @@ def test_voices_are_learned_where_they_sound_alone():
     cut = overlap.alone(dia, [(2.5, 3.4), (5.0, 7.0)])
     assert [(t.speaker, t.start, t.end) for t in cut.turns] == [("A", 0.0, 2.5), ("B", 3.4, 5.0)]
     assert overlap.alone(dia, []) is dia
+
+
+def test_new_overlap_flags_leave_a_translation_keyed_as_before():
+    """The translation is keyed on the lines without these flags, so a translation.json the user edited
+    is not replaced when a (newer) detector flags lines."""
+    from dubbing.workspace import digest
+
+    lines = [Line(id="L0001", speaker="SPEAKER_00", start=0.0, end=2.0, source="a", flags=["asr:no-speech"])]
+    flagged = overlap.flag_lines(lines, [(1.0, 2.0)])
+    assert flagged != lines and digest(overlap.unflagged(flagged)) == digest(overlap.unflagged(lines))

@@ -130,6 +130,19 @@ def test_lines_that_need_a_look_come_first_with_their_reasons(job):
     assert by["L0001"].back_match > 0.9 and by["L0002"].back_match > 0.9 and by["L0003"].back_match < 0.5
 
 
+def test_a_translation_made_before_the_overlap_was_heard_still_shows_it(job):
+    """A translation.json kept from before source/overlap.json (an edited one) carries no overlap flag:
+    the page reads it from the source, and lists that line first."""
+    from dubbing.schema import Overlap
+
+    Overlap(spans=[(0.3, 0.8)], method="test").save(job / "source/overlap.json")
+    rows = review.line_rows(Translation.load(job / "es/translation.json"), TimingReport.load(job / "es/timing.json"),
+                            review.load_source(job), {}, {}, None, {}, False, FIT)
+    by = {r.id: r for r in rows}
+    assert any(c.startswith("two voices at once") for c in by["L0001"].concerns)
+    assert rows[0].id == "L0001" and review.first(by["L0001"])  # first with L0002, in time order
+
+
 def test_a_line_whose_pauses_were_lengthened_asks_for_a_listen():
     row = review.Row(id="L0007", speaker="SPEAKER_00", start=21.82, end=27.86, source="Well...", text="ここでは、...",
                      out_start=21.82, out_end=27.86, stretch=1.1, flags=["stretched", "paused"])
