@@ -56,6 +56,13 @@ def _hub_model(name: str, what: str) -> str:
         raise RuntimeError(f"{name} not in the local model cache; needed only for {what}") from None
 
 
+def _overlap() -> str:
+    from dubbing import overlap
+
+    overlap.network()
+    return overlap.method()
+
+
 def _xtts(cfg) -> str:
     """The configured tts-server answers, or why the xtts backend is unavailable here."""
     from dubbing import xtts
@@ -83,6 +90,7 @@ def checks(config_path=None) -> list[Check]:
         _try("vad", "silero VAD (in faster-whisper)", lambda: _import("faster_whisper.vad")),
         _try("diarization", "embedded (Resemblyzer + spectral clustering)", lambda: _import("resemblyzer")),
         _try("diarization", "pyannote.audio", lambda: _import("pyannote.audio"), optional=True),
+        _try("diarization", "overlapped speech (dubbing/overlap_weights.npz)", _overlap),
         _try("translation", "llm: Qwen2.5-Coder-1.5B via llama-cpp", lambda: (_import("llama_cpp"), models.qwen_gguf())[1]),
         _try("translation", "apertium (en<->es, es<->fr)", _apertium),
         _try("translation", "seq2seq: NLLB-200 (configs/quality.yaml)", lambda: _hub_model("facebook/nllb-200-distilled-600M", "configs/quality.yaml"), optional=True),

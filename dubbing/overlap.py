@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import SPEECH_RATE
+from .errors import MissingModel
 from .schema import Diarization, Line, Overlap, SpeakerTurn
 
 WEIGHTS = Path(__file__).with_name("overlap_weights.npz")
@@ -73,16 +74,23 @@ def _net():
     return Net()
 
 
-def network(weights: Path | None = WEIGHTS):
-    """The network, in eval mode, with `weights` loaded (None: untrained, for training)."""
+def untrained():
+    """The network with fresh weights, for scripts/train_overlap.py."""
+    return _net()
+
+
+def network(weights: Path | None = None):
+    """The network in eval mode with `weights` loaded (None: the shipped WEIGHTS)."""
     import torch
 
+    weights = Path(weights or WEIGHTS)
+    if not weights.is_file():
+        raise MissingModel("overlapped speech", str(weights), "It ships with dub: reinstall it, or set "
+                                                              "diarization.overlap: false.")
     net = _net()
-    if weights is not None:
-        with np.load(weights) as z:
-            net.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
-        net.eval()
-    return net
+    with np.load(weights) as z:
+        net.load_state_dict({k: torch.from_numpy(z[k]) for k in z.files})
+    return net.eval()
 
 
 def save(net, path: Path) -> None:
@@ -146,7 +154,7 @@ def method() -> str:
     """What made a detection: the network's weights (by content) and the settings."""
     import hashlib
 
-    weights = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:12]
+    weights = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:12] if WEIGHTS.is_file() else "missing"
     return f"embedded:overlap-crnn(weights={weights},threshold={THRESHOLD},min_span={MIN_SPAN},bridge={BRIDGE})"
 
 

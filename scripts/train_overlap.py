@@ -116,19 +116,25 @@ def colour(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return sosfilt(sos, w).astype(np.float32)
 
 
-def example(pool: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One SECONDS-long mix and its per-frame labels (1: two voices sound)."""
+def example(pool: list[np.ndarray], rng: np.random.Generator, turns: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One SECONDS-long mix and its per-frame labels (1: two voices sound); `turns` of the examples that
+    would have one voice alone have a change of voice instead (the second starts 0-0.3 s after the first
+    stops: no overlap, a hard negative)."""
     n = int(SECONDS * SPEECH_RATE)
     a, ka = take(pool, n, rng)
     label = np.zeros(n // overlap.HOP + 1, np.float32)
     mix = a.copy()
     kind = rng.random()
-    if kind > 0.35:
+    if kind > 0.35 or kind < turns:
         b, kb = take(pool, n, rng)
         while kb == ka:
             b, kb = take(pool, n, rng)
         b *= 10 ** (rng.uniform(-9, 6) / 20)
-        if kind < 0.65:  # the second voice over a random part of the window
+        if kind < turns:
+            s = int(rng.uniform(0.3, 0.7) * n)
+            a[s:] = 0
+            b[:min(n, s + int(rng.uniform(0, 0.3) * SPEECH_RATE))] = 0
+        elif kind < 0.65:  # the second voice over a random part of the window
             s, e = sorted(rng.integers(0, n, 2))
             b[:s] = 0
             b[e:] = 0
@@ -150,17 +156,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--out", type=Path, default=overlap.WEIGHTS)
+    ap.add_argument("--turns", type=float, default=0.0,
+                    help="share of examples with a change of voice and no overlap (of the 35 %% with one voice)")
     ap.add_argument("--speech", type=Path, help="a .npz to keep the voices' speech in, or to read it from")
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     pool = voices(np.random.default_rng(1), args.speech)
-    net = overlap.network(None)
+    net = overlap.untrained()
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     t0 = time.time()
     for step in range(args.steps):
-        xs, ys = zip(*(example(pool, rng) for _ in range(32)))
+        xs, ys = zip(*(example(pool, rng, args.turns) for _ in range(32)))
         x = overlap.log_mel(torch.from_numpy(np.stack(xs)))
         y = torch.from_numpy(np.stack(ys))[:, :x.shape[1]]
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)

@@ -3,6 +3,7 @@ that it never heard in training, stays quiet over one voice, and the lines it to
 listed first for review."""
 
 import numpy as np
+import pytest
 
 from dubbing import config, media, overlap, review, vad
 from dubbing.constants import SPEECH_RATE
@@ -80,3 +81,14 @@ def test_new_overlap_flags_leave_a_translation_keyed_as_before():
     lines = [Line(id="L0001", speaker="SPEAKER_00", start=0.0, end=2.0, source="a", flags=["asr:no-speech"])]
     flagged = overlap.flag_lines(lines, [(1.0, 2.0)])
     assert flagged != lines and digest(overlap.unflagged(flagged)) == digest(overlap.unflagged(lines))
+
+
+def test_missing_weights_are_named_with_what_to_do(tmp_path, monkeypatch):
+    from dub import doctor
+    from dubbing.errors import MissingModel
+
+    with pytest.raises(MissingModel, match="diarization.overlap: false"):
+        overlap.network(tmp_path / "none.npz")
+    monkeypatch.setattr(overlap, "WEIGHTS", tmp_path / "none.npz")
+    check = doctor._try("diarization", "overlap", doctor._overlap)
+    assert not check.ok and "none.npz" in check.detail
