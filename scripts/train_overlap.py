@@ -1,17 +1,21 @@
 """Train the overlapped-speech detector (dubbing/overlap.py) on mixes of synthetic voices; writes
 dubbing/overlap_weights.npz.
 
-    .venv/bin/python scripts/train_overlap.py [--steps 1500] [--out dubbing/overlap_weights.npz] [--speech F.npz]
+    .venv/bin/python scripts/train_overlap.py [--steps 1500] [--turns 0] [--out dubbing/overlap_weights.npz] [--speech F.npz]
 
 No recorded speech is used, so every real voice stays held out for bench/overlap.py. The speech: 12
 Kokoro voices and blends of them, each saying 6 FLORES sentences (../shared/media/text, in en, es, fr, de,
 it), 16 kHz. Each training example is 2 s: one voice alone (35 %), two voices over the whole window
-(30 %) or the second over a random part of it (35 %), the second at -9..+6 dB; each voice resampled by
-0.85-1.18 (a new pitch and vocal tract: more speakers than the 12), brown noise at 15-45 dB below the
-speech, the whole at -20..+10 dB. A frame is overlapped where both voices are active (frame RMS within
-30 dB of the voice's loudest frame). Adam, lr 2e-3, batches of 32; 1500 steps take ~13 min on 2 cores.
+(30 %) or the second over a random part of it (35 %), the second at -9..+6 dB (--turns: that share of
+all examples, taken from the one-voice ones, is a change of voice instead, no overlap); each voice
+resampled by 0.85-1.18 (a new pitch and vocal tract: more speakers than the 12), half of them in a
+synthetic room (RT60 0.15-0.9 s), 30 % band-limited, brown noise at 15-45 dB below the speech, the whole
+at -20..+10 dB. A frame is overlapped where both voices are active (frame RMS within 30 dB of the
+voice's loudest frame). Adam, lr 2e-3, batches of 32. The voices take ~15 min to speak (kept with
+--speech), 1500 steps ~21 min, on 2 cores.
 
-Trained at 1500 steps (seed 0), on real speech it never heard (bench/overlap.py): see dubbing/overlap.py.
+The shipped weights: 1500 steps, --turns 0, seeds as written; their figures on recorded speech it never
+heard (bench/overlap.py) are in dubbing/overlap.py.
 """
 
 from __future__ import annotations
