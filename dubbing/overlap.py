@@ -118,8 +118,9 @@ def log_mel(batch):
 
 def probabilities(audio: np.ndarray, net=None, batch: int = 32) -> np.ndarray:
     """Per 10 ms frame of mono `audio` (SPEECH_RATE), the probability that two voices sound at once.
-    Read in WINDOW-long windows at half-window hops, each frame averaged over the two windows that hold
-    it (the network was trained on windows of that length); memory is one batch of windows."""
+    Read in WINDOW-long windows at half-window hops, the last one ending with the audio (a window padded
+    with silence would shift its log-mel means), each frame averaged over the windows that hold it (the
+    network was trained on windows of that length); memory is one batch of windows."""
     import torch
 
     net = net or _loaded()
@@ -127,7 +128,9 @@ def probabilities(audio: np.ndarray, net=None, batch: int = 32) -> np.ndarray:
     hop = n // 2
     frames = len(audio) // HOP + 1
     total, count = np.zeros(frames), np.zeros(frames)
-    starts = list(range(0, max(len(audio) - hop, 1), hop))
+    starts = list(range(0, max(len(audio) - n, 0) + 1, hop))
+    if len(audio) > starts[-1] + n:
+        starts.append(len(audio) - n)
     with torch.no_grad():
         for k in range(0, len(starts), batch):
             chunk = starts[k:k + batch]
