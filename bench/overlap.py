@@ -1,7 +1,7 @@
 """Overlapped speech in one channel (dubbing/overlap.py) on recorded speech the detector never heard
 (it was trained on synthetic voices only: scripts/train_overlap.py).
 
-    .venv/bin/python bench/overlap.py [--weights dubbing/overlap_weights.npz] [--pairs 150]
+    .venv/bin/python bench/overlap.py [--weights dubbing/overlap_weights.npz] [--pairs 150] [--cuts /tmp/convbench]
 
 Prints, from ../shared/media:
   - conversations with their truth: pa_sample (two people, its reference RTTM: 1.9 s of overlap in 6
@@ -10,7 +10,9 @@ Prints, from ../shared/media:
     the threshold, reference stretches of >= MIN_SPAN s found, detected stretches that are false;
   - false alarms on monologues: seconds flagged per minute of speech in the one-speaker clips;
   - pair mixes: 2 s of one recorded voice alone or with another's (0 or -6 dB, over the whole window),
-    all 10 recorded voices: frame AUC and precision / recall.
+    all 10 recorded voices: frame AUC and precision / recall;
+  - with --cuts DIR: bench/conversation.py's two layouts (four people, hard cuts, no overlap: every
+    flagged stretch is false), built in DIR.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", type=Path, default=overlap.WEIGHTS)
     ap.add_argument("--pairs", type=int, default=150, help="pair mixes (and as many windows of one voice)")
+    ap.add_argument("--cuts", type=Path, help="build bench/conversation.py's layouts here and count false flags")
     args = ap.parse_args()
     net = overlap.network(args.weights)
     print(f"weights {args.weights}, threshold {overlap.THRESHOLD}, stretches >= {overlap.MIN_SPAN} s\n")
@@ -142,6 +145,18 @@ def main() -> None:
     p, r, f = prf(t, s > overlap.THRESHOLD)
     print(f"\npair mixes of {len(names)} recorded voices ({args.pairs} pairs, 0 / -6 dB, 2 s): "
           f"frame AUC {auc(t, s):.3f}, P {p:.2f} R {r:.2f} F1 {f:.2f} at {overlap.THRESHOLD}")
+
+    if args.cuts:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import conversation
+
+        print("\npeople cut together (no overlap: every flagged stretch is false)")
+        for layout in conversation.LAYOUTS:
+            path, truth = conversation.build(layout, args.cuts)
+            audio = media.load_audio(path)
+            found = overlap.spans(overlap.probabilities(audio, net))
+            print(f"  {layout:10} {len(truth) - 1} cuts, speech {sum(b - a for a, b in vad.speech_regions(audio, SR)):.1f} s, "
+                  f"flagged: {', '.join(f'{a:.2f}-{b:.2f}' for a, b in found) or 'nothing'}")
 
 
 if __name__ == "__main__":
