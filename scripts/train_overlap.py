@@ -14,7 +14,8 @@ at -20..+10 dB. A frame is overlapped where both voices are active (frame RMS wi
 voice's loudest frame). Adam, lr 2e-3, batches of 32. The voices take ~15 min to speak (kept with
 --speech), 1500 steps ~21 min, on 2 cores.
 
-The shipped weights: 1500 steps, --turns 0, seeds as written; their figures on recorded speech it never
+The shipped weights: 1500 steps, --turns 0, seeds as written (re-run from the same kept speech, this
+script wrote them again byte for byte on this machine); their figures on recorded speech it never
 heard (bench/overlap.py) are in dubbing/overlap.py. Tried and not shipped, --turns 0.2 (1500 steps): on
 pa_sample precision 0.71 -> 0.92 with no false stretch, fw_jfk 2.3 -> 0.7 s flagged, but pair-mix recall
 0.54 -> 0.48 and, on bench/long.py's 10-minute program, 9 -> 16 of 160 lines falsely flagged; the rule
