@@ -76,9 +76,8 @@ def runs(mask: np.ndarray) -> list[tuple[float, float]]:
     return overlap.spans(mask.astype(float), 0.5, 0.0, 0.0)
 
 
-def speech_of(path: str) -> np.ndarray:
-    audio = media.load_audio(MEDIA / path)
-    speech = np.concatenate([audio[int(a * SR):int(b * SR)] for a, b in vad.speech_regions(audio, SR, min_silence=0.2)])
+def levelled(speech: np.ndarray) -> np.ndarray:
+    """`speech` brought to LEVEL RMS."""
     return (speech * LEVEL / (np.sqrt(np.mean(speech ** 2)) + 1e-9)).astype(np.float32)
 
 
@@ -114,14 +113,15 @@ def main() -> None:
         inside = sum(max(0.0, min(b, d) - max(a, c)) for a, b in found for c, d in regions)
         speech = sum(b - a for a, b in regions)
         print(f"  {name:10} speech {speech:5.1f} s  flagged {inside:4.2f} s ({60 * inside / max(speech, 1e-9):4.1f} s per min)")
-        voices[name] = speech_of(path)
+        voices[name] = levelled(np.concatenate([audio[int(a * SR):int(b * SR)]
+                                                for a, b in vad.speech_regions(audio, SR, min_silence=0.2)]))
     audio = media.load_audio(MEDIA / "audio/pa_sample.wav")
     turns = rttm.read_rttm(MEDIA / "refs/pa_sample.rttm")
     for s in sorted({t.speaker for t in turns}):  # each pa_sample speaker where the other is silent
         mine = frames_of([(t.start, t.end) for t in turns if t.speaker == s], len(audio) // overlap.HOP + 1)
         other = frames_of([(t.start, t.end) for t in turns if t.speaker != s], len(mine))
         keep = np.repeat(mine & ~other, overlap.HOP)[:len(audio)]
-        voices[f"pa_{s}"] = (audio[:len(keep)][keep] * LEVEL / np.sqrt(np.mean(audio[:len(keep)][keep] ** 2))).astype(np.float32)
+        voices[f"pa_{s}"] = levelled(audio[:len(keep)][keep])
 
     rng = np.random.default_rng(7)
     n = int(overlap.WINDOW * SR)
