@@ -1,14 +1,21 @@
-"""Checks of a hand-edited translation: every problem a person must fix before it is dubbed, one line each."""
+"""Hand edits of a translation: the checks a person's file must pass before it is dubbed (one line
+each), and the edits carried over when the translation must be made again."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from .schema import Lines, RecordError, Translation
+from .schema import Line, Lines, RecordError, Translation
+from .translate import translator_flag
+
+MACHINE = "translation.machine.json"  # beside translation.json: what the translator wrote, before any hand edit
+EDITED = "edited"  # flag of a line whose text is a person's, carried over from an earlier translation.json
 
 
 def _lines(path: Path) -> Lines | None:
@@ -70,3 +77,57 @@ def _where(data, loc: tuple) -> str:
             out += f".{part}" if out else str(part)
             node = node.get(part) if isinstance(node, dict) else None
     return out or "(top)"
+
+
+@dataclass
+class Carried:
+    """What `carry` did: `kept` new line ids that hold a person's text; `lost` ids of the earlier file's
+    edited lines whose source words are gone or changed (their text is not in the new translation)."""
+
+    translation: Translation
+    kept: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+def edited(old: Translation, machine: Translation | None) -> list[str]:
+    """Ids of `old`'s lines a person changed: their text differs from what the translator wrote for
+    the same line and source words. Without `machine` (a job made before it was kept) every line
+    counts, since no one can tell."""
+    if machine is None:
+        return [ln.id for ln in old.lines]
+    made = {(ln.id, _words(ln.source)): ln.text for ln in machine.lines}
+    return [ln.id for ln in old.lines if made.get((ln.id, _words(ln.source))) != ln.text]
+
+
+def carry(old: Translation, machine: Translation | None, new: Translation) -> Carried:
+    """`new` with the person's text of each edited line of `old` (see `edited`) whose source words are
+    still a line of the new source, in the same order (the line ids and times may have moved: a line
+    split or joined elsewhere, a speaker renamed). Kept lines are flagged EDITED, without the
+    translator's flags."""
+    changed = set(edited(old, machine))
+    if not changed:
+        return Carried(new)
+    before, after = [_words(ln.source) for ln in old.lines], [_words(ln.source) for ln in new.lines]
+    lines = [ln.model_copy(deep=True) for ln in new.lines]
+    kept: list[str] = []
+    matched: set[str] = set()
+    for block in difflib.SequenceMatcher(None, before, after, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            was, now = old.lines[block.a + k], lines[block.b + k]
+            matched.add(was.id)
+            if was.id in changed and was.text != now.text:
+                _take(now, was)
+                kept.append(now.id)
+    lost = [ln.id for ln in old.lines if ln.id in changed and ln.id not in matched and ln.text.strip()]
+    return Carried(new.model_copy(update={"lines": lines}), kept, lost)
+
+
+def _take(line: Line, edited_line: Line) -> None:
+    """The person's text on `line`; the translator's flags judged the text it replaces."""
+    line.text = edited_line.text
+    line.flags = [f for f in line.flags if not translator_flag(f)] + [EDITED]
+
+
+def _words(text: str) -> str:
+    """Source words compared case- and spacing-blind."""
+    return " ".join(text.split()).casefold()

@@ -32,10 +32,9 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, llm, media, overlap, who, workload
+from . import asr_doubt, edits, llm, media, overlap, who, workload
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
-from .edits import check_edit
 from .files import atomic_path, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
@@ -296,7 +295,8 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet,
 
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet,
                     run_parts: Callable[[Callable, list], list] | None = None) -> Translation:
-    """The translation of every line; a translation.json the user edited is kept as it is. `run_parts`:
+    """The translation of every line; a translation.json the user edited is kept as it is, and when the
+    source lines or the settings change its hand edits are carried into the new one (_with_edits). `run_parts`:
     how parts of about TRANSLATION_PART_S s of lines in one language run (translate.page_parts: whole
     pages of the LLM's context), such as on the workers of a cluster, each with its own model; None:
     here, in one call."""
@@ -308,17 +308,64 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
     terms = glossary.for_config(cfg.translation, lang.code)
     key = digest(overlap.unflagged(src.lines), src.transcript.language, lang.code, cfg.translation,
                  *([terms] if terms else []))
-    if src.job.fresh(src.job.path(f"{lang.code}/translation.json"), key):
-        problems = check_edit(src.job.root, lang.code)
+    path = src.job.path(f"{lang.code}/translation.json")
+    if src.job.fresh(path, key):
+        problems = edits.check_edit(src.job.root, lang.code)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
-    t0 = time.perf_counter()
-    tr = src.job.record(f"{lang.code}/translation.json", Translation, key,
-                        lambda: _translated(src.lines, src.transcript.language, lang, cfg, terms, run_parts))
-    src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
+        tr = Translation.load(path)
+    else:
+        t0 = time.perf_counter()
+        made = _translated(src.lines, src.transcript.language, lang, cfg, terms, run_parts)
+        src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
+        tr = _with_edits(path, made)
+        made.save(path.with_name(edits.MACHINE))
+        tr.save(path)
+        src.job.mark(path, key)
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
     return tr
+
+
+def _with_edits(path: Path, made: Translation) -> Translation:
+    """`made` with the hand edits of the translation.json at `path` that its new source still has
+    (edits.carry). An edited file about to be replaced is first copied beside it, so nothing a person
+    wrote is lost; the run says what was kept and what was not."""
+    if not path.is_file():
+        return made
+    lang = path.parent.name
+    try:
+        old = Translation.load(path)
+    except RecordError as e:
+        log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, _backup(path).name)
+        return made
+    machine_path = path.with_name(edits.MACHINE)
+    machine = Translation.load(machine_path) if machine_path.is_file() else None
+    carried = edits.carry(old, machine, made)
+    if carried.kept or carried.lost or (machine is None and old != made):
+        what = "edited line(s)" if machine is not None else (
+            f"line(s) that differ from the new translation (no {edits.MACHINE} to tell your edits apart: "
+            "delete translation.json to take the new one)")
+        kept = f"{len(carried.kept)} {what} kept ({_ids(carried.kept)})" if carried.kept else "no edited line kept"
+        lost = (f"; {len(carried.lost)} edited line(s) whose source words changed are not in the new one "
+                f"({_ids(carried.lost)})") if carried.lost else ""
+        log.warning("%s: the source or settings changed, so it was translated again; %s%s. Your file is kept "
+                    "as %s", lang, kept, lost, _backup(path).name)
+    return carried.translation
+
+
+def _ids(ids: list[str], most: int = 6) -> str:
+    return ", ".join(ids[:most]) + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+def _backup(path: Path) -> Path:
+    """A copy of `path` named by the time now (translation.edited-20261206-150102.json), written atomically."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n, dest = 1, path.with_name(f"{path.stem}.edited-{stamp}{path.suffix}")
+    while dest.exists():
+        n += 1
+        dest = path.with_name(f"{path.stem}.edited-{stamp}-{n}{path.suffix}")
+    return write_atomic(dest, path.read_bytes())
 
 
 TRANSLATION_PART_S = 120.0  # seconds of the video's lines in one part of the translation run by `run_parts`

@@ -355,7 +355,8 @@ def _route(target: Language, cfg: TranslationConfig) -> list[str]:
     return route if cfg.backend == "auto" else [cfg.backend] + [n for n in route if n != cfg.backend]
 
 
-def _ours(flag: str) -> bool:
+def translator_flag(flag: str) -> bool:
+    """Whether `flag` is one the translation stage sets (see translate): it judged the translated text."""
     return flag in ("long", "suspect", "untranslated", "glossary") or flag.startswith(("fallback:", "guard:"))
 
 
@@ -371,7 +372,7 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
         raise DubError(f"the source is already in {target.name} ({source}); choose another target language")
     out = [l.model_copy(deep=True) for l in lines]
     for l in out:
-        l.flags = [f for f in l.flags if not _ours(f)]
+        l.flags = [f for f in l.flags if not translator_flag(f)]
         l.text = l.text if l.source.strip() else ""
     todo = [i for i, l in enumerate(out) if l.source.strip()]
     used: list[str] = []
