@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dubbing import media, overlap, rttm, vad  # noqa: E402
+from dubbing.lines import seconds_shared  # noqa: E402
 from dubbing.constants import SPEECH_RATE as SR  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -110,7 +111,7 @@ def main() -> None:
         audio = media.load_audio(MEDIA / path)
         regions = vad.speech_regions(audio, SR)
         found = overlap.spans(overlap.probabilities(audio, net))
-        inside = sum(max(0.0, min(b, d) - max(a, c)) for a, b in found for c, d in regions)
+        inside = sum(seconds_shared(a, b, regions) for a, b in found)
         speech = sum(b - a for a, b in regions)
         print(f"  {name:10} speech {speech:5.1f} s  flagged {inside:4.2f} s ({60 * inside / max(speech, 1e-9):4.1f} s per min)")
         voices[name] = levelled(np.concatenate([audio[int(a * SR):int(b * SR)]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .schema import Line, SpeakerTurn, Transcript, Word
 
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 CLAUSE_END = (",", ";", ":", "、", "，", "；", "：", "—", "–")
 
 
-def _overlap(a: float, b: float, turns: list[SpeakerTurn]) -> float:
-    return sum(max(0.0, min(b, t.end) - max(a, t.start)) for t in turns)
+def seconds_shared(a: float, b: float, spans: Iterable[tuple[float, float]]) -> float:
+    """Seconds of [a, b] inside the (start, end) second `spans` (which do not overlap each other)."""
+    return sum(max(0.0, min(b, d) - max(a, c)) for c, d in spans)
 
 
 def clean_words(words: list[Word], turns: list[SpeakerTurn], pad: float = 0.15) -> list[Word]:
@@ -25,7 +28,7 @@ def clean_words(words: list[Word], turns: list[SpeakerTurn], pad: float = 0.15) 
     out = []
     for w in words:
         dur = max(w.end - w.start, 1e-3)
-        inside = _overlap(w.start, w.end, turns)
+        inside = seconds_shared(w.start, w.end, ((t.start, t.end) for t in turns))
         if w.probability < 0.5 and inside / dur < 0.3:
             continue
         hit = [t for t in turns if t.end + pad > w.start and t.start - pad < w.end]

@@ -34,6 +34,7 @@ import numpy as np
 
 from .constants import SPEECH_RATE
 from .errors import MissingModel
+from .lines import seconds_shared
 from .schema import Diarization, Line, Overlap, SpeakerTurn
 
 WEIGHTS = Path(__file__).with_name("overlap_weights.npz")
@@ -214,7 +215,7 @@ def flag_lines(lines: list[Line], overlapped: list[tuple[float, float]], least: 
     the `overlapped` stretches (seconds); lines are copied, not changed in place."""
     out = []
     for line in lines:
-        shared = sum(max(0.0, min(b, line.end) - max(a, line.start)) for a, b in overlapped)
+        shared = seconds_shared(line.start, line.end, overlapped)
         flagged = any(f.split(":")[0] == FLAG for f in line.flags)
         flags = line.flags + [f"{FLAG}:{shared:.1f}"] if shared >= least and not flagged else line.flags
         out.append(line.model_copy(update={"flags": list(flags)}))
