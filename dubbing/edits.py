@@ -16,6 +16,7 @@ from .translate import translator_flag
 
 MACHINE = "translation.machine.json"  # beside translation.json: what the translator wrote, before any hand edit
 EDITED = "edited"  # flag of a line whose text is a person's, carried over from an earlier translation.json
+PERSONS_FLAGS = ("long-ok",)  # flags a person adds to a line of translation.json (see the review page)
 
 
 def _lines(path: Path) -> Lines | None:
@@ -102,8 +103,8 @@ def edited(old: Translation, machine: Translation | None) -> list[str]:
 def carry(old: Translation, machine: Translation | None, new: Translation) -> Carried:
     """`new` with the person's text of each edited line of `old` (see `edited`) whose source words are
     still a line of the new source, in the same order (the line ids and times may have moved: a line
-    split or joined elsewhere, a speaker renamed). Kept lines are flagged EDITED, without the
-    translator's flags."""
+    split or joined elsewhere, a speaker renamed). Kept lines are flagged EDITED and keep the flags a
+    person adds (PERSONS_FLAGS), without the translator's flags."""
     changed = set(edited(old, machine))
     if not changed:
         return Carried(new)
@@ -123,9 +124,10 @@ def carry(old: Translation, machine: Translation | None, new: Translation) -> Ca
 
 
 def _take(line: Line, edited_line: Line) -> None:
-    """The person's text on `line`; the translator's flags judged the text it replaces."""
+    """The person's text and flags on `line`; the translator's flags judged the text it replaces."""
     line.text = edited_line.text
-    line.flags = [f for f in line.flags if not translator_flag(f)] + [EDITED]
+    mine = [f for f in edited_line.flags if f in PERSONS_FLAGS and f not in line.flags]
+    line.flags = [f for f in line.flags if not translator_flag(f)] + mine + [EDITED]
 
 
 def _words(text: str) -> str:

@@ -20,9 +20,10 @@ def _tr(pairs, flags=None):
         for i, (s, t) in enumerate(pairs)])
 
 
-def test_an_edit_moves_with_its_source_words_and_drops_the_translators_flags():
+def test_an_edit_moves_with_its_source_words_and_its_persons_flags_without_the_translators():
     machine = _tr([("Hello.", "Hola."), ("How are you?", "¿Cómo estás?"), ("Bye.", "Adiós.")])
-    old = _tr([("Hello.", "Hola."), ("How are you?", "¿Qué tal, cómo está usted?"), ("Bye.", "Adiós.")])
+    old = _tr([("Hello.", "Hola."), ("How are you?", "¿Qué tal, cómo está usted?"), ("Bye.", "Adiós.")],
+              flags={1: ["long-ok"]})
     # the source gained a line before the edited one: ids shift, the words stay
     new = _tr([("Hello.", "Hola."), ("Wait.", "Espera."), ("How  are you?", "¿Cómo estás?"), ("Bye.", "Chao.")],
               flags={2: ["guard:repeat", "asr:0.4"]})
@@ -30,7 +31,7 @@ def test_an_edit_moves_with_its_source_words_and_drops_the_translators_flags():
     assert out.kept == ["L0003"] and out.lost == []
     texts = [ln.text for ln in out.translation.lines]
     assert texts == ["Hola.", "Espera.", "¿Qué tal, cómo está usted?", "Chao."]  # unedited lines take the new text
-    assert out.translation.lines[2].flags == ["asr:0.4", edits.EDITED]
+    assert out.translation.lines[2].flags == ["asr:0.4", "long-ok", edits.EDITED]
     assert new.lines[2].text == "¿Cómo estás?"  # the new translation itself is left as it was
 
 
