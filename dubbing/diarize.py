@@ -4,7 +4,9 @@ The embedded backend (runs offline on a CPU): Silero VAD finds speech; Resemblyz
 taken on overlapping windows inside it; a cosine affinity, each row pruned to its nearest
 neighbours, gives the speaker count by the eigengap of its Laplacian (the pruning fraction chosen
 by normalized maximum eigengap, Park et al. 2019) and the labels by spectral clustering; labels are
-refined against the speaker centroids (resegmentation) and turned into turns at 10 ms resolution.
+refined against the speaker centroids (resegmentation), a speaker whose two halves are two voices is
+split (the eigengap reads a short conversation of two recordings as one), and labels are turned into
+turns at 10 ms resolution. bench/diarize.py measures it.
 The `pyannote` backend runs pyannote.audio's pretrained pipeline when it and its weights are here.
 """
 
@@ -33,6 +35,10 @@ MIN_CLUSTER = 3  # windows; smaller clusters join the nearest speaker (no hint g
 MIN_TURN = 0.3  # seconds; shorter turns go to a neighbour
 MAX_CLUSTERED = 2000  # windows clustered at most (the rest go to the nearest speaker): see cluster()
 RESEGMENT_ROUNDS = 3
+SPLIT_BELOW = 0.70  # cosine: a speaker whose two halves (2-means) have centroids less alike than this is two
+# people. One person's halves measured 0.81-0.96 (8 clips); the voices of different recordings 0.47-0.71
+# apart; two people recorded together can be far closer (pa_sample: 0.89), which only the eigengap tells
+SPLIT_LEAST = 2.0  # seconds of windows each half needs
 TARGET_DBFS = -30.0  # Resemblyzer's training loudness
 
 PYANNOTE_HOW = ("pip install pyannote.audio==3.x with a torchaudio that loads, and accept the model's "
@@ -170,7 +176,8 @@ def _eigengap(affinity: np.ndarray, max_k: int) -> tuple[int, float]:
 def cluster(emb: np.ndarray, max_speakers: int, num_speakers: int | None = None, hop: float = 0.5) -> np.ndarray:
     """Cluster labels (0..k-1) of unit embeddings (n, d) of windows `hop` seconds apart: spectral
     clustering on the pruned cosine affinity; k = `num_speakers` if given, else the eigengap
-    estimate, clusters of fewer than MIN_CLUSTER windows then joining the nearest speaker.
+    estimate, clusters of fewer than MIN_CLUSTER windows then joining the nearest speaker, and a
+    speaker whose halves are two voices split (_split_apart).
 
     The affinities are n x n and their spectrum costs n^3: past MAX_CLUSTERED windows (about 17
     minutes of speech) an evenly spread MAX_CLUSTERED of them are clustered, and every window then
@@ -191,13 +198,39 @@ def cluster(emb: np.ndarray, max_speakers: int, num_speakers: int | None = None,
     affinity = affinities[best]
     k = min(num_speakers, n) if num_speakers else gaps[best][0]
     if k <= 1:
-        return np.zeros(n, dtype=int)
+        return np.zeros(n, dtype=int) if num_speakers else _split_apart(emb, np.zeros(n, dtype=int), max_speakers, hop)
     with warnings.catch_warnings():  # distinct speakers leave the pruned graph disconnected: fine
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
         labels = SpectralClustering(n_clusters=k, affinity="precomputed", random_state=0,
                                     assign_labels="cluster_qr").fit_predict(affinity)
     labels = _resegment(emb, labels)
-    return labels if num_speakers else _drop_small(emb, labels)
+    return labels if num_speakers else _split_apart(emb, _drop_small(emb, labels), max_speakers, hop)
+
+
+def _split_apart(emb: np.ndarray, labels: np.ndarray, max_speakers: int, hop: float) -> np.ndarray:
+    """Labels with every speaker that is two voices split in two (see SPLIT_BELOW), until none is or
+    there are `max_speakers`. The eigengap reads few windows poorly: a short conversation of two
+    people from different recordings came out as one (bench/diarize.py)."""
+    from sklearn.cluster import KMeans
+
+    least = int(np.ceil(SPLIT_LEAST / hop))
+    tried: set[bytes] = set()
+    while labels.max() + 1 < max_speakers:
+        for k in range(labels.max() + 1):
+            idx = np.flatnonzero(labels == k)
+            if len(idx) < 2 * least or idx.tobytes() in tried:
+                continue
+            tried.add(idx.tobytes())
+            halves = KMeans(2, n_init=10, random_state=0).fit_predict(emb[idx])
+            c = _centroids(emb[idx], halves)
+            if np.bincount(halves, minlength=2).min() >= least and float(c[0] @ c[1]) < SPLIT_BELOW:
+                labels = labels.copy()
+                labels[idx[halves == 1]] = labels.max() + 1
+                labels = _resegment(emb, labels)
+                break
+        else:
+            return labels
+    return labels
 
 
 def _centroids(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
