@@ -100,6 +100,30 @@ def edited(old: Translation, machine: Translation | None) -> list[str]:
     return [ln.id for ln in old.lines if made.get((ln.id, _words(ln.source))) != ln.text]
 
 
+def same_lines(old: list[Line], new: list[Line], by_language: bool = True) -> list[tuple[int, int]]:
+    """(index in `old`, index in `new`) of the lines with the same source words (and language, if
+    `by_language`), matched in order (difflib): what stays the same when lines are added, removed, split
+    or joined elsewhere."""
+    def key(ln: Line) -> tuple[str, str | None]:
+        return _words(ln.source), ln.language if by_language else None
+
+    blocks = difflib.SequenceMatcher(None, [key(ln) for ln in old], [key(ln) for ln in new],
+                                     autojunk=False).get_matching_blocks()
+    return [(b.a + k, b.b + k) for b in blocks for k in range(b.size)]
+
+
+def reuse(before: Translation, lines: list[Line]) -> tuple[list[Line | None], list[Line]]:
+    """What the translator wrote `before` (under the same settings) for the `lines` whose source is
+    unchanged: per line, its translated copy (text and the translator's flags from `before`, the rest
+    from the line) or None, and the lines still to translate."""
+    done: list[Line | None] = [None] * len(lines)
+    for i, j in same_lines(before.lines, lines):
+        was = before.lines[i]
+        done[j] = lines[j].model_copy(update={"text": was.text, "flags": [
+            *(f for f in lines[j].flags if not translator_flag(f)), *(f for f in was.flags if translator_flag(f))]})
+    return done, [ln for ln, d in zip(lines, done) if d is None]
+
+
 def carry(old: Translation, machine: Translation | None, new: Translation) -> Carried:
     """`new` with the person's text of each edited line of `old` (see `edited`) whose source words are
     still a line of the new source, in the same order (the line ids and times may have moved: a line
@@ -108,17 +132,15 @@ def carry(old: Translation, machine: Translation | None, new: Translation) -> Ca
     changed = set(edited(old, machine))
     if not changed:
         return Carried(new)
-    before, after = [_words(ln.source) for ln in old.lines], [_words(ln.source) for ln in new.lines]
     lines = [ln.model_copy(deep=True) for ln in new.lines]
     kept: list[str] = []
     matched: set[str] = set()
-    for block in difflib.SequenceMatcher(None, before, after, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            was, now = old.lines[block.a + k], lines[block.b + k]
-            matched.add(was.id)
-            if was.id in changed and was.text != now.text:
-                _take(now, was)
-                kept.append(now.id)
+    for i, j in same_lines(old.lines, lines, by_language=False):  # a person's words hold either way
+        was, now = old.lines[i], lines[j]
+        matched.add(was.id)
+        if was.id in changed and was.text != now.text:
+            _take(now, was)
+            kept.append(now.id)
     lost = [ln.id for ln in old.lines if ln.id in changed and ln.id not in matched and ln.text.strip()]
     return Carried(new.model_copy(update={"lines": lines}), kept, lost)
 

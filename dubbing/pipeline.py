@@ -296,7 +296,8 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet,
 def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress = quiet,
                     run_parts: Callable[[Callable, list], list] | None = None) -> Translation:
     """The translation of every line; a translation.json the user edited is kept as it is, and when the
-    source lines or the settings change its hand edits are carried into the new one (_with_edits). `run_parts`:
+    source lines or the settings change its hand edits are carried into the new one (_with_edits); when
+    only source lines changed, only they are translated again (_translated_again). `run_parts`:
     how parts of about TRANSLATION_PART_S s of lines in one language run (translate.page_parts: whole
     pages of the LLM's context), such as on the workers of a cluster, each with its own model; None:
     here, in one call."""
@@ -306,8 +307,8 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
         raise DubError(f"source language is already {lang.code}: choose another target")
     progress(f"translate {lang.code}", 0, len(src.lines))
     terms = glossary.for_config(cfg.translation, lang.code)
-    key = digest(overlap.unflagged(src.lines), src.transcript.language, lang.code, cfg.translation,
-                 *([terms] if terms else []))
+    settings = (src.transcript.language, lang.code, cfg.translation, *([terms] if terms else []))
+    key = digest(overlap.unflagged(src.lines), *settings)
     path = src.job.path(f"{lang.code}/translation.json")
     if src.job.fresh(path, key):
         problems = edits.check_edit(src.job.root, lang.code)
@@ -316,15 +317,41 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
         tr = Translation.load(path)
     else:
+        machine = path.with_name(edits.MACHINE)
         t0 = time.perf_counter()
-        made = _translated(src.lines, src.transcript.language, lang, cfg, terms, run_parts)
+        made = _translated_again(src, lang, cfg, terms, run_parts, machine, digest(*settings))
         src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
         tr = _with_edits(path, made)
-        made.save(path.with_name(edits.MACHINE))
+        made.save(machine)
+        src.job.mark(machine, digest(*settings))
         tr.save(path)
         src.job.mark(path, key)
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
     return tr
+
+
+def _translated_again(src: Source, lang: Language, cfg: Config, terms: dict[str, str] | None,
+                      run_parts: Callable[[Callable, list], list] | None, machine: Path, settings: str) -> Translation:
+    """The translator's text for every line: what it wrote before under the same `settings` for the lines
+    whose source is unchanged (edits.reuse), the rest translated now; all of them when the settings
+    changed, there is no earlier translation, or the backend is the user's file (it names every line)."""
+    main = src.transcript.language
+    if cfg.translation.backend == "file" or lang.code in cfg.translation.files or not src.job.fresh(machine, settings):
+        return _translated(src.lines, main, lang, cfg, terms, run_parts)
+    try:
+        before = Translation.load(machine)
+    except RecordError:
+        return _translated(src.lines, main, lang, cfg, terms, run_parts)
+    done, todo = edits.reuse(before, src.lines)
+    log.info("%s: %d of %d lines translated as before (their source is unchanged), %d translated now",
+             lang.code, len(src.lines) - len(todo), len(src.lines), len(todo))
+    if not todo:
+        return before.model_copy(update={"lines": done})
+    now = _translated(todo, main, lang, cfg, terms, run_parts)
+    new = iter(now.lines)
+    backends = dict.fromkeys([*before.backend.split("+"), *now.backend.split("+")])
+    return Translation(source_language=main, language=lang.code, backend="+".join(backends),
+                       lines=[d if d is not None else next(new) for d in done])
 
 
 def _with_edits(path: Path, made: Translation) -> Translation:

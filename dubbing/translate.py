@@ -356,8 +356,10 @@ def _route(target: Language, cfg: TranslationConfig) -> list[str]:
 
 
 def translator_flag(flag: str) -> bool:
-    """Whether `flag` is one the translation stage sets (see translate): it judged the translated text."""
-    return flag in ("long", "suspect", "untranslated", "glossary") or flag.startswith(("fallback:", "guard:"))
+    """Whether `flag` is one the translation stage sets (see translate and stretches.translate_by_language):
+    it judged the translated text."""
+    return flag in ("long", "suspect", "untranslated", "glossary") or flag.startswith(
+        ("fallback:", "guard:", "kept:", "untranslated:"))
 
 
 def translate(lines: list[Line], source: str, target: Language, cfg: TranslationConfig,

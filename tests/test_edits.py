@@ -53,6 +53,21 @@ def test_without_the_translators_copy_every_differing_line_is_taken_for_an_edit(
     assert edits.carry(old, old, new).kept == []  # the same file with its copy: nothing was edited
 
 
+def test_unchanged_source_lines_take_what_the_translator_wrote_before():
+    before = _tr([("Hello.", "Hola."), ("How are you?", "¿Cómo estás?"), ("Bye.", "Adiós.")],
+                 flags={1: ["long", "asr:0.3"]})
+    lines = [Line(id=f"L{i + 1:04d}", start=i, end=i + 1, speaker="SPEAKER_01", source=s, flags=f)
+             for i, (s, f) in enumerate([("Hello.", []), ("Wait!", []), ("How are you?", ["overlap:0.4"]),
+                                         ("Bye.", [])])]
+    lines[3].language = "fr"  # heard in another language now: not the same line
+    done, todo = edits.reuse(before, lines)
+    assert [d.text if d else None for d in done] == ["Hola.", None, "¿Cómo estás?", None]
+    assert [ln.source for ln in todo] == ["Wait!", "Bye."]
+    # the new line's id, times, speaker and source flags; the translator's flags of before
+    assert (done[2].id, done[2].start, done[2].speaker) == ("L0003", 2, "SPEAKER_01")
+    assert done[2].flags == ["overlap:0.4", "long"]
+
+
 @pytest.fixture
 def branch(tmp_path, monkeypatch):
     """translate_lines on a job folder, with a translator that writes "<es> source" and counts its calls."""
@@ -96,6 +111,21 @@ def test_a_source_correction_keeps_the_other_lines_hand_edits(branch, caplog):
     assert "1 edited line(s) kept (L0002)" in caplog.text and backups[0].name in caplog.text
     # what the translator wrote is kept apart, so the next change tells the edit apart again
     assert Translation.load(path.with_name(edits.MACHINE)).lines[1].text == "<es> Today we cook rice."
+
+
+def test_a_source_correction_translates_only_the_changed_line_unless_the_settings_changed(branch):
+    src, calls, path = branch
+    es, cfg = languages.get("es"), config.load()
+    pipeline.translate_lines(src, es, cfg)
+    src.lines[1] = src.lines[1].model_copy(update={"source": "Today we cook brown rice."})
+    tr = pipeline.translate_lines(src, es, cfg)
+    assert calls[1] == ["Today we cook brown rice."]
+    assert [ln.text for ln in tr.lines] == ["<es> Good morning.", "<es> Today we cook brown rice.", "<es> Wash it first."]
+    other = cfg.model_copy(deep=True)
+    other.translation.llm_model = "another.gguf"  # another setting: every line again
+    src.lines[2] = src.lines[2].model_copy(update={"source": "Rinse it first."})
+    pipeline.translate_lines(src, es, other)
+    assert len(calls[2]) == 3
 
 
 def test_an_unedited_translation_is_replaced_without_a_copy(branch):
