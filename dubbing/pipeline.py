@@ -366,8 +366,10 @@ def _with_edits(path: Path, made: Translation) -> Translation:
     except RecordError as e:
         log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, _backup(path).name)
         return made
-    machine_path = path.with_name(edits.MACHINE)
-    machine = Translation.load(machine_path) if machine_path.is_file() else None
+    try:
+        machine = Translation.load(path.with_name(edits.MACHINE))
+    except RecordError:  # none kept (a job from before it was), or not readable: every line may be an edit
+        machine = None
     carried = edits.carry(old, machine, made)
     if carried.kept or carried.lost or (machine is None and old != made):
         what = "edited line(s)" if machine is not None else (

@@ -146,3 +146,17 @@ def test_a_broken_edit_is_copied_aside_before_a_new_translation(branch):
     pipeline.translate_lines(src, es, cfg)
     (backup,) = path.parent.glob("translation.edited-*.json")
     assert backup.read_text() == '{"lines": [ half an edit'
+
+
+def test_an_unreadable_translators_copy_counts_every_differing_line_as_an_edit(branch, caplog):
+    src, calls, path = branch
+    es, cfg = languages.get("es"), config.load()
+    pipeline.translate_lines(src, es, cfg)
+    _edit(path, "L0001", "Buenos días a todos.")
+    path.with_name(edits.MACHINE).write_text("not json")
+    src.lines[2] = src.lines[2].model_copy(update={"source": "Rinse it first."})
+    with caplog.at_level(logging.WARNING, logger="dubbing.pipeline"):
+        tr = pipeline.translate_lines(src, es, cfg)
+    assert len(calls[1]) == 3  # nothing to reuse: every line translated again
+    assert tr.lines[0].text == "Buenos días a todos." and tr.lines[2].text == "<es> Rinse it first."
+    assert f"no {edits.MACHINE} to tell your edits apart" in caplog.text
