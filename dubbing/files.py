@@ -95,3 +95,17 @@ def reserve(path: str | os.PathLike) -> None:
             os.posix_fallocate(f.fileno(), 0, p.stat().st_size)
     except OSError as e:
         raise OSError(e.errno, e.strerror, str(p)) from e
+
+
+def copy_aside(path: str | os.PathLike, tag: str = "edited") -> Path:
+    """A copy of `path` beside it, named by `tag` and the time now (translation.edited-20261206-150102.json),
+    written atomically: what a person wrote, kept before a stage replaces it."""
+    import time
+
+    p = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n, dest = 1, p.with_name(f"{p.stem}.{tag}-{stamp}{p.suffix}")
+    while dest.exists():
+        n += 1
+        dest = p.with_name(f"{p.stem}.{tag}-{stamp}-{n}{p.suffix}")
+    return write_atomic(dest, p.read_bytes())

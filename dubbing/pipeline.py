@@ -35,7 +35,7 @@ from languages import Language
 from . import asr_doubt, edits, llm, media, overlap, who, workload
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
-from .files import atomic_path, write_atomic
+from .files import atomic_path, copy_aside, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
 from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Overlap, Profiles, Record, RecordError, SpeakerProfile,
@@ -364,7 +364,7 @@ def _with_edits(path: Path, made: Translation) -> Translation:
     try:
         old = Translation.load(path)
     except RecordError as e:
-        log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, _backup(path).name)
+        log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, copy_aside(path).name)
         return made
     try:
         machine = Translation.load(path.with_name(edits.MACHINE))
@@ -379,22 +379,12 @@ def _with_edits(path: Path, made: Translation) -> Translation:
         lost = (f"; {len(carried.lost)} edited line(s) whose source words changed are not in the new one "
                 f"({_ids(carried.lost)})") if carried.lost else ""
         log.warning("%s: the source or settings changed, so it was translated again; %s%s. Your file is kept "
-                    "as %s", lang, kept, lost, _backup(path).name)
+                    "as %s", lang, kept, lost, copy_aside(path).name)
     return carried.translation
 
 
 def _ids(ids: list[str], most: int = 6) -> str:
     return ", ".join(ids[:most]) + (f" and {len(ids) - most} more" if len(ids) > most else "")
-
-
-def _backup(path: Path) -> Path:
-    """A copy of `path` named by the time now (translation.edited-20261206-150102.json), written atomically."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    n, dest = 1, path.with_name(f"{path.stem}.edited-{stamp}{path.suffix}")
-    while dest.exists():
-        n += 1
-        dest = path.with_name(f"{path.stem}.edited-{stamp}-{n}{path.suffix}")
-    return write_atomic(dest, path.read_bytes())
 
 
 TRANSLATION_PART_S = 120.0  # seconds of the video's lines in one part of the translation run by `run_parts`

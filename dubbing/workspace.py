@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import DubError
-from .files import write_atomic
+from .files import copy_aside, write_atomic
 from .schema import Record
 
 R = TypeVar("R", bound=Record)
+log = logging.getLogger(__name__)
 
 
 def digest(*parts) -> str:
@@ -78,19 +80,33 @@ class Job:
     def fresh(self, p: Path, key: str) -> bool:
         """True if `p` exists and was made under `key`."""
         kp = self._key_path(p)
-        return p.exists() and kp.exists() and kp.read_text() == key
+        return p.exists() and kp.exists() and kp.read_text().split("\n", 1)[0] == key
 
-    def mark(self, p: Path, key: str) -> None:
-        write_atomic(self._key_path(p), key.encode())
+    def mark(self, p: Path, key: str, made: bool = False) -> None:
+        """Store `key` beside `p`; `made`: with the digest of `p` as written, so that an edit of it shows (edited)."""
+        write_atomic(self._key_path(p), (f"{key}\n{file_digest(p)}" if made else key).encode())
+
+    def edited(self, p: Path) -> bool:
+        """Whether `p` changed since a stage wrote it (marked `made`): a person edited it. False where not known."""
+        kp = self._key_path(p)
+        try:
+            made = kp.read_text().split("\n")
+        except FileNotFoundError:
+            return False
+        return len(made) > 1 and p.exists() and file_digest(p) != made[1]
 
     def record(self, rel: str, cls: type[R], key: str, produce: Callable[[], R]) -> R:
-        """Load the record at `rel` if made under `key`, else produce, save and mark it."""
+        """Load the record at `rel` if made under `key`, else produce, save and mark it. A record a person
+        edited is copied aside first (copy_aside), and the run says so: what they wrote is not lost."""
         p = self.path(rel)
         if self.fresh(p, key):
             return cls.load(p)
         rec = produce()
+        if self.edited(p):
+            log.warning("%s was edited, and what it is made from changed, so it was made again; your file is kept "
+                        "as %s", rel, copy_aside(p).name)
         rec.save(p)
-        self.mark(p, key)
+        self.mark(p, key, made=True)
         return rec
 
     def file(self, rel: str, key: str, produce: Callable[[Path], object]) -> Path:
