@@ -36,8 +36,9 @@ MIN_TURN = 0.3  # seconds; shorter turns go to a neighbour
 MAX_CLUSTERED = 2000  # windows clustered at most (the rest go to the nearest speaker): see cluster()
 RESEGMENT_ROUNDS = 3
 SPLIT_BELOW = 0.70  # cosine: a speaker whose two halves (2-means) have centroids less alike than this is two
-# people. One person's halves measured 0.81-0.96 (8 clips); the voices of different recordings 0.47-0.71
-# apart; two people recorded together can be far closer (pa_sample: 0.89), which only the eigengap tells
+# people. One person's speech halved by time measured 0.81-0.96 (8 clips), and none of them is split by
+# it; the voices of different recordings 0.47-0.71 apart (0.73-0.80 in short overlapping exchanges, which
+# stay one speaker); two people recorded together can be far closer (pa_sample: 0.89): the eigengap's case
 SPLIT_LEAST = 2.0  # seconds of windows each half needs
 TARGET_DBFS = -30.0  # Resemblyzer's training loudness
 
