@@ -77,6 +77,21 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     return info.model_copy()
 
 
+def _rotation(p: Path) -> int:
+    """Degrees the player turns the stored frames by (the display matrix: phones record upright video as
+    sideways frames and this), 0 when there is none. PyAV gives it on decoded frames only (VideoFrame.rotation,
+    av >= 14; earlier versions had Stream.side_data), so one frame is decoded."""
+    import av
+
+    try:
+        with av.open(str(p)) as c:
+            frame = next(c.decode(video=0), None)
+            return int(round(getattr(frame, "rotation", 0) or 0)) % 360 if frame is not None else 0
+    except Exception as e:  # an odd display matrix, an undecodable first frame: the frames as they are stored
+        log.info("rotation of %s not read (%s: %s): taken as 0", p, type(e).__name__, e)
+        return 0
+
+
 def _probe(p: Path) -> MediaInfo:
     import av
 
@@ -111,11 +126,7 @@ def _probe(p: Path) -> MediaInfo:
                 d = np.diff(t)
                 frame_dur = float(np.median(d)) if len(d) else 1 / 25
                 fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 1 / frame_dur
-                rotation = 0
-                try:
-                    rotation = int(round(v.side_data.get("DISPLAYMATRIX", 0) or 0))
-                except Exception as e:  # an odd display matrix: the frames are used as they are stored
-                    log.info("rotation of %s not read (%s: %s): taken as 0", p, type(e).__name__, e)
+                rotation = _rotation(p)
                 info.update(width=v.codec_context.width, height=v.codec_context.height, fps=float(fps),
                             frame_count=len(t), video_codec=v.codec_context.name, rotation=rotation,
                             variable_frame_rate=bool(len(d) > 1 and (d.max() - d.min()) > 0.5 * frame_dur))
@@ -225,7 +236,8 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLike | None = None,
         subtitles: str | os.PathLike | None = None, language: str = "", audio_bitrate: str = "192k",
-        audio_origin: float = 0.0, video_filter: str | None = None, crf: int = 18, preset: str = "veryfast") -> Path:
+        audio_origin: float = 0.0, video_filter: str | None = None, crf: int = 18, preset: str = "veryfast",
+        rotation: int = 0) -> Path:
     """Write `out` from a video stream (copied), a new audio track and an optional subtitle track.
 
     The file appears only when complete (written beside, then renamed). Video timestamps are kept
@@ -233,6 +245,9 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
     timestamp `audio_origin` (s; the source's audio_start when the audio was decoded from it).
     With no video, writes an audio file in the format `out`'s extension names. A `video_filter` (ffmpeg
     -vf, e.g. burned-in subtitles) re-encodes the video and sees frames at the audio's times (s).
+    `rotation` (degrees, the source's MediaInfo.rotation): the display matrix the output carries, so that
+    frames rendered as the source stored them play upright as the source does (with a `video_filter`
+    the frames are turned upright before it, and carry none).
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -243,7 +258,8 @@ def mux(out: str | os.PathLike, audio: str | os.PathLike, video: str | os.PathLi
         # vr_face1's is) would play one frame early against audio that starts at 0. Offset it back by
         # its start, less the time the audio's first sample stands for.
         offset = _start_time(video) - audio_origin
-        args += (["-itsoffset", f"{offset:.6f}"] if abs(offset) > 1e-6 else []) + ["-i", str(video)]
+        args += (["-itsoffset", f"{offset:.6f}"] if abs(offset) > 1e-6 else [])
+        args += (["-display_rotation", str(rotation)] if rotation % 360 else []) + ["-i", str(video)]
         maps += ["-map", "0:v:0"]
     args += ["-i", str(audio)]
     maps += ["-map", f"{len(maps) // 2}:a:0"]

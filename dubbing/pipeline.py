@@ -691,7 +691,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                     subtitles=sub_paths[0] if video is not None else None, language=lang.iso639_2,
                     audio_bitrate=cfg.output.audio_bitrate,
                     audio_origin=info.audio_start,  # the dub's timeline is the source audio's
-                    video_filter=burn, crf=cfg.output.crf, preset=cfg.output.preset)
+                    video_filter=burn, crf=cfg.output.crf, preset=cfg.output.preset, rotation=info.rotation)
     t["mux"] = time.perf_counter() - t0
     at("mux")
 

@@ -58,8 +58,9 @@ def render(render_fn, report_path: Path):
 
 
 @task(name="mux", cache_policy=NO_CACHE)
-def mux(out: Path, wav: Path, frames: Path, cfg: Config, audio_origin: float = 0.0) -> Path:
-    return media.mux(out, audio=wav, video=frames, audio_bitrate=cfg.output.audio_bitrate, audio_origin=audio_origin)
+def mux(out: Path, wav: Path, frames: Path, cfg: Config, audio_origin: float = 0.0, rotation: int = 0) -> Path:
+    return media.mux(out, audio=wav, video=frames, audio_bitrate=cfg.output.audio_bitrate, audio_origin=audio_origin,
+                     rotation=rotation)
 
 
 @flow(name="dub-lipsync", task_runner=ThreadPoolTaskRunner(max_workers=2), validate_parameters=False)
@@ -90,7 +91,7 @@ def lipsync_video(video: Path, audio: Path, out_dir: Path, cfg: Config, progress
         source_speech=person, crf=cfg.output.crf, preset=cfg.output.preset, measure=cfg.lipsync.measure),
         work / "sync.json")
     out = mux(Path(out_dir) / f"{Path(video).stem}.lipsync{media.output_extension(info)}", wav, frames, cfg,
-              info.audio_start)
+              info.audio_start, info.rotation)
     return out, report, note
 
 

@@ -75,6 +75,24 @@ def test_mux_keeps_a_video_that_starts_late_in_its_place(made, tmp_path):
     assert abs(vio.frame_times(out)[0][0] - (vio.frame_times(both)[0][0] - media.probe(both).audio_start)) < 1e-3
 
 
+def test_a_phone_videos_rotation_is_read_and_the_dub_carries_it(made, tmp_path):
+    """A phone records upright video as sideways frames plus a display matrix. The lips are rendered on the
+    frames as stored, so the dub must carry the same matrix to play upright (it played sideways: PyAV 14
+    dropped the Stream.side_data it was read from, and the mux wrote none)."""
+    from conftest import ffmpeg
+
+    phone = tmp_path / "phone.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(made["noaudio"]), "-c", "copy", str(phone))
+    assert media.probe(phone).rotation == 90 and media.probe(made["noaudio"]).rotation == 0
+    rendered = made["noaudio"]  # frames as stored, no matrix: what the renderer writes
+    assert media.probe(media.mux(tmp_path / "dub.mp4", made["tone"], video=rendered, rotation=90)).rotation == 90
+    assert media.probe(media.mux(tmp_path / "plain.mp4", made["tone"], video=rendered)).rotation == 0
+    # burned-in subtitles re-encode: the frames are turned upright first and carry no matrix
+    upright = media.mux(tmp_path / "burned.mp4", made["tone"], video=phone, video_filter="null", rotation=90)
+    info = media.probe(upright)
+    assert info.rotation == 0 and (info.width, info.height) == (120, 160)
+
+
 def test_a_span_of_frames_is_reached_by_seeking_and_is_exactly_those_frames(tmp_path):
     """A 75-frame clip with a keyframe every 10 frames and B-frames: spans starting mid-group give
     the same pictures, indices and pts as the whole decode, and a span past the end gives what is there."""
