@@ -317,13 +317,13 @@ def translate_lines(src: Source, lang: Language, cfg: Config, progress: Progress
             raise DubError(f"edited translation has a problem: {problems[0]}{more}")
         tr = Translation.load(path)
     else:
-        machine = path.with_name(edits.MACHINE)
+        machine, settings_key = path.with_name(edits.MACHINE), digest(*settings)
         t0 = time.perf_counter()
-        made = _translated_again(src, lang, cfg, terms, run_parts, machine, digest(*settings))
+        made = _translated_again(src, lang, cfg, terms, run_parts, machine, settings_key)
         src.timings[f"translate {lang.code}"] = time.perf_counter() - t0
         tr = _with_edits(path, made)
         made.save(machine)
-        src.job.mark(machine, digest(*settings))
+        src.job.mark(machine, settings_key)
         tr.save(path)
         src.job.mark(path, key)
     progress(f"translate {lang.code}", len(src.lines), len(src.lines))
@@ -364,7 +364,8 @@ def _with_edits(path: Path, made: Translation) -> Translation:
     try:
         old = Translation.load(path)
     except RecordError as e:
-        log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, copy_aside(path).name)
+        kept_as = copy_aside(path)
+        log.warning("%s could not be read (%s): kept as %s, translated afresh", path, e, kept_as.name)
         return made
     try:
         machine = Translation.load(path.with_name(edits.MACHINE))
@@ -378,8 +379,9 @@ def _with_edits(path: Path, made: Translation) -> Translation:
         kept = f"{len(carried.kept)} {what} kept ({_ids(carried.kept)})" if carried.kept else "no edited line kept"
         lost = (f"; {len(carried.lost)} edited line(s) whose source words changed are not in the new one "
                 f"({_ids(carried.lost)})") if carried.lost else ""
+        kept_as = copy_aside(path)
         log.warning("%s: the source or settings changed, so it was translated again; %s%s. Your file is kept "
-                    "as %s", lang, kept, lost, copy_aside(path).name)
+                    "as %s", lang, kept, lost, kept_as.name)
     return carried.translation
 
 

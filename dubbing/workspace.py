@@ -103,8 +103,9 @@ class Job:
             return cls.load(p)
         rec = produce()
         if self.edited(p):
+            kept_as = copy_aside(p)
             log.warning("%s was edited, and what it is made from changed, so it was made again; your file is kept "
-                        "as %s", rel, copy_aside(p).name)
+                        "as %s", rel, kept_as.name)
         rec.save(p)
         self.mark(p, key, made=True)
         return rec
