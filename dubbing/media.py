@@ -77,19 +77,20 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     return info.model_copy()
 
 
-def _rotation(p: Path) -> int:
-    """Degrees the player turns the stored frames by (the display matrix: phones record upright video as
-    sideways frames and this), 0 when there is none. PyAV gives it on decoded frames only (VideoFrame.rotation,
-    av >= 14; earlier versions had Stream.side_data), so one frame is decoded."""
-    import av
+ROTATION_PACKETS = 32  # packets decoded at most to find the first frame (a decoder's delay, a broken start)
 
-    try:
-        with av.open(str(p)) as c:
-            frame = next(c.decode(video=0), None)
-            return int(round(getattr(frame, "rotation", 0) or 0)) % 360 if frame is not None else 0
-    except Exception as e:  # an odd display matrix, an undecodable first frame: the frames as they are stored
-        log.info("rotation of %s not read (%s: %s): taken as 0", p, type(e).__name__, e)
-        return 0
+
+def _rotation(frames, p: Path) -> int | None:
+    """Degrees the player turns the stored frames by (the display matrix: phones record upright video as
+    sideways frames and this), from the first of the decoded `frames`; None if there is none yet. PyAV gives
+    it on decoded frames only (VideoFrame.rotation, av >= 14; Stream.side_data before)."""
+    for frame in frames:
+        try:
+            return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+        except Exception as e:  # an odd display matrix: the frames as they are stored
+            log.info("rotation of %s not read (%s: %s): taken as 0", p, type(e).__name__, e)
+            return 0
+    return None
 
 
 def _probe(p: Path) -> MediaInfo:
@@ -117,18 +118,23 @@ def _probe(p: Path) -> MediaInfo:
             ends: list[float] = []
             if v is not None:
                 pts = []
+                rotation = None  # read from the first frame the first packets decode to
                 for pkt in c.demux(v):
                     if pkt.pts is not None and pkt.size:
                         pts.append(float(pkt.pts * v.time_base))
+                        if rotation is None and len(pts) <= ROTATION_PACKETS:
+                            try:
+                                rotation = _rotation(pkt.decode(), p)
+                            except Exception:  # a broken first packet: the next one may decode
+                                pass
                 if not pts:
                     raise DubError(f"video stream of {p} holds no frames (truncated?)")
                 t = np.sort(np.asarray(pts))
                 d = np.diff(t)
                 frame_dur = float(np.median(d)) if len(d) else 1 / 25
                 fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 1 / frame_dur
-                rotation = _rotation(p)
                 info.update(width=v.codec_context.width, height=v.codec_context.height, fps=float(fps),
-                            frame_count=len(t), video_codec=v.codec_context.name, rotation=rotation,
+                            frame_count=len(t), video_codec=v.codec_context.name, rotation=rotation or 0,
                             variable_frame_rate=bool(len(d) > 1 and (d.max() - d.min()) > 0.5 * frame_dur))
                 ends.append(float(t[-1] - (t[0] if t[0] > 0 else 0) + frame_dur))
             if c.duration:
