@@ -4,13 +4,47 @@ import numpy as np
 import pytest
 
 import languages
-from dubbing.align import align, anchor_words, fit_pauses, matched_rate, warp_times, widen_edges
+from dubbing.align import (STEPS, align, anchor_words, fit_pauses, gapped_dtw, matched_rate, open_gap, warp_times,
+                           widen_edges)
 from tests.conftest import needs_media
 
 
 def test_warp_times_follows_the_path():
     path = np.array([[0, 0], [1, 2], [2, 4], [3, 6]])[::-1]  # librosa returns the path reversed
     assert np.allclose(warp_times(np.array([0, 1.5, 3]), path), [0, 3, 6])
+
+
+def test_gapped_dtw_without_gaps_is_librosas_path():
+    from librosa.sequence import dtw
+
+    cost = np.random.default_rng(0).random((40, 55))
+    _, want = dtw(C=cost, step_sizes_sigma=STEPS, weights_mul=STEPS[:, 1].astype(float))
+    path, gaps = gapped_dtw(cost, np.zeros(0, int), 1.0)
+    assert gaps == []
+    assert np.array_equal(path, want[::-1])
+
+
+def test_gapped_dtw_passes_over_a_sound_the_text_does_not_hold():
+    """Reference: word A (20 frames) then word B (20); audio: A, 30 frames of something else (a laugh),
+    then B. The plain DTW must smear the laugh into the words (its slope is at most 2); the gapped one
+    passes over it at the end of A."""
+    a, b, laugh = np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), np.array([0, 0, 1.0])
+    ref = np.array([a] * 20 + [b] * 20)
+    audio = np.array([a] * 20 + [laugh] * 30 + [b] * 20)
+    cost = np.linalg.norm(ref[:, None] - audio[None], axis=2)
+    path, gaps = gapped_dtw(cost, np.array([19]), 0.5)
+    [(row, first, stop)] = gaps
+    assert (row, first) == (19, 20) and stop in (49, 50)  # a (1, 2) step into B may cover the laugh's last frame
+    assert not np.any((path[:, 1] >= 20) & (path[:, 1] < 49))  # no frame of the laugh matched to a word
+    path, gaps = gapped_dtw(cost, np.zeros(0, int), 0.5)
+    assert gaps == [] and np.any((path[:, 1] >= 20) & (path[:, 1] < 49))
+
+
+def test_open_gap_ends_a_word_where_the_gap_starts_and_starts_the_next_after_it():
+    times = np.array([[0.0, 0.2], [0.2, 0.5], [0.5, 0.7], [0.7, 1.0]])
+    out = open_gap(times, [0, 0, 1, 1], 0, 0.4, 0.6)
+    assert np.allclose(out, [[0.0, 0.16], [0.16, 0.4], [0.6, 0.76], [0.76, 1.0]])
+    assert np.array_equal(open_gap(times, [0, 0, 1, 1], 0, 1.1, 1.2), times)  # outside the two words: kept
 
 
 def test_align_recovers_phone_times_of_a_different_voice_and_rate():
@@ -68,10 +102,12 @@ def test_grid_word_boundaries_hold_against_the_corpus_alignment():
 
 
 def test_french_word_boundaries_hold_against_sppas_alignment():
-    """Spontaneous French: main's median was 40 ms; ours ~25 ms."""
+    """Spontaneous French: main's median was 40 ms; ours ~25 ms. Words were dragged up to 0.9 s late past a
+    laugh or a long filler the text does not hold (83 % of boundaries within 100 ms); gaps between words
+    (align.gapped_dtw): 90 %, max 0.63 s (the goal, none over 100 ms, is not met)."""
     e = _held_out_errors("fr")
     assert np.median(e) <= 0.032, np.median(e)
-    assert np.mean(e <= 0.100) >= 0.80, np.mean(e <= 0.100)
+    assert np.mean(e <= 0.100) >= 0.88, np.mean(e <= 0.100)
 
 
 @needs_media
