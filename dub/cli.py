@@ -172,11 +172,9 @@ class _RichProgress:
 
 
 def _progress_bar():
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from .bars import progress_bar
 
-    return Progress(TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console,
-                    transient=False)
+    return progress_bar(console)
 
 
 def _check_quality(name: str) -> str:

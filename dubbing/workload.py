@@ -5,7 +5,7 @@ language's lines were all but one of its bar's units, and its lip sync, half of 
 The shares are seconds of work per minute of video on 2 cores, measured by bench/long.py on its
 30-minute input into es, fr and ja (stop 23: the check in 5-s runs, the tracking beside the
 transcription; a language's figures are the mean of the three). Only their ratios matter: the time
-left is the rest of the work at the speed the bar moved over its last 30 s (rich's estimate).
+left is the rest of the work at the bar's mean speed so far (dub/bars.py).
 """
 
 from __future__ import annotations

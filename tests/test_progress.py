@@ -80,3 +80,28 @@ def test_the_bars_take_reports_from_several_threads_at_once():
         for t in threads:
             t.join()
         assert errors == [] and p.tasks[bars.tasks["all"]].completed == pytest.approx(len(steps))
+
+
+def test_time_left_is_the_rest_of_the_work_at_the_mean_speed_since_the_start():
+    from dub.bars import time_left
+
+    assert time_left(40.0, 25, 100) == 120.0  # a quarter done in 40 s: 120 s more
+    assert time_left(40.0, 0, 100) is None  # nothing done yet: no estimate
+    assert time_left(40.0, 100, 100) == 0.0
+
+
+def test_the_bar_shows_time_left_from_its_mean_speed_not_the_last_seconds():
+    """rich's own column would say 0:00:13 here (the last 10 s moved 40 of 100); the mean speed says 0:00:40."""
+    from dub.bars import TimeLeft
+
+    now = [0.0]
+    column = TimeLeft()
+    bars = Progress(column, console=Console(file=io.StringIO()), get_time=lambda: now[0])
+    task = bars.add_task("all", total=100)
+    now[0] = 30.0
+    bars.update(task, completed=10)
+    now[0] = 40.0
+    bars.update(task, completed=50)
+    assert column.render(bars.tasks[0]).plain == "0:00:40"
+    bars.update(task, completed=100)
+    assert column.render(bars.tasks[0]).plain == "0:00:00"
