@@ -61,6 +61,7 @@ class Language(BaseModel):
     subtitles: SubtitleSpec
     visemes: dict[str, str] = Field(default_factory=dict)  # IPA symbol -> viseme class override
     fillers: list[str] = Field(default_factory=list)  # words a dub line may lose first, opening a sentence
+    hesitations: list[str] = Field(default_factory=list)  # sounds said as long as one likes ("euh"): see align.py
     examples: list[str] = Field(default_factory=list)  # the same dialogue lines in every language (few-shot)
     short_examples: dict[int, str] = Field(default_factory=dict)  # example index -> a short dubbing version
     prompt_note: str = ""  # said to the LLM after its task (e.g. which script to write in)

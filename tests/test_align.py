@@ -47,6 +47,25 @@ def test_open_gap_ends_a_word_where_the_gap_starts_and_starts_the_next_after_it(
     assert np.array_equal(open_gap(times, [0, 0, 1, 1], 0, 1.1, 1.2), times)  # outside the two words: kept
 
 
+def test_a_hesitation_lasts_as_long_as_it_is_said():
+    """"euh" held 0.6 s longer than espeak-ng says it: the word lasts until "non" starts, rather than ending
+    early with a gap after it (as a word that is not a hesitation would)."""
+    from dubbing import espeak
+
+    text = "oui euh non merci"
+    y, sr, phones, words = espeak.synthesize_words(text, "fr-fr+m3", rate_wpm=150)
+    euh = [p for p, w in zip(phones, words) if w == 1]
+    mid = (euh[0].start + euh[-1].end) / 2
+    hold = np.tile(y[int((mid - 0.02) * sr):int((mid + 0.02) * sr)], 15)  # its vowel's middle 40 ms, 15 times
+    pad = 0.3
+    got = align(np.r_[np.zeros(int(pad * sr), np.float32), y[:int(mid * sr)], hold, y[int(mid * sr):]], sr, text,
+                languages.get("fr"))
+    non_starts = pad + euh[-1].end + len(hold) / sr
+    said = {w: [p for p, k in zip(got, words) if k == w] for w in set(words)}
+    assert abs(said[1][-1].end - non_starts) < 0.05, said[1][-1].end
+    assert abs(said[2][0].start - non_starts) < 0.05, said[2][0].start
+
+
 def test_align_recovers_phone_times_of_a_different_voice_and_rate():
     from dubbing import espeak
 
