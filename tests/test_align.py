@@ -123,10 +123,24 @@ def test_grid_word_boundaries_hold_against_the_corpus_alignment():
 def test_french_word_boundaries_hold_against_sppas_alignment():
     """Spontaneous French: main's median was 40 ms; ours ~25 ms. Words were dragged up to 0.9 s late past a
     laugh or a long filler the text does not hold (83 % of boundaries within 100 ms); gaps between words
-    (align.gapped_dtw): 90 %, max 0.63 s (the goal, none over 100 ms, is not met)."""
+    (align.gapped_dtw): 90 %; and loud speech the VAD missed at a clip's start kept: 92 %, max 0.63 s (the
+    goal, none over 100 ms, is not met)."""
     e = _held_out_errors("fr")
     assert np.median(e) <= 0.032, np.median(e)
-    assert np.mean(e <= 0.100) >= 0.88, np.mean(e <= 0.100)
+    assert np.mean(e <= 0.100) >= 0.90, np.mean(e <= 0.100)
+
+
+def test_loud_speech_the_vad_misses_at_a_clips_start_is_speech():
+    """SPPAS's YM clip starts mid-speech ("et euh donc", 0-0.6 s, 23-35 dB above its noise floor): Silero
+    hears none of it, and the first words were put 0.45 s late."""
+    from dubbing.align import speech_regions
+
+    clip = next((c for c in M.clips() if c.name == "fr/YM_track_0182"), None)
+    if clip is None:
+        pytest.skip("the SPPAS YM clip is not present")
+    truth = M.words_and_text(M.read_truth(clip.truth))[0]
+    assert truth[0][0] == 0.0
+    assert speech_regions(M.load_audio(clip))[0][0] <= 0.05
 
 
 @needs_media
