@@ -684,16 +684,21 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
             check_quality(dub_wav, shown, fitted, final_text, lang, cfg,
                           _speaker_tracks(heard, fitted, info.duration) if heard is not None else None, run_parts,
-                          voice_wav),
+                          voice_wav, stop),
             indent=1, ensure_ascii=False).encode()))
         t["quality"] = time.perf_counter() - t0
         return json.loads(path.read_text(encoding="utf-8"))
 
+    stop = threading.Event()
     with ThreadPoolExecutor(1, thread_name_prefix=f"quality-{lang.code}") as pool:
         # in this branch's context, so a `run_parts` that reads it (runners.dask_map) works there too
         checking = pool.submit(contextvars.copy_context().run, checked)
-        # an error here leaves the block only once the check has ended (the pool waits for it)
-        out = _lips_and_mux(src, lang, phones, cfg, out_dir, dub_wav, sub_paths, lips, users, t, at, run_parts)
+        try:
+            out = _lips_and_mux(src, lang, phones, cfg, out_dir, dub_wav, sub_paths, lips, users, t, at, run_parts)
+        except BaseException:  # Ctrl-C or a failed render: the check stops at its next segment, not at its end
+            stop.set()
+            wait([checking])
+            raise
         t0 = time.perf_counter()
         quality = checking.result()
         t["wait for quality"] = time.perf_counter() - t0
@@ -898,7 +903,8 @@ def source_faces(job: Job, media_key: str, video: Path, progress: Progress,
 
 
 class _Stopped(Exception):
-    """The face tracking beside prepare's other stages was asked to stop: those stages failed."""
+    """Work beside other work was asked to stop because that failed (the face tracking beside prepare's
+    other stages; the quality check beside the lips)."""
 
 
 @contextlib.contextmanager
@@ -978,15 +984,27 @@ def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLi
             for spk in dict.fromkeys(f.speaker for f in fitted)}
 
 
+def _stopper(stop: threading.Event | None) -> Callable[[float], None] | None:
+    """A progress callback that ends the work it is given to (with _Stopped) once `stop` is set."""
+    if stop is None:
+        return None
+
+    def tick(_: float) -> None:
+        if stop.is_set():
+            raise _Stopped()
+    return tick
+
+
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
                   lang: Language, cfg: Config, tracks: dict[str, np.ndarray] | None = None,
-                  run_parts: Callable[[Callable, list], list] | None = None, voice_wav: Path | None = None) -> dict:
+                  run_parts: Callable[[Callable, list], list] | None = None, voice_wav: Path | None = None,
+                  stop: threading.Event | None = None) -> dict:
     """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show.
     `tracks`: each speaker's voice alone (SPEECH_RATE), where speakers talk at once: no one can transcribe
     two voices at once, so the CER is then pooled over the speakers' own tracks ("cer_by_speaker"), and the
     whole dub's is kept as "cer_mix". `run_parts`: how the back-transcription's pieces run
     (transcribe.transcribe). `voice_wav`: the dubbed voice without the background, in which the language
-    is heard (else in the dub)."""
+    is heard (else in the dub). `stop`: once set, the back-transcription ends at its next segment (_Stopped)."""
     import jiwer
 
     from . import transcribe
@@ -1009,7 +1027,8 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         detected, prob = transcribe.detect_language(voice if len(voice) else audio, cfg.asr)
     else:
         detected, prob = transcribe.detect_language(audio, cfg.asr, spans)
-    back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans, run_parts=run_parts)
+    back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans, run_parts=run_parts,
+                                 progress=_stopper(stop))
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     extra = {}
@@ -1022,6 +1041,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
             said = normalize(" ".join(final_text[f.line_id] for f in fitted if f.speaker == spk))
             if said.strip():
                 heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True, run_parts=run_parts,
+                                              progress=_stopper(stop),
                                               spans=[(f.start, f.end) for f in fitted if f.speaker == spk]).text
                 apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]
