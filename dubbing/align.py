@@ -278,7 +278,8 @@ def _mapped(fa: np.ndarray, text: str, voice: str, seconds: float
     fr = _features(ref[r0:r1])
     edges = np.array([[p.start, p.end] for p in phones]) - r0 / SR
     wp, gaps = np.zeros((0, 2), int), []
-    if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2:
+    bounded = 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2  # the STEPS' slope can join the two
+    if bounded:
         from scipy.spatial.distance import cdist
 
         cost = cdist(fr.T, fa.T)
@@ -288,7 +289,7 @@ def _mapped(fa: np.ndarray, text: str, voice: str, seconds: float
         after = {row: w for w, row in sorted(ends.items(), reverse=True)}  # a row two words end at: the first
         gaps = [(after[row], a * FRAME, b * FRAME) for row, a, b in at_rows if row in after and (b - a) * FRAME >= MIN_GAP]
     if not len(wp):
-        steps = STEPS if 0.5 < fa.shape[1] / max(fr.shape[1], 1) < 2 else np.array([[1, 1], [0, 1], [1, 0]])
+        steps = STEPS if bounded else np.array([[1, 1], [0, 1], [1, 0]])
         _, wp = dtw(X=fr, Y=fa, metric="euclidean", step_sizes_sigma=steps)
     mapped = warp_times(np.clip(edges / FRAME, 0, fr.shape[1] - 1).ravel(), wp).reshape(-1, 2)
     # a reference time at its speech's last frame maps to the audio's last speech frame's end
