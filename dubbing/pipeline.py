@@ -629,8 +629,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     lines = [ln for ln in tr.lines if ln.text.strip()]
     lips = lips_on(info, cfg, lipsync)
 
+    branch = workload.Branch(lips)
+
     def at(stage: str, fraction: float = 1.0) -> None:  # the branch's bar goes by its stages' shares of the work
-        progress(step, workload.branch_done(stage, fraction, lips), 1.0)
+        progress(step, branch.at(stage, fraction), 1.0)
     users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
     with users.asking(then_done=llm_users is not None):  # counted done even if the voices fail
         cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),
@@ -684,7 +686,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         path = job.file(f"{lang.code}/quality.json", q_key, lambda p: write_atomic(p, json.dumps(
             check_quality(dub_wav, shown, fitted, final_text, lang, cfg,
                           _speaker_tracks(heard, fitted, info.duration) if heard is not None else None, run_parts,
-                          voice_wav, stop),
+                          voice_wav, stop, lambda f: at("quality", f)),
             indent=1, ensure_ascii=False).encode()))
         t["quality"] = time.perf_counter() - t0
         return json.loads(path.read_text(encoding="utf-8"))
@@ -920,12 +922,7 @@ def _faces_beside(job: Job, media_key: str, video: Path, progress: Progress, tim
         yield None
         return
     stop = threading.Event()
-
-    def steps(step: str, done: float, total: float) -> None:
-        if stop.is_set():
-            raise _Stopped()
-        progress(step, done, total)
-
+    steps = _unless_stopped(stop, progress)
     with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
         # in the caller's context, so a `run_parts` that reads it (runners.dask_map on a cluster's worker) works here
         tracking = pool.submit(contextvars.copy_context().run, _timed, timings, "faces", source_faces, job,
@@ -984,27 +981,27 @@ def _speaker_tracks(clips: list[tuple[float, np.ndarray]], fitted: list[FittedLi
             for spk in dict.fromkeys(f.speaker for f in fitted)}
 
 
-def _stopper(stop: threading.Event | None) -> Callable[[float], None] | None:
-    """A progress callback that ends the work it is given to (with _Stopped) once `stop` is set."""
-    if stop is None:
-        return None
-
-    def tick(_: float) -> None:
+def _unless_stopped(stop: threading.Event, report: Callable[..., None] = lambda *_: None) -> Callable[..., None]:
+    """The progress callback `report`, which instead ends the work it is given to (with _Stopped) once
+    `stop` is set: that work stops at its next step."""
+    def call(*args) -> None:
         if stop.is_set():
             raise _Stopped()
-    return tick
+        report(*args)
+    return call
 
 
 def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], final_text: dict[str, str],
                   lang: Language, cfg: Config, tracks: dict[str, np.ndarray] | None = None,
                   run_parts: Callable[[Callable, list], list] | None = None, voice_wav: Path | None = None,
-                  stop: threading.Event | None = None) -> dict:
+                  stop: threading.Event | None = None, progress: Callable[[float], None] | None = None) -> dict:
     """Back-transcribe the dubbed track and summarize timing: what the review page and the summary show.
     `tracks`: each speaker's voice alone (SPEECH_RATE), where speakers talk at once: no one can transcribe
     two voices at once, so the CER is then pooled over the speakers' own tracks ("cer_by_speaker"), and the
     whole dub's is kept as "cer_mix". `run_parts`: how the back-transcription's pieces run
     (transcribe.transcribe). `voice_wav`: the dubbed voice without the background, in which the language
-    is heard (else in the dub). `stop`: once set, the back-transcription ends at its next segment (_Stopped)."""
+    is heard (else in the dub). `stop`: once set, the back-transcription ends at its next segment (_Stopped).
+    `progress`: gets the share (0-1) of the dub's lines back-transcribed."""
     import jiwer
 
     from . import transcribe
@@ -1027,8 +1024,10 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
         detected, prob = transcribe.detect_language(voice if len(voice) else audio, cfg.asr)
     else:
         detected, prob = transcribe.detect_language(audio, cfg.asr, spans)
+    last = max((b for _, b in spans), default=0.0)
+    said = (lambda s: progress(min(s / last, 1.0))) if progress and last > 0 else (lambda s: None)
     back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans, run_parts=run_parts,
-                                 progress=_stopper(stop))
+                                 progress=said if stop is None else _unless_stopped(stop, said))
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     extra = {}
@@ -1041,7 +1040,7 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
             said = normalize(" ".join(final_text[f.line_id] for f in fitted if f.speaker == spk))
             if said.strip():
                 heard = transcribe.transcribe(track, cfg.asr, language=lang.whisper, check=True, run_parts=run_parts,
-                                              progress=_stopper(stop),
+                                              progress=None if stop is None else _unless_stopped(stop),
                                               spans=[(f.start, f.end) for f in fitted if f.speaker == spk]).text
                 apart[spk] = (said, normalize(heard))
     errs = [max(f.start_error, f.end_error) for f in fitted]

@@ -12,19 +12,36 @@ from rich.progress import Progress
 from dubbing import workload
 
 
+def _at(stage: str, fraction: float, lips: bool = True) -> float:
+    return workload.Branch(lips).at(stage, fraction)
+
+
 def test_a_language_bar_is_about_half_way_when_its_lips_start_not_nearly_done():
     """The lip sync is about as much work as all the lines' speech: a bar counting lines (the lips one
     unit after them) stood at 99 % for the second half of a 30-minute dub."""
-    stages = list(workload.BRANCH)
-    points = [workload.branch_done(s, f, lips=True) for s in stages for f in (0.0, 0.5, 1.0)]
-    assert points == sorted(points) and points[0] == 0.0 and points[-1] == pytest.approx(1.0)
-    lips_start = workload.branch_done("lips", 0.0, lips=True)
+    stages = [s for s in workload.BRANCH if s not in workload.BESIDE]
+    points = [_at(s, f) for s in stages for f in (0.0, 0.5, 1.0)]
+    assert points == sorted(points) and points[0] == 0.0
+    lips_start = _at("lips", 0.0)
     assert 0.35 < lips_start < 0.6
-    assert workload.branch_done("lips", 0.5, lips=True) == pytest.approx((lips_start + workload.branch_done(
-        "lips", 1.0, lips=True)) / 2)
+    assert _at("lips", 0.5) == pytest.approx((lips_start + _at("lips", 1.0)) / 2)
     # without lips the other stages fill the bar
-    assert workload.branch_done("quality", 1.0, lips=False) == pytest.approx(1.0)
-    assert workload.branch_done("mix", 1.0, lips=False) > workload.branch_done("mix", 1.0, lips=True)
+    assert _at("mix", 1.0, lips=False) > _at("mix", 1.0, lips=True)
+
+
+def test_the_check_beside_the_lips_is_credited_as_it_goes_and_the_bar_never_goes_back():
+    """The quality check runs beside the lips: its share counts as its lines are heard, not only at the
+    end (the bar stood at 76 % with a tenth of the run left), and it finishes no stage but its own."""
+    b = workload.Branch(lips=True)
+    mixed = b.at("mix")
+    beside = b.at("quality", 0.5)
+    assert beside == pytest.approx(mixed + 0.5 * workload.BRANCH["quality"] / sum(workload.BRANCH.values()))
+    assert b.done.get("lips", 0.0) == 0.0  # the check does not finish the lips
+    half = b.at("lips", 0.5)
+    assert half > beside
+    assert b.at("quality", 0.2) == pytest.approx(half)  # an earlier report (another pass) takes nothing back
+    assert b.at("mux") < 1.0  # the check still has half its lines to hear
+    assert b.at("quality") == pytest.approx(1.0)
 
 
 def test_a_run_has_a_step_per_source_stage_and_two_per_language():

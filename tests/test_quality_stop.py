@@ -1,5 +1,6 @@
 """The quality check runs beside the lips (dubbing.pipeline.dub_language): when they fail, or the user
-presses Ctrl-C, it stops at its next segment instead of back-transcribing the rest of the dub."""
+presses Ctrl-C, it stops at its next segment instead of back-transcribing the rest of the dub; as it
+goes, it says how far it is."""
 
 import threading
 
@@ -24,10 +25,14 @@ def _dub(tmp_path):
     return path, [line], [fitted], {"L0": "Hola, me llamo Ana y vivo en Madrid. Mañana vamos a la playa con mis amigos."}
 
 
-def test_the_check_back_transcribes_the_dub(tmp_path):
+def test_the_check_back_transcribes_the_dub_and_says_how_far_it_is(tmp_path):
+    """Its share of the language's bar is credited as its segments are heard, not only at its end."""
     path, lines, fitted, text = _dub(tmp_path)
-    q = pipeline.check_quality(path, lines, fitted, text, languages.get("es"), load(None), stop=threading.Event())
+    heard: list[float] = []
+    q = pipeline.check_quality(path, lines, fitted, text, languages.get("es"), load(None), stop=threading.Event(),
+                               progress=heard.append)
     assert q["cer"] < 0.5
+    assert heard and heard == sorted(heard) and 0.8 <= heard[-1] <= 1.0
 
 
 def test_the_check_stops_at_its_next_segment_once_asked(tmp_path):
