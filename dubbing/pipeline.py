@@ -629,10 +629,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     lines = [ln for ln in tr.lines if ln.text.strip()]
     lips = lips_on(info, cfg, lipsync)
 
-    branch = workload.Branch(lips)
-
-    def at(stage: str, fraction: float = 1.0) -> None:  # the branch's bar goes by its stages' shares of the work
-        progress(step, branch.at(stage, fraction), 1.0)
+    # the branch's bar goes by its stages' shares of the work (the check reports from its own thread)
+    at = workload.Branch(lips, lambda share: progress(step, share, 1.0)).at
     users = llm_users or llm.Users(1)  # alone: nobody to wait for, nothing to let go
     with users.asking(then_done=llm_users is not None):  # counted done even if the voices fail
         cast = job.record(f"{lang.code}/voices.json", VoiceCast, digest(src.profiles, lang.code, lang.tts, cfg.tts),

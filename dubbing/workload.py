@@ -11,7 +11,7 @@ left is the rest of the work at the bar's mean speed so far (dub/bars.py).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 SOURCE = {"audio": 0.5, "faces": 28.3, "transcribe": 21.3, "diarize": 0.7, "separate": 10.7}
 TRANSLATE = 15.0  # per language
@@ -23,22 +23,27 @@ class Branch:
     """How far along a language's branch is (0-1), from what its stages report. The stages of BRANCH
     run in its order, so reaching one finishes those before it; a stage of BESIDE runs beside them and
     counts only what it reports itself (the check, run beside the lips, was credited only at its end:
-    the bar stood at 76 % with a tenth of the run left). Thread-safe; never goes back."""
+    the bar stood at 76 % with a tenth of the run left). Thread-safe: `report` gets each new share in
+    the order they were reached, so the bar never goes back."""
 
-    def __init__(self, lips: bool) -> None:
+    def __init__(self, lips: bool, report: Callable[[float], None] = lambda _: None) -> None:
         self.stages = [s for s in BRANCH if lips or s != "lips"]
         self.done: dict[str, float] = {}
+        self.report = report
         self._lock = threading.Lock()
 
     def at(self, stage: str, fraction: float = 1.0) -> float:
-        """The branch's share done once `stage` (a key of BRANCH) is `fraction` (0-1) done."""
+        """The branch's share done (0-1, also given to `report`) once `stage` (a key of BRANCH) is
+        `fraction` (0-1) done."""
         with self._lock:
             if stage not in BESIDE:
                 for s in self.stages[:self.stages.index(stage) if stage in self.stages else 0]:
                     if s not in BESIDE:
                         self.done[s] = 1.0
             self.done[stage] = max(self.done.get(stage, 0.0), min(max(fraction, 0.0), 1.0))
-            return sum(BRANCH[s] * self.done.get(s, 0.0) for s in self.stages) / sum(BRANCH[s] for s in self.stages)
+            share = sum(BRANCH[s] * self.done.get(s, 0.0) for s in self.stages) / sum(BRANCH[s] for s in self.stages)
+            self.report(share)
+            return share
 
 
 def run_steps(targets: Sequence[str], lips: bool) -> dict[str, float]:

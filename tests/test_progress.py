@@ -32,7 +32,8 @@ def test_a_language_bar_is_about_half_way_when_its_lips_start_not_nearly_done():
 def test_the_check_beside_the_lips_is_credited_as_it_goes_and_the_bar_never_goes_back():
     """The quality check runs beside the lips: its share counts as its lines are heard, not only at the
     end (the bar stood at 76 % with a tenth of the run left), and it finishes no stage but its own."""
-    b = workload.Branch(lips=True)
+    shown: list[float] = []
+    b = workload.Branch(lips=True, report=shown.append)
     mixed = b.at("mix")
     beside = b.at("quality", 0.5)
     assert beside == pytest.approx(mixed + 0.5 * workload.BRANCH["quality"] / sum(workload.BRANCH.values()))
@@ -42,6 +43,7 @@ def test_the_check_beside_the_lips_is_credited_as_it_goes_and_the_bar_never_goes
     assert b.at("quality", 0.2) == pytest.approx(half)  # an earlier report (another pass) takes nothing back
     assert b.at("mux") < 1.0  # the check still has half its lines to hear
     assert b.at("quality") == pytest.approx(1.0)
+    assert shown == sorted(shown) and shown[-1] == pytest.approx(1.0)
 
 
 def test_a_run_has_a_step_per_source_stage_and_two_per_language():
@@ -122,3 +124,25 @@ def test_the_bar_shows_time_left_from_its_mean_speed_not_the_last_seconds():
     assert column.render(bars.tasks[0]).plain == "0:00:40"
     bars.update(task, completed=100)
     assert column.render(bars.tasks[0]).plain == "0:00:00"
+
+
+def test_a_branch_reports_in_order_from_two_threads():
+    """The check reports from its thread while the lips report from theirs: the bar gets the shares in the
+    order they were reached, so it never steps back."""
+    import threading
+    import time
+
+    shown: list[float] = []
+
+    def show(share: float) -> None:  # a bar that takes a moment to draw: the other thread runs meanwhile
+        time.sleep(1e-4)
+        shown.append(share)
+
+    b = workload.Branch(lips=True, report=show)
+    b.at("mix")
+    runs = [threading.Thread(target=lambda s=s: [b.at(s, i / 500) for i in range(501)]) for s in ("lips", "quality")]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    assert shown == sorted(shown) and len(shown) == 1 + 2 * 501
