@@ -151,6 +151,17 @@ def take_time(t: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.where(t > src[-1], t + dst[-1] - src[-1], out)
 
 
+def resting(voice: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Which frame times t (s) fall in the voice's pauses (lipsync.analysis.pauses: where a drawn mouth
+    rests), for samples `voice` at the metrics' rate."""
+    from lipsync.analysis import pauses
+
+    out = np.zeros(len(t), bool)
+    for a, b in pauses(voice):
+        out[(t >= a) & (t < b)] = True
+    return out
+
+
 def drive(a: Path, audio: Path, dest: Path, cfg):
     """`dub lipsync A --audio AUDIO` into dest: (output path, report, output frame times s, the
     voice's samples the mouth was driven by)."""
@@ -178,8 +189,10 @@ def run(video: Path, out: Path, cfg, stock: bool = True) -> dict:
     f_o, o_o = opening(path, out / "out" / "track_out")
     r, amp, n = compare(f_o, o_o, f_b, o_b)
     r_loud, _, _ = compare(np.arange(len(t_b)), M.envelope(voice, t_b), f_b, o_b)
+    talk = ~resting(voice, t_b)[f_b]  # B's frames where B's voice sounds
     row = {"clip": video.stem, "set": "tuned" if video.stem in TUNED else "held out", "frames": n, "r": r,
-           "amp": amp, "r_loud": r_loud, "person": getattr(rep, "person", None)}
+           "amp": amp, "r_loud": r_loud, "person": getattr(rep, "person", None),
+           "rest": float(1 - talk.mean()), "r_talk": compare(f_o, o_o, f_b[talk], o_b[talk])[0]}
     if stock:
         take, src, dst = stock_take(y_b, cfg)
         path, _, t_o, voice = drive(a, media.write_wav(out / "B_stock.wav", take, RATE), out / "stock", cfg)
@@ -190,6 +203,7 @@ def run(video: Path, out: Path, cfg, stock: bool = True) -> dict:
         x = np.interp(near, f_s, o_s, np.nan, np.nan)  # the output's opening where each of B's frames falls
         ok = np.isfinite(x)
         row["r_stock"], row["amp_stock"], _ = compare(f_b[ok], x[ok], f_b, o_b)
+        row["r_stock_talk"] = compare(f_b[ok & talk], x[ok & talk], f_b, o_b)[0]
         row["r_loud_stock"], _, _ = compare(f_b, M.loudness(voice, at), f_b, o_b)
         row["mapped"] = float(np.mean((at >= dst[0]) & (at <= dst[-1]))) if len(dst) else 0.0
     return row
@@ -205,23 +219,27 @@ def main() -> None:
     a = ap.parse_args()
     cfg = settings(a.sets)
     rows = [run(v, a.out / v.stem, cfg, a.stock) for v in a.videos]
-    stock = f" {'r stock':>7} {'amp':>5} {'loud r':>6} {'mapped':>6}" if a.stock else ""
-    print(f"{'clip':10} {'set':9} {'frames':>6} {'r':>6} {'amp':>6} {'loud r':>7}{stock}  "
+    stock = f" {'r stock':>7} {'amp':>5} {'loud r':>6} {'mapped':>6} {'talk r':>6}" if a.stock else ""
+    print(f"{'clip':10} {'set':9} {'frames':>6} {'r':>6} {'amp':>6} {'loud r':>7} {'rest':>5} {'talk r':>6}{stock}  "
           "person model (self-check on held-out source)")
     for x in rows:
         p = x["person"]
         pm = "-" if p is None else (f"r {p.r:.2f} amp {p.amp:.2f} (generic r {p.r_generic:.2f} amp {p.amp_generic:.2f}) "
                                     f"on {p.frames} frames, {p.visemes} visemes seen, {'used' if p.used else 'not used'}")
-        st = f" {x['r_stock']:7.3f} {x['amp_stock']:5.2f} {x['r_loud_stock']:6.3f} {x['mapped']:6.0%}" if a.stock else ""
-        print(f"{x['clip']:10} {x['set']:9} {x['frames']:6d} {x['r']:6.3f} {x['amp']:6.3f} {x['r_loud']:7.3f}{st}  {pm}")
-    keys = ("r", "amp", "r_loud") + (("r_stock", "amp_stock", "r_loud_stock") if a.stock else ())
+        st = (f" {x['r_stock']:7.3f} {x['amp_stock']:5.2f} {x['r_loud_stock']:6.3f} {x['mapped']:6.0%}"
+              f" {x['r_stock_talk']:6.3f}") if a.stock else ""
+        print(f"{x['clip']:10} {x['set']:9} {x['frames']:6d} {x['r']:6.3f} {x['amp']:6.3f} {x['r_loud']:7.3f} "
+              f"{x['rest']:5.0%} {x['r_talk']:6.3f}{st}  {pm}")
+    keys = ("r", "amp", "r_loud", "r_talk") + (("r_stock", "amp_stock", "r_loud_stock", "r_stock_talk")
+                                               if a.stock else ())
     for s in ("tuned", "held out"):
         sel = [x for x in rows if x["set"] == s]
         if sel:
             print(f"mean {s:9} " + "  ".join(f"{k} {np.nanmean([x[k] for x in sel]):.3f}" for k in keys))
     print("r, amp: the output's mouth opening (inner-lip gap / mouth width) against B's real one; loud r: B's voice "
           "loudness as the opening. The stock columns: the same with B's words spoken by a stock voice, as in a dub "
-          "(its frames mapped onto B's through the phones; mapped: B's frames inside the mapped speech). "
+          "(its frames mapped onto B's through the phones; mapped: B's frames inside the mapped speech). rest: B's "
+          "frames in its voice's pauses; talk r: r over the other frames alone. "
           "Issue 16's bar: r >= 0.6 (aim 0.8), amp 0.85-1.15.")
 
 
