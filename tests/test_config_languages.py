@@ -40,3 +40,14 @@ def test_viseme_overrides_name_known_classes():
     for c in languages.supported():
         for ipa, cls in languages.get(c).visemes.items():
             assert cls in CLASSES, f"{c}.yaml: {ipa} -> unknown viseme class {cls!r}"
+
+
+def test_hesitations_are_words_the_aligner_can_tell():
+    """The aligner matches a hesitation against the line's words split on whitespace, lower-cased; Japanese
+    reaches it as unspaced katakana, where no word could match."""
+    for code in languages.supported():
+        lang = languages.get(code)
+        if lang.g2p == "openjtalk":
+            assert not lang.hesitations, code
+        for h in lang.hesitations:
+            assert h == h.lower() and len(h.split()) == 1, (code, h)
