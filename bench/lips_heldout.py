@@ -108,23 +108,20 @@ def stock_take(b_audio: np.ndarray, cfg, voice: str = STOCK_VOICE) -> tuple[np.n
     import librosa
 
     import languages
-    from dubbing import align, resync
+    from dubbing import align, resync, transcribe
     from dubbing.schema import Voice
     from dubbing.speak import Synthesizer
 
-    tr, _ = resync.phones_of(b_audio, cfg)
+    tr = transcribe.transcribe(b_audio, cfg.asr)
     lang = languages.get(tr.language)
     synth, spk = Synthesizer(), Voice(speaker="B", backend="kokoro", name=voice)
     take = np.zeros(len(b_audio), np.float32)
     src, dst = [], []
-    for seg in tr.segments:
-        a, e = max(0, int((seg.start - 0.1) * RATE)), min(len(b_audio), int((seg.end + 0.1) * RATE))
-        ph = align.align(b_audio[a:e], RATE, seg.text, lang) if e - a > RATE // 10 and seg.text.strip() else []
+    for seg, ph in resync.segment_phones(b_audio, tr, lang):
         if not ph:
             continue
-        start, span = a / RATE + ph[0].start, ph[-1].end - ph[0].start
-        said = synth.synthesize(seg.text, spk, lang)
-        rate = float(np.clip(said.phones[-1].end - said.phones[0].start, 1e-3, None) / max(span, 1e-3))
+        start, span = ph[0].start, ph[-1].end - ph[0].start
+        rate = (synth.predict(seg.text, spk, lang) or span) / max(span, 1e-3)  # the rate that fits B's span
         said = synth.synthesize(seg.text, spk, lang, float(np.clip(rate, 0.7, 1.6)))
         y = librosa.resample(said.audio, orig_sr=said.sample_rate, target_sr=RATE)
         y = y[int(said.phones[0].start * RATE):]
@@ -134,7 +131,7 @@ def stock_take(b_audio: np.ndarray, cfg, voice: str = STOCK_VOICE) -> tuple[np.n
         got = align.align(y, RATE, seg.text, lang)
         if len(got) != len(ph):  # the same text gives the same phones; a mismatch leaves the segment unmapped
             continue
-        src += [a / RATE + p.start for p in ph] + [a / RATE + ph[-1].end]
+        src += [p.start for p in ph] + [ph[-1].end]
         dst += [start + p.start for p in got] + [start + got[-1].end]
     return take, np.asarray(src), np.asarray(dst)
 
@@ -198,9 +195,7 @@ def run(video: Path, out: Path, cfg, stock: bool = True) -> dict:
         path, _, t_o, voice = drive(a, media.write_wav(out / "B_stock.wav", take, RATE), out / "stock", cfg)
         f_s, o_s = opening(path, out / "stock" / "track_out")
         at = take_time(t_b[f_b], src, dst)  # where B's frames fall in the stock take
-        k = np.clip(np.searchsorted(t_o, at), 1, len(t_o) - 1)
-        near = np.where(np.abs(t_o[k - 1] - at) <= np.abs(t_o[k] - at), k - 1, k)  # the output's nearest frame
-        x = np.interp(near, f_s, o_s, np.nan, np.nan)  # the output's opening where each of B's frames falls
+        x = np.interp(at, t_o[f_s], o_s, np.nan, np.nan)  # the output's opening where each of B's frames falls
         ok = np.isfinite(x)
         row["r_stock"], row["amp_stock"], _ = compare(f_b[ok], x[ok], f_b, o_b)
         row["r_stock_talk"] = compare(f_b[ok & talk], x[ok & talk], f_b, o_b)[0]

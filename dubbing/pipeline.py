@@ -1023,9 +1023,9 @@ def check_quality(dub_wav: Path, lines: list[Line], fitted: list[FittedLine], fi
     else:
         detected, prob = transcribe.detect_language(audio, cfg.asr, spans)
     last = max((b for _, b in spans), default=0.0)
-    said = (lambda s: progress(min(s / last, 1.0))) if progress and last > 0 else (lambda s: None)
+    share = (lambda s: progress(min(s / last, 1.0))) if progress and last > 0 else (lambda s: None)
     back = transcribe.transcribe(audio, cfg.asr, language=lang.whisper, check=True, spans=spans, run_parts=run_parts,
-                                 progress=said if stop is None else _unless_stopped(stop, said))
+                                 progress=share if stop is None else _unless_stopped(stop, share))
     script = " ".join(final_text[f.line_id] for f in fitted)
     cer = float(jiwer.cer(normalize(script), normalize(back.text))) if script.strip() else 0.0
     extra = {}

@@ -5,6 +5,7 @@ separation, and where it says the video's own words, the map of its time to the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -14,12 +15,12 @@ from . import media
 from .config import Config
 from .constants import SPEECH_RATE
 from .errors import DubError, NoSpeech
-from .schema import Phone, SpeakerTurn, Transcript
+from .schema import Phone, Segment, SpeakerTurn, Transcript
 
 
 def phones_of(audio: np.ndarray, cfg: Config, language: str | None = None) -> tuple[Transcript, list[Phone]]:
     """Transcribe 16 kHz audio and align each segment's text; phones carry absolute times (seconds)."""
-    from . import align, transcribe
+    from . import transcribe
 
     tr = transcribe.transcribe(audio, cfg.asr, language)
     if not any(s.words for s in tr.segments):
@@ -29,16 +30,23 @@ def phones_of(audio: np.ndarray, cfg: Config, language: str | None = None) -> tu
     except languages.UnknownLanguage:
         raise DubError(f"the audio's language ({tr.language}) has no language file; supported: "
                        f"{', '.join(languages.supported())}") from None
-    phones: list[Phone] = []
+    return tr, [p for _, phones in segment_phones(audio, tr, lang) for p in phones]
+
+
+def segment_phones(audio: np.ndarray, tr: Transcript, lang: languages.Language
+                   ) -> Iterator[tuple[Segment, list[Phone]]]:
+    """Each segment of `tr` (the transcript of 16 kHz `audio`) with its text's phones aligned in it,
+    at absolute times (s); a segment without text or under 0.1 s of audio is left out."""
+    from . import align
+
     for seg in tr.segments:
         a = max(0, int((seg.start - 0.1) * SPEECH_RATE))
         b = min(len(audio), int((seg.end + 0.1) * SPEECH_RATE))
         if b - a < SPEECH_RATE // 10 or not seg.text.strip():
             continue
         off = a / SPEECH_RATE
-        phones += [Phone(symbol=p.symbol, start=round(p.start + off, 3), end=round(p.end + off, 3))
-                   for p in align.align(audio[a:b], SPEECH_RATE, seg.text, lang)]
-    return tr, phones
+        yield seg, [Phone(symbol=p.symbol, start=round(p.start + off, 3), end=round(p.end + off, 3))
+                    for p in align.align(audio[a:b], SPEECH_RATE, seg.text, lang)]
 
 
 def voice_of(audio: np.ndarray, cfg: Config) -> np.ndarray:
