@@ -29,8 +29,8 @@ COMPARE_EVERY = 4  # frames: PSNR and SSIM outside the mouth are sampled on ever
 MEASURE_WHOLE = 40.0  # s: an output up to this long is measured whole; a longer one in windows
 MEASURE_WINDOWS = 3  # windows spread over a longer output (measuring re-tracks its faces: ~0.07 s a 720p frame)
 MEASURE_WINDOW = 12.0  # s each
-FIGURES = ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "jitter_ratio", "flicker_ratio",
-           "psnr_outside", "ssim_outside")
+FIGURES = ("av_offset_frames", "av_confidence", "target_r", "closure_rate", "amp_ratio", "jitter_ratio",
+           "flicker_ratio", "psnr_outside", "ssim_outside")
 AUDIO_RATE = SPEECH_RATE  # Hz the loudness is measured at
 SPEECH_BAND = (300.0, 3400.0)  # Hz: the telephone band, where the articulation-driven loudness is
 
@@ -311,11 +311,24 @@ def evaluate(video: str | Path, audio: str | Path | np.ndarray, workdir: str | P
     cr = closure_rate(o, times[f], bil, thr)
     rep.closure_rate = None if cr is None else round(cr, 4)
     if src_face is not None:
+        rep.amp_ratio = amp_ratio(face, src_face)
         js = jitter(src_face.moving)
         rep.jitter_ratio = round(jitter(face.moving) / js, 4) if js > 0 else None
         psnr, ssim, flick = compare_frames(video, source, source_tracks, span=span, pts=(pts, src_pts))
         rep.psnr_outside, rep.ssim_outside, rep.flicker_ratio = round(psnr, 2), round(ssim, 4), round(flick, 4)
     return rep
+
+
+def amp_ratio(out: FaceCurve, src: FaceCurve) -> float | None:
+    """How wide `out`'s mouth swings against `src`'s: std of the opening (inner-lip gap over mouth width)
+    over the frames both curves have, out's over src's (1 = as wide as the source; None = too few frames
+    or a still source mouth)."""
+    _, i, j = np.intersect1d(out.frames, src.frames, return_indices=True)
+    if len(i) < 3:
+        return None
+    ratio = lambda q: q[:, 0] / np.maximum(q[:, 1], 1e-6)
+    s = float(ratio(src.q[j]).std())
+    return round(float(ratio(out.q[i]).std()) / s, 4) if s > 1e-9 else None
 
 
 def measure_spans(times: np.ndarray, drawn: np.ndarray, whole: float = MEASURE_WHOLE, count: int = MEASURE_WINDOWS,

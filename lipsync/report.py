@@ -38,6 +38,9 @@ class SyncReport(Record):
     av_confidence: float | None = None  # peak minus median correlation over lags
     target_r: float | None = None  # Pearson r of output opening vs target aperture curve
     closure_rate: float | None = None  # bilabial phones whose lips close on screen (0..1)
+    # how wide the mouth swings against the source's own (issue 16: 0.85-1.15): std of the output's opening
+    # (inner-lip gap over mouth width) over the std of the source's, on the frames both show the face
+    amp_ratio: float | None = None
     # look, as ratios to the source (1 = as steady as the source)
     jitter_ratio: float | None = None
     flicker_ratio: float | None = None

@@ -9,7 +9,7 @@ from lipsync import smooth as S
 from lipsync import visemes as V
 from lipsync import warp as W
 from lipsync.analysis import idle, ramp
-from lipsync.metrics import av_sync, closure_rate, envelope, measure_spans, pooled
+from lipsync.metrics import FaceCurve, amp_ratio, av_sync, closure_rate, envelope, measure_spans, pooled
 from lipsync.mouth_model import Range, blend_measures
 
 
@@ -249,6 +249,19 @@ def test_figures_of_windows_pool_by_their_frames():
     p = pooled([a, b])
     assert p["target_r"] == 0.7 and p["av_offset_frames"] == 0 and p["psnr_outside"] == 40.0
     assert p["closure_rate"] is None
+
+
+def test_amp_ratio_compares_the_openings_swing_on_the_frames_both_faces_show():
+    rng = np.random.default_rng(2)
+    face = lambda frames, opening: FaceCurve(np.asarray(frames), np.zeros((len(frames), 1, 2)),
+                                             np.zeros((len(frames), 1, 2)), np.c_[opening, np.full(len(frames), 0.5)])
+    src = rng.normal(0.1, 0.04, 100)
+    out = 0.1 + 0.6 * (rng.normal(0.1, 0.04, 100) - 0.1)
+    out[90:] = 5.0  # frames the source does not show: left out
+    ratio = amp_ratio(face(np.arange(100), out), face(np.arange(90), src[:90]))
+    assert ratio == pytest.approx(out[:90].std() / src[:90].std(), rel=1e-3) and 0.4 < ratio < 0.8
+    assert amp_ratio(face([1, 2], out[:2]), face([1, 2], src[:2])) is None  # too few frames
+    assert amp_ratio(face(np.arange(5), out[:5]), face(np.arange(5), np.full(5, 0.1))) is None  # a still source
 
 
 def _dense_trajectory(t, centres, halves, targets, alphas, rest, theta):
