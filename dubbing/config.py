@@ -162,7 +162,7 @@ class Lipsync(_Section):
     strength: float
     jaw_from_voice: float
     own_motion: bool
-    person_model: bool = True  # dub lipsync: learn the person's mouth from the video's own speech (lipsync/person.py)
+    person_model: bool = True  # learn the person's mouth from the video's own speech (lipsync/person.py; see configs/default.yaml)
     measure: bool = True  # track the written mouths again for the sync figures (sync.json, review page)
 
 

@@ -857,6 +857,23 @@ def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg:
     return burn.video_filter(ass, font)
 
 
+def source_speech(src: Source) -> tuple[list[tuple[str, float, float, str]], Path]:
+    """The source's own phones (IPA, start s, end s, speaker) and its speech (source/speech16k.wav): what
+    each person's mouth model learns from (lipsync.person). Aligned once per source and kept in
+    source/phones.json (about 0.1 s a second of speech)."""
+    from . import resync
+
+    speech = src.job.path("source/speech16k.wav")
+
+    def align(path: Path) -> None:
+        phones = resync.transcript_phones(media.read_wav(speech)[0], src.transcript)
+        write_atomic(path, json.dumps(resync.label(phones, src.diarization.turns)).encode())
+
+    with _once(src.job, "phones"):
+        path = src.job.file("source/phones.json", digest(src.key, file_digest(speech)), align)
+    return [tuple(p) for p in json.loads(path.read_text())], speech
+
+
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
              run_parts: Callable[[Callable, list], list] | None = None) -> Path:
     from lipsync import api
@@ -873,14 +890,25 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
                                 crf=cfg.output.crf, preset=cfg.output.preset,
                                 shared_chunks=src.job.path("source/passthrough"), measure=cfg.lipsync.measure,
+                                # the person's model is checked and reported, but in a dub it drove the mouth
+                                # 2-4 frames late (stop 29, bench/sync.py: vr_face1 es sync confidence 0.25
+                                # with it driving, 0.51 without)
+                                source_speech=source_speech(src) if cfg.lipsync.person_model else None,
+                                person_drives=False,
                                 run_parts=run_parts)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out
 
 
-_FACES_LOCKS: dict[Path, threading.Lock] = {}  # per job: its language branches (threads) wait for one tracking
-_FACES_LOCKS_GUARD = threading.Lock()
+_ONCE: dict[tuple[Path, str], threading.Lock] = {}
+_ONCE_GUARD = threading.Lock()
+
+
+def _once(job: Job, what: str) -> threading.Lock:
+    """The lock under which a job's language branches (threads) wait for one making of a shared source file."""
+    with _ONCE_GUARD:
+        return _ONCE.setdefault((job.root.resolve(), what), threading.Lock())
 
 
 def source_faces(job: Job, media_key: str, video: Path, progress: Progress,
@@ -891,9 +919,7 @@ def source_faces(job: Job, media_key: str, video: Path, progress: Progress,
     from lipsync import face_parts, faces
 
     work = job.path("source/.faces-work")
-    with _FACES_LOCKS_GUARD:
-        lock = _FACES_LOCKS.setdefault(job.root.resolve(), threading.Lock())
-    with lock:
+    with _once(job, "faces"):
         try:
             return job.file("source/faces", digest(media_key, faces.FORMAT), lambda p: (
                 faces.analyse(video, work, lambda d, n: progress("faces", d, n)) if run_parts is None

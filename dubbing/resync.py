@@ -49,6 +49,24 @@ def segment_phones(audio: np.ndarray, tr: Transcript, lang: languages.Language
                     for p in align.align(audio[a:b], SPEECH_RATE, seg.text, lang)]
 
 
+def transcript_phones(audio: np.ndarray, tr: Transcript) -> list[Phone]:
+    """The phones of a transcript of 16 kHz `audio` (absolute times, s), each segment aligned in the
+    language it was heard in (Segment.language, else the transcript's); segments in a language without
+    a language file are left out."""
+    by_lang: dict[str, list[Segment]] = {}
+    for seg in tr.segments:
+        by_lang.setdefault(seg.language or tr.language, []).append(seg)
+    out: list[Phone] = []
+    for code, segs in by_lang.items():
+        try:
+            lang = languages.get(code)
+        except languages.UnknownLanguage:
+            continue
+        out += [p for _, phones in segment_phones(audio, tr.model_copy(update={"segments": segs}), lang)
+                for p in phones]
+    return sorted(out, key=lambda p: p.start)
+
+
 def voice_of(audio: np.ndarray, cfg: Config) -> np.ndarray:
     """The speech alone of 16 kHz `audio` (cfg.separation's backend): the mouths rest in its pauses,
     the jaw follows its loudness and the sync is measured against it, as a dub's are against its

@@ -389,8 +389,9 @@ def _figure_specs() -> list[dict]:
 
 
 def _grade(v: float, better: str, good: float, fair: float) -> str:
-    if better == "low":
-        v = abs(v)
+    """"low": |v| at most good/fair; "high": v at least; "one": v within good/fair of 1."""
+    if better in ("low", "one"):
+        v = abs(v - 1) if better == "one" else abs(v)
         return "good" if v <= good else "fair" if v <= fair else "poor"
     if better == "high":
         return "good" if v >= good else "fair" if v >= fair else "poor"
@@ -406,6 +407,8 @@ def figures(quality: dict, sync: dict, fps: float, prosody: dict | None = None) 
         quality["stretch_range"] = f"×{quality['stretch_min']:.2f} – ×{quality['stretch_max']:.2f}"
     if sync.get("frames"):
         sync["frames_synced"] = f"{sync.get('synced_frames', 0)} of {sync['frames']}"
+    if isinstance(sync.get("person"), dict):
+        sync["person_r"] = sync["person"].get("r")
     out = []
     for spec in _figure_specs():
         group, key, label, fmt, better = spec["group"], spec["key"], spec["label"], spec["format"], spec["better"]

@@ -84,6 +84,7 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                voice_pauses: Sequence[tuple[float, float]] | None = None, jaw_activation: np.ndarray | None = None,
                jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None,
                person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None,
+               person_drives: bool = True,
                busy: Sequence[tuple[float, float]] | None = None) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
@@ -91,7 +92,10 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     frames as a jaw activation 0..1 (jali.activation), blended into the visemes' jaw by `jaw_weight`.
     person_source: the phones the track's own frames were spoken with (symbol, start s, end s) and
     its voice's jaw activation at those frames: the person's mouth model (lipsync.person) is fitted
-    on them and drives the target instead of the generic visemes through the person's range.
+    on them and drives the target instead of the generic visemes through the person's range, where
+    its check passed and `person_drives`; otherwise the generic targets get the person's swing and
+    their openings the person's spread while speaking (person.as_wide; the fitted model restores its
+    own swing).
     busy: the spans (start s, end s) where this face's mouth must follow the new speech (its new
     phones and its own turns in the source); away from them, with its lips at rest in the source,
     the face is left as it is (weight 0: not drawn). None = drawn on every frame."""
@@ -117,12 +121,17 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
         q_own = G.mouth_measures_moving(lips_at)
         generic = rng.measures(articulation(t, person_source[0], overrides, person_source[1], jaw_weight))
         check = PM.check(t, q_own, *person_source, rng, overrides, generic)
-        if check is not None and check.r > max(check.r_generic or 0.0, 0.0):
+        if person_drives and check is not None and check.r > max(check.r_generic or 0.0, 0.0):
             check.used = True
             drive = PM.fit(t, q_own, *person_source, rng, overrides).predict(t, phones, jaw_activation)
-        else:  # the generic targets, swung as wide as this person's mouth swings in the source
+        else:  # the generic targets, swung as wide as this person's mouth swings in the source, their
+            # openings as wide as the person's own speech shows them
+            talk = PM.within(t, person_source[0])
+            wide = PM.as_wide(drive[:, 0], generic[:, 0], q_own[:, 0], talk)
             centre, k = PM.swing(q_own, generic)
             drive = centre + k * (drive - centre)
+            if wide is not None:  # kept as wide through the blend with the source's own motion below
+                drive[:, 0] = PM.through_blend(wide, q_own[:, 0], talk, strength)
             drive[:, 0] = drive[:, 0].clip(0)
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
     q_t = blend_measures(G.mouth_measures_moving(lips_at), drive, art[:, V.CLOSURE], strength)

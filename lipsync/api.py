@@ -67,7 +67,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                workdir: Path, strength: float = 0.8, progress: Progress = None,
                language: str | None = None, faces: F.SourceFaces | None = None,
                jaw_from_voice: float = J.WEIGHT, retime: RT.TimeMap | None = None,
-               source_speech: tuple[Phones, np.ndarray] | None = None, crf: int = CRF,
+               source_speech: tuple[Phones, np.ndarray | Path] | None = None, person_drives: bool = True,
+               crf: int = CRF,
                preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True,
                run_parts: Callable[[Callable, list], list] | None = None) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
@@ -83,8 +84,10 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     `retime`: where `audio` says the source's own words, when they were said in the source
     (lipsync.retime); there the faces show their own lips, moved in time, instead of the visemes.
     `source_speech`: the phones the video's own audio says (IPA, start s, end s, speaker) and its voice
-    (samples at metrics.AUDIO_RATE): each speaking face's mouth model is learned from them and its own
-    frames (lipsync.person), checked on held-out frames (report.person), and drives its new mouth.
+    (samples at metrics.AUDIO_RATE, or its file): each speaking face's mouth model is learned from them
+    and its own frames (lipsync.person), checked on held-out frames (report.person), and drives its new
+    mouth where the check passed and `person_drives`; elsewhere the generic mouth opens as wide as the
+    person's does while speaking in the source (person.as_wide).
     Rendered chunks are kept in `workdir/chunks`: calling again with changed phones re-renders only
     the chunks whose mouths changed. Chunks that draw nothing (every frame passed through) are the same
     for every audio: with `shared_chunks` they are kept there, encoded once for all the languages of a
@@ -148,9 +151,11 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     voice_pauses = A.pauses(voice) if assigned else None
     jaw_act = J.activation(M.envelope(voice, times), times, voice_pauses) if assigned and jaw_from_voice > 0 else None
     target_open = np.full(n, np.nan)
-    src_pauses = A.pauses(source_speech[1]) if source_speech is not None and assigned else None
+    src_voice = M.samples(source_speech[1]) if source_speech is not None and assigned else None
+    src_pauses = None if src_voice is None else A.pauses(src_voice)
     src_act = None if src_pauses is None or jaw_act is None else \
-        J.activation(M.envelope(source_speech[1], times), times, src_pauses)
+        J.activation(M.envelope(src_voice, times), times, src_pauses)
+    del src_voice
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
@@ -159,7 +164,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                                      jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice,
                                      own_motion=None if retime is None else
                                      (retime.source_time(times[f]), retime.weight(times[f])),
-                                     person_source=None if src_pauses is None else
+                                     person_drives=person_drives, person_source=None if src_pauses is None else
                                      (A.outside_pauses([p[:3] for p in source_speech[0] if p[3] == spk], src_pauses,
                                                        overrides=overrides), None if src_act is None else src_act[f]),
                                      busy=None if retime is not None else   # a re-sync keeps every frame

@@ -15,7 +15,9 @@ target (lipsync.visemes through the person's range, mouth_model.Range) and each 
 viseme the footage lacks keeps the generic target. The lead of the mouth over the phone times and
 the coarticulation decay rate are chosen per person on a small grid. Least squares shrinks the
 prediction's swing towards the mean by about r; the swing is restored to the person's own (the
-issue's amplitude bar), by at most MAX_EXPAND.
+issue's amplitude bar), by at most MAX_EXPAND. Where the generic targets drive the mouth instead,
+`as_wide` gives their openings the person's own spread while speaking, and `through_blend` keeps it
+through the blend with the source's own motion.
 
 Validated on every run (`check`): fitted on the first part of the source's frames only, the model
 predicts the mouth on the last HOLDOUT share from phones and loudness alone; r and amplitude ratio
@@ -50,6 +52,8 @@ MAX_EXPAND = 2.0  # the most the prediction's swing is widened to the person's o
 HOLDOUT = 0.3  # share of the source's frames (its end) held out by the check
 MIN_FRAMES = 25  # fewer tracked frames than this: no person model
 SEEN = 2.0  # frames of total weight for a viseme to count as seen in the footage
+AS_WIDE_STEPS = 50  # quantiles matched by as_wide
+MIN_TALK = 12  # frames of the person's speech in the source needed to learn as_wide's map
 
 
 def class_weights(t: np.ndarray, phones: Sequence[tuple[str, float, float]], overrides: dict[str, str] | None = None,
@@ -146,6 +150,50 @@ def swing(measured: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.n
     """(centre, factor), each (2,): widening `predicted` (n, 2) about `centre` by `factor` gives it the
     std of `measured` (n, 2) per measure (the person's own swing), by 1 to MAX_EXPAND."""
     return predicted.mean(0), np.clip(measured.std(0) / np.maximum(predicted.std(0), 1e-9), 1.0, MAX_EXPAND)
+
+
+def as_wide(x: np.ndarray, generic: np.ndarray, own: np.ndarray, talk: np.ndarray,
+            steps: int = AS_WIDE_STEPS) -> np.ndarray | None:
+    """Mouth openings `x` (any shape) of the generic targets mapped, in order, onto this person's own:
+    through the map that takes the generic openings of the person's own speech (`generic`, n frames of
+    the source) to their real ones (`own`, n), quantile for quantile (`steps` of them) over the frames
+    where they speak (`talk`, bool n). None with fewer than MIN_TALK such frames.
+
+    The generic targets open narrower than people do (stop 29, bench/sync.py: the dubbed mouth swung
+    0.55-0.69 as wide as the source's): visemes through the person's range, coarticulation and smoothing
+    all pull openings to the middle. The map is learned on the source alone, so a new line changes no
+    other line's mouth (an edit re-renders only its own chunks), and it keeps order, so it moves r little."""
+    talk = np.asarray(talk, bool)
+    if talk.sum() < MIN_TALK:
+        return None
+    p = np.linspace(0, 100, steps + 1)
+    ref = np.percentile(np.asarray(generic, np.float64)[talk], p)
+    ref = ref + np.arange(len(ref)) * 1e-9  # strictly increasing for np.interp (closures tie at 0)
+    return np.interp(x, ref, np.percentile(np.asarray(own, np.float64)[talk], p))
+
+
+def through_blend(x: np.ndarray, own: np.ndarray, talk: np.ndarray, strength: float) -> np.ndarray:
+    """Openings `x` (any shape, as wide as the person's: as_wide) widened about the person's mean opening
+    while speaking so that, blended at `strength` with the source's own openings `own` (n frames) as
+    mouth_model.blend_measures does, they keep the person's spread: in a dub the source's motion says
+    other words, so it adds as independent noise, and the blend alone would narrow the swing to
+    sqrt(s^2 + (1-s)^2) of it (0.82 at 0.8). By at most 1/strength. Learned from the source alone
+    (`own` over its `talk` frames, bool n), as as_wide is, so an edit moves no other line's mouth."""
+    own, talk = np.asarray(own, np.float64), np.asarray(talk, bool)
+    sd, ss = float(own[talk].std()), float(own.std())
+    if strength <= 0 or sd < 1e-9:
+        return np.asarray(x, np.float64)
+    k = np.sqrt(max(sd ** 2 - ((1 - strength) * ss) ** 2, 0.0)) / (strength * sd)
+    centre = float(own[talk].mean())
+    return centre + float(np.clip(k, 1.0, 1.0 / strength)) * (np.asarray(x, np.float64) - centre)
+
+
+def within(t: np.ndarray, spans: Sequence[tuple]) -> np.ndarray:
+    """Which times t (s, increasing) fall in any of the spans (symbol or label, start s, end s, ...)."""
+    out = np.zeros(len(t), bool)
+    for s in spans:
+        out[slice(*np.searchsorted(t, [s[1], s[2]]))] = True
+    return out
 
 
 def fit(t: np.ndarray, q: np.ndarray, phones: Sequence[tuple[str, float, float]], loud: np.ndarray | None,

@@ -229,3 +229,22 @@ def test_word_spans_add_words_the_dictionary_lacks_from_espeaks_phones():
     assert np.max(np.abs(np.array(spelt) - np.array(digit))) <= 0.05, (spelt, digit)
     assert sphinx.word_spans(y, ["bin", "blue", "at", "f", "zqxv", "now"], said, {}) is None
     assert abs(spelt[-1][1] - 2.12) <= 0.05  # "now" ends where the corpus says
+
+
+def test_a_transcript_is_aligned_segment_by_segment_in_the_language_each_was_heard_in(monkeypatch):
+    from dubbing import resync
+    from dubbing.schema import Phone, Segment, Transcript
+
+    seen = []
+
+    def aligned(audio, tr, lang):
+        for seg in tr.segments:
+            seen.append((seg.id, lang.code))
+            yield seg, [Phone(symbol="a", start=seg.start, end=seg.end)]
+
+    monkeypatch.setattr(resync, "segment_phones", aligned)
+    segs = [Segment(id=0, start=2.0, end=3.0, text="hola"), Segment(id=1, start=0.0, end=1.0, text="olá", language="pt"),
+            Segment(id=2, start=4.0, end=5.0, text="?", language="xx"), Segment(id=3, start=6.0, end=7.0, text="adiós")]
+    phones = resync.transcript_phones(np.zeros(16000 * 8, np.float32), Transcript(language="es", duration=8.0, segments=segs))
+    assert sorted(seen) == [(0, "es"), (1, "pt"), (3, "es")]  # no language file for "xx": left out
+    assert [p.start for p in phones] == [0.0, 2.0, 6.0]

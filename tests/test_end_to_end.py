@@ -71,6 +71,22 @@ def test_job_folder_keeps_every_record(face1):
         assert (job / rel).exists(), rel
 
 
+def test_the_dubbed_mouth_opens_as_wide_as_the_persons_and_their_own_model_is_checked(face1):
+    """Issue 16: the dub's mouth swings as wide as the person's own in the source (it swung 0.69 of it
+    before stop 29), and the person's mouth model is checked on their own held-out frames, from the
+    source's phones aligned once per source."""
+    job, _ = face1
+    diar = json.loads((job / "source/diarization.json").read_text())
+    phones = json.loads((job / "source/phones.json").read_text())
+    assert len(phones) > 30 and all(s and a < b for s, a, b, _ in phones)
+    assert {p[3] for p in phones} <= {t["speaker"] for t in diar["turns"]}
+    assert [p[1] for p in phones] == sorted(p[1] for p in phones)
+    for code in ("es", "ja"):
+        sync = json.loads((job / code / "sync.json").read_text())
+        assert 0.85 <= sync["amp_ratio"] <= 1.15, (code, sync["amp_ratio"])
+        assert sync["person"]["frames"] > 0 and sync["person"]["used"] is False  # checked, not driving a dub
+
+
 def test_second_run_reuses_everything(face1, media_dir):
     job, summary = face1
     kept = {p: p.stat().st_mtime_ns for p in [job / "es/translation.json", job / "es/quality.json",

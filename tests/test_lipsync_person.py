@@ -118,3 +118,42 @@ def test_swing_widens_a_timid_prediction_to_the_persons_own_and_never_narrows_it
     assert k[1] == 1.0  # width already swings more than the person's: left as it is
     assert np.allclose(widened.mean(0), timid.mean(0))
     assert P.swing(measured, timid * 0.01)[1][0] == P.MAX_EXPAND
+
+
+def test_as_wide_maps_generic_openings_onto_the_persons_own_learned_from_their_own_speech():
+    rng = np.random.default_rng(4)
+    generic = np.abs(rng.normal(0.05, 0.02, 400))  # what the generic targets say for the person's own speech
+    own = 0.02 + 2.5 * generic + rng.normal(0, 0.01, 400)  # the person opens wider than that
+    talk = np.ones(400, bool)
+    talk[:50] = False
+    own[:50] = 0.3  # mouth open in a pause: not speech, not learned from
+    new = np.r_[np.zeros(60), np.abs(rng.normal(0.05, 0.02, 240))]  # generic openings of new speech, after a pause
+    wide = P.as_wide(new, generic, own, talk)
+    assert np.isclose(wide[60:].std(), 2.5 * new[60:].std(), rtol=0.1)  # as wide as the person opens
+    assert np.isclose(np.median(wide[60:]), 0.02 + 2.5 * np.median(new[60:]), atol=0.01)
+    assert (np.diff(wide[np.argsort(new, kind="stable")]) >= -1e-12).all()  # no rank changed
+    assert wide[:60].max() <= own[talk].min() + 1e-9  # the pause stays as shut as the person's shut-most speech
+    edited = new.copy()
+    edited[250:] = 0.2  # another line later on: the earlier frames' openings do not move
+    assert np.array_equal(P.as_wide(edited, generic, own, talk)[:250], wide[:250])
+    assert P.as_wide(new, generic, own, np.arange(400) < P.MIN_TALK - 1) is None  # too little speech to learn from
+
+
+def test_within_marks_the_frames_inside_any_span():
+    t = np.arange(10) / 10.0
+    assert P.within(t, [("a", 0.15, 0.35), ("b", 0.7, 0.8, "SPEAKER_00")]).nonzero()[0].tolist() == [2, 3, 7]
+
+
+def test_through_blend_keeps_the_persons_swing_once_blended_with_other_words_motion():
+    from lipsync.mouth_model import blend_measures
+
+    rng = np.random.default_rng(5)
+    own = np.abs(rng.normal(0.1, 0.05, 2000))  # the source's openings, its own words
+    talk = np.ones(2000, bool)
+    new = rng.permutation(own)  # new words, as wide as the person's, unrelated to the source's motion
+    plain = blend_measures(np.c_[own, own], np.c_[new, new], np.zeros(2000), 0.8)[:, 0]
+    kept = blend_measures(np.c_[own, own], np.c_[(w := P.through_blend(new, own, talk, 0.8)), w], np.zeros(2000), 0.8)[:, 0]
+    assert 0.78 < plain.std() / own.std() < 0.87  # the blend alone narrows the swing
+    assert np.isclose(kept.std(), own.std(), rtol=0.05)
+    assert np.allclose(P.through_blend(new, own, talk, 1.0), new)  # nothing blended: nothing to make up
+    assert np.isclose(np.mean(kept), np.mean(plain), rtol=0.05)  # about the person's own mean
