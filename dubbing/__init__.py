@@ -10,6 +10,7 @@ or stage by stage (whisperX-style), each reading and writing records in a job fo
     job = dubbing.Job("out/talk")
     src = dubbing.prepare("talk.mp4", job, cfg)              # probe, transcript, speakers, lines
     dubbing.separate_source(src, cfg)                        # speech / background
+    dubbing.align_source(src, cfg)                           # its phones, which the mouths learn from (optional)
     tr = dubbing.translate_lines(src, languages.get("es"), cfg)
     result = dubbing.dub_language(src, tr, cfg, job.root)    # voices, fit, mix, subtitles, lips, mux, checks
 
@@ -30,7 +31,8 @@ __version__ = "0.1.0"
 os.environ.setdefault("GOMP_SPINCOUNT", "300")
 
 _PUBLIC = {  # name -> module it lives in
-    "dub": "pipeline", "prepare": "pipeline", "separate_source": "pipeline", "translate_lines": "pipeline",
+    "dub": "pipeline", "prepare": "pipeline", "separate_source": "pipeline", "align_source": "pipeline",
+    "translate_lines": "pipeline",
     "dub_language": "pipeline", "finish": "pipeline", "Source": "pipeline", "Result": "pipeline",
     "Job": "workspace", "load_config": "config",
 }

@@ -2,6 +2,7 @@
 
     prepare(input)            probe, audio, transcript, speakers, profiles, lines
     separate_source()         speech/background (only the dubs need it: it can run beside translation)
+    align_source()            the source's own phones, which the mouths learn the person from (with lips)
     translate_lines(lang)     the translation (the user's edits to it are kept)
     dub_language(lang)        voices, speech per line, timing fit, mix, subtitles, lips, mux, checks
 
@@ -857,21 +858,34 @@ def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg:
     return burn.video_filter(ass, font)
 
 
-def source_speech(src: Source) -> tuple[list[tuple[str, float, float, str]], Path]:
-    """The source's own phones (IPA, start s, end s, speaker) and its speech (source/speech16k.wav): what
-    each person's mouth model learns from (lipsync.person). Aligned once per source and kept in
-    source/phones.json (about 0.1 s a second of speech)."""
+def source_speech(src: Source, progress: Progress = quiet) -> tuple[list[tuple[str, float, float, str]], Path]:
+    """The source's own phones (IPA, start s, end s, speaker) and its speech (source/speech16k.wav, made by
+    separate_source): what each person's mouth model learns from (lipsync.person). Aligned once per
+    source (0.1-0.15 s a second of audio on 2 cores) and kept in source/phones.json; `progress` as the
+    "phones" step (segments aligned)."""
     from . import resync
 
     speech = src.job.path("source/speech16k.wav")
+    total = max(1, len(src.transcript.segments))
 
     def align(path: Path) -> None:
-        phones = resync.transcript_phones(media.read_wav(speech)[0], src.transcript)
+        phones = resync.transcript_phones(media.read_wav(speech)[0], src.transcript,
+                                          lambda k: progress("phones", k, total))
         write_atomic(path, json.dumps(resync.label(phones, src.diarization.turns)).encode())
 
     with _once(src.job, "phones"):
         path = src.job.file("source/phones.json", digest(src.key, file_digest(speech)), align)
+    progress("phones", total, total)
     return [tuple(p) for p in json.loads(path.read_text())], speech
+
+
+def align_source(src: Source, cfg: Config, progress: Progress = quiet, lipsync: bool | None = None) -> None:
+    """Align the source's phones (source_speech) where its dubs will re-render mouths from them, so that
+    the first language's lips need not wait for it; run after separate_source, beside the translation.
+    The "phones" step is reported done either way."""
+    if lips_on(src.info, cfg, lipsync) and cfg.lipsync.person_model:
+        _timed(src.timings, "phones", source_speech, src, progress)
+    progress("phones", 1, 1)
 
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
@@ -1186,6 +1200,7 @@ def dub(input_path: str | os.PathLike, targets: list[str], out: str | os.PathLik
         record_no_speech(input_path, job.root, e)
         raise
     separate_source(src, cfg, progress)
+    align_source(src, cfg, progress, lipsync)
     users = llm.Users(len(langs) + 1)  # the translation model is let go after the last language's speech
     results = {}
     for k, lang in enumerate(langs):

@@ -5,7 +5,7 @@ separation, and where it says the video's own words, the map of its time to the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -49,21 +49,24 @@ def segment_phones(audio: np.ndarray, tr: Transcript, lang: languages.Language
                     for p in align.align(audio[a:b], SPEECH_RATE, seg.text, lang)]
 
 
-def transcript_phones(audio: np.ndarray, tr: Transcript) -> list[Phone]:
+def transcript_phones(audio: np.ndarray, tr: Transcript, done: Callable[[int], None] = lambda _: None
+                      ) -> list[Phone]:
     """The phones of a transcript of 16 kHz `audio` (absolute times, s), each segment aligned in the
     language it was heard in (Segment.language, else the transcript's); segments in a language without
-    a language file are left out."""
-    by_lang: dict[str, list[Segment]] = {}
-    for seg in tr.segments:
-        by_lang.setdefault(seg.language or tr.language, []).append(seg)
+    a language file are left out. `done(k)`: the first k segments are through."""
+    langs: dict[str, languages.Language | None] = {}
     out: list[Phone] = []
-    for code, segs in by_lang.items():
-        try:
-            lang = languages.get(code)
-        except languages.UnknownLanguage:
-            continue
-        out += [p for _, phones in segment_phones(audio, tr.model_copy(update={"segments": segs}), lang)
-                for p in phones]
+    for k, seg in enumerate(tr.segments, 1):
+        code = seg.language or tr.language
+        if code not in langs:
+            try:
+                langs[code] = languages.get(code)
+            except languages.UnknownLanguage:
+                langs[code] = None
+        if langs[code] is not None:
+            one = tr.model_copy(update={"segments": [seg]})
+            out += [p for _, phones in segment_phones(audio, one, langs[code]) for p in phones]
+        done(k)
     return sorted(out, key=lambda p: p.start)
 
 

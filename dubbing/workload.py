@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-SOURCE = {"audio": 0.5, "faces": 28.3, "transcribe": 21.3, "diarize": 0.7, "separate": 10.7}
+SOURCE = {"audio": 0.5, "faces": 28.3, "transcribe": 21.3, "diarize": 0.7, "separate": 10.7,
+          "phones": 8.0}  # stop 29: the source's phones aligned, 6.9-9.1 s a minute (ls_demo2, bench/long.py's 1 min)
 TRANSLATE = 15.0  # per language
 BRANCH = {"speech": 26.4, "prosody": 3.7, "mix": 2.7, "lips": 29.9, "mux": 1.6, "quality": 15.9}  # per language
 BESIDE = ("quality",)  # stages that run beside the others (the check beside the lips and the mux)
@@ -49,7 +50,7 @@ class Branch:
 def run_steps(targets: Sequence[str], lips: bool) -> dict[str, float]:
     """Each progress step of a run into `targets` (language codes) and its share of the run's work;
     `lips`: whether the video's lips are re-rendered (the faces are tracked only then)."""
-    steps = {s: w for s, w in SOURCE.items() if lips or s != "faces"}
+    steps = {s: w for s, w in SOURCE.items() if lips or s not in ("faces", "phones")}  # both only for the lips
     branch = sum(w for s, w in BRANCH.items() if lips or s != "lips")
     for code in targets:
         steps[f"translate {code}"] = TRANSLATE

@@ -1,7 +1,8 @@
 """The flow for one input: shared stages once, then per language a translation (one LLM, languages in
 turn) and a branch (speech, fit, mix, lips, mux, checks) that starts as soon as its translation is done,
-so one language is dubbed while the next is translated. The speech/background split, which only the
-branches need, runs beside the first translation.
+so one language is dubbed while the next is translated. The speech/background split, and the alignment
+of the source's phones the mouths learn from, which only the branches need, run beside the first
+translation.
 
 Caching lives in the job folder (dubbing.workspace), keyed by a hash of each stage's inputs and
 settings, not in Prefect's result store: the job folder is what users see and edit, it survives
@@ -36,9 +37,11 @@ def prepare(input_path: str, job: Job, cfg: config.Config, from_lang: str | None
     return pipeline.prepare(input_path, job, cfg, from_lang, speakers, progress, lipsync, run_parts)
 
 
-@task(name="separate speech and background", cache_policy=NO_CACHE)
-def separate(src: pipeline.Source, cfg: config.Config, progress: pipeline.Progress, run_parts=None) -> None:
+@task(name="separate speech and background, align the speech", cache_policy=NO_CACHE)
+def separate(src: pipeline.Source, cfg: config.Config, progress: pipeline.Progress, lipsync: bool | None,
+             run_parts=None) -> None:
     pipeline.separate_source(src, cfg, progress, run_parts)
+    pipeline.align_source(src, cfg, progress, lipsync)
 
 
 @task(name="translate", cache_policy=NO_CACHE, task_run_name="translate {code}")
@@ -117,7 +120,7 @@ def dub_video(input_path: str, targets: list[str], out: str = "out", from_lang: 
         raise
     src.timings.update(prepared_seconds or {})
     # only the dubs need the background: it is separated beside the first translation
-    background = separate.submit(src, cfg, progress, runners.dask_map if dask else None)
+    background = separate.submit(src, cfg, progress, lipsync, runners.dask_map if dask else None)
     # each language's dub starts as soon as its translation is done, while the LLM translates the next,
     # so synthesis and checks overlap the LLM instead of waiting for every translation.
     # The translation model (1.3 GB) is let go once the translations and every language's shortening of

@@ -245,6 +245,9 @@ def test_a_transcript_is_aligned_segment_by_segment_in_the_language_each_was_hea
     monkeypatch.setattr(resync, "segment_phones", aligned)
     segs = [Segment(id=0, start=2.0, end=3.0, text="hola"), Segment(id=1, start=0.0, end=1.0, text="olá", language="pt"),
             Segment(id=2, start=4.0, end=5.0, text="?", language="xx"), Segment(id=3, start=6.0, end=7.0, text="adiós")]
-    phones = resync.transcript_phones(np.zeros(16000 * 8, np.float32), Transcript(language="es", duration=8.0, segments=segs))
+    through = []
+    phones = resync.transcript_phones(np.zeros(16000 * 8, np.float32), Transcript(language="es", duration=8.0, segments=segs),
+                                      through.append)
     assert sorted(seen) == [(0, "es"), (1, "pt"), (3, "es")]  # no language file for "xx": left out
+    assert through == [1, 2, 3, 4]  # progress per segment, the one left out included
     assert [p.start for p in phones] == [0.0, 2.0, 6.0]
