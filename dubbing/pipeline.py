@@ -904,9 +904,10 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
                                 language=lang.code, faces=faces, jaw_from_voice=cfg.lipsync.jaw_from_voice,
                                 crf=cfg.output.crf, preset=cfg.output.preset,
                                 shared_chunks=src.job.path("source/passthrough"), measure=cfg.lipsync.measure,
-                                # the person's model is checked and reported, but in a dub it drove the mouth
-                                # 2-4 frames late (stop 29, bench/sync.py: vr_face1 es sync confidence 0.25
-                                # with it driving, 0.51 without)
+                                # the person's model is checked and reported, but does not drive a dub: there
+                                # its mouth was smoother than the generic one, without the syllables' dips, and
+                                # followed the voice less (stop 29, bench/sync.py: vr_face1 es sync confidence
+                                # 0.25 with it driving, 0.51 without)
                                 source_speech=source_speech(src) if cfg.lipsync.person_model else None,
                                 person_drives=False,
                                 run_parts=run_parts)
