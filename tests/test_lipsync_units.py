@@ -315,3 +315,29 @@ def test_voice_loudness_in_chunks_equals_the_whole_signal_filtered_at_once():
             want[i] = np.sqrt((c[b] - c[a]) / (b - a))
     got = M.loudness(y, times)
     assert np.abs(got - want).max() < 1e-6 * want.max() and got[-5:].max() == 0.0
+
+
+def test_the_target_shape_opens_as_asked_where_the_shape_model_answers_short():
+    from lipsync import landmarks as L
+    from lipsync.analysis import shaped
+
+    up = [L.index_in_moving(k) for k in L.UPPER_INNER_MID]
+    lo = [L.index_in_moving(k) for k in L.LOWER_INNER_MID]
+    a, b = (L.index_in_moving(k) for k in L.MOUTH_CORNERS)
+
+    class Timid:  # a ridge fit: gives 90 % of the opening and width asked of it
+        def predict(self, q):
+            pts = np.zeros((len(q), len(L.MOVING), 2))
+            pts[:, lo, 1] = 0.9 * q[:, :1]
+            pts[:, a, 0], pts[:, b, 0] = -0.45 * q[:, 1], 0.45 * q[:, 1]
+            return pts
+
+    rng = np.random.default_rng(1)
+    q = np.c_[np.full(50, 0.05), np.full(50, 0.6)]
+    mov = Timid().predict(q)
+    mov[:, up, 1] = 0.0
+    asked = np.c_[rng.uniform(0, 0.3, 50), rng.uniform(0.5, 0.7, 50)]
+    got = G.mouth_measures_moving(shaped(mov, q, asked, Timid()))
+    assert np.allclose(got, asked, rtol=0.015, atol=1e-3)
+    once = G.mouth_measures_moving(mov + Timid().predict(asked) - Timid().predict(q))  # asked only once
+    assert not np.allclose(once[:, 0], asked[:, 0], rtol=0.015, atol=1e-3)
