@@ -407,8 +407,9 @@ def figures(quality: dict, sync: dict, fps: float, prosody: dict | None = None) 
         quality["stretch_range"] = f"×{quality['stretch_min']:.2f} – ×{quality['stretch_max']:.2f}"
     if sync.get("frames"):
         sync["frames_synced"] = f"{sync.get('synced_frames', 0)} of {sync['frames']}"
-    if isinstance(sync.get("person"), dict):
-        sync["person_r"] = sync["person"].get("r")
+    if isinstance(sync.get("person"), dict):  # the check of the mouth as drawn: the person's model, or the generic one
+        person = sync["person"]
+        sync["person_r"] = person.get("r") if person.get("used") else person.get("r_generic")
     out = []
     for spec in _figure_specs():
         group, key, label, fmt, better = spec["group"], spec["key"], spec["label"], spec["format"], spec["better"]

@@ -184,8 +184,10 @@ def test_figures_are_graded():
     assert figs["identity PSNR"].grade == "poor"
     swing = lambda v: {f.label: f for f in review.figures({}, {"amp_ratio": v}, 25.0)}["mouth swing"].grade
     assert (swing(1.1), swing(0.9), swing(0.78), swing(1.4), swing(0.5)) == ("good", "good", "fair", "poor", "poor")
-    check = {f.label: f for f in review.figures({}, {"person": {"r": 0.41, "amp": 0.9}}, 25.0)}["mouth model check"]
-    assert (check.value, check.grade) == ("r 0.41", "fair")
+    check = lambda person: {f.label: f for f in review.figures({}, {"person": person}, 25.0)}["mouth model check"]
+    assert (check({"r": 0.71, "r_generic": 0.41, "used": True}).value, check({"r": 0.71, "used": True}).grade) == ("r 0.71", "good")
+    assert (check({"r": 0.71, "r_generic": 0.41, "used": False}).value,  # a dub draws the generic mouth
+            check({"r": 0.71, "r_generic": 0.41, "used": False}).grade) == ("r 0.41", "fair")
 
 
 def test_the_page_shows_how_each_line_follows_the_source_s_prosody(job):
