@@ -882,10 +882,11 @@ def source_speech(src: Source, progress: Progress = quiet) -> tuple[list[tuple[s
 def align_source(src: Source, cfg: Config, progress: Progress = quiet, lipsync: bool | None = None) -> None:
     """Align the source's phones (source_speech) where its dubs will re-render mouths from them, so that
     the first language's lips need not wait for it; run after separate_source, beside the translation.
-    The "phones" step is reported done either way."""
+    The "phones" step is reported done either way (source_speech reports it when it runs)."""
     if lips_on(src.info, cfg, lipsync) and cfg.lipsync.person_model:
         _timed(src.timings, "phones", source_speech, src, progress)
-    progress("phones", 1, 1)
+    else:
+        progress("phones", 1, 1)
 
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,

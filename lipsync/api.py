@@ -23,6 +23,7 @@ from . import geometry as G
 from . import jali as J
 from . import landmarks as L
 from . import metrics as M
+from . import person as PM
 from . import render as R
 from . import retime as RT
 from . import smooth as S
@@ -176,9 +177,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         # speaker's phones where their face is not on screen
         present = np.zeros(n, bool)
         present[f] = True
-        active = np.zeros(n, bool)
-        for _, a, b in ph:
-            active[slice(*np.searchsorted(times, [a, b]))] = True  # times >= a and < b (times in order)
+        active = PM.within(times, ph)
         skipped += A.spans(times, ["no face in frame" if a and not p else "" for a, p in zip(active, present)], dt)
         del f, lm
     del voice  # through the render, a long video's voice is held by nobody: the metrics read it again

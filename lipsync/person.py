@@ -189,7 +189,8 @@ def through_blend(x: np.ndarray, own: np.ndarray, talk: np.ndarray, strength: fl
 
 
 def within(t: np.ndarray, spans: Sequence[tuple]) -> np.ndarray:
-    """Which times t (s, increasing) fall in any of the spans (symbol or label, start s, end s, ...)."""
+    """Which times t (s, increasing) fall in any of the spans (symbol or label, start s, end s, ...):
+    t >= start and < end."""
     out = np.zeros(len(t), bool)
     for s in spans:
         out[slice(*np.searchsorted(t, [s[1], s[2]]))] = True
