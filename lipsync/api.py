@@ -400,7 +400,8 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
             progress: Progress = None, language: str | None = None, jaw_from_voice: float = J.WEIGHT,
             crf: int = CRF, preset: str = PRESET) -> SyncReport:
     """Make the face in a still `image` speak `phones` (IPA, start s, end s, speaker) for the length of
-    `audio`, with blinks and slight head motion; writes a video-only H.264 file at `fps`.
+    `audio`, with blinks at its pauses and head motion driven by its prosody (lipsync.still); writes a
+    video-only H.264 file at `fps`, then measures it as any re-synced video (metrics.evaluate).
     jaw_from_voice: as in sync_video."""
     from fractions import Fraction
 
@@ -417,7 +418,8 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     faces = T.Landmarker.get().detect_crop(rgb, (0, 0, rgb.shape[1], rgb.shape[0]), size=max(rgb.shape[:2]))
     if not faces:
         raise DubError(f"no face found in {image}")
-    lm478 = max(faces, key=lambda f: np.ptp(f[0][:, 0]))[0].astype(np.float64)
+    face = max(faces, key=lambda f: np.ptp(f.lm[:, 0]))
+    lm478 = face.lm.astype(np.float64)
     lm = lm478[L.SUBSET]
     voice = M.samples(audio)
     dur = len(voice) / M.AUDIO_RATE
@@ -427,16 +429,18 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     times = np.arange(n) / fps
     template = G.canonical_template(lm)
     bank = Bank()
-    bank.entries[(0, 0)] = ST.synth_interior(rgb, lm, template)
+    teeth = ST.teeth_colour(rgb, lm)
+    for k, opening in enumerate(ST.OPENINGS):
+        bank.entries[(k, 0)] = ST.synth_interior(rgb, lm, template, opening, teeth)
+    entries = bank.items
     ph = [(s, a, b) for s, a, b, _ in phones]
+    loud = M.envelope(voice, times)
     plan, reasons = A.plan_track(0, np.arange(n), np.broadcast_to(lm, (n,) + lm.shape).copy(), template, times,
                                  ph, bank, 1.0, _overrides(language), still=True,
-                                 jaw_activation=J.activation(M.envelope(voice, times)), jaw_weight=jaw_from_voice)
-    pose = ST.head_motion(times)
-    blinks = ST.blink_curve(times)
-    iod = float(np.linalg.norm(lm[L.at(L.RIGHT_EYE_OUTER)] - lm[L.at(L.LEFT_EYE_OUTER)]))
-    centre = lm[L.at(L.NOSE_TIP)]
-    entry = bank.items
+                                 jaw_activation=J.activation(loud), jaw_weight=jaw_from_voice)
+    pose = ST.head_motion(times, loud, ST.pitch(voice, M.AUDIO_RATE, times))
+    blinks = ST.blink_curve(times, ST.blink_times(times, loud))
+    head = ST.HeadRig(lm478, face.z, rgb.shape)
     tb = Fraction(1, 1000)
     render_s = 0.0
     with vio.VideoWriter(out_video, rgb.shape[1], rgb.shape[0], tb, Fraction(fps).limit_denominator(1001), crf=crf,
@@ -444,13 +448,15 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
         for i in range(n):
             t0 = time.perf_counter()
             img = rgb.copy()
-            R.render_face(img, plan.src[i], plan.dst[i], plan.ring[i], plan.tris, [(entry[0], 1.0)])
+            R.render_face(img, plan.src[i], plan.dst[i], plan.ring[i], plan.tris,
+                          ST.interior_weights(entries, float(plan.q_dst[i, 0])))
             ST.blink(img, lm478, blinks[i])
-            img = ST.move_head(img, pose[i], centre, iod)
+            img = head.apply(img, pose[i])
             render_s += time.perf_counter() - t0
             w.write(img, int(round(times[i] * 1000)))
             if progress:
                 progress(i + 1, n)
-    return SyncReport(frames=n, synced_frames=n, tracks=1, speakers={"still": 0}, strength=1.0,
-                      render_fps=round(n / render_s, 1) if render_s else None,
-                      target_r=None, skipped=[])
+    rep = M.evaluate(out_video, voice, workdir / "metrics", phones, None, plan.q_dst[:, 0])
+    return rep.model_copy(update=dict(frames=n, synced_frames=n, tracks=1, speakers={"still": 0}, strength=1.0,
+                                      render_fps=round(n / render_s, 1) if render_s else None, measured_frames=n,
+                                      skipped=[]))

@@ -12,6 +12,10 @@ STABLE = np.array([33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1])
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263
 NOSE_TIP, NOSE_BASE, CHIN = 1, 2, 152
 
+# the face's outline, around from the top of the forehead
+FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+                      377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
+
 # lips, each contour ordered around the mouth starting at the left corner
 LIPS_OUTER = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291,
                        375, 321, 405, 314, 17, 84, 181, 91, 146])

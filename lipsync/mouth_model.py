@@ -22,6 +22,7 @@ PAIRS = np.array([[L.index_in_moving(u), L.index_in_moving(d)] for u, d in
                   [(191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317), (311, 402),
                    (310, 318), (415, 324)]])
 MIN_VARIATION = 0.03  # iod: below this spread of openings, the generic shape model is used
+STILL_OPEN_HI = 0.24  # iod: a still photo's mouth opens at least this wide at its widest (Range.still)
 
 
 def features(q: np.ndarray) -> np.ndarray:
@@ -63,9 +64,15 @@ class ShapeModel:
         hw = max(np.linalg.norm(cb - ca) / 2, 1e-3)
         x, y = shape[:, 0] - c[0], shape[:, 1] - c[1]
         fall = np.exp(-(x / (1.6 * hw)) ** 2)
-        d_open = np.where(y > 0, 0.85 * fall * np.exp(-np.maximum(y - 1.5 * hw, 0) / (2 * hw)), -0.1 * fall)
+        # which points are below the mouth: the lower lip by the contours' order (a closed mouth whose
+        # corners turn down has its whole lower lip above the corners' line), the skin by position
+        below = y > 0
+        for sl, n in ((L.SLICE_OUTER, L.N_OUTER), (L.SLICE_INNER, L.N_INNER)):
+            below[np.arange(len(shape))[sl]] = np.arange(n) > n // 2
+        d_open = np.where(below, 0.85 * fall * np.exp(-np.maximum(y - 1.5 * hw, 0) / (2 * hw)), -0.1 * fall)
         inner = np.arange(len(shape))[L.SLICE_INNER]
-        d_open[inner] = np.where(y[inner] > 0, 0.9, -0.1)
+        arch = np.sqrt(np.clip(1 - (x[inner] / hw) ** 2, 0, 1))  # a mouth opens most in its middle
+        d_open[inner] = np.where(below[inner], 0.35 + 0.6 * arch, -0.1 * arch)
         for k in (L.index_in_moving(78), L.index_in_moving(308), L.index_in_moving(61), L.index_in_moving(291)):
             d_open[k] = 0.35
         lips = np.zeros(len(shape), bool)
@@ -100,9 +107,11 @@ class Range:
 
     @staticmethod
     def still(q: np.ndarray) -> "Range":
-        """Range for a still photo: typical speech amplitudes around its one pose."""
+        """Range for a still photo: typical speech amplitudes around its one pose. The widest opening
+        is at least STILL_OPEN_HI whatever the photo shows: from a shut mouth, o + 0.15 opened the
+        drawn mouth to a p90 of 0.02 iod as FaceMesh reads it (vr_face1's own footage: 0.13)."""
         o, w = float(q[0]), float(q[1])
-        return Range(o, o + 0.15, w * 0.88, w, w * 1.08)
+        return Range(o, max(o + 0.15, STILL_OPEN_HI), w * 0.88, w, w * 1.08)
 
     def measures(self, art: np.ndarray) -> np.ndarray:
         """Articulatory parameters (T, len(PARAMS)) -> this person's (open, width) (T, 2)."""

@@ -372,8 +372,6 @@ class CutDetector:
 # identity: rigid points (eyes, nose, upper face outline; nothing the mouth or jaw moves)
 ID_POINTS = np.array([33, 133, 362, 263, 1, 2, 4, 6, 168, 197, 98, 327, 10, 109, 338, 234, 454, 127, 356])
 _IU, _JU = np.triu_indices(len(ID_POINTS), 1)
-FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
-                      377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
 ID_SHAPE = 0.018  # re-link only below this shape distance (RMS of scale-free 3-D distances)...
 # (measured: one person across shots, zoom, grading <= 0.012; four different people >= 0.032)
 ID_COLOUR = 0.35  # ...and this colour distance (Bhattacharyya, hue x saturation of the face)...
@@ -401,7 +399,7 @@ def colour_hist(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray | None:
     s = min(1.0, 64 / max(x1 - x0, y1 - y0))
     crop = cv2.resize(np.ascontiguousarray(rgb[y0:y1, x0:x1]), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     mask = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, np.round((lm[FACE_OVAL] - [x0, y0]) * s).astype(np.int32), 1)
+    cv2.fillConvexPoly(mask, np.round((lm[L.FACE_OVAL] - [x0, y0]) * s).astype(np.int32), 1)
     hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
     hist = cv2.calcHist([hsv], [0, 1], mask, [16, 8], [0, 180, 0, 256]).ravel()
     return hist / hist.sum() if hist.sum() > 0 else None
