@@ -29,18 +29,41 @@ def gap_px(moving: np.ndarray) -> float:
 
 
 def fill_weight(src: np.ndarray, dst: np.ndarray) -> float:
-    """How much of the interior comes from the bank (0..1): more as the target opens beyond the source."""
+    """How much of the interior comes from the bank (0..1): more as the target opens beyond the source,
+    and as it shuts a mouth the source has open by more than 3 px (all of it from 9 px). Shut by the warp
+    alone, the source's open mouth was squeezed into a crisp dark line, its teeth into a white fringe
+    (stop 29, vr_face2 and ls_demo2 into es); from a bank crop near that shape, the lips meet softly."""
     gs, gd = gap_px(src), gap_px(dst)
+    closing = float(np.clip((gs - gd - 3.0) / 6.0, 0.0, 1.0))
     if gd < 2.0:
-        return 0.0
-    return float(np.clip((gd / (gs + 1.0) - 1.15) / 0.6, 0.0, 1.0))
+        return closing
+    return max(closing, float(np.clip((gd / (gs + 1.0) - 1.15) / 0.6, 0.0, 1.0)))
+
+
+MIN_WARP_GAP = 2.0  # px: the inner lips kept this far apart for the interior's warp (not its mask)
+
+
+def opened(inner: np.ndarray, least: float = MIN_WARP_GAP) -> np.ndarray:
+    """The inner-lip polygon (N_INNER points, px, from the left corner over the top) with each lower
+    point at least `least` px under its upper partner, across the corners' line. A warp onto a shut
+    polygon has triangles of no area, whose affines swing wildly with a hundredth of a pixel: an edit
+    elsewhere re-drew a shut mouth from other pixels of the bank crop (up to 8 grey levels)."""
+    n = len(inner)
+    axis = inner[n // 2] - inner[0]
+    down = np.array([-axis[1], axis[0]]) / max(float(np.linalg.norm(axis)), 1e-6)
+    out = inner.copy()
+    for k in range(1, n // 2):
+        gap = float((out[n - k] - out[k]) @ down)
+        if gap < least:
+            out[n - k] = out[n - k] + (least - gap) * down
+    return out
 
 
 def interior(entries: Sequence[tuple[BankEntry, float]], dst_inner: np.ndarray, frame_roi: np.ndarray,
              roi: tuple[int, int, int, int]) -> np.ndarray:
     """Bank interiors warped onto the target inner-lip polygon (roi pixels, float32), cross-faded by
     weight and colour-matched to the lips around them in `frame_roi`."""
-    dst = _fan(dst_inner)
+    dst = _fan(opened(dst_inner))
     acc = np.zeros(frame_roi.shape, np.float32)
     for e, w in entries:
         src = _fan(e.pts[L.SLICE_INNER])

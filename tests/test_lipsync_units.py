@@ -341,3 +341,52 @@ def test_the_target_shape_opens_as_asked_where_the_shape_model_answers_short():
     assert np.allclose(got, asked, rtol=0.015, atol=1e-3)
     once = G.mouth_measures_moving(mov + Timid().predict(asked) - Timid().predict(q))  # asked only once
     assert not np.allclose(once[:, 0], asked[:, 0], rtol=0.015, atol=1e-3)
+
+
+def test_the_interior_comes_from_the_bank_when_the_target_opens_wider_or_shuts_an_open_mouth():
+    from lipsync import landmarks as L
+    from lipsync.mouth_model import PAIRS
+    from lipsync.render import fill_weight
+
+    def mouth(gap_px):  # MOVING points whose inner lips stand gap_px apart
+        pts = np.zeros((len(L.MOVING), 2))
+        pts[PAIRS[:, 1], 1] = gap_px
+        return pts
+
+    assert fill_weight(mouth(10), mouth(10)) == 0.0  # as open as the source: its own interior
+    assert fill_weight(mouth(4), mouth(12)) == 1.0  # opened wider: the bank's
+    assert fill_weight(mouth(2), mouth(0)) == 0.0  # a nearly shut mouth shut: nothing squeezed
+    assert fill_weight(mouth(15), mouth(0.5)) == 1.0  # an open mouth shut: its teeth would make a line
+    assert 0.0 < fill_weight(mouth(7), mouth(0)) < 1.0
+
+
+def test_a_shut_mouth_is_filled_from_the_same_bank_pixels_whatever_a_hundredth_of_a_pixel_does(monkeypatch):
+    import cv2
+
+    from lipsync import landmarks as L
+    from lipsync import render as R
+    from lipsync.mouth_model import BankEntry
+
+    x = np.linspace(20, 80, L.N_INNER // 2 + 1)
+    top = np.column_stack([x, np.full(len(x), 50.0)])
+    shut = np.vstack([top, top[1:-1][::-1] + [0, 0.01]])  # the lower lip 0.01 px under the upper
+    lifted = R.opened(shut)
+    n = L.N_INNER
+    assert all(lifted[n - k, 1] - lifted[k, 1] >= R.MIN_WARP_GAP - 1e-9 for k in range(1, n // 2))
+    assert np.array_equal(lifted[: n // 2 + 1], shut[: n // 2 + 1])  # the upper lip stays
+    rng = np.random.default_rng(0)
+    crop = cv2.GaussianBlur(rng.integers(0, 255, (100, 100, 3)).astype(np.uint8), (0, 0), 2)  # neighbours ~3 apart
+    pts = np.zeros((len(L.MOVING), 2))
+    pts[L.SLICE_INNER] = np.vstack([top, top[1:-1][::-1] + [0, 20]])
+    entry = BankEntry(crop, pts, np.array([0.2, 0.6]), 0.5, 1.0)
+    frame = np.full((100, 100, 3), 128, np.uint8)
+    near = R.polygon_mask(frame.shape, R._fan(shut)[1:]) > 0
+
+    def worst():
+        a = R.interior([(entry, 1.0)], shut, frame, (0, 0, 100, 100))
+        return max(np.abs(a - R.interior([(entry, 1.0)], shut + np.random.default_rng(s).normal(0, 0.01, shut.shape),
+                                          frame, (0, 0, 100, 100)))[near].max() for s in range(5))
+
+    assert worst() < 6
+    monkeypatch.setattr(R, "opened", lambda p: p)  # warped onto the shut polygon itself
+    assert worst() > 15
