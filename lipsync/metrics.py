@@ -26,6 +26,7 @@ from .report import SyncReport
 
 MAX_LAG_S = 0.3  # seconds searched either side for the audio-visual offset
 COMPARE_EVERY = 4  # frames: PSNR and SSIM outside the mouth are sampled on every 4th frame
+SSIM_SHORT_SIDE = 720  # px: SSIM is taken on frames shrunk to at most this on their shorter side (ssim_scale)
 MEASURE_WHOLE = 40.0  # s: an output up to this long is measured whole; a longer one in windows
 MEASURE_WINDOWS = 3  # windows spread over a longer output (measuring re-tracks its faces: ~0.07 s a 720p frame)
 MEASURE_WINDOW = 12.0  # s each
@@ -221,6 +222,17 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
 
 
+def ssim_scale(img: np.ndarray, short: int = SSIM_SHORT_SIDE) -> np.ndarray:
+    """`img` shrunk (area average) by the whole factor that brings its shorter side to at most `short` px;
+    as it is if already that small. SSIM is a judgement at a viewing scale (Wang et al. 2004 shrink by
+    round(shorter side / 256)). On ls_demo2 (1080x1920, 20 s) compare_frames took 22.2 s at full size and
+    15.5 s so (stop 30; SSIM 0.9931 -> 0.9953, PSNR unchanged); 720p and smaller frames are as before."""
+    k = int(np.ceil(min(img.shape[:2]) / short))
+    if k <= 1:
+        return img
+    return cv2.resize(img, (img.shape[1] // k, img.shape[0] // k), interpolation=cv2.INTER_AREA)
+
+
 def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Tracks,
                    every: int = COMPARE_EVERY, span: tuple[int, int] | None = None,
                    pts: tuple[np.ndarray | None, np.ndarray | None] = (None, None)) -> tuple[float, float, float]:
@@ -244,7 +256,8 @@ def compare_frames(video: str | Path, source: str | Path, source_tracks: T.Track
             se += cv2.norm(a, b, cv2.NORM_L2SQR, mask=keep.view(np.uint8))  # squared error outside the mouths
             n += int(keep.sum()) * 3
             ga, gb = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-            ssum += float(ssim_map(ga, gb)[keep].mean()) if keep.any() else 1.0
+            ga, gb, small = ssim_scale(ga), ssim_scale(gb), ssim_scale(keep.astype(np.float32)) > 0.999
+            ssum += float(ssim_map(ga, gb)[small].mean()) if small.any() else 1.0
             nssim += 1
         if lms:
             x0, y0, x1, y1 = G.bbox(np.vstack([lm[MOVE] for lm in lms])).astype(int)

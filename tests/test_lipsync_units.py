@@ -390,3 +390,16 @@ def test_a_shut_mouth_is_filled_from_the_same_bank_pixels_whatever_a_hundredth_o
     assert worst() < 6
     monkeypatch.setattr(R, "opened", lambda p: p)  # warped onto the shut polygon itself
     assert worst() > 15
+
+
+def test_ssim_is_taken_at_a_viewing_scale_and_never_on_blocks_that_touch_the_mouth():
+    from lipsync.metrics import ssim_scale
+
+    small = np.zeros((720, 1280), np.uint8)
+    assert ssim_scale(small) is small  # 720p and smaller: as they are
+    tall = np.zeros((1920, 1080), np.float32)
+    assert ssim_scale(tall).shape == (960, 540)
+    keep = np.ones((1920, 1080), np.float32)
+    keep[101, 101] = 0  # one mouth pixel
+    kept = ssim_scale(keep) > 0.999
+    assert not kept[50, 50] and kept[49, 50] and kept[50, 51]
