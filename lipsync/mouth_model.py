@@ -162,6 +162,11 @@ def keep_lips_apart(pts: np.ndarray) -> np.ndarray:
 # --- mouth bank -----------------------------------------------------------------------------------
 
 OPEN_BINS = np.linspace(0.0, 0.4, 17)
+# An entry far blurrier than the bank's median (the sharpest crop of a bin seen only in motion) is used only
+# where nothing else comes near: ls_demo2's two widest bins held only blurred, dark open mouths (sharpness
+# 18 and 23 against a median of 48), drawn for two frames between toothed ones as a dark flash (stop 29).
+BLURRY = 0.5  # of the median sharpness
+BLURRY_COST = 1.0  # added to its distance (an opening a whole range away costs 1)
 WIDTH_BINS = np.array([0.96, 1.04])  # width relative to the first frame seen
 
 
@@ -208,8 +213,9 @@ class Bank:
         items = self.items
         so = max(rng.open_hi - rng.open_rest, 1e-3)
         sw = max(rng.width_hi - rng.width_lo, 1e-3)
+        floor = BLURRY * float(np.median([e.sharp for e in items]))
         d = [abs(e.q[0] - q[0]) / so + 0.5 * abs(e.q[1] - q[1]) / sw + 0.3 * abs(e.teeth - teeth)
-             + (0.5 if e.q[0] < 0.6 * q[0] else 0.0) for e in items]
+             + (0.5 if e.q[0] < 0.6 * q[0] else 0.0) + (BLURRY_COST if e.sharp < floor else 0.0) for e in items]
         return int(np.argmin(d))
 
     @property

@@ -403,3 +403,18 @@ def test_ssim_is_taken_at_a_viewing_scale_and_never_on_blocks_that_touch_the_mou
     keep[101, 101] = 0  # one mouth pixel
     kept = ssim_scale(keep) > 0.999
     assert not kept[50, 50] and kept[49, 50] and kept[50, 51]
+
+
+def test_a_blurred_bank_crop_is_drawn_only_where_nothing_else_comes_near():
+    from lipsync.mouth_model import Bank, BankEntry, Range
+
+    crop = np.zeros((8, 8, 3), np.uint8)
+    pts = np.zeros((4, 2))
+    bank = Bank()
+    for k, (o, sharp) in enumerate([(0.05, 50.0), (0.12, 45.0), (0.2, 55.0), (0.26, 18.0)]):
+        bank.entries[(k, 0)] = BankEntry(crop, pts, np.array([o, 0.6]), 0.2, sharp)
+    rng = Range(0.0, 0.3, 0.5, 0.6, 0.7)
+    assert bank.choose(np.array([0.26, 0.6]), 0.2, rng) == 2  # the sharp 0.2 one, not the blurred 0.26 one
+    assert bank.choose(np.array([0.12, 0.6]), 0.2, rng) == 1
+    bank.entries[(3, 0)] = BankEntry(crop, pts, np.array([0.26, 0.6]), 0.2, 40.0)  # the same bin seen sharp
+    assert bank.choose(np.array([0.26, 0.6]), 0.2, rng) == 3
