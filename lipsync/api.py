@@ -430,8 +430,9 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
     template = G.canonical_template(lm)
     bank = Bank()
     teeth = ST.teeth_colour(rgb, lm)
+    bank.entries[(0, 0)] = ST.synth_interior(rgb, lm, template, ST.SHUT_OPENING, shut=True)
     for k, opening in enumerate(ST.OPENINGS):
-        bank.entries[(k, 0)] = ST.synth_interior(rgb, lm, template, opening, teeth)
+        bank.entries[(k + 1, 0)] = ST.synth_interior(rgb, lm, template, opening, teeth)
     entries = bank.items
     ph = [(s, a, b) for s, a, b, _ in phones]
     loud = M.envelope(voice, times)
@@ -457,6 +458,7 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
             if progress:
                 progress(i + 1, n)
     rep = M.evaluate(out_video, voice, workdir / "metrics", phones, None, plan.q_dst[:, 0])
+    shutil.rmtree(workdir / "metrics", ignore_errors=True)
     return rep.model_copy(update=dict(frames=n, synced_frames=n, tracks=1, speakers={"still": 0}, strength=1.0,
                                       render_fps=round(n / render_s, 1) if render_s else None, measured_frames=n,
                                       skipped=[]))

@@ -19,7 +19,7 @@ import numpy as np
 from dubbing.files import write_atomic
 
 CHUNK_S = 2.0  # seconds per chunk
-RENDER_VERSION = 2  # bump when the renderer draws differently for the same inputs (2: stop 30, render.fill_weight shuts open mouths from the bank)
+RENDER_VERSION = 3  # bump when the renderer draws differently for the same inputs (2, 3: stop 30, shut mouths filled from the bank)
 VALUE_TOL = 0.02  # px (and blend weight): values this close draw the same picture
 
 

@@ -96,8 +96,11 @@ def render_face(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, ring: np.nd
     if w > 0:
         inner = dst[L.SLICE_INNER]
         fill = interior(bank, inner, warped, roi)
-        mw = max(1.0, 0.04 * float(np.ptp(inner[:, 0])))
-        m = polygon_mask(warped.shape, inner, roi[:2]).astype(np.float32) / 255.0
+        # feathered by at most a third of the gap: a mouth shut to a line, feathered by 4 % of its width
+        # as an open one is, kept a twentieth of its fill, and the source's teeth squeezed between its
+        # lips stayed a grey line (stop 30, a still of vr_face2 shutting its open mouth)
+        mw = float(np.clip(0.3 * gap_px(dst), 0.7, max(1.0, 0.04 * float(np.ptp(inner[:, 0])))))
+        m = polygon_mask(warped.shape, opened(inner), roi[:2]).astype(np.float32) / 255.0
         m = cv2.GaussianBlur(m, (0, 0), mw)[..., None] * w
         warped = (warped.astype(np.float32) * (1 - m) + fill * m).round().clip(0, 255).astype(np.uint8)
     out = frame[y0:y1, x0:x1]

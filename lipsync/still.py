@@ -19,6 +19,7 @@ from .mouth_model import MOVE, BankEntry, ShapeModel, _box, polygon_mask
 # --- the mouth interior ---------------------------------------------------------------------------
 
 OPENINGS = (0.08, 0.18, 0.30)  # iod: the lips opened by these for the interiors the render blends
+SHUT_OPENING = 0.06  # iod: the lips opened by this to paint them pressed together (synth_interior shut)
 TEETH = np.array([226.0, 216.0, 198.0])  # RGB of teeth in a picture whose skin is SKIN_GREY bright
 SKIN_GREY = 150.0
 # where the teeth part, across the mouth (-1 left corner .. 1 right): incisors widest, then narrower
@@ -115,10 +116,27 @@ def teeth_colour(rgb: np.ndarray, lm_sub: np.ndarray) -> np.ndarray:
     return np.clip(TEETH * grey / SKIN_GREY, 90, 240)
 
 
+def paint_shut(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB float32, alpha 0..1) of lips pressed together over an inner-lip polygon (as paint_interior):
+    lip colour, darkening to a soft line where they meet."""
+    h, w = shape[:2]
+    n = len(inner)
+    upper, lower = inner[: n // 2 + 1], np.vstack([inner[n // 2:], inner[:1]])
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    top, bottom = _lip_line(upper, xs[0])[None, :], _lip_line(lower, xs[0])[None, :]
+    mid, half = (top + bottom) / 2, np.maximum((bottom - top) / 2, 1.0)
+    line = np.exp(-((ys - mid) / (0.35 * half)) ** 2)
+    rgb = lip_rgb[None, None, :] * (0.92 - 0.45 * line)[..., None]
+    alpha = cv2.GaussianBlur(polygon_mask(shape, inner).astype(np.float32) / 255, (0, 0), 0.8)
+    return cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), 0.6).clip(0, 255), alpha
+
+
 def synth_interior(rgb: np.ndarray, lm_sub: np.ndarray, template: np.ndarray, opening: float = 0.18,
-                   teeth_rgb: np.ndarray | None = None) -> BankEntry:
+                   teeth_rgb: np.ndarray | None = None, shut: bool = False) -> BankEntry:
     """One bank entry for a face seen only still: the lips warped open by `opening` iod and the gap
-    painted (paint_interior)."""
+    painted (paint_interior). `shut`: painted as lips pressed together (paint_shut) and filed at an
+    opening of 0, for the frames where the target shuts a photo's open mouth: filled from an open
+    interior, its teeth were squeezed into a grey line between the lips."""
     m = G.to_canonical(lm_sub, template)
     inv = G.invert(m)
     mov = G.apply(m, lm_sub)[MOVE]
@@ -139,11 +157,16 @@ def synth_interior(rgb: np.ndarray, lm_sub: np.ndarray, template: np.ndarray, op
     crop[mask] = warped[mask]
     lips = (polygon_mask(crop.shape, d[L.SLICE_OUTER]) > 127) & ~(polygon_mask(crop.shape, d[L.SLICE_INNER]) > 127)
     lip_rgb = crop[lips].astype(float).mean(0) if lips.any() else np.array([150, 90, 90.0])
-    if teeth_rgb is None:
-        teeth_rgb = teeth_colour(rgb, lm_sub)
-    paint, alpha = paint_interior(crop.shape, d[L.SLICE_INNER], lip_rgb, np.asarray(teeth_rgb, float))
+    if shut:
+        paint, alpha = paint_shut(crop.shape, d[L.SLICE_INNER], lip_rgb)
+        q1 = q1.copy()
+        q1[0] = 0.0
+    else:
+        if teeth_rgb is None:
+            teeth_rgb = teeth_colour(rgb, lm_sub)
+        paint, alpha = paint_interior(crop.shape, d[L.SLICE_INNER], lip_rgb, np.asarray(teeth_rgb, float))
     out = (crop.astype(np.float32) * (1 - alpha[..., None]) + paint * alpha[..., None]).clip(0, 255).astype(np.uint8)
-    return BankEntry(out, d, q1, 1.0, 1.0)
+    return BankEntry(out, d, q1, 0.0 if shut else 1.0, 1.0)
 
 
 def interior_weights(entries: list[BankEntry], opening: float) -> list[tuple[BankEntry, float]]:

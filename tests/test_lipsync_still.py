@@ -170,3 +170,23 @@ def test_a_portrait_speaks_with_a_moving_head_blinks_and_a_mouth_that_opens_onto
     tex = LV.open_interiors(made, obs)
     assert len(tex) >= 10
     assert 0.5 < np.median(tex[:, 2]) < 1.2  # a lit interior (real mouths: 0.62-1.05 of the lips), not a void
+
+
+def test_a_photos_open_mouth_shut_is_drawn_as_lips_meeting_not_squeezed_teeth():
+    from lipsync import render as R
+
+    lip = np.array([170.0, 100.0, 100.0])
+    rgb, alpha = ST.paint_shut((120, 200), _mouth(gap=20), lip)
+    inside = alpha > 0.99
+    lum = rgb.mean(-1)
+    assert lum[inside].max() <= lip.mean() + 1  # nothing brighter than the lips: no teeth
+    assert lum[57, 100] < 0.8 * lum[47, 100]  # darker where the lips meet
+    # the fill of a mouth shut to a line is drawn over the lips held 2 px apart, not over the line
+    shut = np.zeros((len(L.MOVING), 2))
+    x = np.linspace(20, 180, L.N_INNER // 2 + 1)
+    top = np.column_stack([x, 50 - 6 * np.sin(np.linspace(0, np.pi, len(x)))])
+    shut[L.SLICE_INNER] = np.vstack([top, top[1:-1][::-1] + [0, 0.01]])
+    assert R.gap_px(shut) < 0.1
+    line = (R.polygon_mask((120, 200), shut[L.SLICE_INNER]) > 127).sum()
+    held = (R.polygon_mask((120, 200), R.opened(shut[L.SLICE_INNER])) > 127).sum()
+    assert held > 1.5 * line  # (anti-aliasing draws the shut line itself about a pixel thick)
