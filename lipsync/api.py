@@ -459,6 +459,6 @@ def animate(image: Path, audio: Path, phones: Phones, out_video: Path, workdir: 
                 progress(i + 1, n)
     rep = M.evaluate(out_video, voice, workdir / "metrics", phones, None, plan.q_dst[:, 0])
     shutil.rmtree(workdir / "metrics", ignore_errors=True)
-    return rep.model_copy(update=dict(frames=n, synced_frames=n, tracks=1, speakers={"still": 0}, strength=1.0,
-                                      render_fps=round(n / render_s, 1) if render_s else None, measured_frames=n,
-                                      skipped=[]))
+    return rep.model_copy(update=dict(frames=n, synced_frames=n, rendered_frames=n, tracks=1, speakers={"still": 0},
+                                      strength=1.0, render_fps=round(n / render_s, 1) if render_s else None,
+                                      measured_frames=n, skipped=[]))

@@ -55,6 +55,7 @@ def observe(video: str | Path, size: int = 512) -> Observed:
 
 
 def frames_rgb(video: str | Path) -> Iterator[np.ndarray]:
+    """Every frame of `video` as RGB, one at a time."""
     from dubbing import video as vio
 
     for fr in vio.frames(video):
@@ -154,7 +155,8 @@ def interior_texture(rgb: np.ndarray, xy: np.ndarray) -> tuple[float, float, flo
     lip_lum = float(grey[lips > 0].mean())
     lap = np.abs(cv2.Laplacian(crop, cv2.CV_32F, ksize=3))
     inside = mask > 0
-    return float(crop[inside].std()), float(lap[inside].mean() / max(lip_lum, 1.0) * 100), float(crop[inside].mean() / max(lip_lum, 1.0))
+    per_grey = 1.0 / max(lip_lum, 1.0)
+    return float(crop[inside].std()), float(lap[inside].mean() * per_grey * 100), float(crop[inside].mean() * per_grey)
 
 
 def open_interiors(video: str | Path, obs: Observed, least: float = OPEN_MOUTH, most: int = 40) -> np.ndarray:

@@ -22,8 +22,8 @@ OPENINGS = (0.08, 0.18, 0.30)  # iod: the lips opened by these for the interiors
 SHUT_OPENING = 0.06  # iod: the lips opened by this to paint them pressed together (synth_interior shut)
 TEETH = np.array([226.0, 216.0, 198.0])  # RGB of teeth in a picture whose skin is SKIN_GREY bright
 SKIN_GREY = 150.0
-# where the teeth part, across the mouth (-1 left corner .. 1 right): incisors widest, then narrower
-# as the arch turns away from the camera
+# where the teeth part, as |u| across the mouth (0 its middle, 1 a corner): incisors widest, then
+# narrower as the arch turns away from the camera
 UPPER_GAPS = np.array([0.0, 0.32, 0.52, 0.67, 0.79, 0.89])
 LOWER_GAPS = np.array([0.0, 0.2, 0.38, 0.54])
 
@@ -77,7 +77,8 @@ def paint_interior(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarra
         edge = height * arch ** 0.6 * (1 - bulge * (2 * pos - 1) ** 2)  # each tooth's edge rounded
         mask = (edge_dist >= -1) & (edge_dist < edge) & (ua < 0.97)
         line = max(0.006 * width, 0.6)  # px: half-width of the dark line where two teeth meet
-        parting = np.exp(-((pos * (hi - lo) * width / 2) / line) ** 2) + np.exp(-(((1 - pos) * (hi - lo) * width / 2) / line) ** 2)
+        tooth = (hi - lo) * width / 2  # px
+        parting = np.exp(-(pos * tooth / line) ** 2) + np.exp(-((1 - pos) * tooth / line) ** 2)
         shade = brightness * (0.5 + 0.5 * arch ** 0.8) * (1 - 0.2 * np.clip(parting, 0, 1))
         shade = shade * (1 - 0.18 * np.clip(edge_dist / np.maximum(edge, 1), 0, 1))  # the edge a little grey
         return mask, shade
@@ -153,7 +154,8 @@ def synth_interior(rgb: np.ndarray, lm_sub: np.ndarray, template: np.ndarray, op
     ring_pts = c + 1.6 * (np.vstack([s, d]) - c)
     ring_pts = ring_pts[cv2.convexHull(ring_pts.astype(np.float32), returnPoints=False).ravel()]
     tris = W.triangulate(np.vstack([d, ring_pts]))
-    warped, mask = W.warp_roi(crop, np.vstack([s, ring_pts]), np.vstack([d, ring_pts]), tris, (0, 0, crop.shape[1], crop.shape[0]))
+    whole = (0, 0, crop.shape[1], crop.shape[0])
+    warped, mask = W.warp_roi(crop, np.vstack([s, ring_pts]), np.vstack([d, ring_pts]), tris, whole)
     crop[mask] = warped[mask]
     lips = (polygon_mask(crop.shape, d[L.SLICE_OUTER]) > 127) & ~(polygon_mask(crop.shape, d[L.SLICE_INNER]) > 127)
     lip_rgb = crop[lips].astype(float).mean(0) if lips.any() else np.array([150, 90, 90.0])
