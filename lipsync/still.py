@@ -24,7 +24,7 @@ TEETH = np.array([226.0, 216.0, 198.0])  # RGB of teeth in a picture whose skin 
 SKIN_GREY = 150.0
 # where the teeth part, as |u| across the mouth (0 its middle, 1 a corner): incisors widest, then
 # narrower as the arch turns away from the camera
-UPPER_GAPS = np.array([0.0, 0.32, 0.52, 0.67, 0.79, 0.89])
+UPPER_GAPS = np.array([0.0, 0.34, 0.56, 0.72, 0.86])
 LOWER_GAPS = np.array([0.0, 0.2, 0.38, 0.54])
 
 
@@ -79,12 +79,13 @@ def paint_interior(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarra
         line = max(0.006 * width, 0.6)  # px: half-width of the dark line where two teeth meet
         tooth = (hi - lo) * width / 2  # px
         parting = np.exp(-(pos * tooth / line) ** 2) + np.exp(-((1 - pos) * tooth / line) ** 2)
-        shade = brightness * (0.5 + 0.5 * arch ** 0.8) * (1 - 0.2 * np.clip(parting, 0, 1))
+        own = 1 + 0.04 * np.sin(7.3 * k + 1.1 * np.sign(u))  # no two teeth quite alike
+        shade = brightness * own * (0.35 + 0.65 * arch ** 1.4) * (1 - 0.2 * np.clip(parting, 0, 1))
         shade = shade * (1 - 0.18 * np.clip(edge_dist / np.maximum(edge, 1), 0, 1))  # the edge a little grey
         return mask, shade
 
     up_h = np.minimum(0.15 * width, 0.62 * gap)
-    m_up, s_up = teeth(below_top, up_h, UPPER_GAPS, 1.0, 0.12)
+    m_up, s_up = teeth(below_top, up_h, UPPER_GAPS, 1.0, 0.05)
     lo_h = np.minimum(0.06 * width, 0.25 * gap)
     m_lo, s_lo = teeth(above_bottom, lo_h, LOWER_GAPS, 0.6, 0.08)
     m_lo &= np.abs(u) < 0.6
