@@ -9,16 +9,20 @@ clip are then measured alike (lipsync/liveness.py: the largest face's 478 landma
 own) and printed side by side:
 
 - head: std of yaw, pitch and roll (degrees, a rigid fit of the face's 3-D landmarks to its median
-  pose), and of the nose tip's position (iod). A frozen head reads about 0.1-0.3 degrees (landmark
-  noise). The real clips are short and filmed on a tripod (vr_face1, vr_face2) or hand-held (ls_demo2).
-- blinks: dips of eye openness, per minute (people blink about 10-25 times a minute while talking).
+  pose), and of the nose tip's position (iod). A nearly frozen head (stop 29's slight sway) read
+  0.1-0.6 degrees, partly landmark noise and the mouth's motion leaking into the fit. The real clips are
+  short and filmed on a tripod (vr_face1, vr_face2) or hand-held (ls_demo2). The motion's amplitudes
+  were set against the two tripod clips' own figures: on them this column is circular.
+- blinks: dips of eye openness, per minute (the real clips: 10, 0 and 27). For an animated still this
+  reads back the blinks it drew: it shows FaceMesh sees them, not that their timing is natural.
 - interior, over the 40 widest-open frames: luminance std, fine detail (mean absolute Laplacian per
   grey level of the lips, x100) and mean luminance over the lips'. A black void or a flat slab is dark
   and smooth; a real mouth shows teeth, tongue and a lit cavity.
 - mouth: the output's opening (inner-lip gap over mouth width) against the real clip's at the same
   instants: r, and the amplitude ratio. The real mouth is ground truth the tool never saw (it sees one
   frame); it does hear the same voice, which flatters any model reading loudness.
-- sync: the output's own sync.json (offset in frames, confidence), as for a re-synced video.
+- sync: the output's own sync.json (offset in frames, confidence), as for a re-synced video. Partly
+  circular: the jaw follows the voice's loudness and the confidence correlates the mouth with it.
 
 Tuning and holding out: the settings in lipsync/still.py were chosen looking at vr_face1 and vr_face2
 (TUNED: the interior's look on their frames, the head's motion against their real clips); ls_demo2 is

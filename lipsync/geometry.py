@@ -12,6 +12,18 @@ import numpy as np
 from . import landmarks as L
 
 
+# head pose as intrinsic rotations about z (roll, in the picture's plane), then x (pitch, + = nose down),
+# then y (yaw): scipy.spatial.transform.Rotation's axis string, angles given in that order
+HEAD_AXES = "ZXY"
+
+
+def head_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """3x3 rotation of a head pose (degrees, image axes: x right, y down, z away from the camera)."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler(HEAD_AXES, [roll, pitch, yaw], degrees=True).as_matrix()
+
+
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) mapping src (N,2) onto dst (N,2).
 

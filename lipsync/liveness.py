@@ -8,7 +8,6 @@ plus `observe`, which reads a video and runs the landmarker on every frame.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,33 +53,24 @@ def observe(video: str | Path, size: int = 512) -> Observed:
     return Observed(np.array(times), np.array(out, np.float64))
 
 
-def frames_rgb(video: str | Path) -> Iterator[np.ndarray]:
-    """Every frame of `video` as RGB, one at a time."""
-    from dubbing import video as vio
-
-    for fr in vio.frames(video):
-        yield fr.rgb
-
-
 def head_pose(xyz: np.ndarray) -> np.ndarray:
     """(yaw, pitch, roll) degrees per frame (N, 3) of 3D landmarks (N, 478, 3), relative to the median
-    face: the rotation of the best rigid fit (Kabsch) of the RIGID points onto the reference. NaN rows stay NaN."""
+    face: the rotation that best fits the reference's RIGID points onto the frame's (scipy's
+    Rotation.align_vectors, a Kabsch fit), read as geometry.HEAD_AXES angles. NaN rows stay NaN."""
+    from scipy.spatial.transform import Rotation
+
+    from . import geometry as G
+
     pts = xyz[:, RIGID]
     ok = np.isfinite(pts).all((1, 2))
     out = np.full((len(xyz), 3), np.nan)
     if not ok.any():
         return out
-    ref = np.median(pts[ok] - pts[ok].mean(1, keepdims=True), 0)
+    centred = pts - np.nanmean(pts, 1, keepdims=True)
+    ref = np.median(centred[ok], 0)
     for i in np.flatnonzero(ok):
-        p = pts[i] - pts[i].mean(0)
-        p = p * np.sqrt((ref ** 2).sum() / max((p ** 2).sum(), 1e-9))
-        u, _, vt = np.linalg.svd(p.T @ ref)
-        d = np.sign(np.linalg.det(u @ vt))
-        r = (u @ np.diag([1, 1, d]) @ vt).T  # rotation taking the reference onto this frame
-        yaw = np.degrees(np.arcsin(np.clip(-r[2, 0], -1, 1)))
-        pitch = np.degrees(np.arctan2(r[2, 1], r[2, 2]))
-        roll = np.degrees(np.arctan2(r[1, 0], r[0, 0]))
-        out[i] = yaw, pitch, roll
+        rot, _ = Rotation.align_vectors(centred[i], ref)
+        out[i] = rot.as_euler(G.HEAD_AXES, degrees=True)[::-1]  # (roll, pitch, yaw) -> (yaw, pitch, roll)
     return out
 
 
@@ -165,11 +155,14 @@ def open_interiors(video: str | Path, obs: Observed, least: float = OPEN_MOUTH, 
     ratio = mouth_ratio(obs.xyz)
     ratio = np.where(np.isfinite(ratio), ratio, -1)
     pick = [int(i) for i in np.argsort(-ratio) if ratio[i] > least][:most]
-    wanted = set(pick)
+    from dubbing import video as vio
+
+    wanted = np.zeros(len(ratio), bool)
+    wanted[pick] = True
     rows = []
-    for i, rgb in enumerate(frames_rgb(video)):
-        if i in wanted:
-            t = interior_texture(rgb, obs.xyz[i, :, :2])
+    for fr in vio.frames(video, wanted=wanted):  # only the picked frames are converted to RGB
+        if fr.rgb is not None:
+            t = interior_texture(fr.rgb, obs.xyz[fr.index, :, :2])
             if t is not None:
                 rows.append(t)
     return np.array(rows).reshape(-1, 3)

@@ -28,10 +28,16 @@ UPPER_GAPS = np.array([0.0, 0.34, 0.56, 0.72, 0.86])
 LOWER_GAPS = np.array([0.0, 0.2, 0.38, 0.54])
 
 
-def _lip_line(poly: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """y of a lip contour (points ordered across the mouth) at columns xs (px)."""
-    o = np.argsort(poly[:, 0])
-    return np.interp(xs, poly[o, 0], poly[o, 1])
+def _lip_lines(inner: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(top, bottom): y of the upper and lower inner lip at each of `w` columns (px, as (1, w) rows) of
+    an inner-lip polygon ordered from the left corner over the top."""
+    n = len(inner)
+    xs = np.arange(w, dtype=np.float32)
+    out = []
+    for lip in (inner[: n // 2 + 1], np.vstack([inner[n // 2:], inner[:1]])):
+        o = np.argsort(lip[:, 0])
+        out.append(np.interp(xs, lip[o, 0], lip[o, 1])[None, :])
+    return out[0], out[1]
 
 
 def paint_interior(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarray, teeth_rgb: np.ndarray,
@@ -41,15 +47,12 @@ def paint_interior(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarra
     parted tooth by tooth and shaded towards the corners, lower teeth over the lower lip, a tongue
     that shows only once the gap is wider than the teeth, and a warm cavity darkest at the back."""
     h, w = shape[:2]
-    n = len(inner)
-    upper, lower = inner[: n // 2 + 1], np.vstack([inner[n // 2:], inner[:1]])
-    left, right = inner[0], inner[n // 2]
+    left, right = inner[0], inner[len(inner) // 2]
     width = max(float(right[0] - left[0]), 1.0)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     u = (xs - (left[0] + right[0]) / 2) / (width / 2)  # -1 .. 1 across the mouth
     arch = np.sqrt(np.clip(1 - u ** 2, 0, 1))
-    top = _lip_line(upper, xs[0])[None, :]
-    bottom = _lip_line(lower, xs[0])[None, :]
+    top, bottom = _lip_lines(inner, w)
     gap = np.maximum(bottom - top, 0)
     below_top, above_bottom = ys - top, bottom - ys
 
@@ -122,10 +125,8 @@ def paint_shut(shape: tuple[int, int], inner: np.ndarray, lip_rgb: np.ndarray) -
     """(RGB float32, alpha 0..1) of lips pressed together over an inner-lip polygon (as paint_interior):
     lip colour, darkening to a soft line where they meet."""
     h, w = shape[:2]
-    n = len(inner)
-    upper, lower = inner[: n // 2 + 1], np.vstack([inner[n // 2:], inner[:1]])
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    top, bottom = _lip_line(upper, xs[0])[None, :], _lip_line(lower, xs[0])[None, :]
+    ys = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    top, bottom = _lip_lines(inner, w)
     mid, half = (top + bottom) / 2, np.maximum((bottom - top) / 2, 1.0)
     line = np.exp(-((ys - mid) / (0.35 * half)) ** 2)
     rgb = lip_rgb[None, None, :] * (0.92 - 0.45 * line)[..., None]
@@ -186,7 +187,7 @@ def interior_weights(entries: list[BankEntry], opening: float) -> list[tuple[Ban
 
 # --- head motion and blinks -------------------------------------------------------------------------
 
-POSE_STD = np.array([1.6, 1.3, 0.9])  # deg: yaw, pitch, roll while speaking (real talking heads: 0.8-1.9)
+POSE_STD = np.array([1.6, 1.3, 0.9])  # deg: yaw, pitch, roll while speaking (vr_face1/2, on a tripod: 0.8-1.9)
 SHIFT_STD = np.array([0.025, 0.015])  # iod: sway of the head beside what its turning brings
 QUIET = 0.4  # share of the motion kept in a pause
 BLINK_GAP = (2.2, 5.0)  # s: the longest stretch without a blink is drawn from this range
@@ -356,15 +357,13 @@ class HeadRig:
         self.tris = W.triangulate(self.src)
         self.roi = W.roi_of(self.ring, shape)
 
+    def rotated(self, pose: np.ndarray) -> np.ndarray:
+        """The face mesh (468, 3: px, depth px) turned by pose (yaw, pitch, roll deg) about the pivot."""
+        return (self.xyz - self.pivot) @ G.head_rotation(*pose[:3]).T + self.pivot
+
     def points(self, pose: np.ndarray) -> np.ndarray:
         """Mesh points (px) under pose (yaw, pitch, roll deg, dx, dy iod), ring included."""
-        yaw, pitch, roll = np.radians(pose[:3])
-        cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-        ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-        rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-        rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-        p = (self.xyz - self.pivot) @ (rz @ rx @ ry).T + self.pivot
-        moved = p[:, :2] + np.asarray(pose[3:5]) * self.iod
+        moved = self.rotated(pose)[:, :2] + np.asarray(pose[3:5]) * self.iod
         return np.vstack([moved, self.ring])
 
     def apply(self, frame: np.ndarray, pose: np.ndarray) -> np.ndarray:
