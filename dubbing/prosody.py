@@ -43,7 +43,7 @@ SPLICE_FADE = 0.02  # seconds of crossfade between the original and the resynthe
 
 
 @functools.cache
-def _world():
+def world():
     """pyworld, imported once, in one place: its __init__ reads its version through the deprecated
     pkg_resources (a UserWarning). Imported under a lock: warnings.catch_warnings is not thread-safe, and
     the language branches run in threads."""
@@ -62,7 +62,7 @@ def semitones(hz: np.ndarray) -> np.ndarray:
 
 def f0_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(pitch in Hz per FRAME, 0 where unvoiced; frame times in seconds) of mono float audio (DIO + StoneMask)."""
-    pw = _world()
+    pw = world()
     x = np.ascontiguousarray(audio, dtype=np.float64)
     f0, t = pw.dio(x, sample_rate, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=FRAME * 1000)
     return pw.stonemask(x, f0, t, sample_rate), t
@@ -216,7 +216,7 @@ def apply(audio: np.ndarray, sample_rate: int, move: ProsodyMove, final_seconds:
     WORLD_RATE (only if the move changes it), then the gain."""
     out = np.asarray(audio, dtype=np.float32)
     if moves_pitch(move) and len(out) > int(0.1 * sample_rate):
-        pw = _world()
+        pw = world()
         x = soxr.resample(out, sample_rate, WORLD_RATE).astype(np.float64) if sample_rate != WORLD_RATE \
             else out.astype(np.float64)
         f0, t = pw.dio(x, WORLD_RATE, f0_floor=F0_MIN, f0_ceil=F0_MAX, frame_period=FRAME * 1000)

@@ -187,7 +187,8 @@ class Voice(Record):
     backend: str  # "kokoro" | "espeak"
     name: str  # backend voice id
     speed: float = 1.0  # synthesis rate multiplier
-    pitch: float = 0.0  # semitones of pitch shift applied after synthesis
+    pitch: float = 0.0  # semitones of pitch shift applied after synthesis (formants move with it)
+    formant: float = 1.0  # then the formants alone moved by this ratio (dubbing.formant; a clone's vocal tract)
     origin: str = "stock"  # "stock" | "cloned" | "library" (a kept clone reused) | "pinned" (--voice)
     note: str = ""  # why this voice: a clone's scores, or why cloning fell back to the stock voice
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import espeak, kokoro, stretch, voicelib
+from . import espeak, formant, kokoro, stretch, voicelib
 from .config import XTTSServer
 from .errors import DubError
 from .schema import Phone, Voice
@@ -107,7 +107,8 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        return Speech(voicelib.colour(voice.name, stretch.pitch_shift(audio, sr, voice.pitch), sr), sr, phones)
+        shaped = formant.warp(stretch.pitch_shift(audio, sr, voice.pitch), sr, voice.formant)
+        return Speech(voicelib.colour(voice.name, shaped, sr), sr, phones)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,

@@ -75,6 +75,21 @@ def test_espeak_rate_changes_length():
     assert len(fast[0]) < 0.7 * len(slow[0])
 
 
+def test_a_voice_speaks_with_its_formant_ratio_same_length_lower_spectrum():
+    synth = speak.Synthesizer()
+    es = languages.get("es")
+    plain = synth.synthesize("Buenos días a todos.", Voice(speaker="S", backend="espeak", name="es+m3"), es)
+    lower = synth.synthesize("Buenos días a todos.", Voice(speaker="S", backend="espeak", name="es+m3", formant=0.85), es)
+    assert len(lower.audio) == len(plain.audio) and lower.phones == plain.phones  # timing is the voice's own
+
+    def centroid(x):  # Hz
+        spec = np.abs(np.fft.rfft(x))
+        f = np.fft.rfftfreq(len(x), 1 / plain.sample_rate)
+        return float((spec * f).sum() / spec.sum())
+
+    assert centroid(lower.audio) < 0.93 * centroid(plain.audio)
+
+
 @pytest.mark.parametrize("voice", ["de", "pt-br", "es+m3", "en-us+f3"])
 def test_espeak_rendition_does_not_depend_on_what_was_said_before(voice):
     # espeak-ng's flutter and roughness counters (and f3's breath noise) carry over between utterances;
