@@ -57,11 +57,11 @@ def list_voices():
 
     lib = voicelib.load()
     t = Table(title=f"voice library ({voicelib.root()})")
-    for col in ("id", "name", "from", "language", "similarity", "CER", "pitch", "search s", "created"):
+    for col in ("id", "name", "from", "language", "similarity", "CER", "pitch", "formants", "search s", "created"):
         t.add_column(col)
     for v in sorted(lib.voices, key=lambda v: v.created):
         t.add_row(v.id, v.name, v.source, v.language, f"{v.start_similarity:.2f} -> {v.similarity:.2f}",
-                  f"{v.cer:.2f}", f"{v.pitch:+.1f}", f"{v.seconds:.0f}",
+                  f"{v.cer:.2f}", f"{v.pitch:+.1f}", f"x{v.formant:.2f}", f"{v.seconds:.0f}",
                   time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)))
     Console().print(t)
     if not lib.voices:

@@ -17,7 +17,10 @@ idea, not its code):
    synthesis);
 3. constraint: a candidate that sounds closer is kept only if Whisper (the project's ASR) still hears
    the search sentences: its character error rate may not exceed the start's by more than CER_SLACK
-   nor the language's limit, whichever is larger. Similarity cannot be bought with mumbling.
+   nor the language's limit, whichever is larger. Similarity cannot be bought with mumbling;
+4. vocal tract: the found voice's formants are moved (dubbing.formant) by the ratio that sounds most
+   like the speaker on another sentence (SELECT_TEXT, never searched on), if Whisper still hears the
+   search sentence within the same bound.
 
 The search stops at its time budget (seconds of wall time). Every figure here is a cosine of unit
 Resemblyzer embeddings (-1..1), every time in seconds, every pitch in semitones.
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import formant as formants
 from .errors import DubError
 
 EMBED_RATE = 16000  # Hz, Resemblyzer's input rate
@@ -59,6 +63,17 @@ SEARCH_TEXT = {  # one sentence of ~2-3 s: a synthesis costs about its length on
     "pt": "Você pode me dizer onde fica a estação de trem?",
     "en": "Could you tell me where the train station is?",
 }
+# The sentence the formant ratio is chosen on: not the search's (the style was fitted to that one at ratio 1,
+# which would favour 1), and not one bench/voices.py scores on.
+SELECT_TEXT = {
+    "es": "Mañana vamos a visitar a mis abuelos en el pueblo.",
+    "fr": "Demain nous allons rendre visite à mes grands-parents.",
+    "ja": "明日は祖父母の家に行く予定です。",
+    "de": "Morgen besuchen wir meine Großeltern auf dem Land.",
+    "it": "Domani andiamo a trovare i miei nonni in paese.",
+    "pt": "Amanhã vamos visitar os meus avós na aldeia.",
+    "en": "Tomorrow we are going to visit my grandparents in the village.",
+}
 
 
 @dataclass
@@ -75,6 +90,8 @@ class Clone:
     evaluations: int
     trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, best similarity) per kept step
     eq: list[float] = field(default_factory=list)  # dB per timbre.BANDS, put on the speech after synthesis
+    formant: float = 1.0  # formant ratio put on the speech after the pitch shift, before the eq (dubbing.formant)
+    formant_similarity: dict[float, float] = field(default_factory=dict)  # ratio -> cosine, SELECT_TEXT
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -197,41 +214,52 @@ class Judge:
         tmp.replace(path)
         return out
 
-    def shifted16k(self, audio: np.ndarray, pitch: float) -> np.ndarray:
+    def shifted16k(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> np.ndarray:
+        """`audio` (24 kHz) pitch-shifted, its formants moved by `formant` (dubbing.formant), at 16 kHz."""
         from . import stretch
         from .kokoro import SAMPLE_RATE
 
-        return to_16k(stretch.pitch_shift(audio, SAMPLE_RATE, pitch), SAMPLE_RATE)
+        return to_16k(formants.warp(stretch.pitch_shift(audio, SAMPLE_RATE, pitch), SAMPLE_RATE, formant), SAMPLE_RATE)
 
-    def eq(self, audio: np.ndarray, pitch: float) -> list[float]:
-        """The gain curve (dB per timbre.BANDS) giving `audio` at `pitch` the reference's spectrum; []
-        without a reference."""
+    def eq(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> list[float]:
+        """The gain curve (dB per timbre.BANDS) giving `audio` at `pitch` (and `formant`) the reference's
+        spectrum; [] without a reference."""
         from . import timbre
 
-        return [] if self.reference is None else timbre.match(self.reference, self.shifted16k(audio, pitch), EMBED_RATE)
+        return [] if self.reference is None else timbre.match(self.reference, self.shifted16k(audio, pitch, formant),
+                                                              EMBED_RATE)
 
-    def heard(self, audio: np.ndarray, pitch: float) -> np.ndarray:
-        """`audio` (24 kHz) as the dub would carry it: pitch-shifted, equalized, at 16 kHz."""
+    def heard(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> np.ndarray:
+        """`audio` (24 kHz) as the dub would carry it: pitch-shifted, formants moved, equalized, at 16 kHz."""
         from . import timbre
 
-        x = self.shifted16k(audio, pitch)
+        x = self.shifted16k(audio, pitch, formant)
         return x if self.reference is None else timbre.apply(x, EMBED_RATE, timbre.match(self.reference, x, EMBED_RATE))
 
-    def similarity(self, audio: np.ndarray, pitch: float) -> float:
-        return float(embed(self.heard(audio, pitch)) @ self.target)
+    def similarity(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> float:
+        return float(embed(self.heard(audio, pitch, formant)) @ self.target)
 
     def best_pitch(self, audio: np.ndarray, around: float) -> tuple[float, float]:
         """(pitch, similarity) best among `around` and `around` + PITCH_STEPS, within ±MAX_SHIFT."""
         options = sorted({float(np.clip(around + d, -MAX_SHIFT, MAX_SHIFT)) for d in (0.0, *PITCH_STEPS)})
         return max(((p, self.similarity(audio, p)) for p in options), key=lambda ps: ps[1])
 
-    def cer(self, audio: np.ndarray, pitch: float) -> float:
+    def formant_similarities(self, style: np.ndarray, pitch: float,
+                             ratios: tuple[float, ...] = formants.RATIOS) -> dict[float, float]:
+        """ratio -> cosine to the speaker of SELECT_TEXT spoken in voice `style` at `pitch`, its formants
+        moved by the ratio (a sentence the search never spoke: the style was fitted at ratio 1 to that one)."""
+        text = SELECT_TEXT.get(self.language.code, SELECT_TEXT["en"])
+        audio = self.synth.kokoro().speak(self.synth.kokoro_phonemes(text, self.language), style, 1.0).audio
+        self.evaluations += 1
+        return {r: round(self.similarity(audio, pitch, r), 4) for r in ratios}
+
+    def cer(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> float:
         import jiwer
 
         from . import transcribe
         from .textnorm import normalize
 
-        said = transcribe.transcribe(self.heard(audio, pitch), self.asr_cfg, language=self.language.whisper,
+        said = transcribe.transcribe(self.heard(audio, pitch, formant), self.asr_cfg, language=self.language.whisper,
                                      check=True)
         return float(jiwer.cer(normalize(self.script), normalize(" ".join(s.text for s in said.segments))))
 
@@ -282,7 +310,7 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
     spread = spread - spread.mean(axis=0)  # (voices, 510, 256): the directions from one real voice to another
     sigma = SIGMA0
     last = 2 * (clock() - t0) / max(judge.evaluations, 1)  # a step's cost: two candidates, at most
-    while clock() - t0 + last < budget:
+    while clock() - t0 + 2 * last < budget:  # a step, and the formant ratio's pick after the last one (about a step)
         began = clock()
         d = sigma * step(rng, scale, spread)
         kept = False
@@ -303,18 +331,30 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
             break
         sigma = adapt(sigma, kept)
         last = clock() - began
+
+    # 4. vocal tract: the formant ratio, on a sentence the search never spoke
+    by_ratio = judge.formant_similarities(x, best_pitch)
+    ratio = choose_ratio(by_ratio, lambda r: judge.cer(best_audio, best_pitch, r), bound)
+    say(f"formant ratio {ratio:.2f}: " + ", ".join(f"{r:.2f} {c:.3f}" for r, c in by_ratio.items()))
     return Clone(style=x, pitch=best_pitch, start=start, similarity=best_sim, start_similarity=start_sim,
                  cer=best_cer, seconds=clock() - t0, evaluations=judge.evaluations, trace=trace,
-                 eq=judge.eq(best_audio, best_pitch))
+                 eq=judge.eq(best_audio, best_pitch, ratio), formant=ratio, formant_similarity=by_ratio)
+
+
+def choose_ratio(by_ratio: dict[float, float], cer_at: Callable[[float], float], bound: float) -> float:
+    """The ratio of `by_ratio` (ratio -> cosine to the speaker) that sounds most like them, or 1.0 if
+    `cer_at(ratio)` (the search sentence's CER at that ratio) exceeds `bound`: never bought with mumbling."""
+    best = max(by_ratio, key=by_ratio.get)
+    return best if best == 1.0 or cer_at(best) <= bound else 1.0
 
 
 def heard_well(style: np.ndarray, pitch: float, stock_style: np.ndarray, stock_pitch: float, speech16k: np.ndarray,
-               language, asr_cfg, synth=None) -> tuple[bool, float]:
-    """Whether a clone (searched in another language) is still understood in `language`: its CER on
-    that language's search sentence within the language's limit, or within CER_SLACK of the stock
-    voice's. Returns (understood, its CER)."""
+               language, asr_cfg, synth=None, formant: float = 1.0) -> tuple[bool, float]:
+    """Whether a clone (searched in another language; its formant ratio `formant`) is still understood in
+    `language`: its CER on that language's search sentence within the language's limit, or within
+    CER_SLACK of the stock voice's. Returns (understood, its CER)."""
     judge = Judge(np.zeros(256), language, asr_cfg, synth, reference=speech16k)
-    cer = judge.cer(judge.speak(style), pitch)
+    cer = judge.cer(judge.speak(style), pitch, formant)
     if cer <= CER_LIMIT.get(language.code, DEFAULT_CER_LIMIT):
         return True, cer
     return cer <= cer_bound(language.code, judge.cer(judge.speak(stock_style), stock_pitch)), cer

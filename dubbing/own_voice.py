@@ -51,10 +51,12 @@ def cast(profiles: list[SpeakerProfile], diarization: Diarization, wav16k: np.nd
 
 
 def pinned(stock: Voice, ref: str) -> Voice:
-    """The user's voice for a speaker: a library voice keeps its pitch; a file or stock voice speaks as is."""
+    """The user's voice for a speaker: a library voice keeps its pitch and formants; a file or stock voice
+    speaks as is."""
     name = voice_name(ref)
-    pitch = voicelib.find(name[len(voicelib.LIB):]).pitch if name.startswith(voicelib.LIB) else 0.0
-    return stock.model_copy(update={"name": name, "pitch": round(pitch, 2), "origin": "pinned",
+    kept = voicelib.find(name[len(voicelib.LIB):]) if name.startswith(voicelib.LIB) else None
+    return stock.model_copy(update={"name": name, "pitch": round(kept.pitch, 2) if kept else 0.0,
+                                    "formant": kept.formant if kept else 1.0, "origin": "pinned",
                                     "note": f"--voice {stock.speaker}={ref}"})
 
 
@@ -71,19 +73,20 @@ def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k:
         if kept is None:
             kept = new_clone(speech, key, language, cfg, source, log)
             voice = stock.model_copy(update={
-                "name": voicelib.LIB + kept.id, "pitch": kept.pitch, "origin": "cloned",
+                "name": voicelib.LIB + kept.id, "pitch": kept.pitch, "formant": kept.formant, "origin": "cloned",
                 "note": f"cloned in {kept.seconds:.0f} s ({kept.evaluations} voices tried): similarity "
-                        f"{kept.start_similarity:.2f} -> {kept.similarity:.2f}, CER {kept.cer:.2f} ({language.code})"})
+                        f"{kept.start_similarity:.2f} -> {kept.similarity:.2f}, CER {kept.cer:.2f} ({language.code}), "
+                        f"formants x{kept.formant:.2f}"})
         else:
             cos = voicelib.cosine(kept.key, key)
             voice = stock.model_copy(update={
-                "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "origin": "library",
+                "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "formant": kept.formant, "origin": "library",
                 "note": f"kept voice {kept.name or kept.id} (same speaker: cosine {cos:.2f}); no search"})
         if language.code not in kept.heard:  # searched in another language: is it understood in this one?
             from .kokoro import engine
 
             ok, cer = clone.heard_well(voicelib.style(voice.name), kept.pitch, engine().style(stock.name), stock.pitch,
-                                       speech, language, cfg.asr)
+                                       speech, language, cfg.asr, formant=kept.formant)
             kept = voicelib.note_heard(kept.id, language.code, cer, ok)
     if language.code in kept.unclear:
         return stock.model_copy(update={"note": f"stock voice: the cloned voice {kept.name or kept.id} is not "
@@ -97,7 +100,8 @@ def new_clone(speech: np.ndarray, key: np.ndarray, language, cfg: Config, source
     found, _ = clone.clone_speaker(speech, language, cfg.asr, cfg.tts.clone_seconds, log=log)
     vid = "v" + hashlib.sha256(np.asarray(key, np.float32).tobytes()).hexdigest()[:10]
     return voicelib.add(voicelib.LibraryVoice(
-        id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), eq=found.eq, start=found.start,
+        id=vid, key=[round(float(x), 6) for x in key], pitch=round(found.pitch, 2), eq=found.eq, formant=found.formant,
+        start=found.start,
         language=language.code, similarity=round(found.similarity, 4), start_similarity=round(found.start_similarity, 4),
         cer=round(found.cer, 4), heard={language.code: round(found.cer, 4)}, seconds=round(found.seconds, 1),
         evaluations=found.evaluations, source=source), found.style)

@@ -47,8 +47,11 @@ class FakeJudge:
         return {n: {float(p): self.speak(s) / np.linalg.norm(self.speak(s)) * (1 - 0.01 * abs(p - 2))
                     for p in range(-4, 5)} for n, s in stock.items()}
 
-    def eq(self, audio, pitch):
+    def eq(self, audio, pitch, formant=1.0):
         return []
+
+    def formant_similarities(self, style, pitch):
+        return {1.0: 0.5}
 
     def speak(self, style):
         self.evaluations += 1
@@ -59,7 +62,7 @@ class FakeJudge:
         sim = float(audio @ self.target / np.linalg.norm(audio))
         return min(options, key=lambda p: abs(p - 2.0)), sim - 0.01 * abs(min(options, key=lambda p: abs(p - 2.0)) - 2)
 
-    def cer(self, audio, pitch):
+    def cer(self, audio, pitch, formant=1.0):
         c = max(0.0, self.w * float(audio[0]))
         self.cers.append(c)
         return c
@@ -116,6 +119,64 @@ def test_equalizer_gives_synthetic_speech_the_speakers_spectrum():
     assert mismatch(out) < 0.5 * mismatch(bright)
     assert np.sqrt(np.mean(out ** 2)) == pytest.approx(np.sqrt(np.mean(bright ** 2)), rel=1e-3)
     assert np.argmax(np.correlate(out[:4000], bright[:4000], "full")) == 3999  # no delay: phone times hold
+
+
+def vowel(f0: float, formants: tuple[float, ...], seconds: float = 1.0, rate: int = 24000) -> np.ndarray:
+    """A steady synthetic vowel: a pulse train at `f0` Hz through resonators at `formants` (Hz)."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * rate)
+    x = np.zeros(n)
+    x[::int(rate / f0)] = 1.0
+    for f in formants:  # two-pole resonators, 80 Hz wide
+        r = np.exp(-np.pi * 80 / rate)
+        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / rate), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def peak_hz(audio: np.ndarray, rate: int, lo: float, hi: float) -> float:
+    """The frequency (Hz) of the strongest smoothed spectral peak between lo and hi."""
+    spec = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    spec = np.convolve(spec, np.ones(41) / 41, mode="same")  # the envelope, not the harmonics
+    f = np.fft.rfftfreq(len(audio), 1 / rate)
+    inside = (f > lo) & (f < hi)
+    return float(f[inside][np.argmax(spec[inside])])
+
+
+def test_formant_warp_moves_the_vocal_tract_not_the_pitch_or_the_length():
+    from dubbing import formant, prosody
+
+    rate = 24000
+    a = vowel(120.0, (700.0, 1800.0), rate=rate)
+    low = formant.warp(a, rate, 0.85)
+    assert len(low) == len(a)
+    assert formant.warp(a, rate, 1.0) is a or np.array_equal(formant.warp(a, rate, 1.0), a)
+    for lo, hi, f in ((500, 1000, 700.0), (1400, 2300, 1800.0)):
+        assert peak_hz(a, rate, lo, hi) == pytest.approx(f, rel=0.05)
+        assert peak_hz(low, rate, lo * 0.8, hi * 0.85) == pytest.approx(0.85 * f, rel=0.05)  # the formant moved
+    f0_in, f0_out = (np.median(x[x > 0]) for x in (prosody.f0_track(a, rate)[0], prosody.f0_track(low, rate)[0]))
+    assert f0_out == pytest.approx(f0_in, rel=0.03)  # the pitch did not
+
+
+def test_the_formant_ratio_is_the_most_alike_unless_it_costs_intelligibility():
+    sims = {0.88: 0.71, 0.94: 0.69, 1.0: 0.66}
+    assert clone.choose_ratio(sims, lambda r: 0.02, bound=0.15) == 0.88
+    assert clone.choose_ratio(sims, lambda r: 0.40 if r == 0.88 else 0.02, bound=0.15) == 1.0  # mumbling refused
+    assert clone.choose_ratio({0.88: 0.60, 1.0: 0.66}, lambda r: 1 / 0, bound=0.15) == 1.0  # 1.0 needs no check
+
+
+def test_a_kept_voice_keeps_its_formants_and_old_entries_read_as_unchanged():
+    voicelib.add(entry("vf", unit(7), formant=0.88), np.zeros((510, 256), np.float32))
+    assert voicelib.find("vf").formant == 0.88
+    assert own_voice.pinned(own_voice_stock(), "lib:vf").formant == 0.88  # pinned, it speaks as it was found
+    old = voicelib.LibraryVoice.model_validate({"id": "vo", "key": [0.0] * 256})  # kept before formants existed
+    assert old.formant == 1.0
+
+
+def own_voice_stock():
+    from dubbing.schema import Voice
+
+    return Voice(speaker="SPEAKER_00", backend="kokoro", name="jm_kumo")
 
 
 def test_blend_weights_favour_the_closest_voices():
@@ -206,11 +267,11 @@ def fake_models(monkeypatch):
     def fake_clone(speech, language, asr_cfg, budget, log=None):
         calls.append(budget)
         return clone.Clone(style=np.full((510, 256), 0.1, np.float32), pitch=1.0, start="jm_kumo", similarity=0.7,
-                           start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9), unit(int(speech[0]))
+                           start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9, formant=0.88), unit(int(speech[0]))
 
     monkeypatch.setattr(clone, "clone_speaker", fake_clone)
     heard = {}  # language -> (understood, CER) the check answers; understood with CER 0.05 unless set
-    monkeypatch.setattr(clone, "heard_well", lambda style, pitch, s2, p2, speech, language, asr:
+    monkeypatch.setattr(clone, "heard_well", lambda style, pitch, s2, p2, speech, language, asr, formant=1.0:
                         calls.append(("heard", language.code)) or heard.get(language.code, (True, 0.05)))
     monkeypatch.setattr("dubbing.kokoro.engine", lambda: type("K", (), {"style": lambda self, n: np.zeros((510, 256))})())
     calls.heard = heard
@@ -228,9 +289,11 @@ def test_second_video_of_the_same_speaker_reuses_the_voice_without_a_search(fake
     es, fr = languages.get("es"), languages.get("fr")
     first = own_voice.cast(*video_of(7), es, clone_cfg(), "talk1").voices["SPEAKER_00"]
     assert first.origin == "cloned" and first.name.startswith("lib:") and first.pitch == 1.0
+    assert first.formant == 0.88 and "formants x0.88" in first.note  # the clone's vocal tract speaks with it
     assert len(fake_models.searches()) == 1 and ("heard", "es") not in fake_models  # searched in es: heard there
     again = own_voice.cast(*video_of(7), fr, clone_cfg(), "talk2").voices["SPEAKER_00"]
     assert again.origin == "library" and again.name == first.name and "no search" in again.note
+    assert again.formant == 0.88  # kept with the voice, as its pitch is
     assert len(fake_models.searches()) == 1  # no second search
     assert fake_models.count(("heard", "fr")) == 1  # only checked that French listeners understand it
     other = own_voice.cast(*video_of(8), es, clone_cfg(), "talk3").voices["SPEAKER_00"]
