@@ -17,7 +17,8 @@ per language, for the stock voice (dubbing.voices.cast_voices, today's default) 
   never used by the search);
 - CER: Whisper base back-transcription character error rate of the two sentences;
 each for the voice as synthesized and "+eq": given the speaker's long-term spectrum (dubbing.timbre,
-measured on the search half; the product applies it to cloned voices).
+measured on the search half), and for a clone its formant ratio before it (dubbing.formant, chosen by
+the search on clone.SELECT_TEXT): a clone's "+eq" is what the product speaks.
 Ceilings: R and J2 between the speaker's own two halves. pa_sample: cross-speaker cosines (sources,
 and the two clones) must stay below each speaker's own.
 """
@@ -122,7 +123,7 @@ def main() -> None:
         sys.path.insert(0, args.site)
 
     import languages
-    from dubbing import clone, config, media, profiles, timbre, transcribe, voices
+    from dubbing import clone, config, formant, media, profiles, timbre, transcribe, voices
     from dubbing.kokoro import engine
     from dubbing.schema import Voice
     from dubbing.speak import Synthesizer
@@ -161,16 +162,18 @@ def main() -> None:
                    search_R=round(found.similarity, 3), search_start_R=round(found.start_similarity, 3))
         style_file = tmp / f"{item.replace(':', '_')}.npy"
         np.save(style_file, found.style)
-        clones[item] = (style_file, found.pitch, found.eq)
+        clones[item] = (style_file, found.pitch, found.eq, found.formant)
+        row["formant"] = found.formant
         for lang in langs:
             stock = voices.cast_voices([prof], lang, "kokoro").voices[who]
             cloned = Voice(speaker=who, backend="kokoro", name=f"file:{style_file}", pitch=round(found.pitch, 2))
             row[f"{lang.code}_stock_voice"] = f"{stock.name}{stock.pitch:+.1f}"
-            for kind, voice, eq in (("stock", stock, None), ("clone", cloned, found.eq)):
+            for kind, voice, eq, ratio in (("stock", stock, None, 1.0), ("clone", cloned, found.eq, found.formant)):
                 audio = speak(synth, voice, lang)
                 if eq is None:  # the stock voice given the speaker's spectrum too: what the EQ alone buys
                     eq = timbre.match(search_half, clone.to_16k(audio, 24000), 16000)
-                for variant, a24 in ((kind, audio), (kind + "+eq", timbre.apply(audio, 24000, eq))):
+                shaped = timbre.apply(formant.warp(audio, 24000, ratio), 24000, eq)  # as the product carries it
+                for variant, a24 in ((kind, audio), (kind + "+eq", shaped)):
                     a16 = clone.to_16k(a24, 24000)
                     row[f"{lang.code}_{variant}_R"] = round(float(clone.embed(a16) @ ref_r), 3)
                     row[f"{lang.code}_{variant}_J2"] = round(float(judge2(a16) @ ref_j), 3) if judge2 else None
@@ -193,7 +196,7 @@ def print_row(row: dict, langs, has_j2: bool) -> None:
           f"{'clones' if row['would_clone'] else 'product keeps the stock voice: < 10 s'}), "
           f"own halves R {row['own_halves_R']}" + (f" J2 {row['own_halves_J2']}" if has_j2 else ""))
     print(f"  cloning {row['clone_s']} s ({row['clone_cpu_s']} CPU-s), {row['evaluations']} voices tried, from {row['start']}: "
-          f"search figure {row['search_start_R']} -> {row['search_R']}")
+          f"search figure {row['search_start_R']} -> {row['search_R']}, formant ratio {row['formant']:.2f}")
     variants = ("stock", "stock+eq", "clone", "clone+eq")
     print(f"  {'lang':<5}{'stock voice':<16}" + "".join(f"{'R ' + v:>11}" for v in variants)
           + ("".join(f"{'J2 ' + v:>12}" for v in variants) if has_j2 else "")
@@ -208,7 +211,7 @@ def print_row(row: dict, langs, has_j2: bool) -> None:
 def cross_speaker(results, clones, synth, lang, media_dir, judge2) -> str:
     """pa_sample's two speakers: source-to-source and clone-to-clone cosines (Resemblyzer), beside each
     speaker's own halves."""
-    from dubbing import clone, media, timbre
+    from dubbing import clone, formant, media, timbre
     from dubbing.schema import Voice
 
     pa = [r for r in results if r["speaker"].startswith("pa_sample:")]
@@ -220,9 +223,10 @@ def cross_speaker(results, clones, synth, lang, media_dir, judge2) -> str:
     src = [clone.embed(clone.speaker_audio(wav, dia.turns, s)) for s in (a, b)]
     dubbed = []
     for r in pa:
-        style_file, pitch, eq = clones[r["speaker"]]
+        style_file, pitch, eq, ratio = clones[r["speaker"]]
         v = Voice(speaker="x", backend="kokoro", name=f"file:{style_file}", pitch=round(pitch, 2))
-        dubbed.append(clone.embed(clone.to_16k(timbre.apply(speak(synth, v, lang), 24000, eq), 24000)))
+        shaped = timbre.apply(formant.warp(speak(synth, v, lang), 24000, ratio), 24000, eq)
+        dubbed.append(clone.embed(clone.to_16k(shaped, 24000)))
     return (f"\npa_sample cross-speaker (Resemblyzer): sources {float(src[0] @ src[1]):.3f}, "
             f"clones ({lang.code}) {float(dubbed[0] @ dubbed[1]):.3f}; own halves "
             f"{pa[0]['own_halves_R']} / {pa[1]['own_halves_R']}")
