@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from .files import write_atomic
 
@@ -191,6 +191,15 @@ class Voice(Record):
     formant: float = 1.0  # then the formants alone moved by this ratio (dubbing.formant; a clone's vocal tract)
     origin: str = "stock"  # "stock" | "cloned" | "library" (a kept clone reused) | "pinned" (--voice)
     note: str = ""  # why this voice: a clone's scores, or why cloning fell back to the stock voice
+
+    @model_serializer(mode="wrap")
+    def _unmoved_formants_unsaid(self, handler):
+        """A voice whose formants are not moved is written (and keyed: workspace.digest) as before the
+        field existed, so a job made earlier does not speak every line again after an upgrade."""
+        out = handler(self)
+        if self.formant == 1.0:
+            out.pop("formant", None)
+        return out
 
 
 class VoiceCast(Record):

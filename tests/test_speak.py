@@ -75,6 +75,19 @@ def test_espeak_rate_changes_length():
     assert len(fast[0]) < 0.7 * len(slow[0])
 
 
+def test_a_voice_with_unmoved_formants_is_written_and_keyed_as_before_formants_existed():
+    from dubbing.schema import VoiceCast
+    from dubbing.workspace import digest
+
+    plain = Voice(speaker="S", backend="kokoro", name="jm_kumo", pitch=-1.0)
+    before = {"speaker": "S", "backend": "kokoro", "name": "jm_kumo", "speed": 1.0, "pitch": -1.0,
+              "origin": "stock", "note": ""}  # a voices.json entry of a job made before the field
+    assert digest(plain) == digest(before)  # its lines are not spoken again after an upgrade
+    cast = VoiceCast(language="es", voices={"S": plain.model_copy(update={"formant": 0.88})})
+    assert VoiceCast.model_validate_json(cast.model_dump_json()).voices["S"].formant == 0.88
+    assert "formant" not in VoiceCast(language="es", voices={"S": plain}).model_dump_json()
+
+
 def test_a_voice_speaks_with_its_formant_ratio_same_length_lower_spectrum():
     synth = speak.Synthesizer()
     es = languages.get("es")
