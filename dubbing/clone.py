@@ -91,7 +91,6 @@ class Clone:
     trace: list[tuple[float, float]] = field(default_factory=list)  # (seconds, best similarity) per kept step
     eq: list[float] = field(default_factory=list)  # dB per timbre.BANDS, put on the speech after synthesis
     formant: float = 1.0  # formant ratio put on the speech after the pitch shift, before the eq (dubbing.formant)
-    formant_similarity: dict[float, float] = field(default_factory=dict)  # ratio -> cosine, SELECT_TEXT
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -338,7 +337,7 @@ def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, s
     say(f"formant ratio {ratio:.2f}: " + ", ".join(f"{r:.2f} {c:.3f}" for r, c in by_ratio.items()))
     return Clone(style=x, pitch=best_pitch, start=start, similarity=best_sim, start_similarity=start_sim,
                  cer=best_cer, seconds=clock() - t0, evaluations=judge.evaluations, trace=trace,
-                 eq=judge.eq(best_audio, best_pitch, ratio), formant=ratio, formant_similarity=by_ratio)
+                 eq=judge.eq(best_audio, best_pitch, ratio), formant=ratio)
 
 
 def choose_ratio(by_ratio: dict[float, float], cer_at: Callable[[float], float], bound: float) -> float:
