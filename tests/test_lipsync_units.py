@@ -28,7 +28,7 @@ def test_bilabial_closes_even_when_shorter_than_a_frame():
     assert closed.any()
     hit = np.flatnonzero(closed)
     assert np.all(np.abs(frames[hit] - 0.417) < 0.06)
-    assert art[np.argmin(np.abs(frames - 0.25)), V.JAW] > 0.7  # the vowel opens the jaw
+    assert art[np.argmin(np.abs(frames - 0.25)), V.JAW] > 0.9 * V.CLASSES["aa"][V.JAW]  # the vowel opens the jaw
 
 
 def test_silence_relaxes_to_rest_and_coarticulation_is_smooth():
@@ -50,7 +50,7 @@ def test_mouth_rests_before_the_first_and_after_the_last_phone():
     frames = np.arange(0, 2, 1 / 25)
     art = C.frame_curves(frames, [("a", 0.8, 1.1)])
     jaw = art[:, V.JAW]
-    assert jaw[np.argmin(np.abs(frames - 0.95))] > 0.9
+    assert jaw[np.argmin(np.abs(frames - 0.95))] > 0.9 * V.CLASSES["aa"][V.JAW]
     # 0.2 s from the voice the mouth is nearly at rest (it held the vowel ~0.3 s before)
     assert jaw[np.argmin(np.abs(frames - 1.3))] < 0.15 and jaw[np.argmin(np.abs(frames - 0.6))] < 0.15
 
