@@ -28,6 +28,9 @@ RAMP_FRAMES = 4  # frames to fade the effect in and out at skipped spans
 IDLE_MARGIN = 0.3  # s: a face is left as it is only this far from its new speech and its own turns (coarticulation)
 MIN_IDLE = 1.0  # s: shorter idle stretches are drawn anyway (no fading out and in again within a breath)
 OPEN_PARTED = 0.06  # iod over the lips' rest opening: lips parted in the source (a mouth that moves needs drawing)
+HELD_WINDOW = 0.4  # s: the window over which a mouth held still is told from one speaking (held)
+HELD_STD = 0.015  # iod: the opening's std over HELD_WINDOW under which the mouth is held (stop 32: speech's median
+# 0.019-0.048 on seven clips; ls_demo2's grin 0.002-0.016)
 
 
 @dataclass
@@ -85,7 +88,9 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                jaw_weight: float = 0.0, own_motion: tuple[np.ndarray, np.ndarray] | None = None,
                person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None,
                person_drives: bool = True,
-               busy: Sequence[tuple[float, float]] | None = None) -> tuple[TrackPlan, list[str]]:
+               busy: Sequence[tuple[float, float]] | None = None,
+               own_speech: tuple[Sequence[tuple[float, float]], Sequence[tuple[float, float]]] | None = None
+               ) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
     mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
@@ -98,7 +103,10 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     own swing).
     busy: the spans (start s, end s) where this face's mouth must follow the new speech (its new
     phones and its own turns in the source); away from them, with its lips at rest in the source,
-    the face is left as it is (weight 0: not drawn). None = drawn on every frame."""
+    the face is left as it is (weight 0: not drawn). None = drawn on every frame.
+    own_speech: where this face speaks in the source, (its phones' spans, its voice's turns), start s and
+    end s: where neither it nor the new speech is, the lips take the source's own shape (own_expression),
+    not a resting one."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
@@ -139,6 +147,12 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     if own_motion is not None:
         target = _with_own_motion(target, lips_at, t, *own_motion, strength)
         q_t = G.mouth_measures_moving(target)
+    elif own_speech is not None:
+        opening = G.mouth_measures_moving(lips_at)[:, 0]
+        keep = own_expression(t, phones, *own_speech, held(opening, t), overrides)[:, None, None]
+        if keep.any():
+            target = (1 - keep) * target + keep * lips_at
+            q_t = G.mouth_measures_moving(target)
     inv = np.array([G.invert(x) for x in m])
     to_img = lambda c: np.einsum("nij,nkj->nki", inv[:, :, :2], c) + inv[:, None, :, 2]
     reasons = skip_reasons(lm, G.yaw_ratio(lm))
@@ -166,6 +180,38 @@ def shaped(mov: np.ndarray, q: np.ndarray, q_t: np.ndarray, model: ShapeModel) -
     ask = q_t + (q_t - G.mouth_measures_moving(target))
     ask[:, 0] = ask[:, 0].clip(0)
     return keep_lips_apart(mov + model.predict(ask) - model.predict(q))
+
+
+def own_expression(t: np.ndarray, phones: Sequence[tuple[str, float, float]], own_phones: Sequence[tuple[float, float]],
+                   own_turns: Sequence[tuple[float, float]], still: np.ndarray | None = None,
+                   overrides: dict[str, str] | None = None, margin: float = IDLE_MARGIN) -> np.ndarray:
+    """Per frame (times t, s, increasing), 0..1: how much the lips keep the source's own shape because
+    neither the new speech nor the face's own speech in the source is there. The new speech's share is
+    its silence's share of the coarticulated trajectory (person.class_weights), so the lips ease out of
+    the last phone. The face's own speech is its phones' spans (start s, end s) and `margin` s around
+    them; inside its voice's turns (which run on through laughs and breaths, and through words no one
+    transcribed), only frames whose lips are `still` (bool, `held`) count as quiet. Eased over RAMP_FRAMES.
+
+    A face drawn at rest wherever the new speech pauses lost what the person does between words: on
+    ls_demo2 into es (stop 32), a man grinning with his teeth bare for 1.3 s of silence was drawn with
+    his lips shut. Where their own source speech is, their own mouth says other words: the new speech's
+    rest stays."""
+    t = np.asarray(t, np.float64)
+    near = lambda spans: PM.within(t, [("", a - margin, b + margin) for a, b in spans])
+    quiet = ~near(own_phones) & (~near(own_turns) | (np.zeros(len(t), bool) if still is None else still))
+    silence = PM.class_weights(t, phones, overrides)[:, PM.CLASS_NAMES.index("sil")]
+    return np.clip(silence, 0.0, 1.0) * ramp(quiet)
+
+
+def held(opening: np.ndarray, t: np.ndarray, window: float = HELD_WINDOW, most: float = HELD_STD) -> np.ndarray:
+    """Frames (times t, s) whose mouth `opening` (iod) moves less than `most` (std) over `window` s around
+    them: an expression held (a grin, a parted pause), not lips speaking."""
+    from scipy.ndimage import uniform_filter1d
+
+    x = np.asarray(opening, np.float64)
+    n = max(1, int(round(window / float(np.median(np.diff(t))))) if len(t) > 1 else 1)
+    m, m2 = uniform_filter1d(x, n, mode="nearest"), uniform_filter1d(x * x, n, mode="nearest")
+    return np.sqrt(np.maximum(m2 - m * m, 0.0)) < most
 
 
 def idle(t: np.ndarray, busy: Sequence[tuple[float, float]], parted: np.ndarray, margin: float = IDLE_MARGIN,

@@ -160,17 +160,20 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     for tid, spk in assigned.items():
         f, lm = tracks.landmarks(tid)
         ph = [(s, a, b) for s, a, b, who in phones if who == spk]
+        own_turns = [(u.start, u.end) for u in source_turns if u.speaker == spk]
+        own_ph = None if src_pauses is None else \
+            A.outside_pauses([p[:3] for p in source_speech[0] if p[3] == spk], src_pauses, overrides=overrides)
         plan, reasons = A.plan_track(tid, f, lm, templates[tid], times, ph, banks[tid], strength, overrides,
                                      voice_pauses=voice_pauses,
                                      jaw_activation=None if jaw_act is None else jaw_act[f], jaw_weight=jaw_from_voice,
                                      own_motion=None if retime is None else
                                      (retime.source_time(times[f]), retime.weight(times[f])),
-                                     person_drives=person_drives, person_source=None if src_pauses is None else
-                                     (A.outside_pauses([p[:3] for p in source_speech[0] if p[3] == spk], src_pauses,
-                                                       overrides=overrides), None if src_act is None else src_act[f]),
+                                     person_drives=person_drives, person_source=None if own_ph is None else
+                                     (own_ph, None if src_act is None else src_act[f]),
                                      busy=None if retime is not None else   # a re-sync keeps every frame
-                                     [(a, b) for _, a, b in ph] + [(u.start, u.end) for u in source_turns
-                                                                   if u.speaker == spk])
+                                     [(a, b) for _, a, b in ph] + own_turns,
+                                     own_speech=(own_turns if own_ph is None else [(a, b) for _, a, b in own_ph],
+                                                 own_turns))
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

@@ -8,7 +8,7 @@ from lipsync import geometry as G
 from lipsync import smooth as S
 from lipsync import visemes as V
 from lipsync import warp as W
-from lipsync.analysis import idle, ramp
+from lipsync.analysis import held, idle, own_expression, ramp
 from lipsync.metrics import FaceCurve, amp_ratio, av_sync, closure_rate, envelope, measure_spans, pooled
 from lipsync.mouth_model import Range, blend_measures
 
@@ -226,6 +226,30 @@ def test_a_face_is_idle_only_well_away_from_speech_and_with_its_lips_at_rest():
     assert at(9.96)
     short = idle(t, [(1.0, 2.0)], np.zeros_like(t, bool), margin=0.3, min_idle=1.0)
     assert short[int(2.5 / 0.04)] and not idle(t[:70], [(1.0, 2.0)], np.zeros(70, bool), 0.3, 1.0).any()  # 0.76 s idle
+
+
+def test_the_lips_keep_their_own_shape_only_where_neither_the_new_nor_the_own_speech_is():
+    t = np.arange(0, 10, 0.04)  # 25 f/s
+    phones = [("a", 1.0, 1.5), ("m", 1.5, 1.6), ("a", 1.6, 2.0), ("o", 6.0, 6.5)]  # new speech
+    own = [(3.0, 4.0)]  # the face's own phones in the source, in the new speech's pause
+    turns = [(3.0, 5.5)]  # its voice's turn runs on past them (a laugh)
+    still = (t >= 4.8) & (t < 5.6)  # its lips held still (a grin) from 4.8 s
+    keep = own_expression(t, phones, own, turns, still, margin=0.3)
+    at = lambda x: keep[int(round(x / 0.04))]
+    assert 0 <= keep.min() and keep.max() <= 1
+    assert at(1.3) < 0.01 and at(1.55) < 0.01 and at(6.2) < 0.01  # the new speech draws its own shapes
+    assert at(3.5) == 0 and at(2.75) == 0 and at(4.25) == 0  # over the own phones and their margin: the rest stays
+    assert at(4.6) == 0 and at(5.3) > 0.99  # in the turn, lips moving: rest; lips held: their own
+    assert at(8.5) > 0.99 and at(0.3) > 0.99  # elsewhere, the source's own lips
+    assert 0.01 < at(2.15) < at(2.3) < 1  # eased out of the last phone, not switched
+    assert np.array_equal(own_expression(t, phones, own, turns, None, margin=0.3) > 0, keep * ~still > 0)
+
+
+def test_a_mouth_held_still_is_told_from_one_speaking():
+    t = np.arange(0, 4, 0.04)
+    speaking = 0.1 + 0.05 * np.sin(2 * np.pi * 5 * t)  # iod, syllables at 5 Hz
+    grin = np.full(len(t), 0.15) + 0.002 * np.random.default_rng(0).standard_normal(len(t))
+    assert not held(speaking, t).any() and held(grin, t).all()
 
 
 def test_a_long_output_is_measured_on_a_few_windows_where_the_face_is_drawn():
