@@ -9,6 +9,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 MIN_CORR = 0.1  # below this a face is not taken to be the speaker
+MIN_FRAMES = 12  # a track seen for fewer frames (under half a second) is no speaker, and takes no one's place:
+# on a 20 s vlog (LatentSync's demo3, stop 32), a face found in one frame shared the screen with the man
+# talking throughout, so he was no longer "one face on screen, one voice", and no face was synced
 STILL_STD = 0.002  # mouth-opening spread of a face that never moves (a photo shown as video: 0.0003;
                    # a talking face: tens of times more); correlation says nothing about such a face
 
@@ -61,8 +64,8 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
                 act = act * motion(envelope[f])
             corr[(tid, s)] = correlation(m, act)
     # groups of tracks that overlap in time compete for speakers; disjoint tracks (cuts) do not
-    ids = list(track_frames)
-    span = {t: (track_frames[t].min(), track_frames[t].max()) for t in ids if len(track_frames[t])}
+    ids = [t for t in track_frames if len(track_frames[t]) >= MIN_FRAMES]
+    span = {t: (track_frames[t].min(), track_frames[t].max()) for t in ids}
     groups: list[set[int]] = []
     for t in span:
         hit = [g for g in groups if any(span[t][0] <= span[u][1] and span[u][0] <= span[t][1] for u in g)]

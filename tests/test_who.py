@@ -106,6 +106,24 @@ def test_the_face_whose_mouth_follows_the_voice_is_the_talker():
     assert SP.talkers(*still, times, [(0.0, 5.0)], env) == {}
 
 
+def test_a_face_found_in_a_few_frames_does_not_take_the_one_talker_s_place():
+    rng = np.random.default_rng(4)
+    times = np.arange(250) / 25.0
+    env = np.abs(np.sin(times * 9.0))
+    frames = np.arange(250)
+    talker = 0.05 + 0.03 * env + 0.02 * rng.standard_normal(250)
+    turns = [(0.0, 10.0, "SPEAKER_00")]  # one voice throughout, music under it: the mouth follows it barely
+    noise = env + rng.standard_normal(250)
+    alone, corr = SP.assign({0: frames}, {0: talker}, times, turns, noise)
+    assert alone == {0: "SPEAKER_00"} and corr[(0, "SPEAKER_00")] < SP.MIN_CORR  # one face, one voice
+    flash = np.array([200])  # a false face, one frame, on screen with him
+    got, _ = SP.assign({0: frames, 1: flash}, {0: talker, 1: np.array([0.05])}, times, turns, noise)
+    assert got == {0: "SPEAKER_00"}
+    short = np.arange(100, 100 + SP.MIN_FRAMES)  # a real second face on screen for half a second still competes
+    got, _ = SP.assign({0: frames, 1: short}, {0: talker, 1: _face(len(short), None, rng)}, times, turns, noise)
+    assert 0 not in got  # two faces on screen then: his weak r alone no longer makes him the speaker
+
+
 def test_two_faces_moving_alike_give_no_talker():
     rng = np.random.default_rng(2)
     times = np.arange(125) / 25.0
