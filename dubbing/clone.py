@@ -214,11 +214,11 @@ class Judge:
         return out
 
     def shifted16k(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> np.ndarray:
-        """`audio` (24 kHz) pitch-shifted, its formants moved by `formant` (dubbing.formant), at 16 kHz."""
-        from . import stretch
+        """`audio` (24 kHz) pitch-shifted, its formants moved by `formant`, at 16 kHz: as speak.shift does."""
         from .kokoro import SAMPLE_RATE
+        from .speak import shift
 
-        return to_16k(formants.warp(stretch.pitch_shift(audio, SAMPLE_RATE, pitch), SAMPLE_RATE, formant), SAMPLE_RATE)
+        return to_16k(shift(audio, SAMPLE_RATE, pitch, formant), SAMPLE_RATE)
 
     def eq(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> list[float]:
         """The gain curve (dB per timbre.BANDS) giving `audio` at `pitch` (and `formant`) the reference's

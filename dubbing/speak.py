@@ -71,6 +71,12 @@ def trim(audio: np.ndarray, sr: int, phones: list[Phone], pad: float = PAD) -> t
     return audio[a:b], moved
 
 
+def shift(audio: np.ndarray, sr: int, pitch: float, ratio: float = 1.0) -> np.ndarray:
+    """Synthesized speech (sr Hz) moved to a voice's pitch (semitones; the formants move with it), then its
+    formants alone by `ratio` (dubbing.formant): what every line gets before its voice's colour (eq)."""
+    return formant.warp(stretch.pitch_shift(audio, sr, pitch), sr, ratio)
+
+
 class Synthesizer:
     """Speaks lines in cast voices; each backend loads on first use and is kept."""
 
@@ -107,8 +113,7 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        shaped = formant.warp(stretch.pitch_shift(audio, sr, voice.pitch), sr, voice.formant)
-        return Speech(voicelib.colour(voice.name, shaped, sr), sr, phones)
+        return Speech(voicelib.colour(voice.name, shift(audio, sr, voice.pitch, voice.formant), sr), sr, phones)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,

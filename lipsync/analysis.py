@@ -15,6 +15,7 @@ from . import landmarks as L
 from . import metrics as M
 from . import person as PM
 from . import smooth as S
+from . import speakers as SP
 from . import visemes as V
 from . import warp as W
 from .mouth_model import MOVE, Bank, Range, ShapeModel, blend_measures, keep_lips_apart, ring
@@ -117,6 +118,7 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     # source's lag against the new voice.
     lips_at = canon[:, MOVE]
     q = G.mouth_measures_moving(mov)
+    q_own = G.mouth_measures_moving(lips_at)  # the lips' measures as tracked, fast motion included
     model = ShapeModel.generic_for(mov.mean(0)) if still else ShapeModel.fit(mov, q)
     rng = Range.still(q[0]) if still else Range.of(q)
     if voice_pauses is not None:
@@ -126,7 +128,6 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     if person_source is not None and len(t) >= PM.MIN_FRAMES:
         # the person's model drives the mouth where, on held-out frames of the source, it predicted
         # the person's real mouth, and better than the generic targets did
-        q_own = G.mouth_measures_moving(lips_at)
         generic = rng.measures(articulation(t, person_source[0], overrides, person_source[1], jaw_weight))
         check = PM.check(t, q_own, *person_source, rng, overrides, generic)
         if person_drives and check is not None and check.r > max(check.r_generic or 0.0, 0.0):
@@ -142,14 +143,13 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                 drive[:, 0] = PM.through_blend(wide, q_own[:, 0], talk, strength)
             drive[:, 0] = drive[:, 0].clip(0)
     # the source's share (1 - strength) is of its motion as tracked, fast syllables included
-    q_t = blend_measures(G.mouth_measures_moving(lips_at), drive, art[:, V.CLOSURE], strength)
+    q_t = blend_measures(q_own, drive, art[:, V.CLOSURE], strength)
     target = shaped(mov, q, q_t, model)
     if own_motion is not None:
         target = _with_own_motion(target, lips_at, t, *own_motion, strength)
         q_t = G.mouth_measures_moving(target)
     elif own_speech is not None:
-        opening = G.mouth_measures_moving(lips_at)[:, 0]
-        keep = own_expression(t, phones, *own_speech, held(opening, t), overrides)[:, None, None]
+        keep = own_expression(t, phones, *own_speech, held(q_own[:, 0], t), overrides)[:, None, None]
         if keep.any():
             target = (1 - keep) * target + keep * lips_at
             q_t = G.mouth_measures_moving(target)
@@ -206,12 +206,8 @@ def own_expression(t: np.ndarray, phones: Sequence[tuple[str, float, float]], ow
 def held(opening: np.ndarray, t: np.ndarray, window: float = HELD_WINDOW, most: float = HELD_STD) -> np.ndarray:
     """Frames (times t, s) whose mouth `opening` (iod) moves less than `most` (std) over `window` s around
     them: an expression held (a grin, a parted pause), not lips speaking."""
-    from scipy.ndimage import uniform_filter1d
-
-    x = np.asarray(opening, np.float64)
     n = max(1, int(round(window / float(np.median(np.diff(t))))) if len(t) > 1 else 1)
-    m, m2 = uniform_filter1d(x, n, mode="nearest"), uniform_filter1d(x * x, n, mode="nearest")
-    return np.sqrt(np.maximum(m2 - m * m, 0.0)) < most
+    return SP.motion(opening, n) < most
 
 
 def idle(t: np.ndarray, busy: Sequence[tuple[float, float]], parted: np.ndarray, margin: float = IDLE_MARGIN,
