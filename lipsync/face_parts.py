@@ -128,7 +128,8 @@ def join(parts: list[SourceFaces], first: list[int], workdir: Path, fps: float) 
                              "colour": [round(float(x), 5) for x in np.mean([m[1] for m in mine], 0)]})
     out = T.Tracks(times, pts, p0.width, p0.height, lm, blend, track, filled,
                    {"cuts": [float(times[i]) for i in cut_frames], "cut_frames": cut_frames,
-                    "relinked": [[t, p] for t, p in sorted(person.items()) if t != p], "identity": identity})
+                    "relinked": [[t, p] for t, p in sorted(person.items()) if t != p], "identity": identity,
+                    "steadied": sum(int(part.tracks.extra.get("steadied", 0)) for part in parts)})
     T.fill_gaps(out, gap, cut_frames)
     templates, banks = {}, {}
     for t in sorted(person, key=lambda t: (person[t], t)):  # each person's earliest part first

@@ -30,6 +30,7 @@ from dubbing.video import Frame
 
 from . import geometry as G
 from . import landmarks as L
+from . import steady as S
 
 MAX_FACES = 4
 BLENDSHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker")
@@ -489,23 +490,23 @@ def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
 
 def track_file(video: str | os.PathLike, workdir: str | os.PathLike,
                on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None,
-               span: tuple[int, int] | None = None, pts: np.ndarray | None = None) -> Tracks:
+               span: tuple[int, int] | None = None, pts: np.ndarray | None = None, steady: bool = True) -> Tracks:
     """Track the faces of a whole video file, decoded as a stream (see track_video); with `span`
     (first, stop), of those frames only, indexed from 0 (as Tracks.window of the whole). `pts`: the
     file's frame pts when known (video.frames)."""
     info = vio.probe(video)
     if span is None:
         n = len(vio.frame_times(video)[0])
-        return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame)
+        return track_video(vio.frames(video), n, info.width, info.height, Path(workdir), on_frame, steady=steady)
     first, stop = span
     local = (dataclasses.replace(f, index=f.index - first) for f in vio.frames(video, span=span, pts=pts))
-    return track_video(local, stop - first, info.width, info.height, Path(workdir), on_frame)
+    return track_video(local, stop - first, info.width, info.height, Path(workdir), on_frame, steady=steady)
 
 
 def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int, workdir: Path,
                 on_frame: Callable[[Frame, list[tuple[int, np.ndarray]]], None] | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                landmarker: Landmarker | None = None) -> Tracks:
+                landmarker: Landmarker | None = None, steady: bool = True) -> Tracks:
     """Track faces over streamed frames. `on_frame(frame, [(track id, landmarks)])` sees each
     decoded frame once (for building mouth banks in the same pass) with the track ids known then;
     tracks re-linked across cuts at the end take the id of the person's first track.
@@ -534,6 +535,8 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
     small_boxes: dict[int, np.ndarray] = {}  # track id -> last box of a small face
     last_tile = -1e9
     count = 0
+    steadier = S.Steadier(lm) if steady else None
+    prev_rgb = None
     for fr in frames:
         if fr.index >= n:
             break
@@ -547,6 +550,8 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
             cut_frames.append(fr.index)
             linker.cut()
             small_boxes, last_tile = {}, -1e9
+            if steadier:
+                steadier.cut()
         faces = lmk.detect_video(fr.rgb, fr.time)
         boxes = [G.bbox(f.lm) for f in faces]
         # small faces the VIDEO pass missed: follow known ones on upscaled crops...
@@ -570,15 +575,24 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
         ids = linker.link(fr.index, boxes)
         small_boxes = {t: b for t, b in zip(ids, boxes) if (b[2] - b[0]) < SMALL_FACE * width}
         ident.add(fr.index, fr.rgb, faces, ids)
+        pending = set()
         for k, (f, tid) in enumerate(zip(faces, ids)):
-            lm[fr.index, k] = f.lm[L.SUBSET]
+            sub = f.lm[L.SUBSET]
+            if steadier:
+                sub, held = steadier.step(fr.index, prev_rgb, fr.rgb, tid, k, sub)
+                if held:
+                    pending.add(tid)
+            lm[fr.index, k] = sub
             blend[fr.index, k] = f.blend
             track[fr.index, k] = tid
         if on_frame:
-            on_frame(fr, [(tid, np.array(lm[fr.index, k])) for k, tid in enumerate(ids)])
+            on_frame(fr, [(tid, np.array(lm[fr.index, k])) for k, tid in enumerate(ids) if tid not in pending])
+        prev_rgb = fr.rgb
         count = fr.index + 1
         if progress:
             progress(count, n_frames)
+    if steadier:
+        steadier.finish()
     track = track[:count]
     person = ident.relink(track)
     relinked = [[t, p] for t, p in person.items() if t != p]
@@ -593,7 +607,8 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
     tr = Tracks(times[:count], pts[:count], width, height, lm[:count], blend[:count], track,
                 np.zeros((count, MAX_FACES), bool),
                 {"cuts": [float(times[i]) for i in cut_frames], "cut_frames": [int(i) for i in cut_frames],
-                 "relinked": relinked, "identity": descriptors})
+                 "relinked": relinked, "identity": descriptors,
+                 "steadied": steadier.count if steadier else 0})
     fill_gaps(tr, int(MAX_GAP * fps), cut_frames)
     return tr
 
