@@ -12,7 +12,8 @@ MAX_HELD frames; otherwise it is put back as found (the frame the flow started f
 Against an independent judge, dlib's 68-point lips (bench/steady.py --judge): on demo3, where the
 thresholds were set, frames more than 0.12 eye distances off 22 -> 7 of 598; on clips not used for them,
 LatentSync's demo1 (38 frames moved) 2 -> 2 and mean 0.038 -> 0.039, and nothing moved on the steady
-shared clips (vr_face1/2, ls_demo2: 3 frames). About 10 % more tracking time on a 1080x1920 video.
+shared clips (vr_face1/2, ls_demo2: 3 frames) nor, but for 5 frames of one, on LivePortrait's 17 example
+clips (still cameras). About 10 % more tracking time on a 1080x1920 video.
 """
 
 from __future__ import annotations
