@@ -123,7 +123,7 @@ def main() -> None:
         sys.path.insert(0, args.site)
 
     import languages
-    from dubbing import clone, config, formant, media, profiles, timbre, transcribe, voices
+    from dubbing import clone, config, formant, media, own_voice, profiles, timbre, transcribe, voices
     from dubbing.kokoro import engine
     from dubbing.schema import Voice
     from dubbing.speak import Synthesizer
@@ -180,6 +180,15 @@ def main() -> None:
                     if variant != "stock+eq":
                         row[f"{lang.code}_{variant}_CER"] = round(cer(a24, " ".join(EVAL_TEXT[lang.code]), lang,
                                                                       cfg.asr), 3)
+            # the product's default: the stock voice, given the spectrum where its own check (on the search
+            # half's two quarters) says it sounds more like the speaker; the EQ fitted on the search half
+            coloured = own_voice.colour(stock, search_half, lang, cfg.asr, synth)
+            a24 = speak(synth, coloured, lang)
+            a16 = clone.to_16k(a24, 24000)
+            row[f"{lang.code}_colour"] = bool(coloured.eq)
+            row[f"{lang.code}_colour_R"] = round(float(clone.embed(a16) @ ref_r), 3)
+            row[f"{lang.code}_colour_J2"] = round(float(judge2(a16) @ ref_j), 3) if judge2 else None
+            row[f"{lang.code}_colour_CER"] = round(cer(a24, " ".join(EVAL_TEXT[lang.code]), lang, cfg.asr), 3)
         results.append(row)
         print_row(row, langs, judge2 is not None)
 
@@ -206,6 +215,13 @@ def print_row(row: dict, langs, has_j2: bool) -> None:
         print(f"  {c:<5}{row[f'{c}_stock_voice']:<16}" + "".join(f"{row[f'{c}_{v}_R']:>11.3f}" for v in variants)
               + ("".join(f"{row[f'{c}_{v}_J2']:>12.3f}" for v in variants) if has_j2 else "")
               + "".join(f"{row[f'{c}_{v}_CER']:>13.3f}" for v in ("stock", "clone", "clone+eq")))
+    print("  the product's stock voice (tts.colour: the spectrum where its own check takes it):")
+    for lang in langs:
+        c = lang.code
+        print(f"  {c:<5}{'taken' if row[f'{c}_colour'] else 'kept own':<16} R {row[f'{c}_stock_R']:.3f} -> "
+              f"{row[f'{c}_colour_R']:.3f}" + (f"  J2 {row[f'{c}_stock_J2']:.3f} -> {row[f'{c}_colour_J2']:.3f}"
+                                                if has_j2 else "")
+              + f"  CER {row[f'{c}_stock_CER']:.3f} -> {row[f'{c}_colour_CER']:.3f}")
 
 
 def cross_speaker(results, clones, synth, lang, media_dir, judge2) -> str:

@@ -253,14 +253,18 @@ class Judge:
         return {r: round(self.similarity(audio, pitch, r), 4) for r in ratios}
 
     def cer(self, audio: np.ndarray, pitch: float, formant: float = 1.0) -> float:
-        import jiwer
+        return heard_cer(self.heard(audio, pitch, formant), self.script, self.language, self.asr_cfg)
 
-        from . import transcribe
-        from .textnorm import normalize
 
-        said = transcribe.transcribe(self.heard(audio, pitch, formant), self.asr_cfg, language=self.language.whisper,
-                                     check=True)
-        return float(jiwer.cer(normalize(self.script), normalize(" ".join(s.text for s in said.segments))))
+def heard_cer(wav16k: np.ndarray, text: str, language, asr_cfg) -> float:
+    """Whisper's character error rate (0..1) on 16 kHz speech that says `text` in `language`."""
+    import jiwer
+
+    from . import transcribe
+    from .textnorm import normalize
+
+    said = transcribe.transcribe(wav16k, asr_cfg, language=language.whisper, check=True)
+    return float(jiwer.cer(normalize(text), normalize(" ".join(s.text for s in said.segments))))
 
 
 def search(judge: Judge, stock: dict[str, np.ndarray], budget: float = BUDGET, seed: int = 0,

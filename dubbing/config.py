@@ -99,6 +99,7 @@ class TTS(_Section):
     backend: str
     clone: bool = False  # clone each speaker's voice (dubbing/clone.py) instead of a stock voice
     clone_seconds: float = 60.0  # search budget per new speaker, wall seconds
+    colour: bool = False  # a stock voice given the speaker's long-term spectrum where that sounds more like them
     voices: dict[str, str] = {}  # speaker -> voice pinned by the user (library name, .npy/.pt file, stock name)
     xtts: XTTSServer = XTTSServer()  # the server of backend "xtts"
 

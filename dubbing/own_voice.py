@@ -23,6 +23,9 @@ from .schema import Diarization, SpeakerProfile, Voice, VoiceCast
 
 _cloning = threading.Lock()  # two languages dubbed at once must not search the same speaker twice
 
+COLOUR_SPEECH = 3.0  # seconds of a speaker's speech below which a stock voice keeps its own spectrum
+COLOUR_GAIN = 0.02  # Resemblyzer cosine the speaker's spectrum must add, on their speech held apart (mean of both ways)
+
 
 def cast(profiles: list[SpeakerProfile], diarization: Diarization, wav16k: np.ndarray | None, language,
          cfg: Config, source: str = "", log: Callable[[str], None] | None = None,
@@ -47,7 +50,52 @@ def cast(profiles: list[SpeakerProfile], diarization: Diarization, wav16k: np.nd
             out[speaker] = own(stock, by_speaker[speaker], diarization, wav16k, language, cfg, source, log)
         else:
             out[speaker] = stock
+    if cfg.tts.colour and wav16k is not None:
+        for speaker, voice in out.items():
+            if voice.origin == "stock" and voice.backend == "kokoro":
+                out[speaker] = colour(voice, clone.speaker_audio(wav16k, diarization.turns, speaker), language, cfg.asr)
     return base.model_copy(update={"voices": out})
+
+
+def colour(voice: Voice, speech16k: np.ndarray, language, asr_cfg, synth=None) -> Voice:
+    """`voice` given the speaker's long-term spectrum (dubbing.timbre: their recording chain and the broad
+    tilt of their voice) where that makes it sound more like them and no harder to understand: fitted on
+    one half of their speech (by time), it must raise the Resemblyzer cosine to the other half, by
+    COLOUR_GAIN on average both ways round (a few seconds of speech, or speech under music, give a curve
+    that only adds colour), and Whisper must hear a sentence in it within clone.CER_SLACK of the plain
+    voice (a curve that dips where the vowels' formants are can cost words). Otherwise the voice keeps its
+    own, and its note says why. `speech16k`: the speaker's speech, 16 kHz."""
+    if len(speech16k) < COLOUR_SPEECH * clone.EMBED_RATE:
+        return voice
+    from . import timbre
+    from .speak import Synthesizer
+
+    text = clone.SELECT_TEXT.get(language.code, clone.SELECT_TEXT["en"])
+    said = (synth or Synthesizer()).synthesize(text, voice, language)
+    said = clone.to_16k(said.audio, said.sample_rate)
+    plain = clone.embed(said)
+    half = len(speech16k) // 2
+    gain = 0.0
+    for fit, held in ((speech16k[:half], speech16k[half:]), (speech16k[half:], speech16k[:half])):
+        ref = clone.embed(held)
+        given = timbre.apply(said, clone.EMBED_RATE, timbre.match(fit, said, clone.EMBED_RATE))
+        gain += float((clone.embed(given) - plain) @ ref) / 2
+    if gain < COLOUR_GAIN:
+        return voice.model_copy(update={"note": _also(voice.note, f"its own spectrum kept (the speaker's: "
+                                                                   f"{gain:+.3f} on their speech held apart)")})
+    eq = timbre.match(speech16k, said, clone.EMBED_RATE)
+    plain, given = (clone.heard_cer(x, text, language, asr_cfg) for x in (said, timbre.apply(said, clone.EMBED_RATE, eq)))
+    if given > plain + clone.CER_SLACK:
+        return voice.model_copy(update={"note": _also(voice.note, f"its own spectrum kept (the speaker's sounded "
+                                                                   f"more like them, {gain:+.3f}, but was heard worse: "
+                                                                   f"CER {plain:.2f} -> {given:.2f})")})
+    return voice.model_copy(update={"eq": eq, "note": _also(voice.note, f"given the speaker's spectrum ({gain:+.3f} on "
+                                                                        f"their speech held apart; CER {plain:.2f} -> "
+                                                                        f"{given:.2f})")})
+
+
+def _also(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
 
 
 def pinned(stock: Voice, ref: str) -> Voice:

@@ -638,7 +638,7 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
                           lambda: _timed(t, "voices", own_voice.cast, src.profiles,  # cloned from each voice alone
                                          overlap.alone(src.diarization, src.overlapped),
                                          media.read_wav(job.path("source/audio16k.wav"))[0]
-                                         if cfg.tts.clone or cfg.tts.backend == "xtts" else None,
+                                         if cfg.tts.clone or cfg.tts.colour or cfg.tts.backend == "xtts" else None,
                                          lang, cfg, src.name, clips=job.root / "voices"))
         t0 = time.perf_counter()
         clips, fitted, phones, final_text = _speak_lines(src, lang, lines, cast, tr.source_language, cfg,

@@ -191,14 +191,19 @@ class Voice(Record):
     formant: float = 1.0  # then the formants alone moved by this ratio (dubbing.formant; a clone's vocal tract)
     origin: str = "stock"  # "stock" | "cloned" | "library" (a kept clone reused) | "pinned" (--voice)
     note: str = ""  # why this voice: a clone's scores, or why cloning fell back to the stock voice
+    eq: list[float] = []  # dB per timbre.BANDS put on the speech last: a stock voice given the speaker's
+    # long-term spectrum (own_voice.colour; a library voice's own eq is kept in the library)
 
     @model_serializer(mode="wrap")
     def _unmoved_formants_unsaid(self, handler):
-        """A voice whose formants are not moved is written (and keyed: workspace.digest) as before the
-        field existed, so a job made earlier does not speak every line again after an upgrade."""
+        """A voice whose formants are not moved, or with no eq of its own, is written (and keyed:
+        workspace.digest) as before those fields existed, so a job made earlier does not speak every line
+        again after an upgrade."""
         out = handler(self)
         if self.formant == 1.0:
             out.pop("formant", None)
+        if not self.eq:
+            out.pop("eq", None)
         return out
 
 

@@ -250,7 +250,8 @@ def profile(speaker: str, seconds: float, f0: float = 120.0) -> SpeakerProfile:
 
 def clone_cfg(**tts):
     cfg = config.load()
-    return cfg.model_copy(update={"tts": cfg.tts.model_copy(update={"backend": "kokoro", "clone": True, **tts})})
+    return cfg.model_copy(update={"tts": cfg.tts.model_copy(update={"backend": "kokoro", "clone": True, "colour": False,
+                                                                    **tts})})
 
 
 @pytest.fixture
@@ -384,3 +385,67 @@ def test_real_clone_is_kept_and_the_next_video_reuses_it(media_dir, monkeypatch,
     assert len(searches) == 1
     sp = Synthesizer().synthesize("Hola a todos.", casts[1], es)
     assert sp.duration > 0.3 and np.abs(sp.audio).max() > 0.01
+
+
+# --- a stock voice given the speaker's spectrum -------------------------------------------------------
+
+
+class _Said:
+    """A synthesizer that says white noise (24 kHz, 3 s) whatever the text: its spectrum is flat."""
+
+    def synthesize(self, text, voice, language):
+        from dubbing.speak import Speech
+
+        return Speech(np.random.default_rng(0).standard_normal(72000).astype(np.float32) * 0.1, 24000, [])
+
+
+def _band_embedding(wav):
+    """A stand-in for Resemblyzer that hears only the long-term spectrum (unit vector of band levels)."""
+    from dubbing import timbre
+
+    e = timbre.band_db(wav, 16000)
+    e = e - e.mean()
+    return e / np.linalg.norm(e)
+
+
+def _filtered(seed: int, seconds: float, lo: float, hi: float) -> np.ndarray:
+    from scipy.signal import butter, sosfilt
+
+    x = np.random.default_rng(seed).standard_normal(int(16000 * seconds))
+    return sosfilt(butter(4, (lo, hi), "bandpass", fs=16000, output="sos"), x).astype(np.float32)
+
+
+def test_a_stock_voice_takes_the_speakers_spectrum_only_where_it_sounds_more_like_them(monkeypatch):
+    monkeypatch.setattr(clone, "embed", _band_embedding)
+    heard = {"cer": 0.0, "calls": 0}  # Whisper's CER on the plain sentence (first call), then the coloured one
+
+    def heard_cer(wav, text, language, asr):
+        heard["calls"] += 1
+        return 0.0 if heard["calls"] % 2 else heard["cer"]
+
+    monkeypatch.setattr(clone, "heard_cer", heard_cer)
+    stock = own_voice_stock()
+    es, asr = languages.get("es"), config.load().asr
+    phone = _filtered(1, 8.0, 300, 3400)  # a telephone line, the same all through
+    v = own_voice.colour(stock, phone, es, asr, _Said())
+    assert len(v.eq) == 36 and "given the speaker's spectrum" in v.note
+    assert np.mean(v.eq[:3]) < -6 and np.mean(v.eq[-3:]) < -6  # the band's edges cut, as the line cuts them
+    # the two halves disagree (a dull room, then a bright one): a curve fitted on one does not carry
+    changing = np.concatenate([_filtered(2, 4.0, 100, 900), _filtered(3, 4.0, 2500, 7000)])
+    kept = own_voice.colour(stock, changing, es, asr, _Said())
+    assert kept.eq == [] and "its own spectrum kept" in kept.note
+    assert own_voice.colour(stock, phone[:16000 * 2], es, asr, _Said()) == stock  # 2 s: too little to tell
+    heard["cer"] = 0.2  # the curve costs words: Whisper hears the coloured sentence worse than the plain one
+    worse = own_voice.colour(stock, phone, es, asr, _Said())
+    assert worse.eq == [] and "heard worse: CER 0.00 -> 0.20" in worse.note
+
+
+def test_the_stock_cast_is_coloured_unless_colour_is_off(monkeypatch):
+    heard = []
+    monkeypatch.setattr(own_voice, "colour", lambda v, speech, lang, asr, synth=None:
+                        heard.append(len(speech)) or v.model_copy(update={"eq": [1.0] * 36}))
+    es = languages.get("es")
+    v = own_voice.cast(*video_of(7), es, clone_cfg(clone=False, colour=True), "x").voices["SPEAKER_00"]
+    assert v.origin == "stock" and v.eq == [1.0] * 36 and heard == [16000 * 12]  # from the speaker's own speech
+    v = own_voice.cast(*video_of(7), es, clone_cfg(clone=False), "x").voices["SPEAKER_00"]
+    assert v.origin == "stock" and v.eq == [] and len(heard) == 1

@@ -86,6 +86,24 @@ def test_a_voice_with_unmoved_formants_is_written_and_keyed_as_before_formants_e
     cast = VoiceCast(language="es", voices={"S": plain.model_copy(update={"formant": 0.88})})
     assert VoiceCast.model_validate_json(cast.model_dump_json()).voices["S"].formant == 0.88
     assert "formant" not in VoiceCast(language="es", voices={"S": plain}).model_dump_json()
+    assert "eq" not in VoiceCast(language="es", voices={"S": plain}).model_dump_json()  # no eq of its own: as before
+    given = plain.model_copy(update={"eq": [1.5] * 36})
+    assert VoiceCast.model_validate_json(VoiceCast(language="es", voices={"S": given}).model_dump_json()).voices["S"].eq \
+        == [1.5] * 36 and digest(given) != digest(plain)
+
+
+def test_a_voice_speaks_with_its_own_eq_same_timing_its_spectrum_moved():
+    from dubbing import timbre
+
+    synth, es = speak.Synthesizer(), languages.get("es")
+    voice = Voice(speaker="S", backend="espeak", name="es+m3")
+    cut = [-12.0 if f > 2000 else 0.0 for f in timbre.BANDS]  # a telephone-like top cut
+    plain = synth.synthesize("Buenos días a todos.", voice, es)
+    dull = synth.synthesize("Buenos días a todos.", voice.model_copy(update={"eq": cut}), es)
+    assert len(dull.audio) == len(plain.audio) and dull.phones == plain.phones
+    top = timbre.BANDS > 3000
+    loss = timbre.band_db(plain.audio, plain.sample_rate)[top] - timbre.band_db(dull.audio, dull.sample_rate)[top]
+    assert loss.mean() > 6.0
 
 
 def test_a_voice_speaks_with_its_formant_ratio_same_length_lower_spectrum():
