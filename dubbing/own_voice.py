@@ -73,25 +73,24 @@ def colour(voice: Voice, speech16k: np.ndarray, language, asr_cfg, synth=None) -
     text = clone.SELECT_TEXT.get(language.code, clone.SELECT_TEXT["en"])
     said = (synth or Synthesizer()).synthesize(text, voice, language)
     said = clone.to_16k(said.audio, said.sample_rate)
-    plain = clone.embed(said)
+    as_said = clone.embed(said)
     half = len(speech16k) // 2
     gain = 0.0
     for fit, held in ((speech16k[:half], speech16k[half:]), (speech16k[half:], speech16k[:half])):
-        ref = clone.embed(held)
         given = timbre.apply(said, clone.EMBED_RATE, timbre.match(fit, said, clone.EMBED_RATE))
-        gain += float((clone.embed(given) - plain) @ ref) / 2
+        gain += float((clone.embed(given) - as_said) @ clone.embed(held)) / 2
     if gain < COLOUR_GAIN:
         return voice.model_copy(update={"note": _also(voice.note, f"its own spectrum kept (the speaker's: "
                                                                    f"{gain:+.3f} on their speech held apart)")})
     eq = timbre.match(speech16k, said, clone.EMBED_RATE)
-    plain, given = (clone.heard_cer(x, text, language, asr_cfg) for x in (said, timbre.apply(said, clone.EMBED_RATE, eq)))
-    if given > plain + clone.CER_SLACK:
+    cer = [clone.heard_cer(x, text, language, asr_cfg) for x in (said, timbre.apply(said, clone.EMBED_RATE, eq))]
+    heard = f"CER {cer[0]:.2f} -> {cer[1]:.2f}"
+    if cer[1] > cer[0] + clone.CER_SLACK:
         return voice.model_copy(update={"note": _also(voice.note, f"its own spectrum kept (the speaker's sounded "
                                                                    f"more like them, {gain:+.3f}, but was heard worse: "
-                                                                   f"CER {plain:.2f} -> {given:.2f})")})
+                                                                   f"{heard})")})
     return voice.model_copy(update={"eq": eq, "note": _also(voice.note, f"given the speaker's spectrum ({gain:+.3f} on "
-                                                                        f"their speech held apart; CER {plain:.2f} -> "
-                                                                        f"{given:.2f})")})
+                                                                        f"their speech held apart; {heard})")})
 
 
 def _also(note: str, more: str) -> str:
