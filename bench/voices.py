@@ -183,7 +183,7 @@ def main() -> None:
             # the product's default: the stock voice, given the spectrum where its own check (on the search
             # half's two quarters) says it sounds more like the speaker; the EQ fitted on the search half
             coloured = own_voice.colour(stock, search_half, lang, cfg.asr, synth)
-            a24 = speak(synth, coloured, lang)
+            a24 = timbre.apply(speak(synth, coloured, lang), 24000, coloured.eq) if coloured.eq else speak(synth, stock, lang)
             a16 = clone.to_16k(a24, 24000)
             row[f"{lang.code}_colour"] = bool(coloured.eq)
             row[f"{lang.code}_colour_R"] = round(float(clone.embed(a16) @ ref_r), 3)

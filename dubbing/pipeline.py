@@ -648,6 +648,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         t0 = time.perf_counter()
         clips = _carry_prosody(src, lang, lines, clips, [f.speed / f.stretch for f in fitted], cfg)
         t["prosody"] = time.perf_counter() - t0
+    clips = coloured(clips, [cast.voices[ln.speaker].eq if ln.speaker in cast.voices else [] for ln in lines],
+                     job.path(f"{lang.code}/clips/coloured.f32"))
     timing = TimingReport(language=lang.code, lines=fitted, phones=phones)
     timing.save(job.path(f"{lang.code}/timing.json"))
 
@@ -843,6 +845,26 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
     for path in {c.path for _, c in clips if isinstance(c, StoredClip)}:  # replaced: half the disk at the peak
         path.unlink(missing_ok=True)
     return [(start, a) for (start, _), a in zip(clips, audios)]
+
+
+def coloured(clips: list[tuple[float, np.ndarray]], eqs: list[list[float]], path: Path) -> list[tuple[float, np.ndarray]]:
+    """Each clip (start s, MIX_RATE audio) given its voice's eq (Voice.eq, dB per timbre.BANDS; [] none),
+    after the fit's stretch and the prosody pass: a recording chain comes last (put on before the stretch,
+    it cost 0.8 CER points on 72 FLORES sentences stretched to 0.8, and 0.06 after). Coloured clips are
+    kept in the file `path` (dubbing.clip_file); the others are returned as they were."""
+    if not any(eqs):
+        return clips
+    from . import timbre
+    from .clip_file import ClipFile, StoredClip
+
+    out = []
+    with ClipFile(path) as kept:
+        for (start, audio), eq in zip(clips, eqs):
+            out.append((start, kept.keep(timbre.apply(np.asarray(audio), MIX_RATE, eq)) if eq else audio))
+    if all(eqs):  # every clip replaced: the files they were in go (half the disk at the peak)
+        for old in {c.path for _, c in clips if isinstance(c, StoredClip)}:
+            old.unlink(missing_ok=True)
+    return out
 
 
 def _burn_filter(job: Job, lang: Language, srt_path: Path, info: MediaInfo, cfg: Config, video: bool) -> str | None:

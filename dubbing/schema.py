@@ -191,8 +191,8 @@ class Voice(Record):
     formant: float = 1.0  # then the formants alone moved by this ratio (dubbing.formant; a clone's vocal tract)
     origin: str = "stock"  # "stock" | "cloned" | "library" (a kept clone reused) | "pinned" (--voice)
     note: str = ""  # why this voice: a clone's scores, or why cloning fell back to the stock voice
-    eq: list[float] = []  # dB per timbre.BANDS put on the speech last: a stock voice given the speaker's
-    # long-term spectrum (own_voice.colour; a library voice's own eq is kept in the library)
+    eq: list[float] = []  # dB per timbre.BANDS put on the voice's lines last, after the fit and the prosody pass
+    # (pipeline.coloured): a stock voice given the speaker's long-term spectrum (own_voice.colour)
 
     @model_serializer(mode="wrap")
     def _unmoved_formants_unsaid(self, handler):

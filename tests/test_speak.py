@@ -92,18 +92,24 @@ def test_a_voice_with_unmoved_formants_is_written_and_keyed_as_before_formants_e
         == [1.5] * 36 and digest(given) != digest(plain)
 
 
-def test_a_voice_speaks_with_its_own_eq_same_timing_its_spectrum_moved():
+def test_a_voice_eq_is_put_on_its_lines_last_same_length_spectrum_moved(tmp_path):
     from dubbing import timbre
+    from dubbing.clip_file import ClipFile
+    from dubbing.constants import MIX_RATE
+    from dubbing.pipeline import coloured
 
-    synth, es = speak.Synthesizer(), languages.get("es")
-    voice = Voice(speaker="S", backend="espeak", name="es+m3")
-    cut = [-12.0 if f > 2000 else 0.0 for f in timbre.BANDS]  # a telephone-like top cut
-    plain = synth.synthesize("Buenos días a todos.", voice, es)
-    dull = synth.synthesize("Buenos días a todos.", voice.model_copy(update={"eq": cut}), es)
-    assert len(dull.audio) == len(plain.audio) and dull.phones == plain.phones
-    top = timbre.BANDS > 3000
-    loss = timbre.band_db(plain.audio, plain.sample_rate)[top] - timbre.band_db(dull.audio, dull.sample_rate)[top]
-    assert loss.mean() > 6.0
+    rng = np.random.default_rng(0)
+    with ClipFile(tmp_path / "fitted.f32") as f:
+        clips = [(0.5, f.keep(rng.standard_normal(MIX_RATE).astype(np.float32) * 0.1)),
+                 (2.0, f.keep(rng.standard_normal(MIX_RATE // 2).astype(np.float32) * 0.1))]
+    cut = [-12.0 if b > 2000 else 0.0 for b in timbre.BANDS]  # a telephone-like top cut, on the first voice only
+    out = coloured(clips, [cut, []], tmp_path / "coloured.f32")
+    assert [s for s, _ in out] == [0.5, 2.0] and [len(a) for _, a in out] == [len(a) for _, a in clips]
+    assert out[1][1] is clips[1][1]  # a voice without an eq: its clip as it was
+    loss = timbre.band_db(np.asarray(clips[0][1]), MIX_RATE) - timbre.band_db(np.asarray(out[0][1]), MIX_RATE)
+    assert loss[timbre.BANDS > 3000].mean() - loss[timbre.BANDS < 1000].mean() > 9.0  # the top cut (at the same RMS)
+    assert (tmp_path / "fitted.f32").exists()  # still holds the second clip
+    assert coloured(clips, [[], []], tmp_path / "none.f32") is clips and not (tmp_path / "none.f32").exists()
 
 
 def test_a_voice_speaks_with_its_formant_ratio_same_length_lower_spectrum():
