@@ -67,23 +67,18 @@ def blur_along(img: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def shake(src: Path, dest: Path, move: np.ndarray) -> None:
-    """Write `src` moved by `move` (px per frame) and blurred along each frame's motion (x264, CRF 16)."""
-    import imageio_ffmpeg
-
+    """Write `src` moved by `move` (px per frame) and blurred along each frame's motion (x264 CRF 16, the
+    source's frame times)."""
     info = vio.probe(src)
-    w = imageio_ffmpeg.write_frames(str(dest), (info.width, info.height), fps=float(info.rate), codec="libx264",
-                                    quality=None, output_params=["-crf", "16"],
-                                    macro_block_size=1)
-    w.send(None)
     prev = move[0]
-    for f in vio.frames(src):
-        if f.index >= len(move):
-            break
-        m = np.float32([[1, 0, move[f.index][0]], [0, 1, move[f.index][1]]])
-        img = cv2.warpAffine(f.rgb, m, (info.width, info.height), borderMode=cv2.BORDER_REPLICATE)
-        w.send(np.ascontiguousarray(blur_along(img, move[f.index] - prev)))
-        prev = move[f.index]
-    w.close()
+    with vio.VideoWriter(dest, info.width, info.height, info.time_base, info.rate, crf=16) as out:
+        for f in vio.frames(src):
+            if f.index >= len(move):
+                break
+            m = np.float32([[1, 0, move[f.index][0]], [0, 1, move[f.index][1]]])
+            img = cv2.warpAffine(f.rgb, m, (info.width, info.height), borderMode=cv2.BORDER_REPLICATE)
+            out.write(blur_along(img, move[f.index] - prev), f.pts)
+            prev = move[f.index]
 
 
 def main_track(tr: T.Tracks) -> dict[int, np.ndarray]:

@@ -13,7 +13,7 @@ Against an independent judge, dlib's 68-point lips (bench/steady.py --judge): on
 thresholds were set, frames more than 0.12 eye distances off 22 -> 7 of 598; on clips not used for them,
 LatentSync's demo1 (38 frames moved) 2 -> 2 and mean 0.038 -> 0.039, and nothing moved on the steady
 shared clips (vr_face1/2, ls_demo2: 3 frames) nor, but for 5 frames of one, on LivePortrait's 17 example
-clips (still cameras). About 10 % more tracking time on a 1080x1920 video.
+clips (still cameras). Tracking costs 4-17 % more CPU (ls_demo2 x1.04, vr_face1 x1.17; medians of 3).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ BACK_PX = 0.5  # px: a point whose flow, run back, misses where it started by mo
 MIN_POINTS = 6  # rigid points with trusted flow needed to use the flow at all (of len(L.STABLE))
 MAX_HELD = 6  # frames in a row the flow may overrule the mesh
 WINDOW = 21  # px: Lucas-Kanade window (3 pyramid levels: ~8x that of motion followed)
-SIZE = 480  # px: the face's surroundings are shrunk to at most this across before the flow
 
 _RIGID = L.at(L.STABLE)
 _EYES = (L.at(L.LEFT_EYE_OUTER), L.at(L.RIGHT_EYE_OUTER))
@@ -43,28 +42,26 @@ def _roi(pts: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     return int(max(0, x0 - r)), int(max(0, y0 - r)), int(min(w, x1 + r + 1)), int(min(h, y1 + r + 1))
 
 
-def _grey(img: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+def _grey(img: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     x0, y0, x1, y1 = box
     crop = img[y0:y1, x0:x1]
-    crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
 
 
 def flow_similarity(prev: np.ndarray, frame: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """2x3 similarity (px) taking `pts` (N,2) of the image `prev` to where the image's motion carries them in
     `frame` (RGB or grey), from the points whose flow runs back to where it started; None where too few do.
-    The flow runs on the face's surroundings only, at most SIZE px across."""
+    The flow runs on the face's surroundings only, at full size (shrinking them first cost more than it saved)."""
     box = _roi(pts, frame.shape[:2])
-    scale = min(1.0, SIZE / max(box[2] - box[0], box[3] - box[1]))
-    a, b = _grey(prev, box, scale), _grey(frame, box, scale)
-    p0 = ((pts - box[:2]) * scale).astype(np.float32).reshape(-1, 1, 2)
+    a, b = _grey(prev, box), _grey(frame, box)
+    p0 = (pts - box[:2]).astype(np.float32).reshape(-1, 1, 2)
     lk = dict(winSize=(WINDOW, WINDOW), maxLevel=3)
     p1, ok1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **lk)
     back, ok2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **lk)
     ok = (ok1.ravel() == 1) & (ok2.ravel() == 1) & (np.linalg.norm((back - p0).reshape(-1, 2), axis=1) < BACK_PX)
     if ok.sum() < MIN_POINTS:
         return None
-    return G.fit_similarity(pts[ok], p1.reshape(-1, 2)[ok] / scale + box[:2])
+    return G.fit_similarity(pts[ok], p1.reshape(-1, 2)[ok] + box[:2])
 
 
 def moved(prev: np.ndarray, frame: np.ndarray, prev_lm: np.ndarray, lm: np.ndarray) -> np.ndarray | bool:
