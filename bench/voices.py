@@ -87,13 +87,9 @@ def speakers_of(clip: str, wav: np.ndarray):
 
 
 def cer(audio24k: np.ndarray, text: str, lang, asr_cfg) -> float:
-    import jiwer
+    from dubbing import clone
 
-    from dubbing import clone, transcribe
-    from dubbing.textnorm import normalize
-
-    heard = transcribe.transcribe(clone.to_16k(audio24k, 24000), asr_cfg, language=lang.whisper, check=True)
-    return float(jiwer.cer(normalize(text), normalize(" ".join(s.text for s in heard.segments))))
+    return clone.heard_cer(clone.to_16k(audio24k, 24000), text, lang, asr_cfg)
 
 
 def speak(synth, voice, lang) -> np.ndarray:
