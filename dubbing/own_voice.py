@@ -98,12 +98,13 @@ def _also(note: str, more: str) -> str:
 
 
 def pinned(stock: Voice, ref: str) -> Voice:
-    """The user's voice for a speaker: a library voice keeps its pitch and formants; a file or stock voice
-    speaks as is."""
+    """The user's voice for a speaker: a library voice keeps its pitch, formants and eq; a file or stock
+    voice speaks as is."""
     name = voice_name(ref)
     kept = voicelib.find(name[len(voicelib.LIB):]) if name.startswith(voicelib.LIB) else None
     return stock.model_copy(update={"name": name, "pitch": round(kept.pitch, 2) if kept else 0.0,
-                                    "formant": kept.formant if kept else 1.0, "origin": "pinned",
+                                    "formant": kept.formant if kept else 1.0, "eq": kept.eq if kept else [],
+                                    "origin": "pinned",
                                     "note": f"--voice {stock.speaker}={ref}"})
 
 
@@ -120,14 +121,15 @@ def own(stock: Voice, profile: SpeakerProfile, diarization: Diarization, wav16k:
         if kept is None:
             kept = new_clone(speech, key, language, cfg, source, log)
             voice = stock.model_copy(update={
-                "name": voicelib.LIB + kept.id, "pitch": kept.pitch, "formant": kept.formant, "origin": "cloned",
+                "name": voicelib.LIB + kept.id, "pitch": kept.pitch, "formant": kept.formant, "eq": kept.eq, "origin": "cloned",
                 "note": f"cloned in {kept.seconds:.0f} s ({kept.evaluations} voices tried): similarity "
                         f"{kept.start_similarity:.2f} -> {kept.similarity:.2f}, CER {kept.cer:.2f} ({language.code}), "
                         f"formants x{kept.formant:.2f}"})
         else:
             cos = voicelib.cosine(kept.key, key)
             voice = stock.model_copy(update={
-                "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "formant": kept.formant, "origin": "library",
+                "name": voicelib.LIB + kept.id, "pitch": round(kept.pitch, 2), "formant": kept.formant, "eq": kept.eq,
+                "origin": "library",
                 "note": f"kept voice {kept.name or kept.id} (same speaker: cosine {cos:.2f}); no search"})
         if language.code not in kept.heard:  # searched in another language: is it understood in this one?
             from .kokoro import engine

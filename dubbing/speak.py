@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import espeak, formant, kokoro, stretch, voicelib
+from . import espeak, formant, kokoro, stretch
 from .config import XTTSServer
 from .errors import DubError
 from .schema import Phone, Voice
@@ -113,7 +113,7 @@ class Synthesizer:
         if not phones or not np.any(audio):
             raise DubError(f"{voice.backend} could not speak {text!r} in {language.name}")
         audio, phones = trim(audio, sr, phones)
-        return Speech(voicelib.colour(voice.name, shift(audio, sr, voice.pitch, voice.formant), sr), sr, phones)
+        return Speech(shift(audio, sr, voice.pitch, voice.formant), sr, phones)  # its eq goes on last (pipeline.coloured)
 
     def predict(self, text: str, voice: Voice, language: Language, speed: float = 1.0) -> float | None:
         """Seconds from the first phone's start to the last one's end that synthesize(text, voice, language,

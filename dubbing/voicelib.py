@@ -41,7 +41,7 @@ class LibraryVoice(Record):
     name: str = ""  # the user's name for it ("anna"), unique when set
     key: list[float]  # unit Resemblyzer embedding (256) of the source speaker's speech
     pitch: float = 0.0  # semitones of pitch shift after synthesis, found with the style
-    eq: list[float] = Field(default_factory=list)  # dB per dubbing.timbre.BANDS, after the pitch shift and formants
+    eq: list[float] = Field(default_factory=list)  # dB per dubbing.timbre.BANDS; the cast's Voice.eq (pipeline.coloured)
     formant: float = 1.0  # formant ratio after the pitch shift (dubbing.formant; 1: as synthesized), found with the style
     start: str = ""  # the stock voice or blend the search started from
     language: str = ""  # the language of the sentences the search scored
@@ -144,16 +144,6 @@ def style(name: str) -> np.ndarray:
     if name.startswith(FILE):
         return read_style(Path(name[len(FILE):]))
     raise DubError(f"not a library or file voice: {name!r}")
-
-
-def colour(name: str, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A library voice's synthesized `audio` (pitch and formants moved as its Voice says) given the speaker's
-    long-term spectrum (its eq); any other voice's unchanged."""
-    if not name.startswith(LIB):
-        return audio
-    from . import timbre
-
-    return timbre.apply(audio, sample_rate, find(name[len(LIB):]).eq)
 
 
 def read_style(path: Path) -> np.ndarray:

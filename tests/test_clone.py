@@ -166,9 +166,11 @@ def test_the_formant_ratio_is_the_most_alike_unless_it_costs_intelligibility():
 
 
 def test_a_kept_voice_keeps_its_formants_and_old_entries_read_as_unchanged():
-    voicelib.add(entry("vf", unit(7), formant=0.88), np.zeros((510, 256), np.float32))
+    voicelib.add(entry("vf", unit(7), formant=0.88, eq=[1.5] * 36), np.zeros((510, 256), np.float32))
     assert voicelib.find("vf").formant == 0.88
-    assert own_voice.pinned(own_voice_stock(), "lib:vf").formant == 0.88  # pinned, it speaks as it was found
+    pinned = own_voice.pinned(own_voice_stock(), "lib:vf")
+    assert (pinned.formant, pinned.eq) == (0.88, [1.5] * 36)  # pinned, it speaks as it was found
+    assert own_voice.pinned(own_voice_stock(), "jf_alpha").eq == []  # a stock voice pinned speaks as is
     old = voicelib.LibraryVoice.model_validate({"id": "vo", "key": [0.0] * 256})  # kept before formants existed
     assert old.formant == 1.0
 
@@ -268,7 +270,8 @@ def fake_models(monkeypatch):
     def fake_clone(speech, language, asr_cfg, budget, log=None):
         calls.append(budget)
         return clone.Clone(style=np.full((510, 256), 0.1, np.float32), pitch=1.0, start="jm_kumo", similarity=0.7,
-                           start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9, formant=0.88), unit(int(speech[0]))
+                           start_similarity=0.5, cer=0.05, seconds=1.0, evaluations=9, formant=0.88,
+                           eq=[2.0] * 36), unit(int(speech[0]))
 
     monkeypatch.setattr(clone, "clone_speaker", fake_clone)
     heard = {}  # language -> (understood, CER) the check answers; understood with CER 0.05 unless set
@@ -291,10 +294,11 @@ def test_second_video_of_the_same_speaker_reuses_the_voice_without_a_search(fake
     first = own_voice.cast(*video_of(7), es, clone_cfg(), "talk1").voices["SPEAKER_00"]
     assert first.origin == "cloned" and first.name.startswith("lib:") and first.pitch == 1.0
     assert first.formant == 0.88 and "formants x0.88" in first.note  # the clone's vocal tract speaks with it
+    assert first.eq == [2.0] * 36  # and its spectrum, put on its lines last as a stock voice's (pipeline.coloured)
     assert len(fake_models.searches()) == 1 and ("heard", "es") not in fake_models  # searched in es: heard there
     again = own_voice.cast(*video_of(7), fr, clone_cfg(), "talk2").voices["SPEAKER_00"]
     assert again.origin == "library" and again.name == first.name and "no search" in again.note
-    assert again.formant == 0.88  # kept with the voice, as its pitch is
+    assert again.formant == 0.88 and again.eq == [2.0] * 36  # kept with the voice, as its pitch is
     assert len(fake_models.searches()) == 1  # no second search
     assert fake_models.count(("heard", "fr")) == 1  # only checked that French listeners understand it
     other = own_voice.cast(*video_of(8), es, clone_cfg(), "talk3").voices["SPEAKER_00"]
