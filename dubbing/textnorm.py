@@ -12,10 +12,13 @@ def normalize(text: str) -> str:
 
 
 def katakana(text: str) -> str:
-    """Japanese text as katakana: Open JTalk's readings."""
+    """Japanese text as katakana: Open JTalk's readings, Latin-script words as they are said
+    (dubbing.katakana), not letter by letter."""
     import pyopenjtalk
 
-    return pyopenjtalk.g2p(text, kana=True)
+    from .katakana import spoken
+
+    return pyopenjtalk.g2p(spoken(text), kana=True)
 
 
 READINGS = {"ja": katakana}  # languages whose script spells one reading many ways (はい / ハイ, 3 / 三)
