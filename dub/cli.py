@@ -296,6 +296,7 @@ def _on_ctrl_c(signum, frame) -> None:
 
 
 def _summary_table(summary: dict, seconds: float) -> None:
+    """The run's table; CER is of what ASR heard against the script (in Japanese, of their readings)."""
     t = Table(title=f"dubbed {summary['input']} ({summary['source']['duration']:.1f} s, "
                     f"{summary['source']['language']}, {len(summary['source']['speakers'])} speaker(s)) in {seconds:.0f} s")
     for col in ("lang", "output", "lines", "timing ok", "stretch", "CER", "heard as"):
@@ -303,7 +304,7 @@ def _summary_table(summary: dict, seconds: float) -> None:
     for code, r in summary["languages"].items():
         q = r["quality"]
         t.add_row(code, r["output"], str(q["lines"]), f"{q['within_0.3s']:.0%}",
-                  f"{q['stretch_min']:.2f}-{q['stretch_max']:.2f}", f"{q['cer']:.1%}", q["detected_language"])
+                  f"{q['stretch_min']:.2f}-{q['stretch_max']:.2f}", f"{q.get('cer_reading', q['cer']):.1%}", q["detected_language"])
     Console().print(t)
 
 

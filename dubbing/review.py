@@ -403,6 +403,8 @@ def figures(quality: dict, sync: dict, fps: float, prosody: dict | None = None) 
     summary of <lang>/prosody.json."""
     quality, sync = dict(quality), dict(sync)
     sources = {"quality": quality, "sync": sync, "prosody": dict(prosody or {})}
+    if "cer_reading" in quality:  # Japanese: what was heard is its reading; はい heard as ハイ is no error
+        quality["cer_spelling"], quality["cer"] = quality.get("cer"), quality["cer_reading"]
     if "stretch_min" in quality and "stretch_max" in quality:
         quality["stretch_range"] = f"×{quality['stretch_min']:.2f} – ×{quality['stretch_max']:.2f}"
     if sync.get("frames"):

@@ -182,6 +182,10 @@ def test_figures_are_graded():
     assert figs["lines within 0.3 s"].grade == "good"
     assert figs["A/V offset"].value == "-1 frames (-40 ms)" and figs["A/V offset"].grade == "good"
     assert figs["identity PSNR"].grade == "poor"
+    ja = {f.label: f for f in review.figures({"cer": 0.35, "cer_reading": 0.1, "language": "ja"}, {}, 25.0)}
+    assert (ja["back-transcription CER"].value, ja["back-transcription CER"].grade) == ("10.0%", "good")
+    assert ja["CER of the spelling"].value == "35.0%" and ja["CER of the spelling"].grade == ""
+    assert "CER of the spelling" not in figs
     swing = lambda v: {f.label: f for f in review.figures({}, {"amp_ratio": v}, 25.0)}["mouth swing"].grade
     assert (swing(1.1), swing(0.9), swing(0.78), swing(1.4), swing(0.5)) == ("good", "good", "fair", "poor", "poor")
     check = lambda person: {f.label: f for f in review.figures({}, {"person": person}, 25.0)}["mouth model check"]
