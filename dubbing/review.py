@@ -275,6 +275,19 @@ def split_back(scripts: list[str], back: str, cjk: bool) -> list[tuple[str, floa
     return out
 
 
+def heard_match(said: str, heard: str, language: str, match: float) -> float:
+    """A line's back-transcription match (0..1): in a language with a reading (Japanese), that of the
+    readings, so a name heard in katakana or 三 heard as 3 is no mismatch; else `match` (split_back's)."""
+    import jiwer
+
+    from .textnorm import reading
+
+    want = reading(said, language) if heard else None
+    if not want:
+        return match
+    return max(0.0, 1.0 - float(jiwer.cer(want, reading(heard, language) or "")))
+
+
 def _source_confidence(transcript: Transcript | None, start: float, end: float) -> tuple[float | None, float | None, bool]:
     """(mean word probability, lowest segment avg_logprob, every word has a speaker) over [start, end] s."""
     if transcript is None:
@@ -363,7 +376,7 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
     if isinstance(back, str) and spoken_rows:
         order = sorted(spoken_rows, key=lambda r: r.out_start)
         for r, (heard, match) in zip(order, split_back([r.spoken or r.text for r in order], back, cjk)):
-            r.back, r.back_match = heard, round(match, 3)
+            r.back, r.back_match = heard, round(heard_match(r.spoken or r.text, heard, translation.language, match), 3)
     for r in rows:
         r.concerns = concerns(r, fit)
     return sorted(rows, key=lambda r: (not first(r), not r.concerns, r.start))

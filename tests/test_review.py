@@ -515,3 +515,12 @@ def test_the_page_says_when_faces_seen_talking_changed_the_speakers(job):
     html = review.build(job).read_text()
     assert "faces seen talking split the voice's SPEAKER_02 (faces 3, 5, voices alike 0.46)" in html
     assert "SPEAKER_00 (faces 0, 4" not in html  # what the voice refused changed nothing: not shown
+
+
+def test_a_japanese_line_is_matched_by_what_is_heard_not_how_it_is_spelled():
+    # a name said in katakana (dubbing.katakana) and written back in katakana, a number written in kanji
+    assert review.heard_match("昨日Disneylandに行った", "昨日ディズニーランドに行った", "ja", 0.3) > 0.8
+    assert review.heard_match("三週間で", "3週間で", "ja", 0.2) == 1.0
+    assert review.heard_match("昨日行った", "機能言った", "ja", 0.2) == 1.0  # homophones: heard alike
+    assert review.heard_match("昨日行った", "明日来る", "ja", 0.9) < 0.5  # heard otherwise: still a mismatch
+    assert review.heard_match("hola", "ola", "es", 0.42) == 0.42 and review.heard_match("行った", "", "ja", 0.0) == 0.0
