@@ -184,3 +184,64 @@ def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch, t
     assert clips(here)[5] == (15.0 - 0.5, [15.0] * 3)
     assert there[1][4] == ("L0004", (0.5, 0.5))  # the first line of a part still borrows from the line before
     assert released == [1, 1, 1, 1]
+
+
+def test_a_line_is_shortened_before_it_is_hurried_past_the_usual_pace_and_hurried_if_none_comes(tmp_path, monkeypatch):
+    """The rate bounds would fit the text by speaking 2 x faster than the synthesizer's own rate, which is
+    here the language's usual pace: past pace_max a shorter text is asked for first; if none comes, the
+    text is said as fast as the rate bounds allow, as before."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import languages
+    from dubbing import pipeline, translate
+    from dubbing.schema import Line, Phone, Voice
+    from dubbing.speak import Speech
+    from dubbing.workspace import Job
+
+    es = languages.get("es")
+    text = "Hola, mi querido amigo del alma."
+    per_char = translate.usual_seconds(text, es) / len(text)  # the synthesizer speaks at the usual pace
+
+    class Synth:
+        def predict(self, text, voice, lang, speed=1.0):
+            return per_char * len(text) / speed
+
+        def synthesize(self, text, voice, lang, speed=1.0):
+            n = int(1000 * per_char * len(text) / speed)
+            return Speech(np.full(n, 0.1, np.float32), 1000, [Phone(symbol="a", start=0.0, end=n / 1000)])
+
+    cfg = config.load()
+    slot = translate.usual_seconds(text, es) / 1.9  # fits at es rate bounds (1.3 / 0.8) + tolerance, not at 1.35
+    line = Line(id="L0001", start=0.0, end=slot, speaker="S", source="Hello there my friend.", text=text)
+    voice = Voice(speaker="S", backend="kokoro", name="x")
+    (tmp_path / "es/speech").mkdir(parents=True)
+
+    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: line.text[:12])
+    _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "a")), es, line, voice, cfg, Synth(),
+                                          (0.0, 0.0), "en")
+    assert said == text[:12] and fl.shortened and fl.speed / fl.stretch <= cfg.fit.pace_max + 1e-6
+
+    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: "")  # no shorter text: hurried as before
+    (tmp_path / "b/es/speech").mkdir(parents=True)
+    _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "b")), es, line, voice, cfg, Synth(),
+                                          (0.0, 0.0), "en")
+    assert said == text and not fl.shortened and fl.speed / fl.stretch > cfg.fit.pace_max + 0.1
+    free = cfg.model_copy(update={"fit": cfg.fit.model_copy(update={"pace_max": 3.0})})
+    (tmp_path / "c/es/speech").mkdir(parents=True)
+    _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "c")), es, line, voice, free, Synth(),
+                                          (0.0, 0.0), "en")
+    assert said == text and not fl.shortened  # a pace cap the bounds never reach: as before
+
+
+def test_morae_and_syllables_give_the_usual_seconds_of_a_text():
+    import languages
+    from dubbing import translate
+
+    ja, es = languages.get("ja"), languages.get("es")
+    assert translate.usual_seconds("がっこう", ja) == pytest.approx(4 / ja.speech_rate.syllables_per_second)
+    assert translate.usual_seconds("ちょっと", ja) == pytest.approx(3 / ja.speech_rate.syllables_per_second)
+    # kanji count by their reading: 最大 is サイダイ, four morae, not two characters
+    assert translate.usual_seconds("最大", ja) == pytest.approx(4 / ja.speech_rate.syllables_per_second)
+    assert translate.usual_seconds("Hola amigo", es) == pytest.approx(5 / es.speech_rate.syllables_per_second)
