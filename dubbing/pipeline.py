@@ -520,9 +520,8 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
         memo = FitMemo()
     before = memo.model_dump()
     text, cuts, final, spoken = line.text, 0, "long-ok" in line.flags, False
-    hurried = None  # (text, cuts) that fits the rate bounds, made shorter for its pace alone
-    for attempt in range(SHORTEN_ATTEMPTS + 2):  # the last turn only says `hurried` again
-        final = final or attempt >= SHORTEN_ATTEMPTS
+    for attempt in range(SHORTEN_ATTEMPTS + 1):
+        final = final or attempt == SHORTEN_ATTEMPTS
         # a shorter text is asked for before the line is hurried past the language's usual pace; the last
         # text is said as fast as the rate bounds allow
         here = fit_cfg if final else _paced(fit_cfg, lang, text, voice, synth)
@@ -533,14 +532,8 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
             spoken = here is fit_cfg
             lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
             p = fit.plan(line.start, line.end, voiced, speed, here, *room)
-            if hurried and "short" in p.flags:  # made too short for its slot: the longer text, hurried
-                (text, cuts), hurried, final, spoken = hurried, None, True, False
-                continue
             if not p.needs_shorter or final:
                 break
-        if here is not fit_cfg and hurried is None and \
-                _foreseen_overflow(lang, line, text, voice, synth, fit_cfg, room) is None:
-            hurried = (text, cuts)
         # ask for a rendering that fits, tighter on each try
         target = line.duration * (line.duration / max(p.end - p.start, 1e-3)) ** (attempt + 1)
         max_seconds = round(max(target, 0.3), 3)

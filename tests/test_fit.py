@@ -188,8 +188,8 @@ def test_lines_spoken_as_parts_elsewhere_give_what_one_pass_gives(monkeypatch, t
 
 def test_a_line_is_shortened_before_it_is_hurried_past_the_usual_pace_and_hurried_if_none_comes(tmp_path, monkeypatch):
     """The rate bounds would fit the text by speaking 2 x faster than the synthesizer's own rate, which is
-    here the language's usual pace: past pace_max a shorter text is asked for first; if none comes, or one
-    too short for the slot, the text is said as fast as the rate bounds allow, as before."""
+    here the language's usual pace: past pace_max a shorter text is asked for first; if none comes, the
+    text is said as fast as the rate bounds allow, as before."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -201,7 +201,7 @@ def test_a_line_is_shortened_before_it_is_hurried_past_the_usual_pace_and_hurrie
     from dubbing.workspace import Job
 
     es = languages.get("es")
-    text = " ".join(["Hola, mi querido amigo del alma."] * 3)
+    text = "Hola, mi querido amigo del alma."
     per_char = translate.usual_seconds(text, es) / len(text)  # the synthesizer speaks at the usual pace
 
     class Synth:
@@ -213,27 +213,21 @@ def test_a_line_is_shortened_before_it_is_hurried_past_the_usual_pace_and_hurrie
             return Speech(np.full(n, 0.1, np.float32), 1000, [Phone(symbol="a", start=0.0, end=n / 1000)])
 
     cfg = config.load()
-    slot = translate.usual_seconds(text, es) / 1.8  # fits at es rate bounds (1.3 / 0.8) + tolerance, not at 1.35
+    slot = translate.usual_seconds(text, es) / 1.9  # fits at es rate bounds (1.3 / 0.8) + tolerance, not at 1.35
     line = Line(id="L0001", start=0.0, end=slot, speaker="S", source="Hello there my friend.", text=text)
     voice = Voice(speaker="S", backend="kokoro", name="x")
     (tmp_path / "es/speech").mkdir(parents=True)
 
-    seventy = text[:int(0.7 * len(text))]  # said at 1.8 x 0.7 = 1.26 x the usual pace
-    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: seventy)
+    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: line.text[:12])
     _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "a")), es, line, voice, cfg, Synth(),
                                           (0.0, 0.0), "en")
-    assert said == seventy and fl.shortened and fl.speed / fl.stretch <= cfg.fit.pace_max + 1e-6
+    assert said == text[:12] and fl.shortened and fl.speed / fl.stretch <= cfg.fit.pace_max + 1e-6
 
     monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: "")  # no shorter text: hurried as before
     (tmp_path / "b/es/speech").mkdir(parents=True)
     _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "b")), es, line, voice, cfg, Synth(),
                                           (0.0, 0.0), "en")
     assert said == text and not fl.shortened and fl.speed / fl.stretch > cfg.fit.pace_max + 0.1
-    monkeypatch.setattr(translate, "shorten", lambda line, *a, **k: line.text[:4])  # "Hola": too short for the slot
-    (tmp_path / "d/es/speech").mkdir(parents=True)
-    _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "d")), es, line, voice, cfg, Synth(),
-                                          (0.0, 0.0), "en")
-    assert said == text and not fl.shortened and "short" not in fl.flags  # the longer text, hurried, fills it
     free = cfg.model_copy(update={"fit": cfg.fit.model_copy(update={"pace_max": 3.0})})
     (tmp_path / "c/es/speech").mkdir(parents=True)
     _, _, fl, _, said = pipeline.fit_line(SimpleNamespace(job=Job(tmp_path / "c")), es, line, voice, free, Synth(),
