@@ -118,7 +118,6 @@ class Fit(_Section):
     tolerance: float
     max_pause: float
     rate_max: float = 2.0  # fastest effective rate (synthesis rate / stretch); capped per language (tts.rate_max)
-    pace_max: float = 1.35  # x the language's usual syllables (morae) a second: a line faster than that is shortened first
 
 
 class Mix(_Section):

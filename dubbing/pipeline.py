@@ -522,16 +522,13 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     text, cuts, final, spoken = line.text, 0, "long-ok" in line.flags, False
     for attempt in range(SHORTEN_ATTEMPTS + 1):
         final = final or attempt == SHORTEN_ATTEMPTS
-        # a shorter text is asked for before the line is hurried past the language's usual pace; the last
-        # text is said as fast as the rate bounds allow
-        here = fit_cfg if final else _paced(fit_cfg, lang, text, voice, synth)
-        p = None if final else _foreseen_overflow(lang, line, text, voice, synth, here, room)
+        p = None if final else _foreseen_overflow(lang, line, text, voice, synth, fit_cfg, room)
         if p is None:  # spoken, unless the duration predictor already says it cannot fit
-            audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, here, memo,
+            audio, sr, rec, speed = _say(job, lang, line, text, voice, synth, fit_cfg, memo,
                                          f".short{cuts}" if cuts else "")
-            spoken = here is fit_cfg
+            spoken = True
             lead, voiced = _voiced(rec)  # the speech itself fills the slot; the clip's silent edges may spill
-            p = fit.plan(line.start, line.end, voiced, speed, here, *room)
+            p = fit.plan(line.start, line.end, voiced, speed, fit_cfg, *room)
             if not p.needs_shorter or final:
                 break
         # ask for a rendering that fits, tighter on each try
@@ -570,25 +567,6 @@ def fit_line(src: Source, lang: Language, line: Line, voice, cfg: Config, synth,
     fl = FittedLine(line_id=line.id, speaker=line.speaker, slot_start=line.start, slot_end=line.end, start=p.start,
                     end=p.end, speed=speed, stretch=p.stretch, shortened=shortened, flags=p.flags)
     return out, clip_start, fl, phones, text
-
-
-def _paced(fit_cfg, lang: Language, text: str, voice, synth):
-    """`fit_cfg` with its rates capped so that `text` is said at most fit_cfg.pace_max times the language's
-    usual pace (translate.usual_seconds), never below rate 1; as it is without a duration predictor.
-
-    The rate bounds are the synthesizer's: Kokoro is understood up to them, but its Japanese at rate 1 is
-    already at the usual 7.8 morae a second, and vr_face1 into ja was said at 1.5 x 1.25 = 12.7 morae a
-    second (1.6 x usual, hurried) where its Spanish, at a higher rate, was 7.8 syllables (1.0 x)."""
-    from . import translate
-
-    natural = synth.predict(text, voice, lang)
-    usual = translate.usual_seconds(text, lang)
-    if natural is None or usual <= 0:
-        return fit_cfg
-    cap = max(1.0, fit_cfg.pace_max * natural / usual)
-    if cap >= min(fit_cfg.rate_max, fit_cfg.speed_max / fit_cfg.stretch_min):
-        return fit_cfg
-    return fit_cfg.model_copy(update={"speed_max": min(fit_cfg.speed_max, cap), "rate_max": cap})
 
 
 # Spare allowed to the duration predictor before a line is shortened unspoken. Synthesized voiced length

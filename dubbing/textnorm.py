@@ -36,15 +36,3 @@ def reading(text: str, language: str) -> str | None:
         return None
     pieces = [w[k:k + READ_PIECE] for w in text.split() for k in range(0, len(w), READ_PIECE)]
     return "".join(normalize(read(p)).replace(" ", "") for p in pieces)
-
-
-SMALL_KANA = set("ャュョァィゥェォヮ")  # written small: part of the mora before
-
-
-def morae(text: str, language: str) -> int | None:
-    """Morae of `text` as read (Japanese: kana of its reading, small kana joining the one before, the long
-    mark and ッ/ン counting one each); None for languages without a reading."""
-    read = reading(text, language)
-    if read is None:
-        return None
-    return sum(1 for c in read if "゠" <= c <= "ヿ" and c not in SMALL_KANA and c != "・")

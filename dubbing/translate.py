@@ -60,15 +60,6 @@ def spoken_seconds(text: str, lang: Language) -> float:
     return syllables(text, lang.code) / lang.speech_rate.syllables_per_second
 
 
-def usual_seconds(text: str, lang: Language) -> float:
-    """Seconds a native speaker takes to say `text` at the language's usual rate (speech_rate.
-    syllables_per_second): its syllables, or for a language with a reading (Japanese) the morae of it."""
-    from .textnorm import morae
-
-    counted = morae(text, lang.code)
-    return (syllables(text, lang.code) if counted is None else counted) / lang.speech_rate.syllables_per_second
-
-
 def budget(line: Line) -> float:
     """Seconds available to the line: its budget, or its own duration if no budget was set."""
     return line.budget if line.budget > 0 else max(line.duration, 0.0)
