@@ -94,6 +94,7 @@ def test_clean_drops_romaji_for_japanese_and_keeps_source_quotes():
     ("My biggest weakness is asking for help.", "My biggest weakness is asking for ayuda.", ES, "untranslated"),
     ("Good morning.", "Ohayou gozaimasu.", JA, "wrong script"),
     ("The weather is nice today.", "今天天气很好我们去公园", JA, "wrong script"),  # Chinese: no kana
+    ("My weakness: asking for help.", "弱さ: 帮助を求める", JA, "wrong script"),  # a Chinese 帮 among kana
     ("Good morning.", "Buenos días. " * 20, ES, "loop"),
     ("Good morning.", "Buenos días, querido amigo mío, qué alegría verte hoy por aquí en esta mañana tan bonita.",
      ES, "runaway"),
