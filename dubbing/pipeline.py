@@ -829,7 +829,7 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
     file as they were (dubbing.clip_file); what was done and how closely each line followed goes to
     <lang>/prosody.json."""
     from . import prosody
-    from .clip_file import ClipFile, StoredClip
+    from .clip_file import ClipFile
 
     job = src.job
     speech_path = job.path("source/speech16k.wav")
@@ -844,9 +844,16 @@ def _carry_prosody(src: Source, lang: Language, lines: list[Line], clips: list[t
                                        keep=kept.keep)
     ProsodyReport(language=lang.code, lines=report, summary=prosody.summary(report)).save(
         job.path(f"{lang.code}/prosody.json"))
-    for path in {c.path for _, c in clips if isinstance(c, StoredClip)}:  # replaced: half the disk at the peak
-        path.unlink(missing_ok=True)
+    _drop_clip_files(clips)  # replaced: half the disk at the peak
     return [(start, a) for (start, _), a in zip(clips, audios)]
+
+
+def _drop_clip_files(clips: list[tuple[float, np.ndarray]]) -> None:
+    """Delete the files (dubbing.clip_file) that `clips`, all replaced by new ones, are kept in."""
+    from .clip_file import StoredClip
+
+    for path in {c.path for _, c in clips if isinstance(c, StoredClip)}:
+        path.unlink(missing_ok=True)
 
 
 def coloured(clips: list[tuple[float, np.ndarray]], eqs: list[list[float]], path: Path) -> list[tuple[float, np.ndarray]]:
@@ -857,15 +864,14 @@ def coloured(clips: list[tuple[float, np.ndarray]], eqs: list[list[float]], path
     if not any(eqs):
         return clips
     from . import timbre
-    from .clip_file import ClipFile, StoredClip
+    from .clip_file import ClipFile
 
     out = []
     with ClipFile(path) as kept:
         for (start, audio), eq in zip(clips, eqs):
             out.append((start, kept.keep(timbre.apply(np.asarray(audio), MIX_RATE, eq)) if eq else audio))
     if all(eqs):  # every clip replaced: the files they were in go (half the disk at the peak)
-        for old in {c.path for _, c in clips if isinstance(c, StoredClip)}:
-            old.unlink(missing_ok=True)
+        _drop_clip_files(clips)
     return out
 
 
