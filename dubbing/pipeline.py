@@ -33,7 +33,7 @@ from pydantic import Field
 import languages
 from languages import Language
 
-from . import asr_doubt, edits, katakana, llm, media, overlap, who, workload
+from . import asr_doubt, edits, llm, media, overlap, who, workload
 from .config import Config
 from .constants import MIX_RATE, SPEECH_RATE
 from .files import atomic_path, copy_aside, write_atomic
@@ -454,9 +454,8 @@ class FitMemo(Record):
 def _speak(job: Job, lang: Language, line_id: str, text: str, voice, speed: float, synth, tag: str) -> tuple[np.ndarray, int, SpokenLine]:
     """Synthesize (or reuse) one line at one speed (x the voice's own rate); returns audio, rate and its record."""
     rel = f"{lang.code}/speech/{line_id}{tag}"
-    # keyed by what is said as well: a line whose Latin-script words were once spelled out is spoken again
-    said = katakana.spoken(text) if lang.g2p == "openjtalk" else text
-    key = digest(text, voice, speed, lang.code) if said == text else digest(text, said, voice, speed, lang.code)
+    said = synth.reading(text, lang)  # keyed by what is said as well (Japanese: Latin words in katakana)
+    key = digest(text, voice, speed, lang.code) if said == text.strip() else digest(text, said, voice, speed, lang.code)
     rec_path = job.path(rel + ".json")
     if job.fresh(rec_path, key):
         rec = SpokenLine.load(rec_path)

@@ -102,12 +102,13 @@ class Synthesizer:
         rate = speed * voice.speed
         if rate <= 0:
             raise DubError(f"speech rate must be positive, got {rate}")
+        said = self.reading(text, language)
         if voice.backend == "kokoro":
-            audio, sr, phones = self._speak_kokoro(text, voice.name, language, rate)
+            audio, sr, phones = self._speak_kokoro(said, voice.name, language, rate)
         elif voice.backend == "espeak":
-            audio, sr, phones = self._speak_espeak(text, voice.name, language, rate)
+            audio, sr, phones = self._speak_espeak(said, voice.name, language, rate)
         elif voice.backend == "xtts":
-            audio, sr, phones = self._speak_xtts(text, voice.name, language, rate)
+            audio, sr, phones = self._speak_xtts(said, voice.name, language, rate)
         else:
             raise DubError(f"unknown speech backend {voice.backend!r}; use one of {', '.join(BACKENDS)}")
         if not phones or not np.any(audio):
@@ -131,6 +132,17 @@ class Synthesizer:
                 max(last[1] + min(last[2] - last[1], LAST_PHONE / rate) - phones[0][1], 1e-3)
         return self._predicted[key]
 
+    def reading(self, text: str, language: Language) -> str:
+        """What `text` is said as, by every backend: in Japanese, Latin-script words said as words, in
+        katakana (dubbing.katakana), not spelled out letter by letter; elsewhere the text itself. A line's
+        speech is keyed by it (pipeline._speak), so a line once spoken another way is spoken again."""
+        text = text.strip()
+        if language.g2p != "openjtalk":
+            return text
+        from .katakana import spoken
+
+        return spoken(text)
+
     def kokoro_phonemes(self, text: str, language: Language) -> str:
         """`text` as Kokoro's phoneme symbols (cached)."""
         return self._kokoro_phonemes(text.strip(), language)
@@ -139,7 +151,7 @@ class Synthesizer:
         key = (text, language.code)
         if key not in self._phonemes:
             k = self.kokoro()
-            self._phonemes[key] = (k.japanese(text) if language.g2p == "openjtalk"
+            self._phonemes[key] = (k.japanese(self.reading(text, language)) if language.g2p == "openjtalk"
                                    else kokoro.from_espeak(espeak.phonemes(text, language.espeak, tie="^")))
         return self._phonemes[key]
 
