@@ -88,7 +88,7 @@ def lipsync_video(video: Path, audio: Path, out_dir: Path, cfg: Config, progress
     report = render(lambda: api.sync_video(
         Path(video), voice_wav, resync.label(phones, turns), turns, frames, work, strength=cfg.lipsync.strength,
         progress=progress, language=tr.language, jaw_from_voice=cfg.lipsync.jaw_from_voice, retime=retime,
-        source_speech=person, crf=cfg.output.crf, preset=cfg.output.preset, measure=cfg.lipsync.measure),
+        source_speech=person, crf=cfg.output.crf, preset=cfg.output.preset, measure=cfg.lipsync.measure, sole=True),
         work / "sync.json")
     out = mux(Path(out_dir) / f"{Path(video).stem}.lipsync{media.output_extension(info)}", wav, frames, cfg,
               info.audio_start, info.rotation)

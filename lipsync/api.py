@@ -71,7 +71,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                source_speech: tuple[Phones, np.ndarray | Path] | None = None, person_drives: bool = True,
                crf: int = CRF,
                preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True,
-               run_parts: Callable[[Callable, list], list] | None = None) -> SyncReport:
+               run_parts: Callable[[Callable, list], list] | None = None, sole: bool = False) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -97,7 +97,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     `run_parts`: how the chunks to render run as parts of about PART_S seconds, each decoding only its
     own frames: a map (function, parts) -> results, such as one that sends them to the workers of a
     cluster (the parts pickle; the video and `workdir` must be at the same paths there). None: here, in
-    one decode pass.
+    one decode pass. `sole`: one face on screen with one voice speaks whatever its own mouth did
+    (speakers.assign; `dub lipsync`, where the user names the video to re-sync).
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,7 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
         src_env = None
     turns = [(t.start, t.end, t.speaker) for t in source_turns]
     assigned, _ = SP.assign({k: v[0] for k, v in seen.items()}, {k: v[1] for k, v in seen.items()},
-                            times, turns, src_env)
+                            times, turns, src_env, sole=sole)
     for tid, spk in sorted(assigned.items(), key=lambda ts: -len(seen[ts[0]][0])):
         report.speakers.setdefault(spk, tid)
         report.faces.setdefault(spk, []).append(tid)

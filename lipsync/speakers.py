@@ -44,7 +44,7 @@ def motion(opening: np.ndarray, win: int = 5) -> np.ndarray:
 
 
 def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndarray], times: np.ndarray,
-           turns: Sequence[tuple[float, float, str]], envelope: np.ndarray | None = None
+           turns: Sequence[tuple[float, float, str]], envelope: np.ndarray | None = None, sole: bool = False
            ) -> tuple[dict[int, str], dict[tuple[int, str], float]]:
     """Track id -> speaker label for the tracks that speak, and every (track, speaker) correlation.
 
@@ -52,6 +52,11 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
     times: frame times (s) of the whole video; envelope: the source audio's loudness at those
     times, if known (a speaker's curve is then their activity times the loudness, which still
     varies when one person talks throughout).
+    One face on screen with one voice is that voice's if its mouth is still (a photo made to talk) or
+    moves with the voice at all (r > 0): a narrator over a shot of someone who does not speak leaves
+    that shot as it is. With `sole` it is that voice's whatever its motion (`dub lipsync`: the user asked
+    for this face to say the new audio; LatentSync demo3's first half, a man talking to the camera,
+    scores r -0.002 and was passed through).
     """
     speakers = sorted({s for _, _, s in turns})
     corr = {}
@@ -79,7 +84,7 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
         c = np.array([[corr[(t, s)] for s in speakers] for t in gl])
         for r, k in zip(*linear_sum_assignment(-c)):
             alone = len(gl) == 1 and len(speakers) == 1  # one face on screen, one voice
-            if c[r, k] >= MIN_CORR or (alone and (c[r, k] > 0 or gl[r] in still)):
+            if c[r, k] >= MIN_CORR or (alone and (sole or c[r, k] > 0 or gl[r] in still)):
                 out[gl[r]] = speakers[k]
     return out, corr
 
