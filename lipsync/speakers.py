@@ -12,6 +12,7 @@ MIN_CORR = 0.1  # below this a face is not taken to be the speaker
 MIN_FRAMES = 12  # a track seen for fewer frames (under half a second) is no speaker, and takes no one's place:
 # on a 20 s vlog (LatentSync's demo3, stop 32), a face found in one frame shared the screen with the man
 # talking throughout, so he was no longer "one face on screen, one voice", and no face was synced
+ON_SCREEN = 0.9  # share of the one voice's speech a lone face is seen for to be its speaker whatever its motion
 STILL_STD = 0.002  # mouth-opening spread of a face that never moves (a photo shown as video: 0.0003;
                    # a talking face: tens of times more); correlation says nothing about such a face
 
@@ -23,6 +24,17 @@ def activity(times: np.ndarray, turns: Sequence[tuple[float, float, str]], speak
         if s == speaker:
             act[(times >= a) & (times < b)] = 1.0
     return act
+
+
+def on_screen(frames: np.ndarray, times: np.ndarray, turns: Sequence[tuple[float, float, str]], speaker: str) -> float:
+    """Share of `speaker`'s speech (frames of the whole video at `times` s) during which a track seen at
+    `frames` is on screen."""
+    talk = activity(times, turns, speaker) > 0
+    if not talk.any():
+        return 0.0
+    seen = np.zeros(len(times), bool)
+    seen[np.asarray(frames, int)] = True
+    return float((seen & talk).sum() / talk.sum())
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> float:
@@ -52,11 +64,12 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
     times: frame times (s) of the whole video; envelope: the source audio's loudness at those
     times, if known (a speaker's curve is then their activity times the loudness, which still
     varies when one person talks throughout).
-    One face on screen with one voice is that voice's if its mouth is still (a photo made to talk) or
-    moves with the voice at all (r > 0): a narrator over a shot of someone who does not speak leaves
-    that shot as it is. With `sole` it is that voice's whatever its motion (`dub lipsync`: the user asked
-    for this face to say the new audio; LatentSync demo3's first half, a man talking to the camera,
-    scores r -0.002 and was passed through).
+    One face on screen with one voice is that voice's if its mouth is still (a photo made to talk), moves
+    with the voice at all (r > 0), or is on screen for nearly all the voice says (ON_SCREEN: one person
+    talking to the camera; on 5 and 10 s windows of LatentSync's demo1 and demo3, 6 of 10 scored r <= 0
+    against their own voice); a narrator over a shot of someone who does not speak leaves that shot as
+    it is. With `sole` it is that voice's whatever its motion and screen time (`dub lipsync`: the user
+    asked for this video's face to say the new audio).
     """
     speakers = sorted({s for _, _, s in turns})
     corr = {}
@@ -84,7 +97,8 @@ def assign(track_frames: dict[int, np.ndarray], track_opening: dict[int, np.ndar
         c = np.array([[corr[(t, s)] for s in speakers] for t in gl])
         for r, k in zip(*linear_sum_assignment(-c)):
             alone = len(gl) == 1 and len(speakers) == 1  # one face on screen, one voice
-            if c[r, k] >= MIN_CORR or (alone and (sole or c[r, k] > 0 or gl[r] in still)):
+            if c[r, k] >= MIN_CORR or (alone and (sole or c[r, k] > 0 or gl[r] in still or
+                                                  on_screen(track_frames[gl[r]], times, turns, speakers[k]) >= ON_SCREEN)):
                 out[gl[r]] = speakers[k]
     return out, corr
 

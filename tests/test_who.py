@@ -124,10 +124,11 @@ def test_a_face_found_in_a_few_frames_does_not_take_the_one_talker_s_place():
     assert 0 not in got  # two faces on screen then: his weak r alone no longer makes him the speaker
 
 
-def test_one_moving_face_against_one_voice_speaks_in_a_resync_but_not_in_a_dub():
-    """A lone face whose mouth moves but not with the voice: in a dub it may be someone who does not speak
-    under a narrator, so it is left as it is; `dub lipsync` (sole) was asked to make that face say the
-    audio, so it does (LatentSync demo3's first half, talking to the camera, scored r -0.002)."""
+def test_one_face_whose_mouth_does_not_follow_the_one_voice_speaks_if_on_screen_throughout_or_asked():
+    """A lone face whose mouth moves, but not with the voice (LatentSync demo3's first half, a man talking to
+    the camera, scored r -0.002 against his own voice and was passed through): on screen for all the voice
+    says, it is the speaker; seen in one shot of several, it may be someone who does not speak under a
+    narrator, and a dub leaves it as it is, unless the user asked for it (`dub lipsync`: sole)."""
     rng = np.random.default_rng(5)
     times = np.arange(250) / 25.0
     speech = np.floor(times) % 2 == 0  # the voice speaks one second in two
@@ -135,13 +136,15 @@ def test_one_moving_face_against_one_voice_speaks_in_a_resync_but_not_in_a_dub()
     frames = np.arange(250)
     mouth = 0.1 + 0.04 * np.abs(np.sin(times * 7.0)) * ~speech + 0.002 * rng.standard_normal(250)  # moves in its pauses
     turns = [(0.0, 10.0, "SPEAKER_00")]
-    dub, corr = SP.assign({0: frames}, {0: mouth}, times, turns, env)
-    assert corr[(0, "SPEAKER_00")] <= 0 and dub == {}
-    resync, _ = SP.assign({0: frames}, {0: mouth}, times, turns, env, sole=True)
-    assert resync == {0: "SPEAKER_00"}
+    whole, corr = SP.assign({0: frames}, {0: mouth}, times, turns, env)
+    assert corr[(0, "SPEAKER_00")] <= 0 and whole == {0: "SPEAKER_00"}
+    shot = frames[:150]  # on screen for 6 of the voice's 10 s
+    assert SP.on_screen(shot, times, turns, "SPEAKER_00") == pytest.approx(0.6)
+    assert SP.assign({0: shot}, {0: mouth[:150]}, times, turns, env)[0] == {}
+    assert SP.assign({0: shot}, {0: mouth[:150]}, times, turns, env, sole=True)[0] == {0: "SPEAKER_00"}
     other = 0.12 + 0.03 * np.abs(np.sin(times * 5.0)) * ~speech + 0.002 * rng.standard_normal(250)
     two = SP.assign({0: frames, 1: frames}, {0: mouth, 1: other}, times, turns, env, sole=True)[0]
-    assert two == {}  # two faces on screen: the voice's face is still found from its motion, not taken
+    assert two == {}  # two faces on screen: the voice's face is found from its motion, not taken
 
 
 def test_two_faces_moving_alike_give_no_talker():
