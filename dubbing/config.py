@@ -51,7 +51,8 @@ class LanguageId(_Section):
     stretch_min: float = 1.0  # seconds: a shorter stretch is not asked, it takes its neighbours' language
     switch_prob: float = 0.7  # detector probability that makes a language a candidate for some stretches
     switch_cost: float = 2.0  # evidence (seconds x log-probability) a change of language must be worth
-    doubt_word_prob: float = 0.6  # a stretch whose first-pass words are less probable on average is asked
+    doubt_word_prob: float = 0.8  # a stretch whose first-pass words are less probable on average is asked
+    # (0.6 until stop 35: Portuguese forced into English came out fluent at 0.61-0.69 and stayed English)
     doubt_words_per_second: float = 1.0  # ... or one with fewer words than this per second of speech
 
 
