@@ -48,7 +48,12 @@ def _overrides(language: str | None) -> dict[str, str] | None:
 
 
 def _bank_weights(plan: A.TrackPlan, bank: Bank) -> list[dict[int, float]]:
-    return S.crossfade_weights(plan.bank_choice, 3) if len(bank.items) else [{} for _ in plan.frames]
+    """Per frame {bank item: weight}: changes of choice faded over 3 frames, without crops that would be
+    stretched (Bank.unstretched)."""
+    if not len(bank.items):
+        return [{} for _ in plan.frames]
+    fades = S.crossfade_weights(plan.bank_choice, 3)
+    return [bank.unstretched(w, float(o), int(c)) for w, o, c in zip(fades, plan.q_dst[:, 0], plan.bank_choice)]
 
 
 def _releasing_landmarker(fn):

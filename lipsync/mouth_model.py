@@ -167,6 +167,7 @@ OPEN_BINS = np.linspace(0.0, 0.4, 17)
 # 18 and 23 against a median of 48), drawn for two frames between toothed ones as a dark flash (stop 29).
 BLURRY = 0.5  # of the median sharpness
 BLURRY_COST = 1.0  # added to its distance (an opening a whole range away costs 1)
+STRETCH = 0.6  # a bank entry opened less than this share of the target's opening is warped into streaks
 WIDTH_BINS = np.array([0.96, 1.04])  # width relative to the first frame seen
 
 
@@ -215,8 +216,18 @@ class Bank:
         sw = max(rng.width_hi - rng.width_lo, 1e-3)
         floor = BLURRY * float(np.median([e.sharp for e in items]))
         d = [abs(e.q[0] - q[0]) / so + 0.5 * abs(e.q[1] - q[1]) / sw + 0.3 * abs(e.teeth - teeth)
-             + (0.5 if e.q[0] < 0.6 * q[0] else 0.0) + (BLURRY_COST if e.sharp < floor else 0.0) for e in items]
+             + (0.5 if e.q[0] < STRETCH * q[0] else 0.0) + (BLURRY_COST if e.sharp < floor else 0.0) for e in items]
         return int(np.argmin(d))
+
+    def unstretched(self, weights: dict[int, float], opening: float, choice: int) -> dict[int, float]:
+        """Cross-fade `weights` {item index: weight} without the entries opened less than STRETCH of the
+        target `opening` (iod), renormalised; the frame's own `choice` stays whatever its opening. Warped
+        two or three times as wide, a nearly shut crop's teeth and lips smear into vertical streaks (stop 36:
+        LatentSync demo3, a mouth opening from 13 to 33 px in two frames kept two thirds of a 0.11 crop)."""
+        items = self.items
+        keep = {k: w for k, w in weights.items() if k == choice or items[k].q[0] >= STRETCH * opening}
+        total = sum(keep.values())
+        return {k: w / total for k, w in keep.items()} if total > 0 else weights
 
     @property
     def items(self) -> list[BankEntry]:

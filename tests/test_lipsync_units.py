@@ -442,3 +442,18 @@ def test_a_blurred_bank_crop_is_drawn_only_where_nothing_else_comes_near():
     assert bank.choose(np.array([0.12, 0.6]), 0.2, rng) == 1
     bank.entries[(3, 0)] = BankEntry(crop, pts, np.array([0.26, 0.6]), 0.2, 40.0)  # the same bin seen sharp
     assert bank.choose(np.array([0.26, 0.6]), 0.2, rng) == 3
+
+
+def test_a_mouth_opening_fast_is_not_filled_from_a_nearly_shut_crop_stretched_wide():
+    from lipsync.mouth_model import Bank, BankEntry
+
+    crop = np.zeros((8, 8, 3), np.uint8)
+    bank = Bank()
+    for k, o in enumerate([0.11, 0.30]):
+        bank.entries[(k, 0)] = BankEntry(crop, np.zeros((4, 2)), np.array([o, 0.6]), 0.3, 50.0)
+    fades = S.crossfade_weights(np.array([0, 0, 1, 1, 1]), 3)
+    assert set(fades[2]) == {0, 1}  # the fade alone keeps two thirds of the 0.11 crop as the mouth opens to 0.30
+    assert bank.unstretched(fades[2], 0.30, 1) == {1: 1.0}
+    both = bank.unstretched(fades[2], 0.15, 1)  # a target the 0.11 crop fits: the fade stays
+    assert both == pytest.approx(fades[2])
+    assert bank.unstretched({0: 1.0}, 0.30, 0) == {0: 1.0}  # the frame's own choice stays, the only crop near
