@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -478,14 +478,31 @@ def same_person(mine: tuple[np.ndarray, np.ndarray] | None,
     return None
 
 
+SAME_FACE_IOU = 0.3  # two detections in one frame whose boxes overlap this much are one face
+
+
 def _dedupe(faces: list[Face], boxes: list[np.ndarray]) -> list[Face]:
+    """`faces` without those overlapping a box in `boxes` or an earlier one kept (SAME_FACE_IOU)."""
     out, kept = [], list(boxes)
     for f in faces:
         b = G.bbox(f.lm)
-        if all(G.iou(b, k) < 0.3 for k in kept):
+        if all(G.iou(b, k) < SAME_FACE_IOU for k in kept):
             out.append(f)
             kept.append(b)
     return out
+
+
+def distinct(faces: list[Face], last: Sequence[np.ndarray]) -> list[Face]:
+    """The VIDEO pass's faces with each face once: of two detections of one face (SAME_FACE_IOU), the
+    one overlapping the tracks' last boxes `last` most stays, and the others keep their order. MediaPipe
+    sometimes meshes one face twice: LatentSync demo3's re-synced output had its face tracked as two
+    people from the frame its mouth opened fast (stop 36), and every figure measured half of it."""
+    if len(faces) < 2:
+        return faces
+    boxes = [G.bbox(f.lm) for f in faces]
+    near = [max((G.iou(b, k) for k in last), default=0.0) for b in boxes]
+    keep = _dedupe([faces[i] for i in sorted(range(len(faces)), key=lambda i: -near[i])], [])
+    return [f for f in faces if any(f is k for k in keep)]
 
 
 def track_file(video: str | os.PathLike, workdir: str | os.PathLike,
@@ -552,7 +569,7 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
             small_boxes, last_tile = {}, -1e9
             if steadier:
                 steadier.cut()
-        faces = lmk.detect_video(fr.rgb, fr.time)
+        faces = distinct(lmk.detect_video(fr.rgb, fr.time), [b for _, b in linker.active.values()])
         boxes = [G.bbox(f.lm) for f in faces]
         # small faces the VIDEO pass missed: follow known ones on upscaled crops...
         crops = [_grow(b, width, height) for b in small_boxes.values() if all(G.iou(b, k) < 0.3 for k in boxes)]

@@ -203,3 +203,41 @@ def test_direct_result_reading_matches_mediapipe_public_api():
     for a, b in zip(fast[0], public[0]):
         assert np.array_equal(a, b)
     assert fast[0].blend[0] > 0  # jawOpen read by name
+
+
+class _TwiceMeshed:
+    """A landmarker that meshes one face per frame, moving right, and at frame 5 meshes it twice: once
+    where it was, once where it goes (MediaPipe did so on LatentSync demo3's re-synced output)."""
+
+    def __init__(self):
+        self.pts = np.random.default_rng(0).random((478, 2))
+
+    def face(self, x: float):
+        return T.Face((self.pts * 100 + (x, 40)).astype(np.float32), np.zeros(len(T.BLENDSHAPES), np.float32),
+                      np.zeros(478, np.float32))
+
+    def start_stream(self):
+        pass
+
+    def detect_video(self, rgb, t):
+        i = int(round(t * 25))
+        if i == 5:
+            return [self.face(140), self.face(100 + 4 * i)]  # the duplicate first
+        return [self.face(100 + 4 * i if i < 5 else 140 + 4 * (i - 6))]
+
+    def detect_crop(self, rgb, box, size=384, hide=()):
+        return []
+
+
+def test_one_face_meshed_twice_in_a_frame_stays_one_track(tmp_path):
+    """Two detections of one face in a frame (boxes overlapping at IoU 0.43) are one face: the one that
+    continues the track is kept, and the track goes on when only the other's position is seen again.
+    Both kept, the face became two tracks at that frame, and the sync figures measured half of it."""
+    from dubbing import video as vio
+
+    img = _scene(1)
+    frames = (vio.Frame(i, i / 25, i, img) for i in range(12))
+    tr = T.track_video(frames, 12, 320, 180, tmp_path, landmarker=_TwiceMeshed(), steady=False)
+    assert tr.ids == [0]
+    assert (tr.track == 0).sum(axis=1).tolist() == [1] * 12
+    assert tr.lm[5, 0, :, 0].min() < 130  # the mesh that continues the track (at x 120), not the one at 140
