@@ -220,15 +220,24 @@ def issues(source_text: str, out: str, target: Language, source: str = "", short
 
 
 # How bad a failure is when every candidate fails: a lost name or a long line is still a usable dub,
-# a loop or the wrong language is not.
-SEVERITY = {"names": 1, "numbers": 2, "length": 2, "runaway": 3, "untranslated": 4, "loop": 4,
+# a loop or the wrong language is not; a loop cut short that passes the checks ("collapsed") is.
+SEVERITY = {"names": 1, "numbers": 2, "length": 2, "runaway": 3, "collapsed": 3, "untranslated": 4, "loop": 4,
             "wrong script": 5, "chatter": 5, "empty": 6}
+
+
+UNUSABLE = 4  # a candidate with an issue this severe is no dub of its line (echoed source, loop, wrong script, talk)
+NOT_SPEECH = ("chatter", "empty")  # a reply that is the model's own talk or nothing: never spoken, whatever else failed
+
+
+def usable(candidates: list[tuple[str, list[str]]]) -> bool:
+    """Whether any (text, issues) candidate is a dub of its line, if not a perfect one (no issue UNUSABLE)."""
+    return any(t.strip() and max((SEVERITY.get(w, 3) for w in why), default=0) < UNUSABLE for t, why in candidates)
 
 
 def least_bad(candidates: list[tuple[str, list[str]]]) -> str:
     """Of (text, issues) candidates, the one whose worst issue is mildest, then the shortest: the
     fallback when nothing passed every check (issue 13: "the shortest faithful candidate")."""
-    usable = [(t, why) for t, why in candidates if t.strip()]
-    if not usable:
+    said = [(t, why) for t, why in candidates if t.strip() and not set(why) & set(NOT_SPEECH)]
+    if not said:  # the model's talk ("Of course! Here is the translation:") is not a translation of anything
         return ""
-    return min(usable, key=lambda c: (max((SEVERITY.get(w, 3) for w in c[1]), default=0), letters(c[0])))[0]
+    return min(said, key=lambda c: (max((SEVERITY.get(w, 3) for w in c[1]), default=0), letters(c[0])))[0]

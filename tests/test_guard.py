@@ -95,6 +95,13 @@ def test_least_bad_prefers_the_mildest_fault_then_the_shortest():
     assert guard.least_bad([("", ["empty"])]) == ""
 
 
+def test_least_bad_never_keeps_the_models_own_talk():
+    talk = ("¡Por supuesto! Aquí tienes la traducción al español:", ["chatter"])
+    assert guard.least_bad([talk]) == ""
+    assert guard.least_bad([talk, ("e bora mais, para ese momento", ["untranslated"])]) == "e bora mais, para ese momento"
+    assert not guard.usable([talk, ("e bora mais", ["untranslated"])]) and guard.usable([("Hola.", ["length"])])
+
+
 # --- retries and fallback -----------------------------------------------------------------------------
 
 

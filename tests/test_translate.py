@@ -160,7 +160,7 @@ def test_translator_retries_once_with_a_stricter_prompt():
 
 
 def test_llm_failures_fall_back_to_the_next_backend_and_are_flagged(monkeypatch):
-    fake = ScriptedLLM(["Hola a todos.", "Thank you.", "Thank you.", "Thank you."])  # line 2 fails thrice
+    fake = ScriptedLLM(["Hola a todos."] + ["Thank you."] * (3 + llm.EXTRA_SAMPLES))  # line 2 fails every try
     monkeypatch.setattr(translate.LLMBackend, "check", lambda *a: None)
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     monkeypatch.setattr(llm, "require", lambda name: Path(name))
@@ -175,11 +175,39 @@ def test_llm_failures_fall_back_to_the_next_backend_and_are_flagged(monkeypatch)
 
 
 def test_a_line_no_backend_gets_right_keeps_the_best_effort_and_is_flagged(monkeypatch):
-    fake = ScriptedLLM(["Ohayou.", "Good morning.", "Ohayou."])  # romaji, English, romaji: all fail for ja
+    fake = ScriptedLLM(["Ohayou.", "Good morning."] + ["Ohayou."] * (1 + llm.EXTRA_SAMPLES))  # romaji, English: all fail for ja
     monkeypatch.setattr(llm, "require", lambda name: Path(name))
     monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
     t = translate.translate(lines("Good morning."), "en", JA, cfg(backend="auto"))  # ja route: llm only
     assert t.lines[0].text == "Good morning." and "suspect" in t.lines[0].flags
+
+
+CHATTER = "¡Por supuesto! Aquí tienes la traducción al español:"
+
+
+def test_a_line_answered_with_talk_is_asked_again_until_a_sample_translates_it():
+    """Greedy, strict and the first sample all talk about translating (a Portuguese line on the long bench
+    programs did): more samples, each with a seed of its own, until one is a translation."""
+    fake = ScriptedLLM([CHATTER] * 4 + ["Y más, para ese momento estaré listo."])
+    out = llm.Translator(fake).one(llm.Item("e bora mais, para esse momento eu vou ficar pronto"), "pt", ES)
+    assert out[:2] == ("Y más, para ese momento estaré listo.", True)
+    assert len(fake.prompts) == 5
+
+
+def test_a_line_only_ever_answered_with_talk_is_not_dubbed_but_flagged(monkeypatch):
+    fake = ScriptedLLM([CHATTER] * (3 + llm.EXTRA_SAMPLES))
+    monkeypatch.setattr(llm, "require", lambda name: Path(name))
+    monkeypatch.setattr(llm, "load", lambda *a, **k: fake)
+    t = translate.translate(lines("e bora mais, para esse momento eu vou ficar pronto"), "pt", ES, cfg(backend="llm"))
+    assert t.lines[0].text == ""  # not the model's talk: the dub never says it
+    assert "untranslated" in t.lines[0].flags and "guard:chatter" in t.lines[0].flags
+    assert not fake.replies  # every try was made
+
+
+def test_a_line_that_fails_mildly_is_not_asked_more_than_three_times():
+    fake = ScriptedLLM(["Pido ayuda, " * 8 + "ayuda."] * 3)  # too long for its hint, every time: usable
+    out = llm.Translator(fake).one(llm.Item("I ask for help.", hint="at most 4 words"), "en", ES)
+    assert not out.ok and out.text and len(fake.prompts) == 3
 
 
 def test_shorten_keeps_only_a_shorter_valid_rendering(monkeypatch):
