@@ -80,8 +80,9 @@ def opening(video: Path, work: Path) -> tuple[np.ndarray, np.ndarray]:
     from lipsync import track as T
 
     faces = sorted(M.curves(T.track_file(video, work)).values(), key=lambda c: -len(c.frames))
-    # a one-person clip's face re-tracked in pieces (a mesh that collapses for a frame starts a new track:
-    # demo3's output at frame 140, stop 35) is one face: pieces that share at most HANDOVER frames join
+    # a one-person clip's face re-tracked in pieces is one face: pieces that share at most HANDOVER frames
+    # join (stop 35: demo3's output split at frame 140, where MediaPipe had meshed the face twice; the
+    # tracker keeps one of two such meshes since stop 36, track.distinct, and this stays as a guard)
     frames, opening = faces[0].frames, faces[0].q[:, 0] / np.maximum(faces[0].q[:, 1], 1e-6)
     for c in faces[1:]:
         if len(np.intersect1d(c.frames, frames)) <= HANDOVER:
