@@ -572,7 +572,7 @@ def track_video(frames: Iterable[Frame], n_frames: int, width: int, height: int,
         faces = distinct(lmk.detect_video(fr.rgb, fr.time), [b for _, b in linker.active.values()])
         boxes = [G.bbox(f.lm) for f in faces]
         # small faces the VIDEO pass missed: follow known ones on upscaled crops...
-        crops = [_grow(b, width, height) for b in small_boxes.values() if all(G.iou(b, k) < 0.3 for k in boxes)]
+        crops = [_grow(b, width, height) for b in small_boxes.values() if all(G.iou(b, k) < SAME_FACE_IOU for k in boxes)]
         for box in crops:
             if len(faces) >= MAX_FACES:
                 break
