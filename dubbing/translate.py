@@ -367,8 +367,9 @@ def translate(lines: list[Line], source: str, target: Language, cfg: Translation
     """Fill `text` of every line (ids, times, speakers kept). Flags: "long" (likely too long for its budget),
     "guard:<why>" (the first backend's output failed a check, see llm.problem and dubbing/guard.py),
     "fallback:<backend>" (an earlier backend failed on it), "suspect" (every backend's output failed the
-    checks; the first backend's best effort is kept), "untranslated" (no output at all), "glossary" (a term
-    of `glossary` missing from the text, after a retry). A configured backend that cannot serve raises
+    checks; the first backend's best effort is kept), "untranslated" (no usable output: none, or only the
+    model's talk about translating; the line is not dubbed), "glossary" (a term of `glossary` missing from
+    the text, after a retry). A configured backend that cannot serve raises
     DubError (MissingModel for absent weights); fallbacks are checked only when needed."""
     if source == target.code:
         raise DubError(f"the source is already in {target.name} ({source}); choose another target language")
