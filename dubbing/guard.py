@@ -229,9 +229,14 @@ UNUSABLE = 4  # a candidate with an issue this severe is no dub of its line (ech
 NOT_SPEECH = ("chatter", "empty")  # a reply that is the model's own talk or nothing: never spoken, whatever else failed
 
 
+def _worst(issues: list[str]) -> int:
+    """The severity of a candidate's worst issue (0: none)."""
+    return max((SEVERITY.get(w, 3) for w in issues), default=0)
+
+
 def usable(candidates: list[tuple[str, list[str]]]) -> bool:
     """Whether any (text, issues) candidate is a dub of its line, if not a perfect one (no issue UNUSABLE)."""
-    return any(t.strip() and max((SEVERITY.get(w, 3) for w in why), default=0) < UNUSABLE for t, why in candidates)
+    return any(t.strip() and _worst(why) < UNUSABLE for t, why in candidates)
 
 
 def least_bad(candidates: list[tuple[str, list[str]]]) -> str:
@@ -240,4 +245,4 @@ def least_bad(candidates: list[tuple[str, list[str]]]) -> str:
     said = [(t, why) for t, why in candidates if t.strip() and not set(why) & set(NOT_SPEECH)]
     if not said:  # the model's talk ("Of course! Here is the translation:") is not a translation of anything
         return ""
-    return min(said, key=lambda c: (max((SEVERITY.get(w, 3) for w in c[1]), default=0), letters(c[0])))[0]
+    return min(said, key=lambda c: (_worst(c[1]), letters(c[0])))[0]

@@ -678,9 +678,9 @@ class Translator:
         cut short (guard.least_bad: never the model's own talk), with why the first reply failed."""
         tried: list[tuple[str, list[str]]] = []
         first = ""
-        tries = ((False, 0.0), (True, 0.0)) + ((False, RETRY_TEMPERATURE),) * (1 + EXTRA_SAMPLES)
-        for attempt, (strict, temperature) in enumerate(tries):
-            if attempt > 2 and guard.usable(tried):
+        first_tries = ((False, 0.0), (True, 0.0), (False, RETRY_TEMPERATURE))  # (strict, temperature)
+        for attempt, (strict, temperature) in enumerate(first_tries + first_tries[-1:] * EXTRA_SAMPLES):
+            if attempt >= len(first_tries) and guard.usable(tried):
                 break
             msgs = line_messages(item, source, target, self.style, context, glossary, strict, history)
             out = clean(self._reply(msgs, self._max_tokens(item.text), temperature,

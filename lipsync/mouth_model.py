@@ -226,8 +226,8 @@ class Bank:
         LatentSync demo3, a mouth opening from 13 to 33 px in two frames kept two thirds of a 0.11 crop)."""
         items = self.items
         keep = {k: w for k, w in weights.items() if k == choice or items[k].q[0] >= STRETCH * opening}
-        total = sum(keep.values())
-        return {k: w / total for k, w in keep.items()} if total > 0 else weights
+        total = sum(keep.values())  # > 0: the fade always holds the frame's own choice (smooth.crossfade_weights)
+        return {k: w / total for k, w in keep.items()}
 
     @property
     def items(self) -> list[BankEntry]:
