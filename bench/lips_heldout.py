@@ -26,7 +26,7 @@ opening, fitted on A, predicted B's real mouth at r 0.45 on ls_demo2 from B's ow
 
 drawn: the share of A's frames the output synced (drawn now, or in chunks kept from an earlier run).
 A row under MIN_DRAWN is printed but left out of the means: its mouth is mostly A's own, which says
-nothing of the model. A face re-tracked in pieces (opening, HANDOVER) is one face.
+nothing of the model.
 
 The last column is the person model's own check (sync.json `person`): fitted on the first 70 % of
 A's frames, predicting the last 30 % from phones and loudness alone, beside the generic targets on
@@ -52,7 +52,6 @@ sys.path.insert(0, str(ROOT))
 TUNED = {"vr_face1"}  # clips the model's settings were chosen on; every other clip is held out
 RATE = 16000  # Hz
 STOCK_VOICE = "jm_kumo"  # the stock voice that speaks B's words in the dub-like drive
-HANDOVER = 2  # frames two tracks of one clip's face may share and still be one face (opening)
 MIN_DRAWN = 0.9  # share of A's frames the output must have synced for its figures to be the model's (stop 35:
 # LatentSync demo3's A was passed through, its own mouth scored against B as r 0.032)
 
@@ -79,18 +78,11 @@ def opening(video: Path, work: Path) -> tuple[np.ndarray, np.ndarray]:
     from lipsync import metrics as M
     from lipsync import track as T
 
-    faces = sorted(M.curves(T.track_file(video, work)).values(), key=lambda c: -len(c.frames))
-    # a one-person clip's face re-tracked in pieces is one face: pieces that share at most HANDOVER frames
-    # join (stop 35: demo3's output split at frame 140, where MediaPipe had meshed the face twice; the
-    # tracker keeps one of two such meshes since stop 36, track.distinct, and this stays as a guard)
-    frames, opening = faces[0].frames, faces[0].q[:, 0] / np.maximum(faces[0].q[:, 1], 1e-6)
-    for c in faces[1:]:
-        if len(np.intersect1d(c.frames, frames)) <= HANDOVER:
-            new = ~np.isin(c.frames, frames)
-            frames = np.r_[frames, c.frames[new]]
-            opening = np.r_[opening, (c.q[:, 0] / np.maximum(c.q[:, 1], 1e-6))[new]]
-    order = np.argsort(frames)
-    return frames[order], opening[order]
+    # the face seen longest, as the product's own measure takes it (metrics.pick). (Stop 35 joined pieces of
+    # one face here: demo3's output had split where MediaPipe meshed it twice; the tracker keeps one of two
+    # such meshes since stop 36, track.distinct.)
+    main = M.pick(M.curves(T.track_file(video, work)))
+    return main.frames, main.q[:, 0] / np.maximum(main.q[:, 1], 1e-6)
 
 
 def compare(f_x: np.ndarray, x: np.ndarray, f_ref: np.ndarray, ref: np.ndarray) -> tuple[float, float, int]:
