@@ -125,6 +125,7 @@ class Mix(_Section):
     loudness_lufs: float
     background_db: float
     duck_db: float
+    own_voice: bool = True  # lines not translated, or already in the target language, keep the speaker's voice and lips (dubbing/kept_speech.py)
 
 
 class Output(_Section):

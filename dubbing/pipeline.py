@@ -39,7 +39,7 @@ from .constants import MIX_RATE, SPEECH_RATE
 from .files import atomic_path, copy_aside, write_atomic
 from .errors import DubError, NoSpeech
 from .lines import make_lines
-from .schema import (ChannelCheck, Diarization, FittedLine, Levels, Line, Lines, MediaInfo, Overlap, Profiles, Record, RecordError, SpeakerProfile,
+from .schema import (ChannelCheck, Diarization, FittedLine, KeptLine, Levels, Line, Lines, MediaInfo, Overlap, Profiles, Record, RecordError, SpeakerProfile,
                      ProsodyReport, SourceProsody, SpeakerTurn, SpokenLine, TimingReport, Transcript, Translation,
                      VoiceCast, ReadCheck)
 from .textnorm import normalize, reading
@@ -274,11 +274,7 @@ def separate_source(src: Source, cfg: Config, progress: Progress = quiet,
     from .separate_file import split_file
 
     def _split(p: Path, speech_path: Path) -> None:
-        decoded = src.job.path("source/audio48k.wav")
-        if not src.job.fresh(decoded, src.media_key):  # decoded by another version of prepare, or removed
-            media.decode_audio(src.info.path, {decoded: (MIX_RATE, None)})
-            src.job.mark(decoded, src.media_key)
-        speech_lufs, background_lufs = _timed(src.timings, "separate", split_file, decoded, p, speech_path,
+        speech_lufs, background_lufs = _timed(src.timings, "separate", split_file, _decoded(src), p, speech_path,
                                               SPEECH_RATE, cfg.separation.backend, cfg.separation.bleed,
                                               lambda f: progress("separate", f, 1), run_parts=run_parts)
         Levels(speech_lufs=_finite(speech_lufs, -23.0),
@@ -612,6 +608,16 @@ def _voiced(rec: SpokenLine) -> tuple[float, float]:
     return rec.phones[0].start, max(rec.phones[-1].end - rec.phones[0].start, 1e-3)
 
 
+def _decoded(src: Source) -> Path:
+    """source/audio48k.wav, the source's sound at MIX_RATE in its own channels (prepare decodes it; decoded
+    again here if another version of prepare made it, or it was removed)."""
+    decoded = src.job.path("source/audio48k.wav")
+    if not src.job.fresh(decoded, src.media_key):
+        media.decode_audio(src.info.path, {decoded: (MIX_RATE, None)})
+        src.job.mark(decoded, src.media_key)
+    return decoded
+
+
 def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progress: Progress = quiet,
                  lipsync: bool | None = None, llm_users: llm.Users | llm.OwnCopy | None = None,
                  run_parts: Callable[[Callable, list], list] | None = None) -> Result:
@@ -622,13 +628,15 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
     `run_parts`: how the speech (_speak_lines), the lips' render (lipsync.api.sync_video) and the quality
     check's back-transcription (check_quality) run in parts of the video's time, such as on the workers
     of a Dask cluster; None: here."""
-    from . import mix_file, own_voice, subtitles
+    from . import kept_speech, mix_file, own_voice, subtitles
 
     lang = languages.get(tr.language)
     job, info = src.job, src.info
     t: dict[str, float] = {}
     step = f"dub {lang.code}"
-    lines = [ln for ln in tr.lines if ln.text.strip()]
+    kept = kept_speech.kept(tr.lines) if cfg.mix.own_voice else []  # said in the speaker's own voice
+    kept_ids = {ln.id for ln in kept}
+    lines = [ln for ln in tr.lines if ln.text.strip() and ln.id not in kept_ids]
     lips = lips_on(info, cfg, lipsync)
 
     # the branch's bar goes by its stages' shares of the work (the check reports from its own thread)
@@ -651,17 +659,25 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         t["prosody"] = time.perf_counter() - t0
     clips = coloured(clips, [cast.voices[ln.speaker].eq if ln.speaker in cast.voices else [] for ln in lines],
                      job.path(f"{lang.code}/clips/coloured.f32"))
-    timing = TimingReport(language=lang.code, lines=fitted, phones=phones)
+    own_spans = kept_speech.spans(kept, tr.lines)
+    timing = TimingReport(language=lang.code, lines=fitted, phones=phones,
+                          own_voice=[KeptLine(line_id=ln.id, speaker=ln.speaker, start=round(a, 3), end=round(b, 3))
+                                     for ln, (a, b) in zip(kept, own_spans)])
     timing.save(job.path(f"{lang.code}/timing.json"))
+    if kept:
+        log.info("%s: %d line(s) kept in the speaker's own voice (%s)", lang.code, len(kept), _ids([ln.id for ln in kept]))
 
     # mix the voices over the source background, to the source's exact length
     t0 = time.perf_counter()
     n = int(round(info.duration * MIX_RATE))
     # the new voices at the loudness of the source speech keep the source's speech/background balance
     levels = Levels.load(job.path("source/levels.json"))
-    dub_wav = mix_file.write(clips, job.path("source/background.wav"), n, MIX_RATE, levels.speech_lufs, cfg.mix,
+    own = kept_speech.clips(_decoded(src), job.path("source/background.wav"), own_spans) if kept else []
+    dub_wav = mix_file.write(clips + own, job.path("source/background.wav"), n, MIX_RATE, levels.speech_lufs, cfg.mix,
                              job.path(f"{lang.code}/voices.wav"), job.path(f"{lang.code}/dub.wav"),
-                             (job.path(f"{lang.code}/stems"), [f.speaker for f in fitted]) if cfg.output.stems else None)
+                             (job.path(f"{lang.code}/stems"), [f.speaker for f in fitted] + [ln.speaker for ln in kept])
+                             if cfg.output.stems else None)
+    del own
     # after the mix only the quality check's tracks of speakers talking at once read the clips (in their file)
     heard = clips if talk_over(fitted) else None
     del clips
@@ -698,7 +714,8 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
         # in this branch's context, so a `run_parts` that reads it (runners.dask_map) works there too
         checking = pool.submit(contextvars.copy_context().run, checked)
         try:
-            out = _lips_and_mux(src, lang, phones, cfg, out_dir, dub_wav, sub_paths, lips, users, t, at, run_parts)
+            out = _lips_and_mux(src, lang, phones, cfg, out_dir, dub_wav, sub_paths, lips, users, t, at, run_parts,
+                                timing.own_voice)
         except BaseException:  # Ctrl-C or a failed render: the check stops at its next segment, not at its end
             stop.set()
             wait([checking])
@@ -719,9 +736,10 @@ def dub_language(src: Source, tr: Translation, cfg: Config, out_dir: Path, progr
 
 def _lips_and_mux(src: Source, lang: Language, phones: list, cfg: Config, out_dir: Path, dub_wav: Path,
                   sub_paths: list[Path], lips: bool, users, t: dict[str, float], at: Callable[..., None],
-                  run_parts: Callable[[Callable, list], list] | None) -> Path:
+                  run_parts: Callable[[Callable, list], list] | None, own: list[KeptLine] = ()) -> Path:
     """The mouths re-rendered to the dub (when `lips` and there are phones), then the output muxed:
-    its path. Seconds go into `t`; `at(stage, fraction)` moves the branch's bar."""
+    its path. Seconds go into `t`; `at(stage, fraction)` moves the branch's bar. `own`: lines in the
+    speaker's own voice, whose faces are left as they are."""
     info = src.info
     video = None
     if info.has_video:
@@ -731,7 +749,7 @@ def _lips_and_mux(src: Source, lang: Language, phones: list, cfg: Config, out_di
             users.wait_released()  # not beside the translation model: both grow with the video's length
             t["wait for llm"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            video = _lipsync(src, lang, phones, cfg, lambda d, n_: at("lips", d / max(n_, 1)), run_parts)
+            video = _lipsync(src, lang, phones, cfg, lambda d, n_: at("lips", d / max(n_, 1)), run_parts, own)
             t["lipsync"] = time.perf_counter() - t0
     at("lips" if lips else "mix")
     t0 = time.perf_counter()
@@ -919,13 +937,15 @@ def align_source(src: Source, cfg: Config, progress: Progress = quiet, lipsync: 
 
 
 def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
-             run_parts: Callable[[Callable, list], list] | None = None) -> Path:
+             run_parts: Callable[[Callable, list], list] | None = None, own: list[KeptLine] = ()) -> Path:
     from lipsync import api
     from lipsync.faces import SourceFaces
 
     out = src.job.path(f"{lang.code}/lips.mp4")
     voices = src.job.path(f"{lang.code}/voices.wav")  # the mouths follow, and are measured against, the voice alone
-    key = digest(src.key, phones, cfg.lipsync, cfg.output.crf, cfg.output.preset, file_digest(voices))
+    kept = [(k.start, k.end, k.speaker) for k in own]
+    key = digest(src.key, phones, cfg.lipsync, cfg.output.crf, cfg.output.preset, file_digest(voices),
+                 *([kept] if kept else []))
     if not src.job.fresh(out, key):
         faces = SourceFaces.load(source_faces(src.job, src.media_key, Path(src.info.path),
                                               lambda step, d, n: progress(d, 3 * n)))
@@ -940,7 +960,7 @@ def _lipsync(src: Source, lang: Language, phones: list, cfg: Config, progress,
                                 # 0.25 with it driving, 0.51 without)
                                 source_speech=source_speech(src) if cfg.lipsync.person_model else None,
                                 person_drives=False,
-                                run_parts=run_parts)
+                                run_parts=run_parts, kept=kept)
         report.save(src.job.path(f"{lang.code}/sync.json"))
         src.job.mark(out, key)
     return out

@@ -163,7 +163,8 @@ def concerns(row: Row, fit: Fit) -> list[str]:
     out = []
     lo, hi = fit.stretch_min, fit.stretch_max
     if not row.text.strip():
-        out.append("no translation: the line is not dubbed")
+        out.append("no translation: the line is said in the speaker's own voice" if OWN_VOICE in row.flags
+                   else "no translation: the line is not dubbed")
     if "untranslated" in row.flags:
         out.append("translation failed")
     out += [_FIRST_FLAGS[f.split(":")[0]].format(f.split(":", 1)[-1]) for f in row.flags
@@ -197,6 +198,7 @@ def concerns(row: Row, fit: Fit) -> list[str]:
 
 
 # Flags of lines whose words may be wrong, not just badly timed: those rows are listed first (issue 13).
+OWN_VOICE = "own voice"  # a row's flag: the dub says the line in the speaker's own voice (dubbing.kept_speech)
 _FIRST_FLAGS = {"guard": "translation failed the check for {} (retried, then replaced or kept as the best effort)",
                 "suspect": "every translation of it failed the checks: best effort kept",
                 "asr": "the speech recognizer doubts the source ({}): check what was said",
@@ -347,6 +349,7 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
     """Every line of a language: those whose words may be wrong first (see `first`), then those that need a
     look, then the rest (each group in time order)."""
     fitted = {f.line_id: f for f in (timing.lines if timing else [])}
+    own = {k.line_id for k in (timing.own_voice if timing else [])}
     prosody = {p.line_id: p for p in (carried.lines if carried else [])}
     over = talking_over(translation.lines)
     rows: list[Row] = []
@@ -357,6 +360,8 @@ def line_rows(translation: Translation, timing: TimingReport | None, src: Source
                   asr_prob=prob, asr_logprob=logp, flags=list(ln.flags),
                   speaker_known=words_assigned and (not src.speakers or ln.speaker in src.speakers),
                   talks_over=over.get(ln.id, []))
+        if ln.id in own:
+            row.flags.append(OWN_VOICE)
         if f is not None:
             said = spoken.get(ln.id, ln.text)
             # subtitles of a language written without spaces lose the odd space at a line break

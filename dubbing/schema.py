@@ -250,10 +250,19 @@ class FittedLine(Record):
         return abs(self.end - self.slot_end)
 
 
+class KeptLine(Record):
+    """A line the dub says in the speaker's own voice from the source (dubbing.kept_speech), over start..end s."""
+    line_id: str
+    speaker: str
+    start: float
+    end: float
+
+
 class TimingReport(Record):
     language: str
     lines: list[FittedLine]
     phones: list[tuple[str, float, float, str]] = Field(default_factory=list)  # (ipa, start, end, speaker) on the output timeline
+    own_voice: list[KeptLine] = Field(default_factory=list)  # lines not re-spoken: the source's own voice and lips
 
 
 class Profiles(Record):

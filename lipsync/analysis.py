@@ -90,8 +90,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
                person_source: tuple[Sequence[tuple[str, float, float]], np.ndarray] | None = None,
                person_drives: bool = True,
                busy: Sequence[tuple[float, float]] | None = None,
-               own_speech: tuple[Sequence[tuple[float, float]], Sequence[tuple[float, float]]] | None = None
-               ) -> tuple[TrackPlan, list[str]]:
+               own_speech: tuple[Sequence[tuple[float, float]], Sequence[tuple[float, float]]] | None = None,
+               kept: Sequence[tuple[float, float]] = ()) -> tuple[TrackPlan, list[str]]:
     """Plan one speaking track: lm (n, S, 2) image px at `frames`, whose times are times[frames];
     voice_pauses: the silences (s) of the voice the phones were spoken in (`pauses`), where the
     mouth rests (see outside_pauses); jaw_activation: that voice's loudness at each of the track's
@@ -107,7 +107,9 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     the face is left as it is (weight 0: not drawn). None = drawn on every frame.
     own_speech: where this face speaks in the source, (its phones' spans, its voice's turns), start s and
     end s: where neither it nor the new speech is, the lips take the source's own shape (own_expression),
-    not a resting one."""
+    not a resting one.
+    kept: spans (start s, end s) where the dub plays this face's own voice (dubbing.kept_speech): the face
+    is left as it is there, eased in and out like any frame not drawn."""
     t = times[frames]
     m, canon = canonical(lm, template, t)
     mov = S.one_euro(canon[:, MOVE], t, 2.0, 4.0)  # the smooth shape the target is built on
@@ -159,6 +161,8 @@ def plan_track(tid: int, frames: np.ndarray, lm: np.ndarray, template: np.ndarra
     ok = np.array([r == "" for r in reasons], bool)
     if busy is not None:
         ok &= ~idle(t, busy, q[:, 0] > rng.open_rest + OPEN_PARTED)
+    if kept:
+        ok &= ~PM.within(t, [("", a, b) for a, b in kept])
     weight = ramp(ok)
     src_img, dst_img = to_img(lips_at), to_img(target)
     dst_img = src_img + weight[:, None, None] * (dst_img - src_img)

@@ -76,7 +76,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                source_speech: tuple[Phones, np.ndarray | Path] | None = None, person_drives: bool = True,
                crf: int = CRF,
                preset: str = PRESET, shared_chunks: Path | None = None, measure: bool = True,
-               run_parts: Callable[[Callable, list], list] | None = None, sole: bool = False) -> SyncReport:
+               run_parts: Callable[[Callable, list], list] | None = None, sole: bool = False,
+               kept: Sequence[tuple[float, float, str]] = ()) -> SyncReport:
     """Re-render the mouths of the speaking faces of `video` to follow `phones` (IPA, start s, end s,
     speaker) and write a video-only H.264 file with the source's frame timestamps.
 
@@ -103,7 +104,9 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
     own frames: a map (function, parts) -> results, such as one that sends them to the workers of a
     cluster (the parts pickle; the video and `workdir` must be at the same paths there). None: here, in
     one decode pass. `sole`: one face on screen with one voice speaks whatever its own mouth did
-    (speakers.assign; `dub lipsync`, where the user names the video to re-sync).
+    (speakers.assign; `dub lipsync`, where the user names the video to re-sync). `kept`: spans (start s,
+    end s, speaker) where `audio` is that speaker's own voice from the source (dubbing.kept_speech):
+    their face is left as it is there.
     """
     video, out_video, workdir = Path(video), Path(out_video), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +182,8 @@ def sync_video(video: Path, audio: Path, phones: Phones, source_turns: list[Spea
                                      busy=None if retime is not None else   # a re-sync keeps every frame
                                      [(a, b) for _, a, b in ph] + own_turns,
                                      own_speech=(own_turns if own_ph is None else [(a, b) for _, a, b in own_ph],
-                                                 own_turns))
+                                                 own_turns),
+                                     kept=[(a, b) for a, b, who in kept if who == spk])
         plans.append(plan)
         target_open[f] = plan.q_dst[:, 0]
         skipped += A.spans(times[f], reasons, dt)

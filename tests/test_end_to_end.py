@@ -212,3 +212,27 @@ def test_language_branches_on_dask_workers_give_the_same_dub(face1, media_dir, t
         # the lips rendered in parts sent to the workers (flows.runners.dask_map) are the threads' lips
         assert (other / code / "lips.mp4").read_bytes() == (job / code / "lips.mp4").read_bytes()
         assert (other / f"vr_face1.{code}.mp4").stat().st_size > 0
+
+
+def test_a_stretch_already_in_the_target_language_keeps_the_speakers_own_voice(tmp_path):
+    """fw_jfk with 9 s of ls_demo2's Portuguese cut into it, dubbed into Portuguese: the English is
+    dubbed, the Portuguese lines are the man's own voice, cut from the source (dubbing.kept_speech), not
+    said again by another voice."""
+    from dubbing import media
+    from tests import langid_material as M
+
+    audio, truth = M.switching()
+    _, (pt_start, pt_end, _), _ = truth
+    src = media.write_wav(tmp_path / "switch.wav", audio, M.RATE)
+    run_dub(src, "--to", "pt", "--out", tmp_path)
+    job = tmp_path / "switch"
+    timing = json.loads((job / "pt/timing.json").read_text())
+    own = timing["own_voice"]
+    assert own and all(pt_start - 0.5 <= k["start"] < k["end"] <= pt_end + 0.5 for k in own), own
+    assert sum(k["end"] - k["start"] for k in own) > 0.6 * (pt_end - pt_start)
+    dubbed = timing["lines"]
+    assert dubbed and all(f["end"] <= pt_start + 0.3 or f["start"] >= pt_end - 0.3 for f in dubbed), dubbed
+    voices = media.load_audio(job / "pt/voices.wav", M.RATE)
+    for k in own:
+        a, b = int(k["start"] * M.RATE), int(k["end"] * M.RATE)
+        assert np.corrcoef(voices[a:b], audio[a:b])[0, 1] > 0.95, k

@@ -137,6 +137,31 @@ def test_identity_resync_from_visemes_alone_keeps_mouth_motion(clip, tmp_path):
 
 @pytest.mark.slow
 @needs_media
+def test_a_span_in_the_speakers_own_voice_keeps_their_own_face(clip, tmp_path):
+    """Where the dub plays the speaker's own voice (dubbing.kept_speech: a line not translated), their
+    face is left as it is, even under new phones; around it the mouth follows the new speech."""
+    from dubbing import espeak, media
+    from dubbing import video as vio
+    from lipsync import api
+
+    y = media.load_audio(clip, 16000)
+    _, _, ph = espeak.synthesize("Buenos días, me parece muy bien, vamos a la playa mañana.", "es")
+    scale = 2.8 / ph[-1].end  # the new speech over the whole clip
+    phones = [(p.symbol, 0.1 + p.start * scale, 0.1 + p.end * scale, "S0") for p in ph]
+    rep = api.sync_video(clip, clip, phones, voice_turns(y, 16000, "S0"), tmp_path / "out.mp4", tmp_path / "w",
+                         measure=False, kept=[(1.0, 2.0, "S0"), (0.0, 3.0, "S1")])  # S1: nobody on screen
+    assert list(rep.speakers) == ["S0"]
+    times = vio.frame_times(clip)[0]
+    diff = np.array([np.abs(fo.rgb.astype(float) - fs.rgb.astype(float)).max()
+                     for fo, fs in zip(vio.frames(tmp_path / "out.mp4"), vio.frames(clip))])
+    kept = (times >= 1.0) & (times < 2.0)
+    drawn = ((times > 0.3) & (times < 0.8)) | ((times > 2.2) & (times < 2.7))
+    assert diff[kept].max() < 20, diff[kept]  # codec noise only (9-13 here)
+    assert np.median(diff[drawn]) > 40, diff[drawn]  # the mouth changed (median 65 here)
+
+
+@pytest.mark.slow
+@needs_media
 def test_two_faces_only_the_speaker_is_rerendered(tmp_path):
     from dubbing import espeak, media
     from dubbing import video as vio

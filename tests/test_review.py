@@ -143,6 +143,25 @@ def test_a_translation_made_before_the_overlap_was_heard_still_shows_it(job):
     assert rows[0].id == "L0001" and review.first(by["L0001"])  # first with L0002, in time order
 
 
+def test_a_line_left_in_the_speakers_own_voice_says_so(job):
+    """An untranslated line is not silent when the dub keeps the speaker's own voice (dubbing.kept_speech):
+    the page says which, and still asks for a look at the failed translation."""
+    from dubbing.schema import KeptLine
+
+    tr = Translation.load(job / "es/translation.json")
+    timing = TimingReport.load(job / "es/timing.json")
+    gone = tr.lines[2]
+    tr.lines[2] = gone.model_copy(update={"text": "", "flags": ["guard:chatter", "untranslated"]})
+    timing = timing.model_copy(update={"lines": [f for f in timing.lines if f.line_id != gone.id]})
+    rows = {r.id: r for r in review.line_rows(tr, timing, review.load_source(job), {}, {}, None, {}, False, FIT)}
+    assert "no translation: the line is not dubbed" in rows[gone.id].concerns
+    timing.own_voice = [KeptLine(line_id=gone.id, speaker=gone.speaker, start=gone.start, end=gone.end)]
+    rows = {r.id: r for r in review.line_rows(tr, timing, review.load_source(job), {}, {}, None, {}, False, FIT)}
+    said = rows[gone.id].concerns
+    assert "no translation: the line is said in the speaker's own voice" in said and "translation failed" in said
+    assert review.OWN_VOICE in rows[gone.id].flags and review.first(rows[gone.id])
+
+
 def test_a_line_whose_pauses_were_lengthened_asks_for_a_listen():
     row = review.Row(id="L0007", speaker="SPEAKER_00", start=21.82, end=27.86, source="Well...", text="ここでは、...",
                      out_start=21.82, out_end=27.86, stretch=1.1, flags=["stretched", "paused"])
