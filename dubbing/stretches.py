@@ -76,7 +76,9 @@ def stretch_languages(audio: np.ndarray, regions: Sequence[tuple[float, float]],
     `cfg.switch_prob` somewhere becomes a candidate, and the regions are labelled by the most probable
     path (`label`). Whisper base on a 1-2 s region is often unsure (ls_demo2's Portuguese heard as
     Croatian at 0.64), and forced into the wrong language it translates fluently, so each run of another
-    language is checked as a whole: decoded in it and in `main`, it switches only if its own reading wins."""
+    language is checked as a whole: decoded in it, in `main` and in the other candidates, it takes the
+    language whose reading wins (`main` if none reads above `cfg.floor`). A piece of ls_demo2's
+    Portuguese heard as Greek at 0.75 is read best in Portuguese."""
     clips = [audio[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] for s, e in regions]
     words = [w for seg in first.segments for w in seg.words] if first is not None else []
     heard = [doubtful(r, words, cfg) if first is not None else (True, None, None) for r in regions]
@@ -93,14 +95,50 @@ def stretch_languages(audio: np.ndarray, regions: Sequence[tuple[float, float]],
         j = i
         while j + 1 < len(out) and out[j + 1].language == out[i].language:
             j += 1
-        if out[i].language != main:
-            cands = langid.check_candidates(np.concatenate(clips[i:j + 1]), [main, out[i].language], decode, cfg)
+        if out[i].language != main:  # read in its language, the file's and the others found in the file
+            tried = [main, out[i].language, *(o for o in others if o != out[i].language)]
+            cands = langid.check_candidates(np.concatenate(clips[i:j + 1]), tried, decode, cfg)
             out[i].checked = cands
-            if cands[0].language == main or cands[0].score < cfg.floor:
-                for st in out[i:j + 1]:
-                    st.language = main
+            best = main if cands[0].score < cfg.floor else cands[0].language
+            for st in out[i:j + 1]:
+                st.language = best
         i = j + 1
     return out
+
+
+def pieces(regions: Sequence[tuple[float, float]], words: Sequence[Word], least: float, jump: float,
+           step: float = 0.1) -> list[tuple[float, float]]:
+    """Speech `regions` (start s, end s) cut where the first transcription's clarity changes: its word
+    probability at each `step` s (0 where it heard no word) averages at least `jump` more on one side
+    of the cut than the other, both sides `least` s or longer; cut again within each side. A VAD region
+    runs on through a hard cut between two shots that has no pause, and one region then holds two
+    languages, one heard clearly in the file's language and one not (forced into English, Portuguese
+    comes out at word probabilities of 0.3-0.6, or not at all)."""
+    out: list[tuple[float, float]] = []
+    for s, e in regions:
+        t = np.arange(s, e, step) + step / 2
+        clear = np.zeros(len(t))
+        for w in words:
+            if w.end > s and w.start < e:
+                clear[(t >= w.start) & (t < w.end)] = w.probability
+        out += [(round(float(t[a] - step / 2) if a else s, 3), round(float(t[b - 1] + step / 2) if b < len(t) else e, 3))
+                for a, b in _cuts(clear, 0, len(t), int(round(least / step)), jump)]
+    return out
+
+
+def _cuts(x: np.ndarray, a: int, b: int, least: int, jump: float) -> list[tuple[int, int]]:
+    """x[a:b] as index spans cut at the changes of mean `pieces` describes (binary segmentation)."""
+    k = np.arange(a + least, b - least + 1)
+    if len(k) == 0:
+        return [(a, b)]
+    total, csum = x[a:b].sum(), np.cumsum(x[a:b])
+    left = csum[k - a - 1] / (k - a)
+    right = (total - csum[k - a - 1]) / (b - k)
+    gain = np.abs(left - right) * np.sqrt((k - a) * (b - k) / (b - a))
+    i = int(np.argmax(gain))
+    if abs(left[i] - right[i]) < jump:
+        return [(a, b)]
+    return _cuts(x, a, int(k[i]), least, jump) + _cuts(x, int(k[i]), b, least, jump)
 
 
 def label(probs: Sequence[dict[str, float]], weights: Sequence[float], states: Sequence[str],
@@ -176,7 +214,8 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
     decision = langid.identify(audio, regions, detect, decode, cfg)
     duration = len(audio) / SAMPLE_RATE
     first = transcribe.transcribe(audio, asr, decision.language, progress, run_parts=run_parts)
-    stretches = (stretch_languages(audio, regions, decision.language, detect, decode, cfg, first)
+    cut = pieces(regions, [w for seg in first.segments for w in seg.words], cfg.stretch_min, cfg.clarity_jump)
+    stretches = (stretch_languages(audio, cut, decision.language, detect, decode, cfg, first)
                  if cfg.mode == "stretch" else [])
     if record is not None:
         SourceLanguages(decision=decision, stretches=stretches).save(record)

@@ -35,6 +35,25 @@ def test_runs_cover_the_audio_and_cut_halfway_through_pauses():
     assert stretches.runs([], 4.0) == []
 
 
+def test_a_region_is_cut_where_its_first_transcription_stops_being_clear():
+    """A VAD region runs on through a hard cut between two shots that has no pause: where the words of
+    the first transcription (in the file's language) turn from clear to unsure or absent, the region is
+    cut and each side asked alone; a region heard evenly is left whole."""
+    def words(start, probs, each=0.4):
+        return [Word(start=start + k * each, end=start + (k + 1) * each, text="w", probability=p)
+                for k, p in enumerate(probs)]
+
+    english = words(0.0, [0.95, 0.9, 0.99, 0.85, 0.97, 0.92, 0.9, 0.96])  # 0-3.2 s
+    forced = words(3.2, [0.4, 0.55, 0.3, 0.6, 0.45, 0.5, 0.35, 0.5])  # 3.2-6.4 s: another language
+    got = stretches.pieces([(0.0, 6.4), (7.0, 9.0)], english + forced, least=1.0, jump=0.3)
+    assert len(got) == 3 and got[0][0] == 0.0 and got[1][1] == 6.4 and got[2] == (7.0, 9.0)
+    assert got[0][1] == got[1][0] == pytest.approx(3.2, abs=0.15)
+    # unheard speech after clear words (English forced into French comes out as nothing)
+    assert [round(b) for _, b in stretches.pieces([(0.0, 8.0)], english, 1.0, 0.3)] == [3, 8]
+    assert stretches.pieces([(0.0, 3.2)], english, 1.0, 0.3) == [(0.0, 3.2)]  # even: whole
+    assert stretches.pieces([(0.0, 1.5)], english[:2] + forced[:2], 1.0, 0.3) == [(0.0, 1.5)]  # too short to cut
+
+
 def _transcript():
     def seg(i, start, words, lang):
         ws = [Word(start=start + k * 0.4, end=start + k * 0.4 + 0.3, text=w, language=lang, speaker="S0")
