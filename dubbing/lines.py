@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .constants import CLOSERS, SENTENCE_END
 from .schema import Line, SpeakerTurn, Transcript, Word
 
-SENTENCE_END = (".", "?", "!", "。", "？", "！")
 CLAUSE_END = (",", ";", ":", "、", "，", "；", "：", "—", "–")
 
 
@@ -48,7 +48,7 @@ def split_point(group: list[Word], least: float) -> int:
     start = group[0].start
     cuts = [k for k in range(1, len(group)) if group[k - 1].end - start >= least]
     for ends in (SENTENCE_END, CLAUSE_END):
-        marked = [k for k in cuts if group[k - 1].text.rstrip("\"'”»)").endswith(ends)]
+        marked = [k for k in cuts if group[k - 1].text.rstrip(CLOSERS).endswith(ends)]
         if marked:
             return marked[-1]
     return max(cuts, key=lambda k: group[k].start - group[k - 1].end, default=0)

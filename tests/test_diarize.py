@@ -172,6 +172,31 @@ def test_assign_speakers_by_overlap_then_nearest_then_majority():
     assert tr.segments[0].speaker is None and tr.segments[0].words[0].speaker is None  # input untouched
 
 
+def test_a_segments_first_word_cut_by_a_turn_change_goes_with_the_word_it_is_said_with():
+    """Whisper starts a segment's first word early, over what came before: at a hard cut between two
+    people (14.0 s), "My" (13.71-14.11) overlaps the first person's turn more, yet is said with "biggest"."""
+    d = Diarization(turns=[T(10.0, 14.03, "A"), T(14.03, 16.5, "B"), T(17.0, 19.0, "A")], speakers=["A", "B"])
+    tr = Transcript(language="en", duration=20, segments=[
+        Segment(id=0, start=13.71, end=15.0, text="My biggest weakness", words=[
+            _word(13.71, 14.11, "My"), _word(14.11, 14.37, "biggest"), _word(14.37, 15.0, "weakness")]),
+        Segment(id=1, start=15.2, end=17.4, text="is asking for help", words=[
+            _word(15.2, 15.5, "is"), _word(15.5, 16.0, "asking"), _word(16.0, 16.2, "for"),
+            _word(16.2, 17.4, "help")]),  # 0.3 s B, 0.4 s A
+        Segment(id=4, start=13.5, end=15.0, text="Yes. So it", words=[
+            _word(13.5, 14.1, "Yes."), _word(14.1, 14.5, "So"), _word(14.5, 15.0, "it")]),  # a reply, then B
+        Segment(id=2, start=11.0, end=14.2, text="tchau bye", words=[
+            _word(11.0, 13.9, "tchau"), _word(14.0, 14.2, "bye")]),  # 0.1 s apart: not said as one
+        Segment(id=3, start=10.5, end=13.98, text="olá amigo", words=[
+            _word(10.5, 12.0, "olá"), _word(12.0, 13.98, "amigo")]),  # no turn change inside: as it was
+    ])
+    out = dz.assign_speakers(tr, d)
+    assert [w.speaker for w in out.segments[0].words] == ["B", "B", "B"]
+    assert [w.speaker for w in out.segments[1].words] == ["B", "B", "B", "A"]  # a last word: by overlap
+    said = {seg.id: [w.speaker for w in seg.words] for seg in out.segments}
+    assert said[4] == ["A", "B", "B"]  # a sentence ended: "Yes." may be A's reply
+    assert said[2] == ["A", "B"] and said[3] == ["A", "A"]
+
+
 # --- pyannote backend ---------------------------------------------------------------------------
 
 
