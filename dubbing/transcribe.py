@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from .config import ASR
 from .constants import SPEECH_RATE
 from .errors import MissingModel
 from .schema import Segment, Transcript, Word
+
+log = logging.getLogger(__name__)
 
 
 def resolve_model(name: str) -> str:
@@ -64,6 +68,14 @@ CHECK_DECODING = {"word_timestamps": False, "temperature": 0.0, "no_repeat_ngram
 CHECK_RUN_SECONDS = 5.0
 CHECK_PAD_SECONDS = 0.2  # s of the dub around each run, unless that is nearer the next run
 
+
+# A source decode in VAD's 30 s windows can skip speech too: a window whose greedy text ends early loses
+# the rest of its speech. bench/long.py's 30-minute program lost 67 s of its 1,044 s of speech so (the
+# English after a silence and a music bed, six times over), with no flag. Speech the voice activity
+# detector finds at least this long with no word within MISSED_MARGIN s is decoded again, alone, in
+# runs of at most CHECK_RUN_SECONDS (`missed`).
+MISSED_SECONDS = 1.0
+MISSED_MARGIN = 0.3
 
 PIECE_SECONDS = 300.0  # longer audio is transcribed in pieces of about this length, cut at pauses
 CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietest half second
@@ -239,6 +251,45 @@ def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float
         clip_timestamps=[round(t, 3) for clip in clips for t in clip] if clips else "0",
         condition_on_previous_text=False, **(CHECK_DECODING if check else SOURCE_DECODING),
     )
+    out = _segments(segments, offset, progress)
+    if not clips and not check and cfg.vad_filter:  # speech the windows skipped, decoded again alone
+        from .vad import speech_regions
+
+        duration = len(audio) / SPEECH_RATE
+        skipped = missed([(a + offset, b + offset) for a, b in speech_regions(audio)], out)
+        if skipped:
+            runs = speech_runs([(a - offset, b - offset) for a, b in skipped], duration)
+            again, _ = _transcribe(audio, cfg, language or info.language, offset, None, check, runs)
+            log.info("the decode skipped %.1f s of speech in %d places; %d segments heard there when decoded alone",
+                     sum(b - a for a, b in skipped), len(skipped), len(again))
+            out = [s.model_copy(update={"id": k}) for k, s in enumerate(sorted(out + again, key=lambda s: s.start))]
+    return out, info
+
+
+def missed(regions: list[tuple[float, float]], segments: list[Segment], least: float = MISSED_SECONDS,
+           margin: float = MISSED_MARGIN) -> list[tuple[float, float]]:
+    """Spans (start s, end s) of the speech `regions` (s, in time order) at least `least` s long with no
+    word of `segments` within `margin` s: speech a decode skipped."""
+    words = sorted((w.start - margin, w.end + margin) for s in segments for w in s.words)
+    starts = [a for a, _ in words]
+    out = []
+    for a, b in regions:
+        at = a
+        for ws, we in words[max(0, bisect.bisect_left(starts, a - 60.0)):]:  # no word is a minute long
+            if ws >= b:
+                break
+            if we <= at:
+                continue
+            if ws - at >= least:
+                out.append((at, ws))
+            at = max(at, we)
+        if b - at >= least:
+            out.append((at, b))
+    return out
+
+
+def _segments(segments, offset: float, progress: Callable[[float], None] | None) -> list[Segment]:
+    """faster-whisper's segments as records, their times offset by `offset` s (empty ones dropped)."""
     out: list[Segment] = []
     for s in segments:
         words = [Word(start=round(offset + w.start, 3), end=round(offset + w.end, 3), text=w.word.strip(),
@@ -250,4 +301,4 @@ def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float
                            no_speech_prob=round(s.no_speech_prob, 4), compression_ratio=round(s.compression_ratio, 4)))
         if progress:
             progress(s.end)
-    return out, info
+    return out

@@ -120,3 +120,32 @@ def test_the_language_is_heard_in_the_spans_given_alone():
     heard, p = T.detect_language(audio, cfg, [span])
     assert heard == "fr" and p > 0.5, (heard, p)
     assert T.detect_language(audio, cfg)[0] == "en"
+
+
+def test_speech_with_no_word_near_it_is_what_a_decode_skipped():
+    from dubbing.schema import Segment, Word
+
+    seg = Segment(id=0, start=0.0, end=3.0, text="a b", words=[Word(start=0.0, end=1.0, text="a"),
+                                                             Word(start=5.0, end=6.0, text="b")])
+    regions = [(0.0, 2.0), (3.0, 9.0), (10.0, 10.8), (12.0, 14.0)]
+    assert T.missed(regions, [seg], least=1.0, margin=0.3) == [(3.0, 4.7), (6.3, 9.0), (12.0, 14.0)]
+    assert T.missed(regions, [], least=1.0) == [(0.0, 2.0), (3.0, 9.0), (12.0, 14.0)]  # 0.8 s: too short
+
+
+@pytest.mark.slow
+@needs_media
+def test_speech_after_music_that_a_window_skipped_is_decoded_again():
+    """ls_demo2's last 10 s, 4 s of silence, 6 s of a music bed, then vr_face1 and vr_face2: Whisper's
+    window over the music and the English after it ended at the music (bench/long.py's 30-minute program
+    lost 67 s of speech so). The English is heard."""
+    from tests import langid_material as M
+
+    from dubbing import config
+
+    x = np.concatenate([M.cut(M.load("ls_demo2"), 9.9, 20.0), np.zeros(4 * M.RATE, np.float32),
+                        0.3 * M.music_bed(6.0, 0), M.load("vr_face1"), M.load("vr_face2")])
+    t = T.transcribe(x, config.load().asr, "en")
+    said = " ".join(s.text for s in t.segments).lower()
+    assert "weaknesses" in said and "california" in said, said
+    assert [s.start for s in t.segments] == sorted(s.start for s in t.segments)
+    assert not T.missed([(20.0, len(x) / M.RATE)], t.segments, 2.0)
