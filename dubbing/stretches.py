@@ -213,7 +213,10 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
     detect, decode = langid.whisper_detector(model), langid.whisper_decoder(model)
     decision = langid.identify(audio, regions, detect, decode, cfg)
     duration = len(audio) / SAMPLE_RATE
-    first = transcribe.transcribe(audio, asr, decision.language, progress, run_parts=run_parts)
+    # in stretch mode the first pass's gaps are evidence (a language forced on another's speech often gives
+    # no words), so speech it skipped is decoded again only once it stands as the transcript
+    first = transcribe.transcribe(audio, asr, decision.language, progress, run_parts=run_parts,
+                                  fill=cfg.mode != "stretch")
     cut = pieces(regions, [w for seg in first.segments for w in seg.words], cfg.stretch_min, cfg.clarity_jump)
     stretches = (stretch_languages(audio, cut, decision.language, detect, decode, cfg, first)
                  if cfg.mode == "stretch" else [])
@@ -221,7 +224,8 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
         SourceLanguages(decision=decision, stretches=stretches).save(record)
     parts = runs(stretches, duration)
     if len(parts) <= 1:  # one language: the first transcription stands
-        parts, segments = [], [shift(s, 0.0, s.id, decision.language) for s in first.segments]
+        stands = transcribe.fill(audio, first, asr) if cfg.mode == "stretch" else first
+        parts, segments = [], [shift(s, 0.0, s.id, decision.language) for s in stands.segments]
     else:  # the whole file again, each run in its language (speech after a wrongly forced stretch is often lost)
         log.info("the source switches language %d times: transcribing each run in its own", len(parts) - 1)
         segments = []

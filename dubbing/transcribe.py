@@ -84,7 +84,7 @@ CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietes
 def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
                progress: Callable[[float], None] | None = None, check: bool = False,
                piece: float = PIECE_SECONDS, spans: list[tuple[float, float]] | None = None,
-               run_parts: Callable[[Callable, list], list] | None = None) -> Transcript:
+               run_parts: Callable[[Callable, list], list] | None = None, fill: bool = True) -> Transcript:
     """Transcribe 16 kHz mono audio; `language` None means detect it. `progress` gets seconds done.
     `check` decodes for scoring synthesized speech (CHECK_DECODING): deterministic, no word times.
     `spans`: where the speech is ((start, end) s; a dub's lines), decoded in runs (speech_runs) and
@@ -96,7 +96,9 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
     for the rest (as whole, Whisper decodes 30 s windows without the previous text either way).
     `run_parts`: how the pieces run once the language is known (given, or found in the first piece: then
     they are independent), such as on the workers of a cluster, each with its own model (no progress
-    from them); None: here, in order."""
+    from them); None: here, in order. `fill`: speech a window skipped (no word near it) is decoded again
+    alone (MISSED_SECONDS); off for a pass whose gaps are evidence (stretches: a language forced on
+    speech it is not in often gives no words)."""
     runs = speech_runs(spans, len(audio) / SPEECH_RATE) if spans else []
     if runs:
         pieces = _run_pieces(runs, piece)
@@ -108,14 +110,14 @@ def transcribe(audio: np.ndarray, cfg: ASR, language: str | None = None,
 
     def here(a: int, b: int, clips):
         return _transcribe(audio[a:b], cfg, language, a / SPEECH_RATE,
-                           progress and (lambda t, o=a / SPEECH_RATE: progress(o + t)), check, clips)
+                           progress and (lambda t, o=a / SPEECH_RATE: progress(o + t)), check, clips, fill)
 
     done, rest = [], pieces
     if run_parts is not None and not language and len(pieces) > 2:  # the first piece says the language
         done, rest = [here(*pieces[0])], pieces[1:]
         language = done[0][1].language if done[0][0] else None
     if run_parts is not None and language and len(rest) > 1:
-        done += run_parts(_piece, [_Piece(audio[a:b], cfg, language, a / SPEECH_RATE, check, clips)
+        done += run_parts(_piece, [_Piece(audio[a:b], cfg, language, a / SPEECH_RATE, check, clips, fill)
                                    for a, b, clips in rest])
     else:  # lazily, in order: `language`, once found in a piece, is read for the next
         done = itertools.chain(done, (here(*p) for p in rest))
@@ -224,11 +226,12 @@ class _Piece:
     offset: float  # s
     check: bool
     clips: list[tuple[float, float]] | None
+    fill: bool = True
 
 
 def _piece(p: _Piece):
     """_transcribe of one piece, its language and its probability as plain values."""
-    segments, info = _transcribe(p.audio, p.cfg, p.language, p.offset, None, p.check, p.clips)
+    segments, info = _transcribe(p.audio, p.cfg, p.language, p.offset, None, p.check, p.clips, p.fill)
     return segments, _Found(info.language, info.language_probability)
 
 
@@ -242,9 +245,9 @@ class _Found:
 
 def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float,
                 progress: Callable[[float], None] | None, check: bool,
-                clips: list[tuple[float, float]] | None = None):
+                clips: list[tuple[float, float]] | None = None, fill: bool = True):
     """(segments with times offset by `offset` s, faster-whisper's info) of one piece; `clips`: only
-    these (start, end) s of it, each decoded alone."""
+    these (start, end) s of it, each decoded alone; `fill`: speech left without a word decoded again."""
     model = load(cfg.model, cfg.compute_type)
     segments, info = model.transcribe(
         audio, language=language, beam_size=cfg.beam_size, vad_filter=cfg.vad_filter and not clips,
@@ -252,18 +255,33 @@ def _transcribe(audio: np.ndarray, cfg: ASR, language: str | None, offset: float
         condition_on_previous_text=False, **(CHECK_DECODING if check else SOURCE_DECODING),
     )
     out = _segments(segments, offset, progress)
-    if not clips and not check and cfg.vad_filter:  # speech the windows skipped, decoded again alone
-        from .vad import speech_regions
-
-        duration = len(audio) / SPEECH_RATE
-        skipped = missed([(a + offset, b + offset) for a, b in speech_regions(audio)], out)
-        if skipped:
-            runs = speech_runs([(a - offset, b - offset) for a, b in skipped], duration)
-            again, _ = _transcribe(audio, cfg, language or info.language, offset, None, check, runs)
-            log.info("the decode skipped %.1f s of speech in %d places; %d segments heard there when decoded alone",
-                     sum(b - a for a, b in skipped), len(skipped), len(again))
-            out = [s.model_copy(update={"id": k}) for k, s in enumerate(sorted(out + again, key=lambda s: s.start))]
+    if fill and not clips and not check and cfg.vad_filter:  # speech the windows skipped, decoded again alone
+        out = _heard_again(audio, cfg, language or info.language, offset, out)
     return out, info
+
+
+def fill(audio: np.ndarray, transcript: Transcript, cfg: ASR) -> Transcript:
+    """`transcript` of 16 kHz `audio`, made with `fill` off, with the speech it left without a word
+    decoded again alone (`missed`), in its language."""
+    if not cfg.vad_filter:
+        return transcript
+    return transcript.model_copy(update={"segments": _heard_again(audio, cfg, transcript.language, 0.0,
+                                                                  transcript.segments)})
+
+
+def _heard_again(audio: np.ndarray, cfg: ASR, language: str, offset: float, out: list[Segment]) -> list[Segment]:
+    """`out` (the segments of `audio`, times offset by `offset` s) with the speech they left without a word
+    decoded again alone, in runs (speech_runs), in `language`."""
+    from .vad import speech_regions
+
+    skipped = missed([(a + offset, b + offset) for a, b in speech_regions(audio)], out)
+    if not skipped:
+        return out
+    runs = speech_runs([(a - offset, b - offset) for a, b in skipped], len(audio) / SPEECH_RATE)
+    again, _ = _transcribe(audio, cfg, language, offset, None, False, runs)
+    log.info("the decode skipped %.1f s of speech in %d places; %d segments heard there when decoded alone",
+             sum(b - a for a, b in skipped), len(skipped), len(again))
+    return [s.model_copy(update={"id": k}) for k, s in enumerate(sorted(out + again, key=lambda s: s.start))]
 
 
 def missed(regions: list[tuple[float, float]], segments: list[Segment], least: float = MISSED_SECONDS,
