@@ -73,6 +73,7 @@ class Source:
     speakers: list[str]
     name: str  # the input's stem: outputs are <name>.<lang>.<ext>
     overlapped: list[tuple[float, float]] = field(default_factory=list)  # s where two voices sound at once
+    unheard: list[tuple[float, float, str]] = field(default_factory=list)  # (start s, end s, speaker): see `unheard`
 
     @property
     def input(self) -> Path | None:
@@ -94,10 +95,22 @@ def load_source(job_dir: Path) -> Source:
     dia = _record(Diarization, job_dir / "source/diarization.json")
     heard = _record(Overlap, job_dir / "source/overlap.json")
     given = summary.get("input") or (info.path if info else "") or job_dir.name
-    return Source(job_dir=job_dir, summary=summary, info=info,
-                  transcript=_record(Transcript, job_dir / "source/transcript.json"),
+    transcript = _record(Transcript, job_dir / "source/transcript.json")
+    return Source(job_dir=job_dir, summary=summary, info=info, transcript=transcript,
                   speakers=dia.speakers if dia else [], name=Path(given).stem,
-                  overlapped=heard.spans if heard else [])
+                  overlapped=heard.spans if heard else [],
+                  unheard=unheard(dia, transcript) if dia and transcript else [])
+
+
+def unheard(dia: Diarization, transcript: Transcript) -> list[tuple[float, float, str]]:
+    """(start s, end s, speaker) where a speaker's voice sounds for transcribe.MISSED_SECONDS or more with
+    no transcribed word near it: what the dub does not say (a laugh, speech in a language the recognizer
+    was not told, a word it could not make out). The page lists them, so none is lost unseen."""
+    from .transcribe import missed
+
+    out = [(round(a, 2), round(b, 2), spk) for spk in dia.speakers
+           for a, b in missed([(t.start, t.end) for t in dia.turns if t.speaker == spk], transcript.segments)]
+    return sorted(out)
 
 
 def job_languages(job_dir: Path) -> list[str]:

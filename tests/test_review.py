@@ -536,6 +536,24 @@ def test_the_page_says_when_faces_seen_talking_changed_the_speakers(job):
     assert "SPEAKER_00 (faces 0, 4" not in html  # what the voice refused changed nothing: not shown
 
 
+def test_the_page_lists_speech_that_has_no_words(job):
+    """A voice heard with no word near it is not in any dub (dubbing.transcribe.missed): the page says
+    where, so no speech is lost unseen; a short sound is not listed."""
+    from dubbing.schema import SpeakerTurn
+
+    transcript = Transcript.load(job / "source/transcript.json")
+    transcript.segments = transcript.segments[:1]  # "Hello there.": the recognizer heard nothing else
+    transcript.save(job / "source/transcript.json")
+    Diarization(turns=[SpeakerTurn(start=0.2, end=0.9, speaker="SPEAKER_00"),
+                       SpeakerTurn(start=1.0, end=1.3, speaker="SPEAKER_00"),  # a breath
+                       SpeakerTurn(start=1.2, end=2.9, speaker="SPEAKER_01")],
+                speakers=["SPEAKER_00", "SPEAKER_01"]).save(job / "source/diarization.json")
+    assert review.load_source(job).unheard == [(1.2, 2.9, "SPEAKER_01")]
+    html = review.build(job).read_text()
+    assert "Speech with no words, so not in the dubs (a laugh, another language, words not made out):" in html
+    assert "1.20-2.90 s (SPEAKER_01)." in html
+
+
 def test_a_japanese_line_is_matched_by_what_is_heard_not_how_it_is_spelled():
     # a name said in katakana (dubbing.katakana) and written back in katakana, a number written in kanji
     assert review.heard_match("昨日Disneylandに行った", "昨日ディズニーランドに行った", "ja", 0.3) > 0.8
