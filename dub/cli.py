@@ -320,7 +320,8 @@ def _summary_table(summary: dict, seconds: float) -> None:
         t.add_column(col)
     for code, r in summary["languages"].items():
         q = r["quality"]
-        t.add_row(code, r["output"], str(q["lines"]), f"{q['within_0.3s']:.0%}",
+        own = len(r.get("own_voice", []))  # lines left in the speaker's own voice (dubbing.kept_speech)
+        t.add_row(code, r["output"], f"{q['lines']}" + (f" +{own} own voice" if own else ""), f"{q['within_0.3s']:.0%}",
                   f"{q['stretch_min']:.2f}-{q['stretch_max']:.2f}", f"{q.get('cer_reading', q['cer']):.1%}", q["detected_language"])
     Console().print(t)
 

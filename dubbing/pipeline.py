@@ -1197,6 +1197,7 @@ def summarize(input_path: str | os.PathLike, src: Source, results: dict[str, Res
         "stage_seconds": {k: round(v, 2) for k, v in src.timings.items()},
         "languages": kept | {
             code: {"output": str(r.output), "subtitles": [str(p) for p in r.subtitles], "quality": r.quality,
+                   "own_voice": [k.line_id for k in r.timing.own_voice],  # lines in the speaker's own voice
                    "stage_seconds": {k: round(v, 2) for k, v in r.timings.items()}}
             for code, r in results.items()
         },

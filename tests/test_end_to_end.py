@@ -228,6 +228,8 @@ def test_a_stretch_already_in_the_target_language_keeps_the_speakers_own_voice(t
     job = tmp_path / "switch"
     timing = json.loads((job / "pt/timing.json").read_text())
     own = timing["own_voice"]
+    summary = json.loads((job / "job.json").read_text())["languages"]["pt"]
+    assert summary["own_voice"] == [k["line_id"] for k in own]  # the run's table says how many
     assert own and all(pt_start - 0.5 <= k["start"] < k["end"] <= pt_end + 0.5 for k in own), own
     assert sum(k["end"] - k["start"] for k in own) > 0.6 * (pt_end - pt_start)
     dubbed = timing["lines"]
