@@ -49,7 +49,11 @@ class LanguageId(_Section):
     floor: float = -1.2  # below this best score: stop and ask for --from
     decode_margin: float = 0.15  # scores this close, and the vote unsure: stop
     stretch_min: float = 1.0  # seconds: a shorter stretch is not asked, it takes its neighbours' language
-    clarity_jump: float = 0.3  # a speech region is cut where its first-pass word probability changes this much (stretches.pieces)
+    # a speech region is cut where its first-pass word probability changes this much (stretches.pieces); off
+    # (over 1) by default: at 0.3 it found languages across hard cuts (bench/switching.py held out covered
+    # 0.806 -> 0.872) but cut ls_demo2's Portuguese where Whisper's forced English was fluent, and 3.7 s of it
+    # became English (bench/long.py's 1-minute program, stop 37)
+    clarity_jump: float = 1.01
     switch_prob: float = 0.7  # detector probability that makes a language a candidate for some stretches
     switch_cost: float = 2.0  # evidence (seconds x log-probability) a change of language must be worth
     doubt_word_prob: float = 0.8  # a stretch whose first-pass words are less probable on average is asked

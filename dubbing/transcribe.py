@@ -76,6 +76,11 @@ CHECK_PAD_SECONDS = 0.2  # s of the dub around each run, unless that is nearer t
 # runs of at most CHECK_RUN_SECONDS (`missed`).
 MISSED_SECONDS = 1.0
 MISSED_MARGIN = 0.3
+# A decoded-again segment is kept only if its words are this sure on average: speech in another language
+# forced into this one comes out as a fluent translation at 0.6-0.7 (stretches.py), and is better listed
+# as unheard (review.unheard) than dubbed as words no one said (pa_sample with fleurs_fr cut in hard, its
+# file language taken as French: the English after it came back as French, stop 37)
+FILL_WORD_PROB = 0.8
 
 PIECE_SECONDS = 300.0  # longer audio is transcribed in pieces of about this length, cut at pauses
 CUT_SEARCH = 20.0  # s either side of each cut's target searched for the quietest half second
@@ -271,16 +276,18 @@ def fill(audio: np.ndarray, transcript: Transcript, cfg: ASR) -> Transcript:
 
 def _heard_again(audio: np.ndarray, cfg: ASR, language: str, offset: float, out: list[Segment]) -> list[Segment]:
     """`out` (the segments of `audio`, times offset by `offset` s) with the speech they left without a word
-    decoded again alone, in runs (speech_runs), in `language`."""
+    decoded again alone, in runs (speech_runs), in `language`: the segments whose words are sure enough
+    (FILL_WORD_PROB)."""
     from .vad import speech_regions
 
     skipped = missed([(a + offset, b + offset) for a, b in speech_regions(audio)], out)
     if not skipped:
         return out
     runs = speech_runs([(a - offset, b - offset) for a, b in skipped], len(audio) / SPEECH_RATE)
-    again, _ = _transcribe(audio, cfg, language, offset, None, False, runs)
-    log.info("the decode skipped %.1f s of speech in %d places; %d segments heard there when decoded alone",
-             sum(b - a for a, b in skipped), len(skipped), len(again))
+    heard, _ = _transcribe(audio, cfg, language, offset, None, False, runs)
+    again = [s for s in heard if s.words and float(np.mean([w.probability for w in s.words])) >= FILL_WORD_PROB]
+    log.info("the decode skipped %.1f s of speech in %d places; %d segments heard there when decoded alone "
+             "(%d too unsure to keep)", sum(b - a for a, b in skipped), len(skipped), len(again), len(heard) - len(again))
     return [s.model_copy(update={"id": k}) for k, s in enumerate(sorted(out + again, key=lambda s: s.start))]
 
 
