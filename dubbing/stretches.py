@@ -220,8 +220,9 @@ def transcribe_source(audio: np.ndarray, asr: ASR, cfg: LanguageId, language: st
     first = transcribe.transcribe(audio, asr, decision.language, progress, run_parts=run_parts,
                                   fill=cfg.mode != "stretch")
     cut = pieces(regions, [w for seg in first.segments for w in seg.words], cfg.stretch_min, cfg.clarity_jump)
-    # both sides of a cut are asked: the clear one may be a fluent translation (ls_demo2's "after the first
-    # week I did the visto", cut from the Portuguese around it, was not asked and stayed English)
+    # both sides of a cut are asked: the clear one may be a fluent translation. That is not enough to turn
+    # the cut on by default: on bench/long.py's program a 2.7 s piece cut from ls_demo2's Portuguese ("after
+    # the first week I did the visto"), asked alone, was heard as English (config: clarity_jump)
     whole = {(round(a, 3), round(b, 3)) for a, b in regions}
     stretches = (stretch_languages(audio, cut, decision.language, detect, decode, cfg, first,
                                    ask=[(round(a, 3), round(b, 3)) not in whole for a, b in cut])
